@@ -1,0 +1,114 @@
+"""AsyncAGI over the AMI connection: send a command to a parked channel, get its result.
+
+Asterisk >= 12 answers `Action: AGI` at once ("Added AGI command to queue") and reports the
+command's real result later as an `AsyncAGIExec` event whose `CommandId` echoes ours. panoramisk's
+`send_agi_command()` waits for the Asterisk 11 format and never resolves, so we match results
+ourselves. A caller who hangs up mid-command gets `result=-1` for the running command and nothing
+at all for the queued ones: those are failed when `AsyncAGIEnd` / `Hangup` arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+from callcenter.ami.client import AmiClient, AmiError
+from callcenter.errors import CallcenterError
+
+_ids = itertools.count(1)
+_RESULT = re.compile(r"^(?P<code>\d{3})[ -](?:result=(?P<result>\S*))?\s*(?P<rest>.*)$")
+
+
+class AgiHangup(CallcenterError):
+    def __init__(self, channel: str) -> None:
+        super().__init__("caller-hung-up", f"the caller on {channel} hung up", {"channel": channel})
+
+
+class AgiCommandFailed(CallcenterError):
+    def __init__(self, command: str, line: str) -> None:
+        super().__init__("agi-command-failed", f"AGI command '{command}' failed: {line}",
+                         {"command": command, "result": line})
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    """A parsed AGI result line: '200 result=1 (timeout)' → code 200, result '1', data '(timeout)'."""
+
+    code: int
+    result: str
+    data: str
+
+    @property
+    def timed_out(self) -> bool:
+        return "(timeout)" in self.data
+
+
+def parse_agi_result(line: str) -> AgiResult:
+    m = _RESULT.match(line.strip())
+    if not m:
+        return AgiResult(0, "", line.strip())
+    return AgiResult(int(m["code"]), m["result"] or "", m["rest"].strip())
+
+
+def quote_arg(value: str) -> str:
+    """Quote one AGI argument (AGI splits on spaces; quotes and backslashes are escaped)."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class AgiChannel:
+    """One channel parked in AGI(agi:async), driven by the controller."""
+
+    def __init__(self, client: AmiClient, channel: str, uniqueid: str, linkedid: str,
+                 env: Mapping[str, str]) -> None:
+        self.client = client
+        self.channel, self.uniqueid, self.linkedid = channel, uniqueid, linkedid
+        self.env = dict(env)
+        self.ended = False
+        self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
+
+    async def command(self, command: str, *, timeout: float = 30.0) -> AgiResult:
+        """Run one AGI command and return its result; AgiHangup if the caller is gone."""
+        if self.ended:
+            raise AgiHangup(self.channel)
+        command_id = f"cc-agi-{next(_ids)}"
+        future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
+        self._pending[command_id] = (command, future)
+        try:
+            await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": command,
+                                    "CommandID": command_id}, as_list=False)
+            result = await asyncio.wait_for(future, timeout)
+        except AmiError:
+            if self.ended:
+                raise AgiHangup(self.channel) from None
+            raise
+        finally:
+            self._pending.pop(command_id, None)
+        if result.code == 200 and result.result == "-1":
+            # -1 is how a command reports that the channel hung up under it.
+            self.end()
+            raise AgiHangup(self.channel)
+        if result.code != 200:
+            raise AgiCommandFailed(command, f"{result.code} {result.data}")
+        return result
+
+    async def release(self) -> None:
+        """Return the channel to the dialplan (ASYNCAGI BREAK). No result comes back for it."""
+        if self.ended:
+            return
+        await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": "ASYNCAGI BREAK",
+                                "CommandID": f"cc-agi-{next(_ids)}"}, as_list=False)
+
+    def on_executed(self, command_id: str, line: str) -> None:
+        entry = self._pending.get(command_id)
+        if entry and not entry[1].done():
+            entry[1].set_result(parse_agi_result(line))
+
+    def end(self) -> None:
+        """The channel left AGI (hung up, or went back to the dialplan): fail what is pending."""
+        self.ended = True
+        for _, future in self._pending.values():
+            if not future.done():
+                future.set_exception(AgiHangup(self.channel))

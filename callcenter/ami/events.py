@@ -1,0 +1,229 @@
+"""Translate raw AMI events (header mappings) into frozen dataclasses named after what happened.
+
+Pure: no I/O, no panoramisk. `translate(headers)` returns one of the events below, or None for
+events the controller does not use. Tested on traffic recorded from the real Asterisk
+(tests/fixtures/ami/). Field names follow the domain, not Asterisk's header spelling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import unquote
+
+
+@dataclass(frozen=True)
+class ChannelCreated:
+    channel: str
+    uniqueid: str
+    linkedid: str
+    caller_id: str
+    caller_name: str
+    context: str
+    exten: str
+    state: str
+
+
+@dataclass(frozen=True)
+class ChannelStateChanged:
+    channel: str
+    uniqueid: str
+    linkedid: str
+    state: str  # Asterisk's ChannelStateDesc: Ring, Ringing, Up, ...
+
+
+@dataclass(frozen=True)
+class ChannelHungUp:
+    channel: str
+    uniqueid: str
+    linkedid: str
+    cause: int
+    cause_text: str
+
+
+@dataclass(frozen=True)
+class CallerJoinedQueue:
+    queue: str
+    uniqueid: str
+    linkedid: str
+    position: int
+
+
+@dataclass(frozen=True)
+class CallerLeftQueue:
+    queue: str
+    uniqueid: str
+    linkedid: str
+
+
+@dataclass(frozen=True)
+class CallerAbandonedQueue:
+    queue: str
+    uniqueid: str
+    linkedid: str
+    hold_time: int
+
+
+@dataclass(frozen=True)
+class AgentOffered:
+    queue: str
+    agent: str  # MemberName
+    interface: str
+    linkedid: str
+
+
+@dataclass(frozen=True)
+class AgentConnected:
+    queue: str
+    agent: str
+    interface: str
+    linkedid: str
+    hold_time: int
+    ring_time: int
+
+
+@dataclass(frozen=True)
+class AgentMissed:
+    queue: str
+    agent: str
+    interface: str
+    linkedid: str
+    ring_time_ms: int
+
+
+@dataclass(frozen=True)
+class AgentCompleted:
+    queue: str
+    agent: str
+    linkedid: str
+    talk_time: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class AgiStarted:
+    """A channel entered AGI(agi:async) and waits for commands."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    env: Mapping[str, str]  # agi_* variables, URL-decoded
+
+
+@dataclass(frozen=True)
+class AgiExecuted:
+    """An AGI command finished; `result` is the raw result line, e.g. '200 result=1'."""
+
+    channel: str
+    uniqueid: str
+    command_id: str
+    result: str
+
+
+@dataclass(frozen=True)
+class AgiEnded:
+    channel: str
+    uniqueid: str
+
+
+@dataclass(frozen=True)
+class DigitPressed:
+    channel: str
+    uniqueid: str
+    linkedid: str
+    digit: str
+
+
+@dataclass(frozen=True)
+class ContactChanged:
+    """An agent's softphone registered, unregistered or changed reachability."""
+
+    endpoint: str
+    status: str  # Created | Removed | Reachable | Unreachable | Updated
+    uri: str
+
+
+@dataclass(frozen=True)
+class AsteriskBooted:
+    pass
+
+
+@dataclass(frozen=True)
+class AsteriskShuttingDown:
+    restart: bool
+
+
+Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | CallerJoinedQueue | CallerLeftQueue
+         | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
+         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def parse_agi_env(raw: str) -> dict[str, str]:
+    """AsyncAGIStart's Env header: URL-encoded 'agi_key: value' lines."""
+    env = {}
+    for line in unquote(raw).splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            env[key.strip()] = value.strip()
+    return env
+
+
+def _agent_name(h: Mapping[str, Any]) -> str:
+    return h.get("MemberName") or h.get("Interface", "")
+
+
+_TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
+    "newchannel": lambda h: ChannelCreated(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), h.get("CallerIDNum", ""),
+        h.get("CallerIDName", ""), h.get("Context", ""), h.get("Exten", ""), h.get("ChannelStateDesc", "")),
+    "newstate": lambda h: ChannelStateChanged(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), h.get("ChannelStateDesc", "")),
+    "hangup": lambda h: ChannelHungUp(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")),
+        h.get("Cause-txt", "")),
+    "queuecallerjoin": lambda h: CallerJoinedQueue(
+        h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Position"))),
+    "queuecallerleave": lambda h: CallerLeftQueue(h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", "")),
+    "queuecallerabandon": lambda h: CallerAbandonedQueue(
+        h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("HoldTime"))),
+    "agentcalled": lambda h: AgentOffered(
+        h.get("Queue", ""), _agent_name(h), h.get("Interface", ""), h.get("Linkedid", "")),
+    "agentconnect": lambda h: AgentConnected(
+        h.get("Queue", ""), _agent_name(h), h.get("Interface", ""), h.get("Linkedid", ""),
+        _int(h.get("HoldTime")), _int(h.get("RingTime"))),
+    "agentringnoanswer": lambda h: AgentMissed(
+        h.get("Queue", ""), _agent_name(h), h.get("Interface", ""), h.get("Linkedid", ""), _int(h.get("RingTime"))),
+    "agentcomplete": lambda h: AgentCompleted(
+        h.get("Queue", ""), _agent_name(h), h.get("Linkedid", ""), _int(h.get("TalkTime")), h.get("Reason", "")),
+    "asyncagistart": lambda h: AgiStarted(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), parse_agi_env(h.get("Env", ""))),
+    "asyncagiexec": lambda h: AgiExecuted(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("CommandId") or h.get("CommandID", ""),
+        unquote(h.get("Result", "")).strip()),
+    "asyncagiend": lambda h: AgiEnded(h.get("Channel", ""), h.get("Uniqueid", "")),
+    "dtmfend": lambda h: DigitPressed(h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""),
+                                      h.get("Digit", "")),
+    "contactstatus": lambda h: ContactChanged(h.get("EndpointName") or h.get("AOR", ""), h.get("ContactStatus", ""),
+                                              h.get("URI", "")),
+    "fullybooted": lambda h: AsteriskBooted(),
+    "shutdown": lambda h: AsteriskShuttingDown(h.get("Restart", "False").lower() == "true"),
+}
+
+
+def translate(headers: Mapping[str, Any]) -> Event | None:
+    """One raw AMI event → one domain event, or None if we do not use it.
+
+    DTMF is only taken from the caller's direction (Received) so a digit counts once.
+    """
+    name = str(headers.get("Event", "")).lower()
+    if name == "dtmfend" and headers.get("Direction", "Received") != "Received":
+        return None
+    translator = _TRANSLATORS.get(name)
+    return translator(headers) if translator else None

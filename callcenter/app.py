@@ -1,0 +1,155 @@
+"""Wiring: build everything from the config, start it in order, stop it in reverse.
+
+`run()` is what `make run` / `callcenter run` does: secrets, rendered Asterisk config, our own
+Asterisk (or the one a killed controller left running), the AMI connection, the controller, the
+REST API. It restarts Asterisk if Asterisk dies, and on SIGINT/SIGTERM stops everything, Asterisk
+included. No module-level engines or singletons: everything is built here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+import time
+from typing import TextIO
+
+from callcenter.ami.client import AmiClient, AmiLoginRefused, AmiUnavailable
+from callcenter.asterisk.install import AsteriskInstall, find_asterisk
+from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
+from callcenter.asterisk.render import InstanceDirs, render
+from callcenter.config import Config
+from callcenter.controller import Controller
+from callcenter.credentials import Credentials
+from callcenter.web.api import make_app, start_api
+
+log = logging.getLogger("callcenter")
+
+BOOT_TIMEOUT = 30.0
+
+
+def setup_logging(config: Config, verbose: bool = False) -> None:
+    config.runtime_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(config.runtime_dir / "controller.log")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)
+
+
+async def wait_until_booted(asterisk: AsteriskProcess, ami: AmiClient, timeout: float = BOOT_TIMEOUT) -> None:
+    """Log in to AMI as soon as Asterisk opens it, then wait for it to be fully booted.
+
+    Asterisk dying meanwhile, or never opening AMI, is reported with its log tail.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if not asterisk.alive():
+            raise AsteriskStartError(f"Asterisk stopped while starting ({asterisk.exit_status()})", asterisk.log_tail())
+        try:
+            await ami.connect()
+            break
+        except AmiLoginRefused:
+            raise
+        except AmiUnavailable:
+            if time.monotonic() > deadline:
+                raise AsteriskStartError(f"Asterisk did not open its AMI port within {timeout:g} s",
+                                         asterisk.log_tail()) from None
+            await asyncio.sleep(0.1)
+    await ami.send({"Action": "Command", "Command": "core waitfullybooted"}, timeout=timeout)
+
+
+def banner(config: Config, creds: Credentials, install: AsteriskInstall, asterisk: AsteriskProcess,
+           dirs: InstanceDirs, ready_in: float, adopted: bool) -> str:
+    sip = f"{config.sip.bind}:{config.sip.port}"
+    lines = [
+        f"callcenter is running ({install.version.split('+')[0]}, pid {asterisk.pid}"
+        f"{', adopted' if adopted else ''}; ready in {ready_in:.1f} s)",
+        f"  SIP (UDP)  {sip}    RTP {config.sip.rtp_ports}",
+    ]
+    for number, did in config.dids.items():
+        lines.append(f"  hotline    sip:{number}@{sip}  ({did.name or number}: greeting, then queue {did.queue})")
+    lines += [
+        f"  AMI        {config.ami.bind}:{config.ami.port}  (user {config.ami.username}, controller only)",
+        f"  REST API   http://{config.api.bind}:{config.api.port}/api/status  "
+        f"(token: {Credentials.path(config.runtime_dir)})",
+        f"  agents     register at sip:{sip} (UDP) with these demo credentials:",
+    ]
+    for name, agent in config.agents.items():
+        lines.append(f"    {name:<8} ext {agent.extension:<6} password {creds.agent_passwords[name]}  "
+                     f"queues: {', '.join(agent.queues) or '-'}")
+    lines += [
+        f"  logs       {config.runtime_dir / 'controller.log'}, {dirs.messages_log}",
+        "Press Ctrl-C to stop (Asterisk stops too).",
+    ]
+    return "\n".join(lines)
+
+
+async def _watch_asterisk(asterisk: AsteriskProcess) -> None:
+    """Restart Asterisk if it dies: calls already lost cannot be saved, the next ones can."""
+    failures = 0
+    while True:
+        await asyncio.sleep(0.5)
+        if asterisk.alive():
+            failures = 0
+            continue
+        failures += 1
+        log.error("Asterisk died (%s); restarting it. Last log lines:\n%s", asterisk.exit_status(),
+                  asterisk.log_tail(10))
+        await asyncio.sleep(min(5.0, 0.5 * failures))
+        asterisk.start()
+
+
+async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
+    """Start the whole system and run until SIGINT/SIGTERM."""
+    t0 = time.monotonic()
+    creds = Credentials.load_or_create(config.runtime_dir, config.agents)
+    install = find_asterisk()
+    check_port_free("REST API", config.api.bind, config.api.port)
+    dirs = render(install, config, creds)
+    asterisk = AsteriskProcess(install, dirs)
+    adopted = asterisk.adopt()
+    if not adopted:
+        check_port_free("SIP", config.sip.bind, config.sip.port, "udp")
+        check_port_free("AMI", config.ami.bind, config.ami.port)
+        asterisk.start()
+    ami = AmiClient(config.ami.bind, config.ami.port, config.ami.username, creds.ami_secret,
+                    action_timeout=config.ami.action_timeout, ping_interval=config.ami.ping_interval)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    api = None
+    controller: Controller | None = None
+    try:
+        await wait_until_booted(asterisk, ami)
+        controller = Controller(config, ami)
+        api = await start_api(make_app(controller, creds.api_token), config.api.bind, config.api.port)
+        print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
+        async with asyncio.TaskGroup() as tasks:
+            for coro, name in ((ami.run(), "ami"), (controller.run(), "controller"),
+                               (_watch_asterisk(asterisk), "asterisk-watch")):
+                tasks.create_task(coro, name=name)
+            await stop.wait()
+            log.info("stopping")
+            raise _Stop
+    except* _Stop:
+        pass
+    finally:
+        if controller is not None:
+            await controller.clear_heartbeat()
+        await ami.close()
+        if api is not None:
+            await api.cleanup()
+        await asyncio.to_thread(asterisk.stop)
+        with contextlib.suppress(Exception):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        print("callcenter stopped", file=out, flush=True)
+
+
+class _Stop(Exception):
+    """Raised inside the task group to end it on a stop signal."""

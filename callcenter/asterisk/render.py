@@ -1,0 +1,112 @@
+"""Render Asterisk's configuration from `asterisk-config/*.j2` and callcenter.yaml.
+
+Nobody edits the rendered files: they are rewritten at every start (and, later, on live
+changes). The rendered folder is the instance's own: config, pid and control socket, logs, AstDB,
+spool. Files holding secrets are readable by Asterisk's user only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from callcenter.asterisk.install import AsteriskInstall
+from callcenter.config import Config
+from callcenter.credentials import Credentials
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-config"
+
+# Seconds: how stale the controller's AstDB heartbeat may be before new callers take the
+# fallback, and how long a caller waits on a silent controller before the watchdog rescues it.
+HEARTBEAT_INTERVAL = 2
+HEARTBEAT_MAX = 6
+WATCHDOG = 15
+
+
+@dataclass(frozen=True)
+class InstanceDirs:
+    """Host paths of one Asterisk instance's folders."""
+
+    base: Path
+
+    @property
+    def etc(self) -> Path:
+        return self.base / "etc"
+
+    @property
+    def run(self) -> Path:
+        return self.base / "run"
+
+    @property
+    def log(self) -> Path:
+        return self.base / "log"
+
+    @property
+    def spool(self) -> Path:
+        return self.base / "spool"
+
+    @property
+    def db(self) -> Path:
+        return self.base / "db"
+
+    @property
+    def lib(self) -> Path:
+        return self.base / "lib"
+
+    @property
+    def config_file(self) -> Path:
+        return self.etc / "asterisk.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.run / "asterisk.pid"
+
+    @property
+    def console_log(self) -> Path:
+        return self.log / "console.log"
+
+    @property
+    def messages_log(self) -> Path:
+        return self.log / "messages.log"
+
+
+def render(install: AsteriskInstall, config: Config, creds: Credentials) -> InstanceDirs:
+    """Write the instance's config; create its folders owned by Asterisk's user."""
+    dirs = InstanceDirs(install.instance_base(config.runtime_dir))
+    for d in (dirs.etc, dirs.run, dirs.log, dirs.spool, dirs.db, dirs.lib):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chown(d, install.uid, install.gid)
+    os.chmod(dirs.etc, 0o750)
+    # A link from the runtime folder, so people find the logs and config of this instance.
+    link = config.runtime_dir / "asterisk"
+    if install.chrooted and not link.is_symlink():
+        config.runtime_dir.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(dirs.base)
+    members: dict[str, list[str]] = {q: [] for q in config.queues}
+    for name, agent in config.agents.items():
+        for q in agent.queues:
+            members[q].append(name)
+    low, high = config.sip.rtp_range
+    context = {
+        "chrooted": install.chrooted, "sysroot": str(install.sysroot),
+        "dirs": {k: install.inner(getattr(dirs, k)) for k in ("etc", "run", "log", "spool", "db", "lib")},
+        "modules_dir": install.modules_dir, "data_dir": install.data_dir,
+        "sip": config.sip, "ami": config.ami, "trunk": config.trunk, "dids": config.dids,
+        "queues": config.queues, "agents": config.agents, "members": members, "secrets": creds,
+        "rtp_low": low, "rtp_high": high,
+        "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,
+    }
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                             keep_trailing_newline=True)
+    for template in sorted(TEMPLATES.glob("*.conf.j2")):
+        target = dirs.etc / template.name.removesuffix(".j2")
+        text = env.get_template(template.name).render(context)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text(text)
+        os.chown(tmp, 0, install.gid) if os.geteuid() == 0 else None
+        os.chmod(tmp, 0o640)
+        os.replace(tmp, target)
+    return dirs

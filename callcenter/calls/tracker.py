@@ -1,0 +1,183 @@
+"""Follow calls by Linkedid, from the first channel to the last hangup, and keep their records.
+
+Pure: feed it translated AMI events and `now`; read `active()` and `recent()`. A call is every
+channel that shares the first channel's Linkedid (the caller's leg, the agent legs the queue
+rings, ...). The record is what a supervisor asks about a call: who called which number, when the
+system answered, which queue and agent, when and why it ended.
+
+After the AMI connection comes back (Asterisk restarted, or the network blipped) `resync()` takes
+the list of live channels from Asterisk and settles the records: calls whose channels are gone
+are ended with the cause "lost", live channels we did not know become calls.
+"""
+
+from __future__ import annotations
+
+import collections
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
+                                   ChannelCreated, ChannelHungUp, ChannelStateChanged, Event)
+
+RECENT_LIMIT = 1000
+
+
+@dataclass
+class CallRecord:
+    call_id: str  # the Linkedid
+    caller_id: str
+    caller_name: str
+    did: str  # the number dialed, for calls from the trunk
+    direction: str  # inbound (from the trunk) | internal
+    started_at: float
+    answered_at: float | None = None  # Asterisk picked up
+    queue: str | None = None
+    queued_at: float | None = None
+    agent: str | None = None
+    agent_answered_at: float | None = None
+    ended_at: float | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str = ""
+    abandoned: bool = False
+    path: list[str] = field(default_factory=list)  # what happened, in order: "queue:support", ...
+    channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
+
+    @property
+    def state(self) -> str:
+        if self.ended_at is not None:
+            return "ended"
+        if self.agent_answered_at is not None:
+            return "connected"
+        if self.queued_at is not None:
+            return "queued"
+        if self.answered_at is not None:
+            return "answered"
+        return "ringing"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        data["channels"] = sorted(self.channels.values())
+        return data
+
+
+@dataclass(frozen=True)
+class LiveChannel:
+    """A channel as Asterisk lists it (CoreShowChannel), for resync."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    caller_id: str
+    caller_name: str
+    context: str
+    exten: str
+    state: str
+    duration: int  # seconds
+    application: str
+    application_data: str
+
+
+class CallTracker:
+    def __init__(self, inbound_context: str = "from-trunk", recent_limit: int = RECENT_LIMIT) -> None:
+        self.inbound_context = inbound_context
+        self._active: dict[str, CallRecord] = {}
+        self._by_channel: dict[str, str] = {}  # uniqueid → call_id
+        self._recent: collections.deque[CallRecord] = collections.deque(maxlen=recent_limit)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def active(self) -> list[CallRecord]:
+        return sorted(self._active.values(), key=lambda c: c.started_at)
+
+    def recent(self) -> list[CallRecord]:
+        """Ended calls, newest first."""
+        return list(reversed(self._recent))
+
+    def get(self, call_id: str) -> CallRecord | None:
+        if call_id in self._active:
+            return self._active[call_id]
+        return next((c for c in self._recent if c.call_id == call_id), None)
+
+    def call_of(self, uniqueid: str) -> CallRecord | None:
+        call_id = self._by_channel.get(uniqueid)
+        return self._active.get(call_id) if call_id else None
+
+    # -- feeding ----------------------------------------------------------------------------
+
+    def apply(self, event: Event, now: float) -> CallRecord | None:
+        """Apply one event; returns the call it touched, if any."""
+        if isinstance(event, ChannelCreated):
+            return self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
+                                 event.caller_name, event.context, event.exten, event.state, now)
+        call = self._active.get(getattr(event, "linkedid", "")) or self.call_of(getattr(event, "uniqueid", ""))
+        if call is None:
+            return None
+        if isinstance(event, ChannelStateChanged):
+            if event.state == "Up" and event.uniqueid == call.call_id and call.answered_at is None:
+                call.answered_at = now
+        elif isinstance(event, CallerJoinedQueue):
+            call.queue, call.queued_at = event.queue, now
+            call.path.append(f"queue:{event.queue}")
+        elif isinstance(event, AgentOffered):
+            call.path.append(f"offered:{event.agent}")
+        elif isinstance(event, AgentConnected):
+            call.agent, call.agent_answered_at = event.agent, now
+            call.path.append(f"agent:{event.agent}")
+        elif isinstance(event, CallerAbandonedQueue):
+            call.abandoned = True
+            call.path.append("abandoned")
+        elif isinstance(event, ChannelHungUp):
+            self._hangup(call, event.uniqueid, event.cause, event.cause_text, now)
+        return call
+
+    def note(self, call_id: str, step: str) -> None:
+        """Add a step to a call's path (the controller's own decisions, e.g. 'greeting')."""
+        call = self._active.get(call_id)
+        if call is not None:
+            call.path.append(step)
+
+    def resync(self, channels: Iterable[LiveChannel], now: float) -> list[CallRecord]:
+        """Settle the records with the channels Asterisk has now. Returns calls ended by it."""
+        live = {c.uniqueid: c for c in channels}
+        ended = []
+        for call in list(self._active.values()):
+            for uniqueid in list(call.channels):
+                if uniqueid not in live:
+                    self._hangup(call, uniqueid, 0, "lost while the controller could not see Asterisk", now)
+            if call.ended_at is not None:
+                ended.append(call)
+        for c in live.values():
+            if c.uniqueid not in self._by_channel:
+                self._channel(c.channel, c.uniqueid, c.linkedid, c.caller_id, c.caller_name, c.context, c.exten,
+                              c.state, now - c.duration)
+                call = self._active.get(c.linkedid)
+                if call is not None and c.state == "Up" and c.uniqueid == c.linkedid and call.answered_at is None:
+                    call.answered_at = now - c.duration
+        return ended
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _channel(self, channel: str, uniqueid: str, linkedid: str, caller_id: str, caller_name: str, context: str,
+                 exten: str, state: str, now: float) -> CallRecord:
+        call = self._active.get(linkedid)
+        if call is None:
+            inbound = context == self.inbound_context
+            call = CallRecord(call_id=linkedid, caller_id=caller_id, caller_name=caller_name,
+                              did=exten if inbound else "", direction="inbound" if inbound else "internal",
+                              started_at=now)
+            self._active[linkedid] = call
+        call.channels[uniqueid] = channel
+        self._by_channel[uniqueid] = linkedid
+        return call
+
+    def _hangup(self, call: CallRecord, uniqueid: str, cause: int, cause_text: str, now: float) -> None:
+        call.channels.pop(uniqueid, None)
+        self._by_channel.pop(uniqueid, None)
+        if uniqueid == call.call_id or call.hangup_cause is None and not call.channels:
+            # The caller's own leg says why the call ended.
+            call.hangup_cause, call.hangup_cause_text = cause, cause_text
+        if not call.channels:
+            call.ended_at = now
+            del self._active[call.call_id]
+            self._recent.append(call)

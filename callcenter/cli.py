@@ -1,0 +1,197 @@
+"""The `callcenter` command.
+
+`callcenter run` starts the whole system; the other commands talk to the running controller's
+REST API with the token from the runtime folder, so the CLI and the web pages see the same live
+state. Errors are printed as one line (`error: <id>: <message>`) with a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any, NoReturn
+
+import click
+
+from callcenter.config import Config, ConfigError, load_config
+from callcenter.credentials import Credentials
+from callcenter.errors import CallcenterError
+
+
+def _fail(error_id: str, message: str, code: int = 1) -> NoReturn:
+    click.echo(f"error: {error_id}: {message}", err=True)
+    sys.exit(code)
+
+
+def _config(ctx: click.Context) -> Config:
+    try:
+        return load_config(ctx.obj["config_path"])
+    except ConfigError as exc:
+        _fail(exc.error_id, str(exc), 2)
+
+
+def _api(config: Config, path: str) -> Any:
+    """GET an API path with the token; errors become one readable line."""
+    try:
+        token = Credentials.load(config.runtime_dir).api_token
+    except (OSError, KeyError):
+        _fail("no-token", f"no API token in {Credentials.path(config.runtime_dir)}: has `callcenter run` "
+                          "started once with this config?")
+    url = f"http://{config.api.bind}:{config.api.port}{path}"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as exc:
+        try:
+            body = json.load(exc)
+            _fail(body.get("error_id", f"http-{exc.code}"), body.get("message", exc.reason))
+        except ValueError:
+            _fail(f"http-{exc.code}", str(exc.reason))
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        _fail("controller-unreachable", f"no controller at {url} ({reason}); is `callcenter run` running?")
+
+
+def _time(ts: float | None) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S") if ts else "-"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}" if seconds >= 3600 else \
+        f"{seconds // 60}:{seconds % 60:02d}"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", envvar="CALLCENTER_CONFIG", type=click.Path(dir_okay=False),
+              help="Configuration file (default: ./callcenter.yaml, or $CALLCENTER_CONFIG).")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """callcenter: a telephony-first contact center on a real Asterisk.
+
+    \b
+    Start everything:      callcenter run        (or: make run)
+    See it live:           callcenter status     callcenter calls
+    Agent softphones:      callcenter agent credentials
+    Check the config:      callcenter config check
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_path"] = config_path
+
+
+@main.command()
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def run(ctx: click.Context, verbose: bool) -> None:
+    """Start Asterisk, the controller and the REST API; Ctrl-C stops all of them.
+
+    Installs nothing: `make run` installs Asterisk and the Python environment first.
+    """
+    from callcenter import app
+
+    config = _config(ctx)
+    app.setup_logging(config, verbose)
+    try:
+        asyncio.run(app.run(config))
+    except CallcenterError as exc:
+        _fail(exc.error_id, str(exc))
+    except KeyboardInterrupt:
+        pass
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Asterisk version and uptime, AMI connection, active calls, queues."""
+    data = _api(_config(ctx), "/api/status")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    ast, ami = data["asterisk"], data["ami"]
+    if ast.get("reachable"):
+        click.echo(f"Asterisk   {ast['version']}, up {_duration(ast['uptime_seconds'])}")
+    else:
+        click.echo(f"Asterisk   not reachable {ast.get('error', '')}".rstrip())
+    click.echo(f"AMI        {'connected' if ami['connected'] else ami['state']}"
+               f"{'' if ami['connected'] or not ami['last_error'] else ' (' + ami['last_error'] + ')'}")
+    click.echo(f"Calls      {data['calls']['active']} active")
+    click.echo("Queues")
+    for q in data["queues"]:
+        click.echo(f"  {q['name']:<12} {q['strategy']:<12} agents {q['agents_available']}/{q['agents_logged_in']} "
+                   f"available   waiting {q['callers_waiting']}   longest wait {_duration(q['longest_wait_seconds'])}")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--limit", default=20, show_default=True, help="How many recent calls.")
+@click.pass_context
+def calls(ctx: click.Context, as_json: bool, limit: int) -> None:
+    """Active and recent calls: caller ID, DID, start / answer / end times, hangup cause."""
+    data = _api(_config(ctx), f"/api/calls?limit={limit}")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    rows = data["active"] + data["recent"]
+    if not rows:
+        click.echo("no calls yet")
+        return
+    click.echo(f"{'CALL':<22} {'STATE':<10} {'CALLER':<16} {'DID':<12} {'START':<9} {'ANSWER':<9} {'END':<9} "
+               f"{'QUEUE':<10} {'AGENT':<8} CAUSE")
+    for c in rows:
+        cause = f"{c['hangup_cause']} {c['hangup_cause_text']}" if c["hangup_cause"] is not None else ""
+        click.echo(f"{c['call_id']:<22} {c['state']:<10} {c['caller_id']:<16} {c['did'] or '-':<12} "
+                   f"{_time(c['started_at']):<9} {_time(c['answered_at']):<9} {_time(c['ended_at']):<9} "
+                   f"{c['queue'] or '-':<10} {c['agent'] or '-':<8} {cause}")
+
+
+@main.group()
+def agent() -> None:
+    """Agents."""
+
+
+@agent.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def credentials(ctx: click.Context, as_json: bool) -> None:
+    """SIP credentials for the agents' softphones (generated at first start)."""
+    config = _config(ctx)
+    try:
+        creds = Credentials.load(config.runtime_dir)
+    except (OSError, KeyError):
+        _fail("no-credentials", f"no {Credentials.path(config.runtime_dir)} yet: run `callcenter run` once")
+    server = f"{config.sip.bind}:{config.sip.port}"
+    rows = [{"agent": name, "extension": a.extension, "username": name,
+             "password": creds.agent_passwords.get(name, ""), "registrar": f"sip:{server}", "transport": "udp"}
+            for name, a in config.agents.items()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    click.echo(f"Register softphones at sip:{server} (UDP), user name = agent name:")
+    for r in rows:
+        click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """The configuration file."""
+
+
+@config_group.command("check")
+@click.pass_context
+def config_check(ctx: click.Context) -> None:
+    """Validate callcenter.yaml; print the first error as file:line:col: key: message."""
+    config = _config(ctx)
+    click.echo(f"{config.source}: ok ({len(config.agents)} agents, {len(config.queues)} queues, "
+               f"{len(config.dids)} DIDs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,374 @@
+"""The validated configuration of a callcenter: `callcenter.yaml` plus `CALLCENTER_*` overrides.
+
+Layers, lowest first: defaults in the dataclasses below < the YAML file < `CALLCENTER_*`
+environment variables (`CALLCENTER_SIP_PORT=15060`, `CALLCENTER_RUNTIME_DIR=...`) < CLI flags.
+Everything is checked once, at start; every error names the file, the line and the key, so an
+admin fixes it without guessing (`callcenter.yaml:31:5: agents.agent1: duplicate agent ...`).
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import dataclasses
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from callcenter.errors import CallcenterError
+
+DEFAULT_CONFIG = "callcenter.yaml"
+
+# All of app_queue's strategies (Asterisk 22 queues.conf).
+QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom")
+
+
+class ConfigError(CallcenterError):
+    """A configuration problem, located as precisely as we can: file, line, column and key."""
+
+    def __init__(self, message: str, *, file: str = "", line: int = 0, column: int = 0, key: str = "",
+                 error_id: str = "invalid-config") -> None:
+        self.file, self.line, self.column, self.key = file, line, column, key
+        super().__init__(error_id, message, {"file": file, "line": line, "column": column, "key": key})
+
+    def __str__(self) -> str:
+        where = self.file or "<config>"
+        if self.line:
+            where += f":{self.line}:{self.column}"
+        key = f" {self.key}:" if self.key else ""
+        return f"{where}:{key} {self.message}"
+
+
+# ----------------------------------------------------------------------------------------------
+# The schema. Field names are the YAML keys; defaults are the embedded demo defaults.
+
+
+@dataclass(frozen=True)
+class SipSettings:
+    """Where Asterisk's PJSIP listens (UDP) and which ports its RTP uses."""
+
+    bind: str = "127.0.0.1"
+    port: int = 5060
+    rtp_ports: str = "10000-10999"
+
+    @property
+    def rtp_range(self) -> tuple[int, int]:
+        low, _, high = self.rtp_ports.partition("-")
+        return int(low), int(high)
+
+
+@dataclass(frozen=True)
+class AmiSettings:
+    """Asterisk's manager interface; the controller is its only client. The secret is generated."""
+
+    bind: str = "127.0.0.1"
+    port: int = 5038
+    username: str = "callcenter"
+    action_timeout: float = 5.0
+    ping_interval: float = 5.0
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The controller's REST API (and, later, the web pages)."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class TrunkSettings:
+    """The carrier trunk: identified by source address, no credentials (as carriers do)."""
+
+    name: str = "carrier"
+    match: tuple[str, ...] = ("127.0.0.1",)
+
+
+@dataclass(frozen=True)
+class DidSettings:
+    """A number callers dial. Until the IVR lands: a greeting, then a queue.
+
+    `queue` is also where the dialplan sends callers when the controller is away.
+    """
+
+    queue: str
+    name: str = ""
+    greeting: str = "hello-world"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """An app_queue queue."""
+
+    strategy: str = "ringall"
+    ring_timeout: int = 15
+    retry: int = 2
+    wrapup: int = 0
+    music: str = "default"
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """An agent: a PJSIP endpoint of the same name, reachable at its extension."""
+
+    extension: str
+    full_name: str = ""
+    queues: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole, validated configuration."""
+
+    source: str = DEFAULT_CONFIG
+    runtime_dir: Path = Path("var")
+    sip: SipSettings = field(default_factory=SipSettings)
+    ami: AmiSettings = field(default_factory=AmiSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    trunk: TrunkSettings = field(default_factory=TrunkSettings)
+    dids: Mapping[str, DidSettings] = field(default_factory=dict)
+    queues: Mapping[str, QueueSettings] = field(default_factory=dict)
+    agents: Mapping[str, AgentSettings] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------------------------
+# YAML with positions: every value keeps the line/column where it was written.
+
+
+Path_ = tuple[str, ...]
+
+
+class _Located:
+    """Positions of keys and values in one YAML document, by path of keys."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.marks: dict[Path_, tuple[int, int]] = {}
+
+    def at(self, path: Path_) -> tuple[int, int]:
+        while path and path not in self.marks:
+            path = path[:-1]
+        return self.marks.get(path, (0, 0))
+
+    def error(self, path: Path_, message: str, error_id: str = "invalid-config") -> ConfigError:
+        line, col = self.at(path)
+        return ConfigError(message, file=self.file, line=line, column=col, key=".".join(path), error_id=error_id)
+
+
+_DUPLICATE_WORDS = {("agents",): "agent", ("queues",): "queue", ("dids",): "DID"}
+
+
+def _to_python(node: yaml.Node, path: Path_, loc: _Located) -> Any:
+    loc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(yaml.safe_load(yaml.serialize(key_node)))
+            if key in out:
+                first, _ = loc.marks[path + (key,)]
+                what = _DUPLICATE_WORDS.get(path, "key")
+                raise ConfigError(f"duplicate {what} '{key}' (first written at line {first})",
+                                  file=loc.file, line=key_node.start_mark.line + 1,
+                                  column=key_node.start_mark.column + 1, key=".".join(path + (key,)),
+                                  error_id="duplicate-key")
+            out[key] = _to_python(value_node, path + (key,), loc)
+            # An error about a key points at the key, not at its value.
+            loc.marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (str(i),), loc) for i, item in enumerate(node.value)]
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _load_yaml(text: str, file: str) -> tuple[Any, _Located]:
+    loc = _Located(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise ConfigError(f"YAML syntax: {exc.problem}", file=file, line=mark.line + 1 if mark else 0,
+                          column=mark.column + 1 if mark else 0, error_id="yaml-syntax") from None
+    if node is None:
+        return {}, loc
+    return _to_python(node, (), loc), loc
+
+
+# ----------------------------------------------------------------------------------------------
+# Building the dataclasses from plain data, with located errors.
+
+
+def _type_name(tp: Any) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", bool: "true or false"}
+    if tp in names:
+        return names[tp]
+    if typing.get_origin(tp) is tuple:
+        return "a list"
+    if typing.get_origin(tp) in (collections.abc.Mapping, dict) or dataclasses.is_dataclass(tp):
+        return "a mapping"
+    return str(tp)
+
+
+def _coerce(tp: Any, value: Any, path: Path_, loc: _Located) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, path, loc)
+    if origin is tuple:
+        (item_tp, _) = typing.get_args(tp)
+        if isinstance(value, (str, int)):  # a single value where a list is expected
+            value = [value]
+        if not isinstance(value, list):
+            raise loc.error(path, f"must be {_type_name(tp)}, not {type(value).__name__}", "wrong-type")
+        return tuple(_coerce(item_tp, v, path + (str(i),), loc) for i, v in enumerate(value))
+    if origin in (collections.abc.Mapping, dict):
+        _, value_tp = typing.get_args(tp)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise loc.error(path, f"must be a mapping, not {type(value).__name__}", "wrong-type")
+        return {str(k): _coerce(value_tp, v, path + (str(k),), loc) for k, v in value.items()}
+    if tp is Path:
+        if not isinstance(value, str):
+            raise loc.error(path, "must be a path (a string)", "wrong-type")
+        return Path(value)
+    if tp is str:
+        # Numbers are fine where a string is expected (an extension written as 1001).
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise loc.error(path, f"must be a string, not {type(value).__name__}", "wrong-type")
+        return str(value)
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise loc.error(path, f"must be a number, not {type(value).__name__}", "wrong-type")
+        return float(value)
+    if tp is int or tp is bool:
+        if type(value) is not tp:
+            raise loc.error(path, f"must be {_type_name(tp)}, not {type(value).__name__} {value!r}", "wrong-type")
+        return value
+    raise TypeError(f"unsupported config type {tp}")  # a programming error, not a user one
+
+
+def _build(cls: Any, data: Any, path: Path_, loc: _Located) -> Any:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise loc.error(path, f"must be a mapping, not {type(data).__name__}", "wrong-type")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    for key in data:
+        if key not in fields:
+            known = ", ".join(sorted(fields))
+            raise loc.error(path + (key,), f"unknown key '{key}' (known keys: {known})", "unknown-key")
+    kwargs = {}
+    for name, f in fields.items():
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], path + (name,), loc)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise loc.error(path, f"missing required key '{name}'", "missing-key")
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Environment overrides and cross-checks.
+
+
+def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Apply CALLCENTER_<SECTION>_<KEY> (scalar keys of sections) and CALLCENTER_RUNTIME_DIR."""
+    data = dict(data)
+    if "CALLCENTER_RUNTIME_DIR" in env:
+        data["runtime_dir"] = env["CALLCENTER_RUNTIME_DIR"]
+    for section, cls in (("sip", SipSettings), ("ami", AmiSettings), ("api", ApiSettings)):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            var = f"CALLCENTER_{section.upper()}_{f.name.upper()}"
+            if var in env:
+                raw = env[var]
+                tp = hints[f.name]
+                try:
+                    value: Any = tp(raw) if tp in (int, float) else raw
+                except ValueError:
+                    raise ConfigError(f"{var}={raw!r} must be {_type_name(tp)}", key=f"{section}.{f.name}",
+                                      file="environment", error_id="wrong-type") from None
+                data[section] = {**(data.get(section) or {}), f.name: value}
+    return data
+
+
+_EXTENSION = re.compile(r"^[0-9]{2,8}$")
+_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_DID = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+def _check(config: Config, loc: _Located) -> None:
+    """Checks that span keys: references, uniqueness, ranges."""
+    for section, settings in (("sip", config.sip), ("ami", config.ami), ("api", config.api)):
+        if not 1 <= settings.port <= 65535:
+            raise loc.error((section, "port"), f"port {settings.port} is out of range 1-65535", "bad-port")
+    m = re.fullmatch(r"(\d+)-(\d+)", config.sip.rtp_ports)
+    if not m or not (1024 <= int(m[1]) < int(m[2]) <= 65535):
+        raise loc.error(("sip", "rtp_ports"), f"'{config.sip.rtp_ports}' must be LOW-HIGH within 1024-65535",
+                        "bad-port")
+    for name, queue in config.queues.items():
+        if not _NAME.match(name):
+            raise loc.error(("queues", name), f"queue name '{name}' must be lower-case letters, digits, - or _",
+                            "bad-name")
+        if queue.strategy not in QUEUE_STRATEGIES:
+            raise loc.error(("queues", name, "strategy"),
+                            f"unknown strategy '{queue.strategy}' (one of: {', '.join(QUEUE_STRATEGIES)})",
+                            "unknown-strategy")
+    extensions: dict[str, str] = {}
+    for name, agent in config.agents.items():
+        if not _NAME.match(name):
+            raise loc.error(("agents", name), f"agent name '{name}' must be lower-case letters, digits, - or _",
+                            "bad-name")
+        if not _EXTENSION.match(agent.extension):
+            raise loc.error(("agents", name, "extension"), f"extension '{agent.extension}' must be 2-8 digits",
+                            "bad-extension")
+        if agent.extension in extensions:
+            raise loc.error(("agents", name, "extension"),
+                            f"extension {agent.extension} is already agent '{extensions[agent.extension]}'s",
+                            "duplicate-extension")
+        extensions[agent.extension] = name
+        for i, queue in enumerate(agent.queues):
+            if queue not in config.queues:
+                raise loc.error(("agents", name, "queues", str(i)), f"unknown queue '{queue}'", "unknown-queue")
+    for number, did in config.dids.items():
+        if not _DID.match(number):
+            raise loc.error(("dids", number), f"DID '{number}' must be digits (optionally with a leading +)",
+                            "bad-did")
+        if did.queue not in config.queues:
+            raise loc.error(("dids", number, "queue"), f"unknown queue '{did.queue}'", "unknown-queue")
+    if config.trunk.name in config.agents:
+        raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' is also an agent's", "duplicate-name")
+
+
+def parse_config(text: str, *, file: str = DEFAULT_CONFIG, env: Mapping[str, str] | None = None,
+                 base_dir: Path | None = None) -> Config:
+    """Parse and validate configuration text. Raises ConfigError naming file, line and key."""
+    data, loc = _load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise loc.error((), "the top level must be a mapping of sections", "wrong-type")
+    data = _env_overrides(data, os.environ if env is None else env)
+    config: Config = _build(Config, data, (), loc)
+    runtime_dir = config.runtime_dir
+    if not runtime_dir.is_absolute():
+        runtime_dir = (base_dir or Path.cwd()) / runtime_dir
+    config = dataclasses.replace(config, source=file, runtime_dir=runtime_dir.resolve())
+    _check(config, loc)
+    return config
+
+
+def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Load the config file (CALLCENTER_CONFIG, or ./callcenter.yaml). A relative runtime_dir is
+    taken relative to the file's folder, so the CLI finds the same runtime folder from anywhere."""
+    env = os.environ if env is None else env
+    file = Path(path or env.get("CALLCENTER_CONFIG") or DEFAULT_CONFIG)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", file=str(file), error_id="config-not-found") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror}", file=str(file), error_id="config-unreadable") from None
+    return parse_config(text, file=str(file), env=env, base_dir=file.resolve().parent)
+

@@ -1,0 +1,229 @@
+"""The controller's live state: it consumes the AMI stream, tracks calls and drives callers.
+
+One consumer reads the ordered event stream (so each call's events are handled in order), feeds
+the pure call tracker, and hands channels that enter AsyncAGI to a per-call task. Around it:
+the AstDB heartbeat the dialplan checks before trusting us with a caller, and the
+resynchronization that runs each time the AMI connection is (re)established.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any, Callable
+
+from callcenter.ami.agi import AgiChannel, AgiHangup, quote_arg
+from callcenter.ami.client import AmiClient, AmiConnected, AmiDisconnectedEvent, AmiError
+from callcenter.ami.events import (AgiEnded, AgiExecuted, AgiStarted, AsteriskShuttingDown, ChannelHungUp,
+                                   translate)
+from callcenter.asterisk.render import HEARTBEAT_INTERVAL
+from callcenter.calls.tracker import CallTracker, LiveChannel
+from callcenter.config import Config
+from callcenter.errors import CallcenterError
+
+log = logging.getLogger(__name__)
+
+
+def live_channels(reply: list[Any]) -> list[LiveChannel]:
+    """CoreShowChannels' answer → LiveChannel list."""
+    out = []
+    for m in reply:
+        if str(m.get("Event", "")) != "CoreShowChannel":
+            continue
+        out.append(LiveChannel(
+            channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""), linkedid=m.get("Linkedid", ""),
+            caller_id=m.get("CallerIDNum", ""), caller_name=m.get("CallerIDName", ""), context=m.get("Context", ""),
+            exten=m.get("Exten", ""), state=m.get("ChannelStateDesc", ""),
+            duration=_seconds(m.get("Duration", "0")), application=m.get("Application", ""),
+            application_data=m.get("ApplicationData", "")))
+    return out
+
+
+def _seconds(hms: str) -> int:
+    """'01:02:03' → 3723."""
+    total = 0
+    for part in str(hms).split(":"):
+        total = total * 60 + int(part or 0)
+    return total
+
+
+class Controller:
+    def __init__(self, config: Config, ami: AmiClient, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.ami = ami
+        self.clock = clock
+        self.tracker = CallTracker()
+        self._agi: dict[str, AgiChannel] = {}  # uniqueid → channel in our hands
+        self._tasks: asyncio.TaskGroup | None = None
+        self.resyncs = 0
+        self.last_resync_at: float | None = None
+        self.events_seen = 0
+
+    # -- main loops -------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume events and keep the heartbeat until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            self._tasks = tasks
+            tasks.create_task(self._heartbeat(), name="heartbeat")
+            async for item in self.ami.events():
+                self._handle(item)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        """Start a per-call task that logs its own failure instead of stopping the controller."""
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except AgiHangup:
+                log.info("%s: caller hung up", name)
+            except Exception:
+                log.exception("%s failed", name)
+        assert self._tasks is not None
+        self._tasks.create_task(guarded(), name=name)
+
+    def _handle(self, item: Any) -> None:
+        if isinstance(item, AmiConnected):
+            log.info("AMI connected (protocol %s); resynchronizing", item.asterisk_version)
+            self._spawn(self.resync(), "resync")
+            return
+        if isinstance(item, AmiDisconnectedEvent):
+            # Commands in flight are lost with the connection; the calls' own tasks end and
+            # resync settles what Asterisk still has once we are back.
+            for agi in self._agi.values():
+                agi.end()
+            self._agi.clear()
+            return
+        self.events_seen += 1
+        event = translate(item)
+        if event is None:
+            return
+        now = self.clock()
+        self.tracker.apply(event, now)
+        if isinstance(event, AgiStarted):
+            agi = AgiChannel(self.ami, event.channel, event.uniqueid, event.linkedid, event.env)
+            self._agi[event.uniqueid] = agi
+            self._spawn(self._drive(agi), f"call {event.linkedid}")
+        elif isinstance(event, AgiExecuted):
+            agi = self._agi.get(event.uniqueid)
+            if agi is not None:
+                agi.on_executed(event.command_id, event.result)
+        elif isinstance(event, (AgiEnded, ChannelHungUp)):
+            agi = self._agi.pop(event.uniqueid, None)
+            if agi is not None:
+                agi.end()
+        elif isinstance(event, AsteriskShuttingDown):
+            log.warning("Asterisk is shutting down (restart=%s)", event.restart)
+
+    # -- driving one caller -----------------------------------------------------------------
+
+    async def _drive(self, agi: AgiChannel) -> None:
+        """What happens to a caller the dialplan hands us. Until YAML flows land: the DID's greeting,
+        then its queue (the same as the fallback, but decided here, so the path is recorded)."""
+        did = self.config.dids.get(self._did_of(agi))
+        if did is None:
+            log.warning("call %s: no DID settings for %s; releasing to the fallback", agi.linkedid, agi.env)
+            await agi.release()
+            return
+        log.info("call %s: caller %s dialed %s", agi.linkedid, agi.env.get("agi_callerid"), self._did_of(agi))
+        self.tracker.note(agi.linkedid, f"greeting:{did.greeting}")
+        await agi.command(f"STREAM FILE {quote_arg(did.greeting)} \"\"", timeout=120)
+        await self.hand_to_queue(agi, did.queue)
+
+    def _did_of(self, agi: AgiChannel) -> str:
+        call = self.tracker.get(agi.linkedid)
+        return call.did if call and call.did else agi.env.get("agi_dnid", "")
+
+    async def hand_to_queue(self, agi: AgiChannel, queue: str, timeout: int | None = None) -> None:
+        """Asterisk runs the queue (the dialplan after AGI); we only say which one."""
+        await agi.command(f"SET VARIABLE CC_NEXT_QUEUE {quote_arg(queue)}")
+        await agi.command(f"SET VARIABLE CC_NEXT_TIMEOUT {quote_arg(str(timeout or ''))}")
+        await agi.command("SET VARIABLE CC_NEXT queue")
+        log.info("call %s: to queue %s", agi.linkedid, queue)
+        await agi.release()
+
+    # -- heartbeat and resync ---------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Tell the dialplan we are alive (AstDB callcenter/heartbeat = now)."""
+        while True:
+            if self.ami.state == "connected":
+                try:
+                    await self.ami.send({"Action": "DBPut", "Family": "callcenter", "Key": "heartbeat",
+                                         "Val": str(int(self.clock()))})
+                except AmiError as exc:
+                    log.warning("heartbeat not written: %s", exc)
+            await asyncio.sleep(HEARTBEAT_INTERVAL)
+
+    async def clear_heartbeat(self) -> None:
+        """On a clean stop: new callers go to the fallback at once, not after the heartbeat ages."""
+        try:
+            await self.ami.send({"Action": "DBDel", "Family": "callcenter", "Key": "heartbeat"}, timeout=2,
+                                check=False)
+        except AmiError:
+            pass
+
+    async def resync(self) -> None:
+        """After (re)connecting: settle call records with Asterisk's live channels, and release
+        callers parked in AGI that no task of ours drives (a previous controller's) to the dialplan."""
+        reply = await self.ami.send({"Action": "CoreShowChannels"}, timeout=10)
+        channels = live_channels(reply if isinstance(reply, list) else [reply])
+        ended = self.tracker.resync(channels, self.clock())
+        released = 0
+        for ch in channels:
+            if ch.application == "AGI" and ch.application_data.startswith("agi:async") and ch.uniqueid not in self._agi:
+                try:
+                    await AgiChannel(self.ami, ch.channel, ch.uniqueid, ch.linkedid, {}).release()
+                    released += 1
+                except AmiError as exc:
+                    log.warning("could not release parked caller %s: %s", ch.channel, exc)
+        self.resyncs += 1
+        self.last_resync_at = self.clock()
+        log.info("resync: %d live channels, %d calls ended while away, %d parked callers released",
+                 len(channels), len(ended), released)
+
+    # -- queries for the API ----------------------------------------------------------------
+
+    async def asterisk_info(self) -> dict[str, Any]:
+        """Version and uptime from Asterisk itself."""
+        settings = await self.ami.send({"Action": "CoreSettings"})
+        status = await self.ami.send({"Action": "CoreStatus"})
+        started = time.mktime(time.strptime(f"{status.get('CoreStartupDate')} {status.get('CoreStartupTime')}",
+                                            "%Y-%m-%d %H:%M:%S"))
+        return {"version": settings.get("AsteriskVersion", ""), "started_at": started,
+                "uptime_seconds": max(0, int(self.clock() - started)),
+                "current_calls": int(status.get("CoreCurrentCalls", 0) or 0)}
+
+    async def queues(self) -> list[dict[str, Any]]:
+        """Per queue: agents logged in / available, callers waiting, longest wait."""
+        reply = await self.ami.send({"Action": "QueueSummary"})
+        rows = {m.get("Queue"): m for m in (reply if isinstance(reply, list) else []) if m.get("Event") == "QueueSummary"}
+        out = []
+        for name in self.config.queues:
+            m = rows.get(name, {})
+            out.append({"name": name, "strategy": self.config.queues[name].strategy,
+                        "agents_logged_in": int(m.get("LoggedIn", 0) or 0),
+                        "agents_available": int(m.get("Available", 0) or 0),
+                        "callers_waiting": int(m.get("Callers", 0) or 0),
+                        "longest_wait_seconds": int(m.get("LongestHoldTime", 0) or 0)})
+        return out
+
+    async def status(self) -> dict[str, Any]:
+        asterisk: dict[str, Any] = {"reachable": False}
+        queues: list[dict[str, Any]] = []
+        if self.ami.state == "connected":
+            try:
+                asterisk = {"reachable": True, **await self.asterisk_info()}
+                queues = await self.queues()
+            except CallcenterError as exc:
+                asterisk = {"reachable": False, "error": str(exc)}
+        return {
+            "asterisk": asterisk,
+            "ami": {"state": self.ami.state, "connected": self.ami.state == "connected",
+                    "connected_since": self.ami.connected_since, "last_error": self.ami.last_error,
+                    "resyncs": self.resyncs, "last_resync_at": self.last_resync_at},
+            "calls": {"active": len(self.tracker.active()), "in_controller": len(self._agi)},
+            "queues": queues,
+        }

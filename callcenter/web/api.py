@@ -1,0 +1,83 @@
+"""The controller's REST API (aiohttp). Every request needs the API token, except /api/health.
+
+The token is generated at first start (runtime folder, secrets.yaml); the CLI reads it there.
+This is the only place where our errors become HTTP statuses.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from callcenter.controller import Controller
+from callcenter.errors import CallcenterError
+
+log = logging.getLogger(__name__)
+
+STATUS_OF_ERROR = {
+    "not-found": 404,
+    "unknown-call": 404,
+    "unauthorized": 401,
+    "ami-disconnected": 503,
+    "ami-timeout": 504,
+}
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _error(status: int, error_id: str, message: str, details: dict[str, Any] | None = None) -> web.Response:
+    return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status)
+
+
+def make_app(controller: Controller, token: str) -> web.Application:
+    @web.middleware
+    async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path != "/api/health":
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(401, "unauthorized", "missing or wrong API token (Authorization: Bearer <token>; "
+                              "the token is in the runtime folder's secrets.yaml)")
+        try:
+            return await handler(request)
+        except CallcenterError as exc:
+            return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "ami": controller.ami.state})
+
+    async def status(request: web.Request) -> web.Response:
+        return web.json_response(await controller.status())
+
+    async def calls(request: web.Request) -> web.Response:
+        try:
+            limit = int(request.query.get("limit", "50"))
+        except ValueError:
+            return _error(400, "bad-limit", "limit must be an integer")
+        return web.json_response({
+            "active": [c.as_dict() for c in controller.tracker.active()],
+            "recent": [c.as_dict() for c in controller.tracker.recent()[:max(0, limit)]],
+        })
+
+    async def call(request: web.Request) -> web.Response:
+        record = controller.tracker.get(request.match_info["call_id"])
+        if record is None:
+            raise CallcenterError("unknown-call", f"no call {request.match_info['call_id']!r}",
+                                  {"call_id": request.match_info["call_id"]})
+        return web.json_response(record.as_dict())
+
+    app = web.Application(middlewares=[auth_and_errors])
+    app.router.add_get("/api/health", health)
+    app.router.add_get("/api/status", status)
+    app.router.add_get("/api/calls", calls)
+    app.router.add_get("/api/calls/{call_id}", call)
+    return app
+
+
+async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
