@@ -14,6 +14,7 @@ import logging
 import signal
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 from callcenter.ami.client import AmiClient, AmiLoginRefused, AmiUnavailable
@@ -117,7 +118,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         check_port_free("AMI", config.ami.bind, config.ami.port)
         asterisk.start()
     ami = AmiClient(config.ami.bind, config.ami.port, config.ami.username, creds.ami_secret,
-                    action_timeout=config.ami.action_timeout, ping_interval=config.ami.ping_interval)
+                    action_timeout=config.ami.action_timeout, ping_interval=config.ami.ping_interval,
+                    record_to=Path(config.ami.record) if config.ami.record else None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -70,6 +70,7 @@ class AmiSettings:
     username: str = "callcenter"
     action_timeout: float = 5.0
     ping_interval: float = 5.0
+    record: str = ""  # a file to append the raw AMI stream to (test fixtures, debugging)
 
 
 @dataclass(frozen=True)

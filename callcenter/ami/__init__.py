@@ -1,0 +1,1 @@
+"""AMI: the one connection to Asterisk (panoramisk lives here only), event translation, AsyncAGI."""

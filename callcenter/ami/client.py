@@ -115,6 +115,7 @@ class _Protocol(AMIProtocol):
     def data_received(self, data: bytes) -> None:
         if self.client.recording is not None:
             self.client.recording.write(data)
+            self.client.recording.flush()
         super().data_received(data)
 
     def handle_message(self, message: Message) -> None:

@@ -42,6 +42,18 @@ class ChannelHungUp:
 
 
 @dataclass(frozen=True)
+class HangupRequested:
+    """Someone asked a channel to hang up: the far end itself (a BYE: `soft` False) or Asterisk
+    / an application (`soft` True). Its cause is often the real one when Hangup says 0."""
+
+    channel: str
+    uniqueid: str
+    linkedid: str
+    cause: int
+    soft: bool
+
+
+@dataclass(frozen=True)
 class CallerJoinedQueue:
     queue: str
     uniqueid: str
@@ -153,7 +165,7 @@ class AsteriskShuttingDown:
     restart: bool
 
 
-Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | CallerJoinedQueue | CallerLeftQueue
+Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested | CallerJoinedQueue | CallerLeftQueue
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
          | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown)
 
@@ -188,6 +200,10 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "hangup": lambda h: ChannelHungUp(
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")),
         h.get("Cause-txt", "")),
+    "hanguprequest": lambda h: HangupRequested(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")), False),
+    "softhanguprequest": lambda h: HangupRequested(
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")), True),
     "queuecallerjoin": lambda h: CallerJoinedQueue(
         h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Position"))),
     "queuecallerleave": lambda h: CallerLeftQueue(h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", "")),

@@ -17,6 +17,7 @@ from callcenter.asterisk.install import AsteriskInstall
 from callcenter.config import Config
 from callcenter.credentials import Credentials
 
+# The templates shipped in the repository; CALLCENTER_ASTERISK_TEMPLATES points at your own copy.
 TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-config"
 
 # Seconds: how stale the controller's AstDB heartbeat may be before new callers take the
@@ -99,14 +100,16 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials) -> Inst
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,
     }
-    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+    templates = Path(os.environ.get("CALLCENTER_ASTERISK_TEMPLATES") or TEMPLATES)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,
                              keep_trailing_newline=True)
-    for template in sorted(TEMPLATES.glob("*.conf.j2")):
+    for template in sorted(templates.glob("*.conf.j2")):
         target = dirs.etc / template.name.removesuffix(".j2")
         text = env.get_template(template.name).render(context)
         tmp = target.with_suffix(".tmp")
         tmp.write_text(text)
-        os.chown(tmp, 0, install.gid) if os.geteuid() == 0 else None
+        if os.geteuid() == 0:
+            os.chown(tmp, 0, install.gid)  # readable by Asterisk's group only: secrets inside
         os.chmod(tmp, 0o640)
         os.replace(tmp, target)
     return dirs

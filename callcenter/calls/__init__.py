@@ -1,0 +1,1 @@
+"""Calls followed by Linkedid, and their records."""

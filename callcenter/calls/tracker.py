@@ -17,9 +17,15 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
 from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
-                                   ChannelCreated, ChannelHungUp, ChannelStateChanged, Event)
+                                   ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested)
 
 RECENT_LIMIT = 1000
+
+# Q.850 causes, for the hangups where Asterisk's Hangup event says 0 but the request had the cause.
+CAUSE_TEXT = {1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "User busy",
+              18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
+              27: "Destination out of order", 31: "Normal, unspecified", 34: "Circuit/channel congestion",
+              38: "Network out of order", 41: "Temporary failure", 127: "Interworking, unspecified"}
 
 
 @dataclass
@@ -39,6 +45,7 @@ class CallRecord:
     hangup_cause: int | None = None
     hangup_cause_text: str = ""
     abandoned: bool = False
+    hung_up_by: str = ""  # caller | agent | system: whose side ended the call
     path: list[str] = field(default_factory=list)  # what happened, in order: "queue:support", ...
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
@@ -83,6 +90,7 @@ class CallTracker:
         self.inbound_context = inbound_context
         self._active: dict[str, CallRecord] = {}
         self._by_channel: dict[str, str] = {}  # uniqueid → call_id
+        self._requested_cause: dict[str, int] = {}  # uniqueid → first non-zero cause of a hangup request
         self._recent: collections.deque[CallRecord] = collections.deque(maxlen=recent_limit)
 
     # -- reading ----------------------------------------------------------------------------
@@ -127,6 +135,11 @@ class CallTracker:
         elif isinstance(event, CallerAbandonedQueue):
             call.abandoned = True
             call.path.append("abandoned")
+        elif isinstance(event, HangupRequested):
+            if event.cause and event.uniqueid not in self._requested_cause:
+                self._requested_cause[event.uniqueid] = event.cause
+            if not call.hung_up_by:
+                call.hung_up_by = "system" if event.soft else "caller" if event.uniqueid == call.call_id else "agent"
         elif isinstance(event, ChannelHungUp):
             self._hangup(call, event.uniqueid, event.cause, event.cause_text, now)
         return call
@@ -174,6 +187,9 @@ class CallTracker:
     def _hangup(self, call: CallRecord, uniqueid: str, cause: int, cause_text: str, now: float) -> None:
         call.channels.pop(uniqueid, None)
         self._by_channel.pop(uniqueid, None)
+        requested = self._requested_cause.pop(uniqueid, 0)
+        if cause == 0 and requested:
+            cause, cause_text = requested, CAUSE_TEXT.get(requested, f"cause {requested}")
         if uniqueid == call.call_id or call.hangup_cause is None and not call.channels:
             # The caller's own leg says why the call ended.
             call.hangup_cause, call.hangup_cause_text = cause, cause_text

@@ -1,0 +1,1 @@
+"""aiohttp: REST API (and later the web pages). aiohttp is imported here only."""
