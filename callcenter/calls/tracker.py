@@ -164,9 +164,12 @@ class CallTracker:
             if c.uniqueid not in self._by_channel:
                 self._channel(c.channel, c.uniqueid, c.linkedid, c.caller_id, c.caller_name, c.context, c.exten,
                               c.state, now - c.duration)
-                call = self._active.get(c.linkedid)
-                if call is not None and c.state == "Up" and c.uniqueid == c.linkedid and call.answered_at is None:
-                    call.answered_at = now - c.duration
+                call = self._active[c.linkedid]
+                if c.uniqueid == c.linkedid and c.state == "Up" and call.answered_at is None:
+                    call.answered_at = now - c.duration  # at the latest; Asterisk does not say
+                if c.application == "Queue" and call.queue is None:
+                    call.queue = c.application_data.split(",")[0]
+                    call.path.append(f"queue:{call.queue}")
         return ended
 
     # -- internals --------------------------------------------------------------------------

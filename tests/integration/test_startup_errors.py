@@ -1,0 +1,111 @@
+"""`callcenter run` refuses to start on bad input, and says why in words a new user can act on.
+
+Each case runs its own `callcenter run` with its own ports (the session system keeps running).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from callcenter.ami.client import AmiClient, AmiLoginRefused
+from callcenter.asterisk.install import find_asterisk
+from callcenter.asterisk.render import TEMPLATES
+from tests.integration.conftest import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System
+
+PORTS = {"15060": "25160", "15038": "25138", "18080": "28180", "17000-17999": "27000-27099"}
+
+
+def own_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:
+    for old, new in PORTS.items():
+        text = text.replace(old, new)
+    path = tmp_path / "callcenter.yaml"
+    path.write_text(text)
+    return path
+
+
+def run(config: Path, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`callcenter run` that is expected to fail (it is killed if it comes up instead)."""
+    try:
+        return subprocess.run([*CALLCENTER, "--config", str(config), "run"], capture_output=True, text=True,
+                              timeout=timeout, cwd=REPO, env=env)
+    finally:
+        # If it came up against expectations, take its Asterisk down too.
+        instance = find_asterisk().instance_base(config.parent / "runtime")
+        pid_file = instance / "run" / "asterisk.pid"
+        if pid_file.exists():
+            subprocess.run(["pkill", "-KILL", "-F", str(pid_file)], check=False)
+        if find_asterisk().chrooted:
+            shutil.rmtree(instance, ignore_errors=True)
+
+
+def no_asterisk_of(config: Path) -> bool:
+    instance = find_asterisk().instance_base(config.parent / "runtime")
+    return subprocess.run(["pgrep", "-f", str(instance.name)], capture_output=True).returncode != 0
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("  sales: {strategy: leastrecent}", "  sales: {strategy: leastrecent, colour: blue}"),
+     ":10:34: queues.sales.colour: unknown key 'colour'"),
+    (("ping_interval: 1.0", "ping_interval: often"), ":3:37: ami.ping_interval: must be a number, not str"),
+    (('  agent3: {full_name: Cy Agent, extension: "1003"', '  agent1: {full_name: Cy Agent, extension: "1003"'),
+     ":14:3: agents.agent1: duplicate agent 'agent1' (first written at line 12)"),
+])
+def test_invalid_config_names_file_line_and_key_and_starts_nothing(tmp_path: Path, change, expected) -> None:
+    text = TEST_CONFIG.replace(*change)
+    assert text != TEST_CONFIG
+    config = own_config(tmp_path, text)
+    result = run(config)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: ") and f"{config}{expected}" in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr  # one line
+    assert not (tmp_path / "runtime").exists()  # nothing started, nothing generated
+    assert no_asterisk_of(config)
+
+
+def test_api_port_taken(tmp_path: Path) -> None:
+    config = own_config(tmp_path)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 28180))
+        s.listen()
+        result = run(config)
+    assert result.returncode == 1
+    assert "error: port-in-use: REST API port 127.0.0.1:28180/tcp is already in use" in result.stderr
+    assert no_asterisk_of(config)
+
+
+def test_sip_port_taken(tmp_path: Path) -> None:
+    config = own_config(tmp_path)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 25160))
+        result = run(config)
+    assert result.returncode == 1
+    assert "error: port-in-use: SIP port 127.0.0.1:25160/udp is already in use" in result.stderr
+    assert no_asterisk_of(config)
+
+
+def test_asterisk_failing_to_start_shows_its_log(tmp_path: Path) -> None:
+    templates = tmp_path / "templates"
+    shutil.copytree(TEMPLATES, templates)
+    with open(templates / "modules.conf.j2", "a") as f:
+        f.write("require => res_no_such_module.so\n")
+    config = own_config(tmp_path)
+    env = {**__import__("os").environ, "CALLCENTER_ASTERISK_TEMPLATES": str(templates)}
+    result = run(config, env=env)
+    assert result.returncode == 1
+    assert "error: asterisk-start-failed: Asterisk stopped while starting" in result.stderr
+    assert "--- Asterisk's log (last lines) ---" in result.stderr
+    assert "res_no_such_module" in result.stderr  # Asterisk's own words about what went wrong
+
+
+async def test_wrong_ami_secret_is_reported_as_such(system: System) -> None:
+    client = AmiClient("127.0.0.1", AMI_PORT, system.config.ami.username, "wrong-secret")
+    with pytest.raises(AmiLoginRefused) as info:
+        await client.connect()
+    assert info.value.error_id == "ami-login-refused"
+    assert "refused the AMI login of user 'callcenter'" in str(info.value) and "secret" in str(info.value)
+    assert client.state == "login-refused"
