@@ -55,7 +55,7 @@ class CallRecord:
             return "ended"
         if self.agent_answered_at is not None:
             return "connected"
-        if self.queued_at is not None:
+        if self.queue is not None:
             return "queued"
         if self.answered_at is not None:
             return "answered"
