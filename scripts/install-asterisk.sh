@@ -80,6 +80,8 @@ mmdebstrap --variant=minbase --aptopt='Acquire::Check-Valid-Until "false"' \
   sid "$ROOT.tmp" "$MIRROR" >"/tmp/install-asterisk.$$.log" 2>&1 \
   || { tail -n 30 "/tmp/install-asterisk.$$.log" >&2; die "mmdebstrap failed (full log: /tmp/install-asterisk.$$.log)"; }
 rm -f "/tmp/install-asterisk.$$.log"
+# Asterisk must not look anything up off this machine (the host's resolver may be remote).
+echo "nameserver 127.0.0.1" > "$ROOT.tmp/etc/resolv.conf"
 rm -rf "$ROOT"; mv "$ROOT.tmp" "$ROOT"
 touch "$ROOT/.callcenter-ready"
 say "installed $(chroot "$ROOT" /usr/sbin/asterisk -V) in $ROOT ($(du -sh "$ROOT" | cut -f1))"

@@ -1,136 +1,18 @@
-"""The integration test system: a real Asterisk and our controller, started once per session.
-
-`callcenter run` is started as a subprocess from a test config (its own ports, its own runtime
-folder), exactly as a user starts it; tests talk to it over SIP (pyVoIP phones), its REST API,
-its CLI, and a second AMI connection of their own that watches what Asterisk does.
-"""
+"""Integration fixtures: the system under test is started once per session (see tests/support/system.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
-from callcenter.config import Config, load_config
-from callcenter.credentials import Credentials
 from tests.support.sipphone import PortAllocator, SipPhone
-
-REPO = Path(__file__).resolve().parents[2]
-CALLCENTER = [sys.executable, "-m", "callcenter.cli"]
-
-# Ports of the session system: away from the demo's defaults, so `make run` can run beside the tests.
-SIP_PORT, AMI_PORT, API_PORT, RTP_PORTS = 15060, 15038, 18080, "17000-17999"
-HOTLINE = "8005550100"
-
-TEST_CONFIG = f"""\
-runtime_dir: runtime
-sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
-ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
-api: {{bind: 127.0.0.1, port: {API_PORT}}}
-trunk: {{name: carrier, match: [127.0.0.1]}}
-dids:
-  "{HOTLINE}": {{name: Test hotline, greeting: hello-world, queue: support}}
-queues:
-  support: {{strategy: ringall, ring_timeout: 10}}
-  sales: {{strategy: leastrecent}}
-agents:
-  agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
-  agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
-  agent3: {{full_name: Cy Agent, extension: "1003", queues: [sales]}}
-"""
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
-
-
-@dataclass
-class System:
-    """One running callcenter (controller + Asterisk) under test."""
-
-    dir: Path
-    config_path: Path
-    env: dict[str, str]
-    proc: subprocess.Popen[str] | None = None
-    starts: int = 0
-    log_files: list[Path] = field(default_factory=list)
-
-    @property
-    def config(self) -> Config:
-        return load_config(self.config_path, env=self.env)
-
-    @property
-    def creds(self) -> Credentials:
-        return Credentials.load(self.config.runtime_dir)
-
-    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run([*CALLCENTER, "--config", str(self.config_path), *args], capture_output=True,
-                                text=True, env=self.env, timeout=60, cwd=REPO)
-        if check and result.returncode != 0:
-            raise AssertionError(f"callcenter {' '.join(args)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    def api(self, path: str, token: str | None = "") -> tuple[int, Any]:
-        """GET path; token '' means the right one, None means no Authorization header."""
-        headers = {}
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token or self.creds.api_token}"
-        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return response.status, json.load(response)
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.load(exc)
-
-    def start_controller(self) -> str:
-        """`callcenter run`; returns what it printed up to its ready banner."""
-        self.starts += 1
-        log = self.dir / f"controller-{self.starts}.log"
-        self.log_files.append(log)
-        out = open(log, "w")  # noqa: SIM115 - the child writes it
-        self.proc = subprocess.Popen([*CALLCENTER, "--config", str(self.config_path), "run"], stdout=out,
-                                     stderr=subprocess.STDOUT, env=self.env, cwd=REPO, text=True)
-        out.close()
-        wait_until(lambda: "callcenter is running" in log.read_text() or self.proc.poll() is not None, 60,
-                   "the controller's ready banner")
-        assert self.proc.poll() is None, f"controller exited:\n{log.read_text()}"
-        wait_until(lambda: self.api("/api/status")[1]["ami"]["connected"], 20, "AMI connected")
-        return log.read_text()
-
-    def stop_controller(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
-        self.proc = None
-
-    def asterisk_pid(self) -> int:
-        install = find_asterisk()
-        pid_file = install.instance_base(self.config.runtime_dir) / "run" / "asterisk.pid"
-        return int(pid_file.read_text())
-
-    def logs(self) -> str:
-        return "\n".join(f"--- {p.name} ---\n{p.read_text()}" for p in self.log_files if p.exists())
+from tests.support.system import AMI_PORT, SIP_PORT, TEST_CONFIG, AmiWatch, System
 
 
 @pytest.fixture(scope="session")
@@ -157,33 +39,6 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Any:
         shutil.rmtree(instance, ignore_errors=True)
 
 
-class AmiWatch:
-    """The tests' own AMI connection: every event Asterisk sends, to wait on."""
-
-    def __init__(self, client: AmiClient) -> None:
-        self.client = client
-        self.events: list[dict[str, str]] = []
-
-    async def consume(self) -> None:
-        async for item in self.client.events():
-            if hasattr(item, "get") and item.get("Event"):
-                self.events.append(dict(item))
-
-    async def wait_for(self, timeout: float = 15, **match: str) -> dict[str, str]:
-        """The first event (seen so far or coming) whose headers equal all of `match`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            for e in self.events:
-                if all(e.get(k) == v for k, v in match.items()):
-                    return e
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no AMI event {match} within {timeout:g} s")
-            await asyncio.sleep(0.05)
-
-    def seen(self, **match: str) -> list[dict[str, str]]:
-        return [e for e in self.events if all(e.get(k) == v for k, v in match.items())]
-
-
 @pytest.fixture(scope="session")
 async def ami_watch(system: System) -> Any:
     config = system.config
@@ -199,7 +54,7 @@ async def ami_watch(system: System) -> Any:
 
 @pytest.fixture(scope="session")
 def ports() -> PortAllocator:
-    return PortAllocator(base=40000)
+    return PortAllocator(base=40000, span=10000)
 
 
 @pytest.fixture
@@ -209,17 +64,14 @@ def phones(system: System, ports: PortAllocator) -> Any:
 
     class Factory:
         def caller(self, caller_id: str) -> SipPhone:
-            sip_port, rtp_low, rtp_high = ports.allocate()
-            phone = SipPhone(server_port=SIP_PORT, sip_port=sip_port, rtp_low=rtp_low, rtp_high=rtp_high,
-                             caller_id=caller_id)
+            phone = SipPhone(server_port=SIP_PORT, caller_id=caller_id, **ports.allocate().as_kwargs())
             phone.start()
             made.append(phone)
             return phone
 
         def agent(self, name: str) -> SipPhone:
-            sip_port, rtp_low, rtp_high = ports.allocate()
-            phone = SipPhone(server_port=SIP_PORT, sip_port=sip_port, rtp_low=rtp_low, rtp_high=rtp_high,
-                             username=name, password=system.creds.agent_passwords[name])
+            phone = SipPhone(server_port=SIP_PORT, username=name, password=system.creds.agent_passwords[name],
+                             **ports.allocate().as_kwargs())
             phone.start()
             made.append(phone)
             return phone
@@ -229,9 +81,3 @@ def phones(system: System, ports: PortAllocator) -> Any:
         phone.stop()
 
 
-def find_call(system: System, caller_id: str, ended: bool = True) -> dict[str, Any] | None:
-    """The newest call record of this caller (ended ones only, unless ended=False)."""
-    _, data = system.api("/api/calls?limit=200")
-    rows = data["recent"] + ([] if ended else data["active"])
-    mine = [c for c in rows if c["caller_id"] == caller_id]
-    return max(mine, key=lambda c: c["started_at"]) if mine else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
-from tests.integration.conftest import System
+from tests.support.system import System
 
 
 def test_api_refuses_requests_without_the_right_token(system: System) -> None:

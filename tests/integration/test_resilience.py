@@ -13,7 +13,7 @@ import os
 import signal
 
 from callcenter.asterisk.render import HEARTBEAT_MAX
-from tests.integration.conftest import HOTLINE, AmiWatch, System, find_call, wait_until
+from tests.support.system import HOTLINE, AmiWatch, System, find_call, wait_until
 
 
 async def test_asterisk_killed_is_restarted_and_resynchronized(system: System, ami_watch: AmiWatch, phones) -> None:

@@ -15,7 +15,7 @@ import pytest
 from callcenter.ami.client import AmiClient, AmiLoginRefused
 from callcenter.asterisk.install import find_asterisk
 from callcenter.asterisk.render import TEMPLATES
-from tests.integration.conftest import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System
+from tests.support.system import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System
 
 PORTS = {"15060": "25160", "15038": "25138", "18080": "28180", "17000-17999": "27000-27099"}
 
@@ -61,7 +61,7 @@ def test_invalid_config_names_file_line_and_key_and_starts_nothing(tmp_path: Pat
     config = own_config(tmp_path, text)
     result = run(config)
     assert result.returncode == 2
-    assert result.stderr.startswith(f"error: ") and f"{config}{expected}" in result.stderr
+    assert result.stderr.startswith("error: ") and f"{config}{expected}" in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr  # one line
     assert not (tmp_path / "runtime").exists()  # nothing started, nothing generated
     assert no_asterisk_of(config)

@@ -25,9 +25,13 @@ range - use ``PortAllocator`` / ``allocate_phone_ports()``::
         call = agent.wait_for_incoming()
         call.answer()
 
+SIP traffic is logged at DEBUG on this module's logger (pytest:
+``--log-level=DEBUG``).
+
 Asterisk side, per endpoint the phones talk to: ``allow=ulaw``,
-``dtmf_mode=rfc4733``, ``direct_media=no``.  Nothing else is required
-(``qualify_frequency`` may stay on: OPTIONS are answered).
+``dtmf_mode=rfc4733``; ``direct_media=no`` recommended (direct-media
+re-INVITEs are handled too).  ``qualify_frequency`` may stay on: OPTIONS are
+answered.  Connected-line re-INVITEs (``send_pai``/``send_rpid``) are fine.
 
 Built on pyVoIP 1.6.8: its UDP socket + message parser (``SIPClient``,
 ``SIPMessage``), REGISTER and 200-OK/SDP generators, the SDP -> RTP set-up
@@ -83,6 +87,7 @@ import os
 import queue
 import random
 import re
+import select
 import socket
 import struct
 import threading
@@ -106,6 +111,7 @@ with warnings.catch_warnings():
 
 __all__ = [
     "CallFailed",
+    "InvalidStateError",
     "PhoneCall",
     "PhonePorts",
     "PortAllocator",
@@ -484,8 +490,6 @@ class _SipClient(SIP.SIPClient):
     def recv_loop(self) -> None:
         # Only this thread reads the socket (pyVoIP's register()/invite()
         # also read it and could swallow each other's messages).
-        import select
-
         while self.NSD:
             try:
                 ready, _, _ = select.select([self.s], [], [], 0.2)
@@ -743,6 +747,7 @@ class _Call(VoIPCall):
         self.bye_branch = ""
         self.bye_cseq = 1
         self.auth_tried = False
+        self.hanging_up = False
         self.public: Optional["PhoneCall"] = None
         super().__init__(phone, callstate, request, session_id, my_ip, ms=ms, sendmode="sendrecv")
 
@@ -815,6 +820,9 @@ class _Phone(VoIPPhone):
         self._lock = threading.RLock()
         self._free_ports = collections.deque(p for p in range(rtp_low + rtp_low % 2, rtp_high + 1, 2))
         self._session_ids = iter(range(random.randint(1000, 9000), 10**9))
+        # Call-ID -> last final response of recently ended incoming calls, to
+        # answer late INVITE retransmissions instead of ringing again.
+        self._ended: "collections.OrderedDict[str, str]" = collections.OrderedDict()
 
     # -- ports (defect 11) ------------------------------------------------------
 
@@ -843,6 +851,10 @@ class _Phone(VoIPPhone):
         with self._lock:
             if self.calls.get(call.call_id) is call:
                 del self.calls[call.call_id]
+            if call.direction == "incoming" and call.last_invite_response:
+                self._ended[call.call_id] = call.last_invite_response
+                while len(self._ended) > 100:
+                    self._ended.popitem(last=False)
         self.release_ports(call)
 
     def find(self, message: SIP.SIPMessage) -> Optional[_Call]:
@@ -961,6 +973,11 @@ class _Phone(VoIPPhone):
                 sip.send(sip.build_response(request, 491, "Request Pending"))
             return
         call_id = request.headers["Call-ID"]
+        with self._lock:
+            late = self._ended.get(call_id) if not request.headers["To"]["tag"] else None
+        if late is not None:
+            sip.send(late)
+            return
         tag = sip.gen_tag()
         sip.tagLibrary[call_id] = tag  # pyVoIP's gen_answer takes our To-tag from here
         call = None
@@ -1115,8 +1132,9 @@ class PhoneCall:
         call, sip = self._call, self._call.phone.sip
         with call.cond:
             state = call.state
-            if state == CallState.ENDED:
+            if state == CallState.ENDED or call.hanging_up:
                 return
+            call.hanging_up = True
             if state == CallState.RINGING and call.direction == "incoming":
                 call.last_invite_response = sip.build_response(
                     call.request, 486, "Busy Here", to_tag=sip.tagLibrary.get(call.call_id))
