@@ -101,3 +101,17 @@ def test_agi_result_lines(line, code, result, data, timed_out) -> None:
 
 def test_agi_arguments_are_quoted() -> None:
     assert quote_arg('say "hi" \\ now') == '"say \\"hi\\" \\\\ now"'
+
+
+def test_call_record_of_a_real_call_answered_by_an_agent() -> None:
+    tracker, evs = replay("agent-answers-queued-call.ami")
+    assert tracker.active() == []
+    [call] = tracker.recent()
+    assert call.caller_id == "5551230002" and call.did == "8005550100"
+    assert call.queue == "support" and call.agent == "agent1" and not call.abandoned
+    assert call.path == ["queue:support", "offered:agent1", "agent:agent1"]
+    assert call.hung_up_by == "agent" and call.hangup_cause == 16
+    assert call.queued_at <= call.agent_answered_at <= call.ended_at
+    # The agent's leg belongs to the caller's call (same Linkedid), and both legs hung up.
+    legs = {e.uniqueid for e in evs if isinstance(e, ChannelCreated)}
+    assert len(legs) == 2 and call.channels == {}
