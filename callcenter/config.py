@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import yaml
-
+from callcenter import located_yaml
 from callcenter.errors import CallcenterError
+from callcenter.located_yaml import KeyPath, Located, YamlProblem
 
 DEFAULT_CONFIG = "callcenter.yaml"
 
@@ -137,65 +137,25 @@ class Config:
 
 
 # ----------------------------------------------------------------------------------------------
-# YAML with positions: every value keeps the line/column where it was written.
+# Located errors.
+
+Path_ = KeyPath
+_DUPLICATE_WORDS = {("agents",): "agent", ("queues",): "queue", ("dids",): "DID"}
 
 
-Path_ = tuple[str, ...]
-
-
-class _Located:
-    """Positions of keys and values in one YAML document, by path of keys."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.marks: dict[Path_, tuple[int, int]] = {}
-
-    def at(self, path: Path_) -> tuple[int, int]:
-        while path and path not in self.marks:
-            path = path[:-1]
-        return self.marks.get(path, (0, 0))
-
+class _Located(Located):
     def error(self, path: Path_, message: str, error_id: str = "invalid-config") -> ConfigError:
         line, col = self.at(path)
         return ConfigError(message, file=self.file, line=line, column=col, key=".".join(path), error_id=error_id)
 
 
-_DUPLICATE_WORDS = {("agents",): "agent", ("queues",): "queue", ("dids",): "DID"}
-
-
-def _to_python(node: yaml.Node, path: Path_, loc: _Located) -> Any:
-    loc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = str(yaml.safe_load(yaml.serialize(key_node)))
-            if key in out:
-                first, _ = loc.marks[path + (key,)]
-                what = _DUPLICATE_WORDS.get(path, "key")
-                raise ConfigError(f"duplicate {what} '{key}' (first written at line {first})",
-                                  file=loc.file, line=key_node.start_mark.line + 1,
-                                  column=key_node.start_mark.column + 1, key=".".join(path + (key,)),
-                                  error_id="duplicate-key")
-            out[key] = _to_python(value_node, path + (key,), loc)
-            # An error about a key points at the key, not at its value.
-            loc.marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (str(i),), loc) for i, item in enumerate(node.value)]
-    return yaml.safe_load(yaml.serialize(node))
-
-
 def _load_yaml(text: str, file: str) -> tuple[Any, _Located]:
-    loc = _Located(file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        raise ConfigError(f"YAML syntax: {exc.problem}", file=file, line=mark.line + 1 if mark else 0,
-                          column=mark.column + 1 if mark else 0, error_id="yaml-syntax") from None
-    if node is None:
-        return {}, loc
-    return _to_python(node, (), loc), loc
+        data, loc = located_yaml.load(text, file, _DUPLICATE_WORDS)
+    except YamlProblem as p:
+        raise ConfigError(p.message, file=p.file, line=p.line, column=p.column, key=p.key,
+                          error_id=p.error_id) from None
+    return data, _Located(loc.file, loc.marks)
 
 
 # ----------------------------------------------------------------------------------------------

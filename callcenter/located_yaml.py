@@ -1,0 +1,80 @@
+"""YAML that remembers where each key and value was written (line, column), for exact errors.
+
+Used by the config loader and the IVR flow loader: both report problems as `file:line:col`.
+Duplicate keys, which plain YAML loaders silently resolve to the last one, are an error here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import yaml
+
+KeyPath = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class YamlProblem(Exception):
+    """A syntax error or a duplicate key, located."""
+
+    file: str
+    line: int
+    column: int
+    key: str
+    error_id: str
+    message: str
+
+
+@dataclass
+class Located:
+    """Positions of keys and values in one YAML document, by path of keys (list indexes as str)."""
+
+    file: str
+    marks: dict[KeyPath, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: KeyPath) -> tuple[int, int]:
+        """Where `path` was written; its nearest written ancestor if it was not (a missing key)."""
+        while path and path not in self.marks:
+            path = path[:-1]
+        return self.marks.get(path, (0, 0))
+
+
+def _scalar(node: yaml.Node) -> Any:
+    return yaml.safe_load(yaml.serialize(node))
+
+
+def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_words: Mapping[KeyPath, str]) -> Any:
+    loc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(_scalar(key_node))
+            if key in out:
+                first, _ = loc.marks[path + (key,)]
+                what = duplicate_words.get(path, "key")
+                raise YamlProblem(loc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
+                                  ".".join(path + (key,)), f"duplicate-{what.lower().replace(' ', '-')}",
+                                  f"duplicate {what} '{key}' (first written at line {first})")
+            out[key] = _to_python(value_node, path + (key,), loc, duplicate_words)
+            # An error about a key points at the key, not at its value.
+            loc.marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_python(item, path + (str(i),), loc, duplicate_words) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | None = None) -> tuple[Any, Located]:
+    """Parse one YAML document. `duplicate_words` names what a duplicate key under a path is
+    (("agents",) → "agent" gives "duplicate agent 'x'" and error id duplicate-agent)."""
+    loc = Located(file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        raise YamlProblem(file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "", "yaml-syntax",
+                          f"YAML syntax: {exc.problem}") from None
+    if node is None:
+        return {}, loc
+    return _to_python(node, (), loc, duplicate_words or {}), loc
