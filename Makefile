@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install asterisk venv test-deps unit integration clean help
+.PHONY: run test install asterisk system-deps venv test-deps unit integration clean help
 
 help:
 	@echo "make run    install what is missing, then start Asterisk + controller + REST API (Ctrl-C stops)"
@@ -24,7 +24,10 @@ test: install test-deps
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-install: asterisk venv
+install: asterisk system-deps venv
+
+system-deps:
+	@bash scripts/install-system-deps.sh
 
 asterisk:
 	@bash scripts/install-asterisk.sh

@@ -24,6 +24,11 @@ from callcenter.asterisk.render import InstanceDirs, render
 from callcenter.config import Config
 from callcenter.controller import Controller
 from callcenter.credentials import Credentials
+from callcenter.errors import CallcenterError
+from callcenter.ivr.flows import FlowLibrary
+from callcenter.ivr.prompts import PromptSynth, sound_finder
+from callcenter.ivr.runner import VoicemailBox
+from callcenter.ivr.validate import Context
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -72,7 +77,8 @@ def banner(config: Config, creds: Credentials, install: AsteriskInstall, asteris
         f"  SIP (UDP)  {sip}    RTP {config.sip.rtp_ports}",
     ]
     for number, did in config.dids.items():
-        lines.append(f"  hotline    sip:{number}@{sip}  ({did.name or number}: greeting, then queue {did.queue})")
+        route = f"flow {did.flow}" if did.flow else f"greeting, then queue {did.queue}"
+        lines.append(f"  hotline    sip:{number}@{sip}  ({did.name or number}: {route})")
     lines += [
         f"  AMI        {config.ami.bind}:{config.ami.port}  (user {config.ami.username}, controller only)",
         f"  REST API   http://{config.api.bind}:{config.api.port}/api/status  "
@@ -87,6 +93,23 @@ def banner(config: Config, creds: Credentials, install: AsteriskInstall, asteris
         "Press Ctrl-C to stop (Asterisk stops too).",
     ]
     return "\n".join(lines)
+
+
+class FlowsInvalid(CallcenterError):
+    def __init__(self, problems: list) -> None:
+        super().__init__("invalid-flows", "the IVR flows have errors; nothing started:\n" +
+                         "\n".join(f"  {p}" for p in problems), {"errors": [str(p) for p in problems]})
+
+
+def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:
+    """The flows of config.ivr_flows, checked against this config and this Asterisk's sounds."""
+    context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
+                      extensions=frozenset(a.extension for a in config.agents.values()),
+                      sound_exists=sound_finder(install.sysroot, install.data_dir),
+                      can_dial_out=bool(config.trunk.host))
+    synth = PromptSynth(dirs.lib / "sounds" / "tts", install.inner, install.uid, install.gid)
+    required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
+    return FlowLibrary(config.ivr_flows, context, required, synth)
 
 
 async def _watch_asterisk(asterisk: AsteriskProcess) -> None:
@@ -111,6 +134,9 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     install = find_asterisk()
     check_port_free("REST API", config.api.bind, config.api.port)
     dirs = render(install, config, creds)
+    flows = flow_library(config, install, dirs)
+    if not flows.reload():
+        raise FlowsInvalid(flows.errors)
     asterisk = AsteriskProcess(install, dirs)
     adopted = asterisk.adopt()
     if not adopted:
@@ -128,12 +154,13 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     controller: Controller | None = None
     try:
         await wait_until_booted(asterisk, ami)
-        controller = Controller(config, ami)
+        controller = Controller(config, ami, flows=flows,
+                                mailbox=VoicemailBox(dirs.spool / "voicemail", install.inner))
         api = await start_api(make_app(controller, creds.api_token), config.api.bind, config.api.port)
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
         async with asyncio.TaskGroup() as tasks:
             for coro, name in ((ami.run(), "ami"), (controller.run(), "controller"),
-                               (_watch_asterisk(asterisk), "asterisk-watch")):
+                               (_watch_asterisk(asterisk), "asterisk-watch"), (flows.watch(), "flows")):
                 tasks.create_task(coro, name=name)
             await stop.wait()
             log.info("stopping")

@@ -34,19 +34,21 @@ def _config(ctx: click.Context) -> Config:
         _fail(exc.error_id, str(exc), 2)
 
 
-def _api(config: Config, path: str) -> Any:
-    """GET an API path with the token; errors become one readable line."""
+def _api(config: Config, path: str, method: str = "GET", ok_statuses: tuple[int, ...] = ()) -> Any:
+    """Call an API path with the token; errors become one readable line."""
     try:
         token = Credentials.load(config.runtime_dir).api_token
     except (OSError, KeyError):
         _fail("no-token", f"no API token in {Credentials.path(config.runtime_dir)}: has `callcenter run` "
                           "started once with this config?")
     url = f"http://{config.api.bind}:{config.api.port}{path}"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"}, method=method)
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return json.load(response)
     except urllib.error.HTTPError as exc:
+        if exc.code in ok_statuses:
+            return json.load(exc)
         try:
             body = json.load(exc)
             _fail(body.get("error_id", f"http-{exc.code}"), body.get("message", exc.reason))
@@ -80,6 +82,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     Start everything:      callcenter run        (or: make run)
     See it live:           callcenter status     callcenter calls
     Agent softphones:      callcenter agent credentials
+    IVR flows:             callcenter flow validate | graph | list | reload
     Check the config:      callcenter config check
     """
     ctx.ensure_object(dict)
@@ -123,6 +126,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"AMI        {'connected' if ami['connected'] else ami['state']}"
                f"{'' if ami['connected'] or not ami['last_error'] else ' (' + ami['last_error'] + ')'}")
     click.echo(f"Calls      {data['calls']['active']} active")
+    if data.get("flows"):
+        f = data["flows"]
+        click.echo(f"Flows      version {f['version']}: {', '.join(f['names'])}"
+                   + (f"  (last reload refused: {len(f['errors'])} error(s); see `callcenter flow list`)"
+                      if f["errors"] else ""))
     click.echo("Queues")
     for q in data["queues"]:
         click.echo(f"  {q['name']:<12} {q['strategy']:<12} agents {q['agents_available']}/{q['agents_logged_in']} "
@@ -177,6 +185,113 @@ def credentials(ctx: click.Context, as_json: bool) -> None:
     click.echo(f"Register softphones at sip:{server} (UDP), user name = agent name:")
     for r in rows:
         click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}")
+
+
+@main.group()
+def flow() -> None:
+    """IVR flows (ivr_flows/*.yaml): validate, draw, list, reload."""
+
+
+def _print_problems(problems: list[Any]) -> None:
+    for p in problems:
+        click.echo(str(p), err=True)
+
+
+@flow.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
+@click.pass_context
+def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Check flow files (default: the config's ivr_flows folder), together.
+
+    Prints each problem as file:line:col: error-id: message (warnings as
+    file:line:col: warning: id: message) and exits 1 if there is any error.
+    Queues, agents and sounds are checked against callcenter.yaml and the installed Asterisk.
+    """
+    from pathlib import Path
+
+    from callcenter.asterisk.install import AsteriskNotInstalled, find_asterisk
+    from callcenter.ivr.flows import flow_files, load_flows
+    from callcenter.ivr.prompts import sound_finder
+    from callcenter.ivr.validate import Context
+
+    config = _config(ctx)
+    files: list[Path] = []
+    for p in paths or (str(config.ivr_flows),):
+        files += flow_files(Path(p)) if Path(p).is_dir() else [Path(p)]
+    try:
+        install = find_asterisk()
+        sounds = sound_finder(install.sysroot, install.data_dir)
+    except AsteriskNotInstalled:
+        sounds = None
+        click.echo("note: Asterisk is not installed here; sound files are not checked", err=True)
+    context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
+                      extensions=frozenset(a.extension for a in config.agents.values()), sound_exists=sounds,
+                      can_dial_out=bool(config.trunk.host))
+    required = {} if paths else {d.flow: f"DID {n} in {config.source}" for n, d in config.dids.items() if d.flow}
+    result = load_flows(files, context, required=required)
+    _print_problems(result.errors + result.warnings)
+    if result.errors:
+        click.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {len(files)} file(s)",
+                   err=True)
+        sys.exit(1)
+    click.echo(f"ok: {len(files)} flow file(s), {len(result.warnings)} warning(s)")
+
+
+@flow.command()
+@click.argument("name")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="File to write: .svg .png .pdf (Graphviz), .dot, or .mmd (Mermaid text).")
+@click.pass_context
+def graph(ctx: click.Context, name: str, output: str) -> None:
+    """Draw flow NAME so you can look at it."""
+    from pathlib import Path
+
+    from callcenter.ivr.flows import flow_files
+    from callcenter.ivr.graph import write_graph
+    from callcenter.ivr.loader import read_flow_file
+
+    config = _config(ctx)
+    for path in flow_files(config.ivr_flows):
+        found, problems = read_flow_file(path)
+        if found is not None and found.name == name:
+            try:
+                kind = write_graph(found, Path(output))
+            except CallcenterError as exc:
+                _fail(exc.error_id, str(exc))
+            click.echo(f"wrote {output} ({kind})")
+            return
+    _fail("unknown-flow", f"no flow '{name}' in {config.ivr_flows}")
+
+
+@flow.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def flow_list(ctx: click.Context, as_json: bool) -> None:
+    """The flows the running controller uses, and the errors of the last reload if it was refused."""
+    data = _api(_config(ctx), "/api/flows")
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    click.echo(f"flows version {data['version']}, loaded {_time(data['loaded_at'])}")
+    for f in data["flows"]:
+        click.echo(f"  {f['name']:<16} {f['nodes']:>3} nodes  entry {f['entry']:<14} {f['file']}")
+    if data["errors"]:
+        click.echo(f"last reload REFUSED at {_time(data['last_attempt_at'])} (version {data['version']} keeps "
+                   "running):")
+        for e in data["errors"]:
+            click.echo(f"  {e}")
+
+
+@flow.command()
+@click.pass_context
+def reload(ctx: click.Context) -> None:
+    """Reload the flows now (they also reload by themselves within a second of a change)."""
+    data = _api(_config(ctx), "/api/flows/reload", method="POST", ok_statuses=(422,))
+    if not data["reloaded"]:
+        for e in data["errors"]:
+            click.echo(e, err=True)
+        _fail("invalid-flows", f"reload refused; version {data['version']} keeps running")
+    click.echo(f"reloaded: version {data['version']} ({', '.join(f['name'] for f in data['flows'])})")
 
 
 @main.group("config")

@@ -87,16 +87,19 @@ class TrunkSettings:
 
     name: str = "carrier"
     match: tuple[str, ...] = ("127.0.0.1",)
+    host: str = ""  # where calls out go (host:port), for transfers to external numbers; empty: none
 
 
 @dataclass(frozen=True)
 class DidSettings:
-    """A number callers dial. Until the IVR lands: a greeting, then a queue.
+    """A number callers dial: the IVR flow that answers it.
 
-    `queue` is also where the dialplan sends callers when the controller is away.
+    `greeting` then `queue` is the dialplan's fallback when the controller is away (and the whole
+    route when no `flow` is given).
     """
 
     queue: str
+    flow: str = ""
     name: str = ""
     greeting: str = "hello-world"
 
@@ -127,6 +130,7 @@ class Config:
 
     source: str = DEFAULT_CONFIG
     runtime_dir: Path = Path("var")
+    ivr_flows: Path = Path("ivr_flows")
     sip: SipSettings = field(default_factory=SipSettings)
     ami: AmiSettings = field(default_factory=AmiSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
@@ -134,6 +138,14 @@ class Config:
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
+    # Where each key was written (key path → line, column), for errors found after loading.
+    positions: Mapping[tuple[str, ...], tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def error(self, path: tuple[str, ...], message: str, error_id: str) -> "ConfigError":
+        """A located error about this config, found after loading (e.g. a DID's flow is missing)."""
+        loc = Located(self.source, dict(self.positions))
+        line, col = loc.at(path)
+        return ConfigError(message, file=self.source, line=line, column=col, key=".".join(path), error_id=error_id)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -217,7 +229,7 @@ def _build(cls: Any, data: Any, path: Path_, loc: _Located) -> Any:
     if not isinstance(data, dict):
         raise loc.error(path, f"must be a mapping, not {type(data).__name__}", "wrong-type")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in ("source", "positions")}
     for key in data:
         if key not in fields:
             known = ", ".join(sorted(fields))
@@ -300,6 +312,8 @@ def _check(config: Config, loc: _Located) -> None:
                             "bad-did")
         if did.queue not in config.queues:
             raise loc.error(("dids", number, "queue"), f"unknown queue '{did.queue}'", "unknown-queue")
+    if config.trunk.host and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", config.trunk.host):
+        raise loc.error(("trunk", "host"), f"'{config.trunk.host}' must be host or host:port", "bad-value")
     if config.trunk.name in config.agents:
         raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' is also an agent's", "duplicate-name")
 
@@ -312,10 +326,9 @@ def parse_config(text: str, *, file: str = DEFAULT_CONFIG, env: Mapping[str, str
         raise loc.error((), "the top level must be a mapping of sections", "wrong-type")
     data = _env_overrides(data, os.environ if env is None else env)
     config: Config = _build(Config, data, (), loc)
-    runtime_dir = config.runtime_dir
-    if not runtime_dir.is_absolute():
-        runtime_dir = (base_dir or Path.cwd()) / runtime_dir
-    config = dataclasses.replace(config, source=file, runtime_dir=runtime_dir.resolve())
+    base = base_dir or Path.cwd()
+    config = dataclasses.replace(config, source=file, runtime_dir=(base / config.runtime_dir).resolve(),
+                                 ivr_flows=(base / config.ivr_flows).resolve(), positions=loc.marks)
     _check(config, loc)
     return config
 

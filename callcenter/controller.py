@@ -9,20 +9,32 @@ resynchronization that runs each time the AMI connection is (re)established.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any, Callable
 
-from callcenter.ami.agi import AgiChannel, AgiHangup, quote_arg
+from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ami.client import AmiClient, AmiConnected, AmiDisconnectedEvent, AmiError
 from callcenter.ami.events import (AgiEnded, AgiExecuted, AgiStarted, AsteriskShuttingDown, ChannelHungUp,
                                    translate)
-from callcenter.asterisk.render import HEARTBEAT_INTERVAL
+from callcenter.asterisk.render import HEARTBEAT_INTERVAL, WATCHDOG
 from callcenter.calls.tracker import CallTracker, LiveChannel
 from callcenter.config import Config
 from callcenter.errors import CallcenterError
+from callcenter.ivr import runner as ivr_runner
+from callcenter.ivr.flows import FlowLibrary
+from callcenter.ivr.runner import Dialing, VoicemailBox
+from callcenter.ivr.stepper import Action, Dial, Finished, FlowRun, Returned, ToQueue
+
+KEEPALIVE_INTERVAL = 4.0  # seconds; well inside the dialplan's WATCHDOG
 
 log = logging.getLogger(__name__)
+
+
+def dialing_for(config: Config) -> Dialing:
+    return Dialing(frozenset(config.agents), {a.extension: n for n, a in config.agents.items()}, config.trunk.name,
+                   bool(config.trunk.host))
 
 
 def live_channels(reply: list[Any]) -> list[LiveChannel]:
@@ -49,12 +61,18 @@ def _seconds(hms: str) -> int:
 
 
 class Controller:
-    def __init__(self, config: Config, ami: AmiClient, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, ami: AmiClient, *, flows: FlowLibrary | None = None,
+                 dialing: Dialing | None = None, mailbox: VoicemailBox | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.ami = ami
+        self.flows = flows
+        self.dialing = dialing or dialing_for(config)
+        self.mailbox = mailbox or VoicemailBox(config.runtime_dir / "voicemail", str)
         self.clock = clock
         self.tracker = CallTracker()
         self._agi: dict[str, AgiChannel] = {}  # uniqueid → channel in our hands
+        self._sessions: dict[str, FlowRun] = {}  # caller uniqueid → its flow, while it may come back
         self._tasks: asyncio.TaskGroup | None = None
         self.resyncs = 0
         self.last_resync_at: float | None = None
@@ -114,35 +132,111 @@ class Controller:
             agi = self._agi.pop(event.uniqueid, None)
             if agi is not None:
                 agi.end()
+            if isinstance(event, ChannelHungUp):
+                self._sessions.pop(event.uniqueid, None)
         elif isinstance(event, AsteriskShuttingDown):
             log.warning("Asterisk is shutting down (restart=%s)", event.restart)
 
     # -- driving one caller -----------------------------------------------------------------
 
-    async def _drive(self, agi: AgiChannel) -> None:
-        """What happens to a caller the dialplan hands us. Until YAML flows land: the DID's greeting,
-        then its queue (the same as the fallback, but decided here, so the path is recorded)."""
-        did = self.config.dids.get(self._did_of(agi))
-        if did is None:
-            log.warning("call %s: no DID settings for %s; releasing to the fallback", agi.linkedid, agi.env)
-            await agi.release()
-            return
-        log.info("call %s: caller %s dialed %s", agi.linkedid, agi.env.get("agi_callerid"), self._did_of(agi))
-        self.tracker.note(agi.linkedid, f"greeting:{did.greeting}")
-        await agi.command(f"STREAM FILE {quote_arg(did.greeting)} \"\"", timeout=120)
-        await self.hand_to_queue(agi, did.queue)
-
     def _did_of(self, agi: AgiChannel) -> str:
         call = self.tracker.get(agi.linkedid)
         return call.did if call and call.did else agi.env.get("agi_dnid", "")
 
-    async def hand_to_queue(self, agi: AgiChannel, queue: str, timeout: int | None = None) -> None:
-        """Asterisk runs the queue (the dialplan after AGI); we only say which one."""
-        await agi.command(f"SET VARIABLE CC_NEXT_QUEUE {quote_arg(queue)}")
-        await agi.command(f"SET VARIABLE CC_NEXT_TIMEOUT {quote_arg(str(timeout or ''))}")
-        await agi.command("SET VARIABLE CC_NEXT queue")
-        log.info("call %s: to queue %s", agi.linkedid, queue)
-        await agi.release()
+    async def _drive(self, agi: AgiChannel) -> None:
+        """A caller the dialplan hands us: start the DID's flow, or resume one (`resume` args)."""
+        args = [agi.env.get(f"agi_arg_{i}", "") for i in (1, 2, 3)]
+        keepalive = asyncio.create_task(self._keepalive(agi), name=f"keepalive {agi.linkedid}")
+        try:
+            if args[0] == "resume":
+                await self._resume(agi, status=args[1], where=args[2])
+            else:
+                await self._start(agi)
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
+
+    async def _start(self, agi: AgiChannel) -> None:
+        number = self._did_of(agi)
+        did = self.config.dids.get(number)
+        if did is None:
+            log.warning("call %s: no DID settings for %s; releasing to the fallback", agi.linkedid, number)
+            await agi.release()
+            return
+        log.info("call %s: caller %s dialed %s", agi.linkedid, agi.env.get("agi_callerid"), number)
+        if not did.flow or self.flows is None:
+            # No flow for this number: the greeting, then the queue (decided here, so it is recorded).
+            self.tracker.note(agi.linkedid, f"greeting:{did.greeting}")
+            await agi.command(f"STREAM FILE {quote_arg(did.greeting)} \"\"", timeout=120)
+            await ivr_runner.set_variables(agi, CC_NEXT="queue", CC_NEXT_QUEUE=did.queue, CC_NEXT_TIMEOUT="",
+                                           CC_RESUME="")
+            await agi.release()
+            return
+        flows = self.flows.current  # the version this call keeps to its end
+        run = FlowRun(flows, did.flow, caller_id=agi.env.get("agi_callerid", ""), did=number)
+        await self._run(agi, run, run.start(self.clock()))
+
+    async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
+        """Back from a queue that overflowed or a transfer nobody answered: the flow goes on."""
+        session = self._sessions.get(agi.uniqueid)
+        if session is not None:
+            log.info("call %s: back from the dialplan (%s); flow %s goes on", agi.linkedid, status, where)
+            await self._run(agi, session, session.send(Returned(status), self.clock()))
+            return
+        # A controller that restarted meanwhile: go on at that node of the current version, if it exists.
+        flow_name, _, node = where.partition("/")
+        flows = self.flows.current if self.flows else None
+        if flows is None or flow_name not in flows.flows or node not in flows.flows[flow_name].nodes:
+            log.warning("call %s: cannot resume at %r; releasing to the fallback", agi.linkedid, where)
+            await agi.release()
+            return
+        run = FlowRun(flows, flow_name, caller_id=agi.env.get("agi_callerid", ""), did=self._did_of(agi),
+                      start_node=node)
+        await self._run(agi, run, run.start(self.clock()))
+
+    async def _run(self, agi: AgiChannel, run: FlowRun, action: Action) -> None:
+        """Run the flow until it lets go of the caller; keep it if it may come back (resume)."""
+        self._sessions[agi.uniqueid] = run
+
+        def record(end: str = "", voicemail: str = "") -> None:
+            self.tracker.ivr(agi.linkedid, flow=run.flow_name, version=run.flows.version, path=run.path,
+                             variables=run.variables, end=end, voicemail=voicemail)
+
+        record()
+        try:
+            last = await ivr_runner.run_until_released(agi, run, action, self.dialing, self.mailbox, self.clock,
+                                                       note=lambda step: record(voicemail=step.partition(":")[2]))
+        except AgiCommandFailed as exc:
+            log.error("call %s: %s; releasing the caller to the fallback", agi.linkedid, exc)
+            record(end=f"error: {exc.error_id}")
+            self._sessions.pop(agi.uniqueid, None)
+            await ivr_runner.set_variables(agi, CC_NEXT="", CC_RESUME="")
+            await agi.release()
+            return
+        if isinstance(last, ToQueue):
+            record(end=f"queue {last.queue}")
+            log.info("call %s: to queue %s (priority %d, max wait %s)", agi.linkedid, last.queue, last.priority,
+                     last.max_wait or "-")
+        elif isinstance(last, Dial):
+            record(end=f"transfer {last.kind} {last.target}")
+            log.info("call %s: transfer to %s %s", agi.linkedid, last.kind, last.target)
+        else:
+            record(end=last.reason if isinstance(last, Finished) else str(last))
+        if not getattr(last, "resume", ""):
+            self._sessions.pop(agi.uniqueid, None)
+
+    async def _keepalive(self, agi: AgiChannel) -> None:
+        """Push the dialplan's watchdog forward while this caller is in our hands."""
+        # Never after the release: the dialplan clears the watchdog then, and a late push would
+        # throw the caller out of the queue when it fires.
+        while not (agi.ended or agi.released):
+            try:
+                await self.ami.send({"Action": "Setvar", "Channel": agi.channel, "Variable": "TIMEOUT(absolute)",
+                                     "Value": str(WATCHDOG)})
+            except AmiError:
+                return  # the channel is gone (or AMI is); nothing to keep alive
+            await asyncio.sleep(KEEPALIVE_INTERVAL)
 
     # -- heartbeat and resync ---------------------------------------------------------------
 
@@ -226,4 +320,6 @@ class Controller:
                     "resyncs": self.resyncs, "last_resync_at": self.last_resync_at},
             "calls": {"active": len(self.tracker.active()), "in_controller": len(self._agi)},
             "queues": queues,
+            "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
+                       "errors": [str(p) for p in self.flows.errors]} if self.flows else None),
         }

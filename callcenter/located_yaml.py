@@ -7,7 +7,7 @@ Duplicate keys, which plain YAML loaders silently resolve to the last one, are a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -44,7 +44,10 @@ def _scalar(node: yaml.Node) -> Any:
     return yaml.safe_load(yaml.serialize(node))
 
 
-def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_words: Mapping[KeyPath, str]) -> Any:
+DuplicateWord = Callable[[KeyPath], str]
+
+
+def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_word: DuplicateWord) -> Any:
     loc.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -52,22 +55,29 @@ def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_words: Ma
             key = str(_scalar(key_node))
             if key in out:
                 first, _ = loc.marks[path + (key,)]
-                what = duplicate_words.get(path, "key")
+                what = duplicate_word(path)
                 raise YamlProblem(loc.file, key_node.start_mark.line + 1, key_node.start_mark.column + 1,
                                   ".".join(path + (key,)), f"duplicate-{what.lower().replace(' ', '-')}",
                                   f"duplicate {what} '{key}' (first written at line {first})")
-            out[key] = _to_python(value_node, path + (key,), loc, duplicate_words)
+            out[key] = _to_python(value_node, path + (key,), loc, duplicate_word)
             # An error about a key points at the key, not at its value.
             loc.marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_to_python(item, path + (str(i),), loc, duplicate_words) for i, item in enumerate(node.value)]
+        return [_to_python(item, path + (str(i),), loc, duplicate_word) for i, item in enumerate(node.value)]
     return _scalar(node)
 
 
-def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | None = None) -> tuple[Any, Located]:
+def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | DuplicateWord | None = None
+         ) -> tuple[Any, Located]:
     """Parse one YAML document. `duplicate_words` names what a duplicate key under a path is
-    (("agents",) → "agent" gives "duplicate agent 'x'" and error id duplicate-agent)."""
+    (("agents",) → "agent" gives "duplicate agent 'x'" and error id duplicate-agent); a mapping
+    of paths, or a function of the path."""
+    if duplicate_words is None or isinstance(duplicate_words, Mapping):
+        words = duplicate_words or {}
+        duplicate_word: DuplicateWord = lambda path: words.get(path, "key")  # noqa: E731
+    else:
+        duplicate_word = duplicate_words
     loc = Located(file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -77,4 +87,4 @@ def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | None = N
                           f"YAML syntax: {exc.problem}") from None
     if node is None:
         return {}, loc
-    return _to_python(node, (), loc, duplicate_words or {}), loc
+    return _to_python(node, (), loc, duplicate_word), loc

@@ -67,10 +67,15 @@ class AgiChannel:
         self.channel, self.uniqueid, self.linkedid = channel, uniqueid, linkedid
         self.env = dict(env)
         self.ended = False
+        self.released = False  # handed back to the dialplan (or about to be)
         self._pending: dict[str, tuple[str, asyncio.Future[AgiResult]]] = {}
 
-    async def command(self, command: str, *, timeout: float = 30.0) -> AgiResult:
-        """Run one AGI command and return its result; AgiHangup if the caller is gone."""
+    async def command(self, command: str, *, timeout: float = 30.0, check: bool = True) -> AgiResult:
+        """Run one AGI command and return its result.
+
+        AgiHangup if the caller is gone. With `check`, a failed command (code other than 200, or
+        result -1: a missing file, or the caller hanging up under it) raises AgiCommandFailed;
+        without, the result comes back as it is (RECORD FILE keeps the message on a hangup)."""
         if self.ended:
             raise AgiHangup(self.channel)
         command_id = f"cc-agi-{next(_ids)}"
@@ -86,18 +91,15 @@ class AgiChannel:
             raise
         finally:
             self._pending.pop(command_id, None)
-        if result.code == 200 and result.result == "-1":
-            # -1 is how a command reports that the channel hung up under it.
-            self.end()
-            raise AgiHangup(self.channel)
-        if result.code != 200:
-            raise AgiCommandFailed(command, f"{result.code} {result.data}")
+        if check and (result.code != 200 or result.result == "-1"):
+            raise AgiCommandFailed(command, f"{result.code} result={result.result} {result.data}".strip())
         return result
 
     async def release(self) -> None:
         """Return the channel to the dialplan (ASYNCAGI BREAK). No result comes back for it."""
         if self.ended:
             return
+        self.released = True
         await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": "ASYNCAGI BREAK",
                                 "CommandID": f"cc-agi-{next(_ids)}"}, as_list=False)
 

@@ -47,6 +47,12 @@ class CallRecord:
     abandoned: bool = False
     hung_up_by: str = ""  # caller | agent | system: whose side ended the call
     path: list[str] = field(default_factory=list)  # what happened, in order: "queue:support", ...
+    flow: str = ""  # the IVR flow the caller walked through, and its version
+    flow_version: int = 0
+    ivr_path: list[str] = field(default_factory=list)  # nodes visited, keys pressed: "hotline/main_menu", ...
+    ivr_end: str = ""  # where the flow let go of the caller: "queue support", "hangup", ...
+    variables: dict[str, str] = field(default_factory=dict)  # collected by the flow (order_number, ...)
+    voicemail: str = ""  # the recorded message's file
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
     @property
@@ -149,6 +155,19 @@ class CallTracker:
         call = self._active.get(call_id)
         if call is not None:
             call.path.append(step)
+
+    def ivr(self, call_id: str, *, flow: str, version: int, path: list[str], variables: dict[str, str],
+            end: str = "", voicemail: str = "") -> None:
+        """Record the caller's way through the IVR (the controller calls this as the flow runs)."""
+        call = self._active.get(call_id)
+        if call is None:
+            return
+        call.flow, call.flow_version = flow, version
+        call.ivr_path, call.variables = list(path), dict(variables)
+        if end:
+            call.ivr_end = end
+        if voicemail:
+            call.voicemail = voicemail
 
     def resync(self, channels: Iterable[LiveChannel], now: float) -> list[CallRecord]:
         """Settle the records with the channels Asterisk has now. Returns calls ended by it."""

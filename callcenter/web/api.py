@@ -6,6 +6,7 @@ This is the only place where our errors become HTTP statuses.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from typing import Any, Awaitable, Callable
@@ -23,6 +24,7 @@ STATUS_OF_ERROR = {
     "unauthorized": 401,
     "ami-disconnected": 503,
     "ami-timeout": 504,
+    "no-flows": 404,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -68,7 +70,21 @@ def make_app(controller: Controller, token: str) -> web.Application:
                                   {"call_id": request.match_info["call_id"]})
         return web.json_response(record.as_dict())
 
+    async def flows(request: web.Request) -> web.Response:
+        if controller.flows is None:
+            raise CallcenterError("no-flows", "this controller runs no IVR flows")
+        return web.json_response(controller.flows.describe())
+
+    async def reload_flows(request: web.Request) -> web.Response:
+        if controller.flows is None:
+            raise CallcenterError("no-flows", "this controller runs no IVR flows")
+        changed = await asyncio.to_thread(controller.flows.reload)
+        return web.json_response({"reloaded": changed, **controller.flows.describe()},
+                                 status=200 if changed else 422)
+
     app = web.Application(middlewares=[auth_and_errors])
+    app.router.add_get("/api/flows", flows)
+    app.router.add_post("/api/flows/reload", reload_flows)
     app.router.add_get("/api/health", health)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/calls", calls)

@@ -1,0 +1,138 @@
+"""The live set of flows: load `ivr_flows/*.yaml`, validate, synthesize prompts, hot-reload.
+
+A reload builds a complete new FlowSet and swaps it in only if it has no errors; otherwise the
+running version stays and the errors are kept for `callcenter flow list` / `status` and the log.
+Calls keep the FlowSet they started on. The folder is polled (cheap: names, sizes, mtimes), so
+an edit applies to new calls well within 2 s, with no restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping
+
+from callcenter.ivr import model as m
+from callcenter.ivr.loader import Problem, read_flow_file
+from callcenter.ivr.prompts import PromptSynth, TtsFailed
+from callcenter.ivr.validate import Context, prompt_paths, validate
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 0.5
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    flows: m.FlowSet | None  # None when there are errors
+    errors: list[Problem]
+    warnings: list[Problem]
+
+
+def flow_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith("."))
+
+
+def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, str] | None = None,
+               synth: PromptSynth | None = None, version: int = 0) -> LoadResult:
+    """Load and validate flow files together. `required`: flow name → who needs it (a DID).
+    With `synth`, `say:` prompts are synthesized (their failures are errors too)."""
+    flows, problems = [], []
+    for path in files:
+        flow, found = read_flow_file(path)
+        problems += found
+        if flow is not None:
+            flows.append(flow)
+    problems += validate(flows, ctx)
+    names = {f.name for f in flows}
+    for name, who in (required or {}).items():
+        if name not in names:
+            problems.append(Problem(str(next(iter(files), "ivr_flows")), 0, 0, "missing-flow",
+                                    f"flow '{name}' is used by {who} but no flow file defines it"))
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    say_files: dict[tuple[str, str, str], str] = {}
+    if not errors and synth is not None:
+        for flow in flows:
+            for node in flow.nodes.values():
+                for prompt, path in prompt_paths(node):
+                    for i, item in enumerate(prompt.items):
+                        if isinstance(item, m.Say):
+                            try:
+                                say_files[(flow.language, flow.voice, item.text)] = synth.file_for(
+                                    item.text, flow.language, flow.voice)
+                            except TtsFailed as exc:
+                                line, col = flow.at(*path, str(i))
+                                errors.append(Problem(flow.file, line, col, exc.error_id, str(exc)))
+    if errors:
+        return LoadResult(None, errors, warnings)
+    return LoadResult(m.FlowSet({f.name: f for f in flows}, version, time.time(), say_files), errors, warnings)
+
+
+@dataclass
+class FlowLibrary:
+    """The current FlowSet plus what the last reload said."""
+
+    directory: Path
+    context: Context
+    required: Mapping[str, str] = field(default_factory=dict)
+    synth: PromptSynth | None = None
+    current: m.FlowSet = field(default_factory=m.FlowSet)
+    errors: list[Problem] = field(default_factory=list)
+    warnings: list[Problem] = field(default_factory=list)
+    last_attempt_at: float = 0.0
+    on_change: Callable[[m.FlowSet], None] | None = None
+    _signature: tuple = ()
+
+    def _files_signature(self) -> tuple:
+        out = []
+        for p in flow_files(self.directory):
+            try:
+                st = p.stat()
+                out.append((p.name, st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                continue
+        return tuple(out)
+
+    def reload(self) -> bool:
+        """Load the folder; swap it in if it is clean. Returns True if the flows changed."""
+        self._signature = self._files_signature()
+        self.last_attempt_at = time.time()
+        result = load_flows(flow_files(self.directory), self.context, required=self.required, synth=self.synth,
+                            version=self.current.version + 1)
+        self.errors, self.warnings = result.errors, result.warnings
+        for w in result.warnings:
+            log.warning("flow warning: %s", w)
+        if result.flows is None:
+            for e in result.errors:
+                log.error("flow error: %s", e)
+            log.error("flows NOT reloaded: %d error(s); version %d keeps running", len(result.errors),
+                      self.current.version)
+            return False
+        self.current = result.flows
+        log.info("flows loaded: version %d (%s)", self.current.version, ", ".join(sorted(self.current.flows)))
+        if self.on_change is not None:
+            self.on_change(self.current)
+        return True
+
+    async def watch(self, interval: float = POLL_INTERVAL) -> None:
+        """Reload whenever a flow file is added, removed or changed."""
+        while True:
+            await asyncio.sleep(interval)
+            if self._files_signature() != self._signature:
+                await asyncio.to_thread(self.reload)
+
+    def describe(self) -> dict:
+        """For the API: the flows running, and the errors of the last attempt if it failed."""
+        return {
+            "version": self.current.version,
+            "loaded_at": self.current.loaded_at,
+            "last_attempt_at": self.last_attempt_at,
+            "flows": [{"name": f.name, "file": f.file, "entry": f.entry, "nodes": len(f.nodes),
+                       "language": f.language} for f in sorted(self.current.flows.values(), key=lambda f: f.name)],
+            "errors": [str(p) for p in self.errors],
+            "warnings": [str(p) for p in self.warnings],
+        }

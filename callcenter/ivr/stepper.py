@@ -1,0 +1,260 @@
+"""Run one caller through a flow: results and `now` in, actions out. Pure: no I/O, no clock.
+
+    run = FlowRun(flow_set, "hotline", caller_id="5551230001", did="8005550100")
+    action = run.start(now)
+    while not isinstance(action, Finished):
+        result = ...perform the action (runner.py does it over AsyncAGI)...
+        action = run.send(result, now)
+
+The flow set is the snapshot the call started on: a reload never changes a running call.
+`run.path` is what happened, for the call record (node visits, keys pressed, where it ended).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Generator
+
+from callcenter.ivr import model as m
+from callcenter.ivr.schedule import is_open
+
+ALL_DIGITS = "0123456789*#"
+MAX_STEPS = 500  # a safety net; the validator already refuses loops that take no input
+
+
+# -- actions (out) -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Play:
+    """Play these items in order: ("file", sound) or ("digits", "1234"). With `escape` digits,
+    a key pressed during the prompt stops it (barge-in) and is the result."""
+
+    items: tuple[tuple[str, str], ...]
+    escape: str = ""
+
+
+@dataclass(frozen=True)
+class WaitDigit:
+    timeout: float
+
+
+@dataclass(frozen=True)
+class ToQueue:
+    queue: str
+    priority: int
+    max_wait: int
+    resume: str  # "flow/node" to come back to on overflow, or ""
+
+
+@dataclass(frozen=True)
+class RecordMessage:
+    greeting: tuple[tuple[str, str], ...]
+    max_length: int
+    beep: bool
+
+
+@dataclass(frozen=True)
+class Dial:
+    kind: str  # agent | extension | number
+    target: str
+    timeout: int
+    resume: str
+
+
+@dataclass(frozen=True)
+class Hangup:
+    items: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The flow is done with this caller (hung up, or handed to a queue / transfer for good)."""
+
+    reason: str
+
+
+Action = Play | WaitDigit | ToQueue | RecordMessage | Dial | Hangup | Finished
+
+
+# -- results (in) --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Pressed:
+    """A Play or WaitDigit ended: the key pressed, or '' (played to the end / timed out)."""
+
+    digit: str = ""
+
+
+@dataclass(frozen=True)
+class Returned:
+    """A queue or a transfer handed the caller back: `status` is QUEUESTATUS or DIALSTATUS."""
+
+    status: str
+
+
+@dataclass(frozen=True)
+class Recorded:
+    file: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Done:
+    """An action with nothing to report (a Hangup, a Play without escape digits)."""
+
+
+Result = Pressed | Returned | Recorded | Done
+
+
+@dataclass
+class FlowRun:
+    flows: m.FlowSet
+    flow_name: str
+    caller_id: str = ""
+    did: str = ""
+    start_node: str = ""  # to resume a flow at a node (after a controller restart)
+    variables: dict[str, str] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)
+    now: float = 0.0
+    current_flow: str = ""
+    _gen: Generator[Action, Result, None] | None = field(default=None, repr=False)
+
+    def start(self, now: float) -> Action:
+        self.now = now
+        self._gen = self._run()
+        return next(self._gen)
+
+    def send(self, result: Result, now: float) -> Action:
+        assert self._gen is not None, "start() first"
+        self.now = now
+        try:
+            return self._gen.send(result)
+        except StopIteration:
+            return Finished("done")
+
+    # -- the interpreter --------------------------------------------------------------------
+
+    def _items(self, prompt: m.Prompt) -> tuple[tuple[str, str], ...]:
+        flow = self.flows.flows[self.current_flow]
+        out = []
+        for item in prompt.items:
+            if isinstance(item, m.Sound):
+                out.append(("file", item.name))
+            elif isinstance(item, m.Say):
+                out.append(("file", self.flows.say_files.get((flow.language, flow.voice, item.text), "")))
+            elif isinstance(item, m.SayDigits) and self.variables.get(item.variable):
+                out.append(("digits", self.variables[item.variable]))
+        return tuple(out)
+
+    def _run(self) -> Generator[Action, Any, None]:
+        flow = self.flows.flows[self.flow_name]
+        self.current_flow = flow.name
+        name = self.start_node or flow.entry
+        for _ in range(MAX_STEPS):
+            node = flow.nodes[name]
+            self.path.append(f"{flow.name}/{name}")
+            s = node.step
+            if isinstance(s, m.Play):
+                yield Play(self._items(s.prompt))
+                name = s.next
+            elif isinstance(s, m.Menu):
+                name = yield from self._menu(s)
+            elif isinstance(s, m.Collect):
+                name = yield from self._collect(s)
+            elif isinstance(s, m.Hours):
+                opened = is_open(s.schedule, self.now)
+                self.path.append("open" if opened else "closed")
+                name = s.open if opened else s.closed
+            elif isinstance(s, m.Branch):
+                name = next((r.goto for r in s.rules if self._matches(r)), s.otherwise)
+            elif isinstance(s, m.Queue):
+                resume = f"{flow.name}/{s.next}" if s.next else ""
+                result = yield ToQueue(s.queue, s.priority, s.max_wait, resume)
+                if not (isinstance(result, Returned) and s.next):
+                    yield Finished(f"queue {s.queue}")
+                    return
+                self.path.append(f"overflow:{result.status.lower()}")
+                name = s.next
+            elif isinstance(s, m.Voicemail):
+                result = yield RecordMessage(self._items(s.greeting), s.max_length, s.beep)
+                if isinstance(result, Recorded):
+                    self.path.append(f"message:{result.seconds:.0f}s")
+                if not s.next:
+                    yield Hangup((("file", "vm-goodbye"),))
+                    yield Finished("voicemail")
+                    return
+                name = s.next
+            elif isinstance(s, m.Transfer):
+                resume = f"{flow.name}/{s.failure}" if s.failure else ""
+                result = yield Dial(s.kind, s.target, s.timeout, resume)
+                if not (isinstance(result, Returned) and s.failure):
+                    yield Finished(f"transfer {s.kind} {s.target}")
+                    return
+                self.path.append(f"transfer-failed:{result.status.lower()}")
+                name = s.failure
+            elif isinstance(s, m.Goto):
+                flow = self.flows.flows[s.flow]
+                self.current_flow = flow.name
+                name = flow.entry
+            elif isinstance(s, m.Hangup):
+                yield Hangup(self._items(s.prompt))
+                yield Finished("hangup")
+                return
+        yield Hangup()
+        yield Finished("too many steps")
+
+    def _menu(self, s: m.Menu) -> Generator[Action, Any, str]:
+        escape = "".join(d for d in ALL_DIGITS if d in s.options) if s.barge_in else ""
+        for attempt in range(s.retries + 1):
+            pressed = yield Play(self._items(s.prompt), escape)
+            digit = pressed.digit if isinstance(pressed, Pressed) else ""
+            if not digit:
+                waited = yield WaitDigit(s.timeout)
+                digit = waited.digit if isinstance(waited, Pressed) else ""
+            if digit in s.options:
+                self.path.append(f"pressed:{digit}")
+                return s.options[digit]
+            self.path.append(f"invalid:{digit}" if digit else "no-input")
+            if attempt < s.retries:
+                explain = s.invalid if digit else s.no_input
+                if explain:
+                    yield Play(self._items(explain))
+        self.path.append("menu-failed")
+        return s.failure
+
+    def _collect(self, s: m.Collect) -> Generator[Action, Any, str]:
+        for attempt in range(s.retries + 1):
+            pressed = yield Play(self._items(s.prompt), ALL_DIGITS)
+            first = pressed.digit if isinstance(pressed, Pressed) else ""
+            digits = "" if first == s.finish_on else first
+            finished = bool(first) and first == s.finish_on
+            while not finished and len(digits) < s.max_digits:
+                waited = yield WaitDigit(s.timeout)
+                d = waited.digit if isinstance(waited, Pressed) else ""
+                if not d or (s.finish_on and d == s.finish_on):
+                    break
+                digits += d
+            valid = s.min_digits <= len(digits) <= s.max_digits and (
+                not s.pattern or re.search(s.pattern, digits) is not None)
+            if valid:
+                self.variables[s.variable] = digits
+                self.path.append(f"collected:{s.variable}={digits}")
+                return s.next
+            self.path.append(f"invalid-input:{digits}" if digits else "no-input")
+            if attempt < s.retries and s.invalid:
+                yield Play(self._items(s.invalid))
+        self.path.append("collect-failed")
+        return s.failure
+
+    def _matches(self, rule: m.Rule) -> bool:
+        value = {"caller_id": self.caller_id, "did": self.did}.get(rule.subject)
+        if value is None:
+            value = self.variables.get(rule.subject, "")
+        if rule.test == "equals":
+            return value == rule.value
+        if rule.test == "prefix":
+            return value.startswith(str(rule.value))
+        if rule.test == "matches":
+            return re.search(str(rule.value), value) is not None
+        return value in rule.value  # "in"
