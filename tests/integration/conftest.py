@@ -12,7 +12,7 @@ import pytest
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from tests.support.sipphone import PortAllocator, SipPhone
-from tests.support.system import AMI_PORT, SIP_PORT, TEST_CONFIG, AmiWatch, System
+from tests.support.system import AMI_PORT, SIP_PORT, TEST_CONFIG, AmiWatch, System, write_flows
 
 
 @pytest.fixture(scope="session")
@@ -20,6 +20,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Any:
     base = tmp_path_factory.mktemp("callcenter")
     config_path = base / "callcenter.yaml"
     config_path.write_text(TEST_CONFIG)
+    write_flows(base / "flows")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env["CALLCENTER_AMI_RECORD"] = str(base / "ami-trace.ami")
     sys_ = System(base, config_path, env)

@@ -9,12 +9,12 @@ import json
 import pytest
 
 from tests.support.sipphone import CallFailed
-from tests.support.system import HOTLINE, AmiWatch, System, find_call, wait_until
+from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 
 async def test_trunk_caller_hears_greeting_and_is_recorded(system: System, ami_watch: AmiWatch, phones) -> None:
     caller = phones.caller("5551230001")
-    call = await asyncio.to_thread(caller.call, HOTLINE)
+    call = await asyncio.to_thread(caller.call, PLAIN)
     level = await asyncio.to_thread(call.wait_for_audio, 200, 10)
     assert level > 200  # the greeting is not silence
     start = await ami_watch.wait_for(Event="AsyncAGIStart", CallerIDNum="5551230001")
@@ -23,7 +23,7 @@ async def test_trunk_caller_hears_greeting_and_is_recorded(system: System, ami_w
     await asyncio.to_thread(call.hangup)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5551230001"), 10, "the call record")
     assert record["call_id"] == linkedid
-    assert record["did"] == HOTLINE and record["direction"] == "inbound"
+    assert record["did"] == PLAIN and record["direction"] == "inbound"
     assert record["started_at"] <= record["answered_at"] <= record["queued_at"] <= record["ended_at"]
     assert record["queue"] == "support" and record["agent"] is None
     assert record["hangup_cause"] == 16 and record["hangup_cause_text"] == "Normal Clearing"
@@ -36,7 +36,7 @@ async def test_registered_agent_answers_the_queued_call(system: System, ami_watc
     agent = phones.agent("agent1")
     await ami_watch.wait_for(Event="ContactStatus", EndpointName="agent1", ContactStatus="NonQualified")
     caller = phones.caller("5551230002")
-    call = await asyncio.to_thread(caller.call, HOTLINE)
+    call = await asyncio.to_thread(caller.call, PLAIN)
     incoming = await asyncio.to_thread(agent.wait_for_incoming, 20)
     await asyncio.to_thread(incoming.answer)
     connect = await ami_watch.wait_for(Event="AgentConnect", Queue="support", MemberName="agent1")

@@ -13,7 +13,7 @@ import os
 import signal
 
 from callcenter.asterisk.render import HEARTBEAT_MAX
-from tests.support.system import HOTLINE, AmiWatch, System, find_call, wait_until
+from tests.support.system import HOTLINE, PLAIN, AmiWatch, System, find_call, wait_until
 
 
 async def test_asterisk_killed_is_restarted_and_resynchronized(system: System, ami_watch: AmiWatch, phones) -> None:
@@ -21,7 +21,7 @@ async def test_asterisk_killed_is_restarted_and_resynchronized(system: System, a
     _, before = system.api("/api/status")
     # A call in progress when Asterisk dies is lost; its record must still end.
     caller = phones.caller("5551239001")
-    call = await asyncio.to_thread(caller.call, HOTLINE)
+    call = await asyncio.to_thread(caller.call, PLAIN)
     await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5551239001")
     os.kill(old_pid, signal.SIGKILL)
 
@@ -36,7 +36,7 @@ async def test_asterisk_killed_is_restarted_and_resynchronized(system: System, a
     await asyncio.to_thread(call.hangup)
 
     caller2 = phones.caller("5551239002")
-    call2 = await asyncio.to_thread(caller2.call, HOTLINE)
+    call2 = await asyncio.to_thread(caller2.call, PLAIN)
     await asyncio.to_thread(call2.wait_for_audio, 200, 10)
     await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5551239002", timeout=20)
     await asyncio.to_thread(call2.hangup)

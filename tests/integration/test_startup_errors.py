@@ -15,7 +15,7 @@ import pytest
 from callcenter.ami.client import AmiClient, AmiLoginRefused
 from callcenter.asterisk.install import find_asterisk
 from callcenter.asterisk.render import TEMPLATES
-from tests.support.system import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System
+from tests.support.system import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System, write_flows
 
 PORTS = {"15060": "25160", "15038": "25138", "18080": "28180", "17000-17999": "27000-27099"}
 
@@ -25,6 +25,7 @@ def own_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:
         text = text.replace(old, new)
     path = tmp_path / "callcenter.yaml"
     path.write_text(text)
+    write_flows(tmp_path / "flows")
     return path
 
 
@@ -50,10 +51,10 @@ def no_asterisk_of(config: Path) -> bool:
 
 @pytest.mark.parametrize("change, expected", [
     (("  sales: {strategy: leastrecent}", "  sales: {strategy: leastrecent, colour: blue}"),
-     ":10:34: queues.sales.colour: unknown key 'colour'"),
-    (("ping_interval: 1.0", "ping_interval: often"), ":3:37: ami.ping_interval: must be a number, not str"),
+     ":9:34: queues.sales.colour: unknown key 'colour'"),
+    (("ping_interval: 1.0", "ping_interval: often"), ":4:37: ami.ping_interval: must be a number, not str"),
     (('  agent3: {full_name: Cy Agent, extension: "1003"', '  agent1: {full_name: Cy Agent, extension: "1003"'),
-     ":14:3: agents.agent1: duplicate agent 'agent1' (first written at line 12)"),
+     ":13:3: agents.agent1: duplicate agent 'agent1' (first written at line 11)"),
 ])
 def test_invalid_config_names_file_line_and_key_and_starts_nothing(tmp_path: Path, change, expected) -> None:
     text = TEST_CONFIG.replace(*change)

@@ -8,6 +8,7 @@ its CLI, and a second AMI connection of their own that watches what Asterisk doe
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -29,16 +30,20 @@ CALLCENTER = [sys.executable, "-m", "callcenter.cli"]
 
 # Ports of the session system: away from the demo's defaults, so `make run` can run beside the tests.
 SIP_PORT, AMI_PORT, API_PORT, RTP_PORTS = 15060, 15038, 18080, "17000-17999"
-HOTLINE = "8005550100"
+HOTLINE = "8005550100"  # the shipped demo flow, ivr_flows/hotline.yaml
+PLAIN = "8005550101"  # no flow: greeting, then queue support
+LEVELS = "8005550102"  # tests/fixtures/flows/levels.yaml
+OVERFLOW = "8005550103"  # tests/fixtures/flows/overflow.yaml
+CLOSED = "8005550104"  # a flow closed today (holidays), written by the fixture
+RELOADABLE = "8005550105"  # a flow the tests rewrite
 
 TEST_CONFIG = f"""\
 runtime_dir: runtime
+ivr_flows: flows
 sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1]}}
-dids:
-  "{HOTLINE}": {{name: Test hotline, greeting: hello-world, queue: support}}
 queues:
   support: {{strategy: ringall, ring_timeout: 10}}
   sales: {{strategy: leastrecent}}
@@ -46,7 +51,56 @@ agents:
   agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
   agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
   agent3: {{full_name: Cy Agent, extension: "1003", queues: [sales]}}
+dids:
+  "{HOTLINE}": {{name: Test hotline, flow: hotline, greeting: hello-world, queue: support}}
+  "{PLAIN}": {{name: Plain line, greeting: hello-world, queue: support}}
+  "{LEVELS}": {{flow: levels, queue: support}}
+  "{OVERFLOW}": {{flow: overflow, queue: support}}
+  "{CLOSED}": {{flow: closed, queue: support}}
+  "{RELOADABLE}": {{flow: reloadable, queue: support}}
 """
+
+RELOADABLE_FLOW = """\
+name: reloadable
+entry: menu
+nodes:
+  menu:
+    menu:
+      prompt: beep
+      options: {{1: first}}
+      timeout: 20
+      retries: 0
+    failure: first
+  first:
+    queue: {queue}
+"""
+
+
+def closed_flow(today: "dt.date") -> str:
+    """A flow whose line is closed today (and the days around it, whatever the time zone)."""
+    days = ", ".join(str(today + dt.timedelta(days=d)) for d in (-1, 0, 1))
+    return f"""\
+name: closed
+entry: hours
+nodes:
+  hours:
+    hours: {{timezone: UTC, always: true, holidays: [{days}]}}
+    open: open_queue
+    closed: closed_queue
+  open_queue:
+    queue: support
+  closed_queue:
+    queue: sales
+"""
+
+
+def write_flows(directory: Path) -> None:
+    """The session's flows: the shipped ones, the test fixtures, and the generated ones."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for source in [*sorted((REPO / "ivr_flows").glob("*.yaml")), *sorted((REPO / "tests/fixtures/flows").glob("*.yaml"))]:
+        (directory / source.name).write_text(source.read_text())
+    (directory / "closed.yaml").write_text(closed_flow(dt.date.today()))
+    (directory / "reloadable.yaml").write_text(RELOADABLE_FLOW.format(queue="support"))
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
