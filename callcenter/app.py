@@ -107,7 +107,7 @@ def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -
                       extensions=frozenset(a.extension for a in config.agents.values()),
                       sound_exists=sound_finder(install.sysroot, install.data_dir),
                       can_dial_out=bool(config.trunk.host))
-    synth = PromptSynth(dirs.lib / "sounds" / "tts", install.inner, install.uid, install.gid)
+    synth = PromptSynth(dirs.tts, install.inner, install.uid, install.gid)
     required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
     return FlowLibrary(config.ivr_flows, context, required, synth)
 
@@ -155,7 +155,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     try:
         await wait_until_booted(asterisk, ami)
         controller = Controller(config, ami, flows=flows,
-                                mailbox=VoicemailBox(dirs.spool / "voicemail", install.inner))
+                                mailbox=VoicemailBox(dirs.voicemail, install.inner))
         api = await start_api(make_app(controller, creds.api_token), config.api.bind, config.api.port)
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
         async with asyncio.TaskGroup() as tasks:

@@ -207,6 +207,12 @@ class Controller:
         try:
             last = await ivr_runner.run_until_released(agi, run, action, self.dialing, self.mailbox, self.clock,
                                                        note=lambda step: record(voicemail=step.partition(":")[2]))
+            # note("") after each step keeps the record's path live; note("voicemail:<file>") adds the message.
+        except AgiHangup:
+            record(end="caller hung up")
+            self._sessions.pop(agi.uniqueid, None)
+            log.info("call %s: caller hung up in the flow", agi.linkedid)
+            return
         except AgiCommandFailed as exc:
             log.error("call %s: %s; releasing the caller to the fallback", agi.linkedid, exc)
             record(end=f"error: {exc.error_id}")

@@ -58,6 +58,16 @@ class InstanceDirs:
         return self.base / "lib"
 
     @property
+    def voicemail(self) -> Path:
+        """Recorded messages (Asterisk's RECORD FILE writes them)."""
+        return self.spool / "voicemail"
+
+    @property
+    def tts(self) -> Path:
+        """Prompts synthesized from flows' `say:` text."""
+        return self.lib / "sounds" / "tts"
+
+    @property
     def config_file(self) -> Path:
         return self.etc / "asterisk.conf"
 
@@ -77,9 +87,9 @@ class InstanceDirs:
 def render(install: AsteriskInstall, config: Config, creds: Credentials) -> InstanceDirs:
     """Write the instance's config; create its folders owned by Asterisk's user."""
     dirs = InstanceDirs(install.instance_base(config.runtime_dir))
-    for d in (dirs.etc, dirs.run, dirs.log, dirs.spool, dirs.db, dirs.lib):
+    for d in (dirs.etc, dirs.run, dirs.log, dirs.spool, dirs.db, dirs.lib, dirs.voicemail, dirs.tts):
         d.mkdir(parents=True, exist_ok=True)
-        os.chown(d, install.uid, install.gid)
+        os.chown(d, install.uid, install.gid)  # Asterisk writes here (logs, AstDB, recordings)
     os.chmod(dirs.etc, 0o750)
     # A link from the runtime folder, so people find the logs and config of this instance.
     link = config.runtime_dir / "asterisk"

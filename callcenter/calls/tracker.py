@@ -158,8 +158,9 @@ class CallTracker:
 
     def ivr(self, call_id: str, *, flow: str, version: int, path: list[str], variables: dict[str, str],
             end: str = "", voicemail: str = "") -> None:
-        """Record the caller's way through the IVR (the controller calls this as the flow runs)."""
-        call = self._active.get(call_id)
+        """Record the caller's way through the IVR (the controller calls this as the flow runs; the
+        last word may come just after the hangup, so ended calls take it too)."""
+        call = self.get(call_id)
         if call is None:
             return
         call.flow, call.flow_version = flow, version

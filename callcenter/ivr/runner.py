@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from callcenter.ami.agi import AgiChannel, AgiCommandFailed, quote_arg
+from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ivr import stepper as st
 
 log = logging.getLogger(__name__)
@@ -79,19 +79,23 @@ async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox:
     if isinstance(action, st.RecordMessage):
         await play(agi, action.greeting, "")
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        host = mailbox.host_dir / f"{stamp}-{agi.linkedid}"
-        mailbox.host_dir.mkdir(parents=True, exist_ok=True)
+        host = mailbox.host_dir / f"{stamp}-{agi.linkedid}"  # the folder is Asterisk's (render.py)
         beep = " BEEP" if action.beep else ""
         # Ends on '#', after max_length, or when the caller hangs up (the message is kept then too).
         result = await agi.command(f"RECORD FILE {quote_arg(mailbox.asterisk_name(host))} wav \"#\" "
                                    f"{action.max_length * 1000} 0{beep}", timeout=action.max_length + 30, check=False)
+        if "(writefile)" in result.data:
+            raise AgiCommandFailed("RECORD FILE", f"Asterisk cannot write {mailbox.asterisk_name(host)}.wav")
         samples = int(result.data.rpartition("endpos=")[2] or 0) if "endpos=" in result.data else 0
         note(f"voicemail:{host}.wav")
         log.info("call %s: voicemail recorded to %s.wav (%.1f s)", agi.linkedid, host, samples / 8000)
         return st.Recorded(f"{host}.wav", samples / 8000)
     if isinstance(action, st.Hangup):
         await play(agi, action.items, "")
-        await agi.command("HANGUP")
+        try:
+            await agi.command("HANGUP")
+        except AgiHangup:
+            pass  # the channel may be gone before the command's own result comes back
         return st.Done()
     raise TypeError(f"unknown action {action!r}")  # a programming error
 
@@ -118,8 +122,10 @@ async def run_until_released(agi: AgiChannel, run: st.FlowRun, action: st.Action
                              mailbox: VoicemailBox, clock: Callable[[], float],
                              note: Callable[[str], None]) -> st.Action:
     """Drive the flow until it finishes or hands the caller to the dialplan; returns the last action
-    (Finished, or the ToQueue / Dial that released the channel, to resume later)."""
+    (Finished, or the ToQueue / Dial that released the channel, to resume later). `note("")` is
+    called before each action, so the call record shows where the caller is, live."""
     while not isinstance(action, st.Finished):
+        note("")
         try:
             result = await perform(agi, action, dialing, mailbox, note)
         except AgiCommandFailed:

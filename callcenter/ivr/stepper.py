@@ -205,7 +205,8 @@ class FlowRun:
         yield Finished("too many steps")
 
     def _menu(self, s: m.Menu) -> Generator[Action, Any, str]:
-        escape = "".join(d for d in ALL_DIGITS if d in s.options) if s.barge_in else ""
+        # Any key stops the prompt (a wrong one too: the caller hears why, instead of being ignored).
+        escape = ALL_DIGITS if s.barge_in else ""
         for attempt in range(s.retries + 1):
             pressed = yield Play(self._items(s.prompt), escape)
             digit = pressed.digit if isinstance(pressed, Pressed) else ""
