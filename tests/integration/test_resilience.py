@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 
-from callcenter.asterisk.render import HEARTBEAT_MAX
-from tests.support.system import HOTLINE, PLAIN, AmiWatch, System, find_call, wait_until
+from callcenter.asterisk.render import HEARTBEAT_MAX, WATCHDOG
+from tests.support.system import HOTLINE, PLAIN, RELOADABLE, AmiWatch, System, find_call, wait_until
 
 
 async def test_asterisk_killed_is_restarted_and_resynchronized(system: System, ami_watch: AmiWatch, phones) -> None:
@@ -62,4 +63,22 @@ async def test_controller_killed_new_calls_take_the_fallback(system: System, ami
     assert "adopted" in banner and f"pid {asterisk_pid}" in banner
     _, calls = system.api("/api/calls")
     assert any(c["caller_id"] == "5551239003" and c["state"] != "ended" for c in calls["active"])
+    await asyncio.to_thread(call.hangup)
+
+
+async def test_controller_killed_mid_ivr_the_watchdog_rescues_the_caller(system: System, ami_watch: AmiWatch,
+                                                                         phones) -> None:
+    caller = phones.caller("5551239004")
+    call = await asyncio.to_thread(caller.call, RELOADABLE)  # a menu that waits 20 s for a key
+    await ami_watch.wait_for(Event="AsyncAGIStart", CallerIDNum="5551239004")
+    await asyncio.sleep(1.0)
+    killed_at = time.monotonic()
+    system.stop_controller(signal.SIGKILL)
+    # Asterisk notices nothing at first; the TIMEOUT(absolute) watchdog the controller kept pushing
+    # forward fires at most WATCHDOG seconds later, and the caller takes the fallback: greeting, queue.
+    join = await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5551239004", timeout=WATCHDOG + 10)
+    assert join["Queue"] == "support"
+    assert time.monotonic() - killed_at <= WATCHDOG + 3
+    assert await asyncio.to_thread(call.wait_for_audio, 100, 5) > 100  # music on hold, not silence
+    await asyncio.to_thread(system.start_controller)
     await asyncio.to_thread(call.hangup)
