@@ -175,6 +175,8 @@ class Controller:
             return
         flows = self.flows.current  # the version this call keeps to its end
         run = FlowRun(flows, did.flow, caller_id=agi.env.get("agi_callerid", ""), did=number)
+        # The flow's language picks Asterisk's sounds (hello-world in en, fr, ...) for this channel.
+        await agi.command(f"SET VARIABLE CHANNEL(language) {quote_arg(flows.flows[did.flow].language)}")
         await self._run(agi, run, run.start(self.clock()))
 
     async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
@@ -198,8 +200,13 @@ class Controller:
     async def _run(self, agi: AgiChannel, run: FlowRun, action: Action) -> None:
         """Run the flow until it lets go of the caller; keep it if it may come back (resume)."""
         self._sessions[agi.uniqueid] = run
+        logged = len(run.path)
 
         def record(end: str = "", voicemail: str = "") -> None:
+            nonlocal logged
+            for step in run.path[logged:]:
+                log.info("call %s: ivr %s", agi.linkedid, step)
+            logged = len(run.path)
             self.tracker.ivr(agi.linkedid, flow=run.flow_name, version=run.flows.version, path=run.path,
                              variables=run.variables, end=end, voicemail=voicemail)
 
@@ -324,7 +331,9 @@ class Controller:
             "ami": {"state": self.ami.state, "connected": self.ami.state == "connected",
                     "connected_since": self.ami.connected_since, "last_error": self.ami.last_error,
                     "resyncs": self.resyncs, "last_resync_at": self.last_resync_at},
-            "calls": {"active": len(self.tracker.active()), "in_controller": len(self._agi)},
+            "calls": {"active": len(self.tracker.active()), "in_controller": len(self._agi),
+                      "in_flows": len(self._sessions)},
+            "controller": {"tasks": len(asyncio.all_tasks()), "events_seen": self.events_seen},
             "queues": queues,
             "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
                        "errors": [str(p) for p in self.flows.errors]} if self.flows else None),

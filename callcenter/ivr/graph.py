@@ -8,7 +8,6 @@ from pathlib import Path
 
 from callcenter.errors import CallcenterError
 from callcenter.ivr import model as m
-from callcenter.ivr.validate import exit_paths
 
 
 def _label(node: m.Node) -> str:
@@ -29,13 +28,7 @@ def _label(node: m.Node) -> str:
 
 
 def _edges(flow: m.Flow) -> list[tuple[str, str, str]]:
-    out = []
-    for node in flow.nodes.values():
-        labels = node.exits()
-        for target, _ in exit_paths(node):
-            label = next((k for k, v in labels.items() if v == target), "")
-            out.append((node.name, target, label))
-    return list(dict.fromkeys(out))
+    return [(node.name, target, label) for node in flow.nodes.values() for label, target, _ in node.exits()]
 
 
 def to_dot(flow: m.Flow) -> str:

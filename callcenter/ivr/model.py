@@ -151,26 +151,28 @@ class Node:
     def kind(self) -> str:
         return type(self.step).__name__.lower()
 
-    def exits(self) -> dict[str, str]:
-        """Named exits to other nodes of the same flow (label → node), in a stable order."""
-        s = self.step
+    def exits(self) -> list[tuple[str, str, tuple[str, ...]]]:
+        """Exits to other nodes of the same flow: (label, target node, key path where it is written)."""
+        s, p = self.step, ("nodes", self.name)
         if isinstance(s, Play):
-            return {"next": s.next}
+            return [("next", s.next, p + ("next",))]
         if isinstance(s, Menu):
-            return {**{f"press {d}": n for d, n in s.options.items()}, "failure": s.failure}
+            return [(f"press {d}", n, p + ("menu", "options", d)) for d, n in s.options.items()] + [
+                ("failure", s.failure, p + ("failure",))]
         if isinstance(s, Collect):
-            return {"next": s.next, "failure": s.failure}
+            return [("next", s.next, p + ("next",)), ("failure", s.failure, p + ("failure",))]
         if isinstance(s, Hours):
-            return {"open": s.open, "closed": s.closed}
+            return [("open", s.open, p + ("open",)), ("closed", s.closed, p + ("closed",))]
         if isinstance(s, Branch):
-            out = {f"{r.subject} {r.test} {r.value}": r.goto for r in s.rules}
-            out["else"] = s.otherwise
-            return out
-        if isinstance(s, (Queue, Voicemail)):
-            return {"overflow" if isinstance(s, Queue) else "next": s.next} if s.next else {}
-        if isinstance(s, Transfer):
-            return {"failure": s.failure} if s.failure else {}
-        return {}
+            return [(f"{r.subject} {r.test} {r.value}", r.goto, p + ("branch", str(i), "goto"))
+                    for i, r in enumerate(s.rules)] + [("else", s.otherwise, p + ("else",))]
+        if isinstance(s, Queue) and s.next:
+            return [("overflow", s.next, p + ("next",))]
+        if isinstance(s, Voicemail) and s.next:
+            return [("next", s.next, p + ("next",))]
+        if isinstance(s, Transfer) and s.failure:
+            return [("failure", s.failure, p + ("failure",))]
+        return []
 
     @property
     def takes_input(self) -> bool:

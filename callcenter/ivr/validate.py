@@ -36,31 +36,6 @@ def _problem(flow: m.Flow, path: KeyPath, error_id: str, message: str, severity:
     return Problem(flow.file, line, col, error_id, message, severity)
 
 
-def exit_paths(node: m.Node) -> Iterator[tuple[str, KeyPath]]:
-    """Each exit's target node, with the key path where it is written."""
-    s, p = node.step, ("nodes", node.name)
-    if isinstance(s, m.Play):
-        yield s.next, p + ("next",)
-    elif isinstance(s, m.Menu):
-        for digit, target in s.options.items():
-            yield target, p + ("menu", "options", digit)
-        yield s.failure, p + ("failure",)
-    elif isinstance(s, m.Collect):
-        yield s.next, p + ("next",)
-        yield s.failure, p + ("failure",)
-    elif isinstance(s, m.Hours):
-        yield s.open, p + ("open",)
-        yield s.closed, p + ("closed",)
-    elif isinstance(s, m.Branch):
-        for i, rule in enumerate(s.rules):
-            yield rule.goto, p + ("branch", str(i), "goto")
-        yield s.otherwise, p + ("else",)
-    elif isinstance(s, (m.Queue, m.Voicemail)) and s.next:
-        yield s.next, p + ("next",)
-    elif isinstance(s, m.Transfer) and s.failure:
-        yield s.failure, p + ("failure",)
-
-
 def prompt_paths(node: m.Node) -> Iterator[tuple[m.Prompt, KeyPath]]:
     s, p = node.step, ("nodes", node.name)
     if isinstance(s, m.Play):
@@ -85,7 +60,7 @@ def _reachable(flow: m.Flow) -> set[str]:
         if name in seen or name not in flow.nodes:
             continue
         seen.add(name)
-        todo.extend(t for t, _ in exit_paths(flow.nodes[name]))
+        todo.extend(t for _, t, _ in flow.nodes[name].exits())
     return seen
 
 
@@ -96,7 +71,7 @@ def _can_leave(flow: m.Flow) -> set[str]:
     while changed:
         changed = False
         for name, node in flow.nodes.items():
-            if name not in good and any(t in good for t, _ in exit_paths(node)):
+            if name not in good and any(t in good for _, t, _ in node.exits()):
                 good.add(name)
                 changed = True
     return good
@@ -110,7 +85,7 @@ def _input_free_cycles(flow: m.Flow) -> list[list[str]]:
     def visit(name: str, stack: list[str]) -> None:
         state[name] = 1
         stack.append(name)
-        for target, _ in exit_paths(flow.nodes[name]):
+        for _, target, _ in flow.nodes[name].exits():
             if target not in instant:
                 continue
             if state.get(target) == 1:
@@ -131,7 +106,7 @@ def _check_flow(flow: m.Flow, names: set[str], ctx: Context) -> list[Problem]:
     if flow.entry not in flow.nodes:
         out.append(_problem(flow, ("entry",), "unknown-target", f"entry node '{flow.entry}' does not exist"))
     for node in flow.nodes.values():
-        for target, path in exit_paths(node):
+        for _, target, path in node.exits():
             if target not in flow.nodes:
                 out.append(_problem(flow, path, "unknown-target", f"node '{target}' does not exist in flow "
                                     f"'{flow.name}' (nodes: {', '.join(sorted(flow.nodes))})"))

@@ -222,3 +222,25 @@ async def test_twenty_simultaneous_callers_end_in_the_right_queues(system: Syste
         assert join["Queue"] == ("sales" if choice == "3" else "support"), caller_id
     for call in calls:
         await asyncio.to_thread(call.hangup)
+
+
+async def test_callers_hanging_up_mid_prompt_leave_nothing_behind(system: System, ami_watch: AmiWatch,
+                                                                  phones) -> None:
+    await asyncio.to_thread(wait_until, lambda: system.api("/api/status")[1]["calls"]["active"] == 0, 20,
+                            "no calls left from earlier tests")
+    _, before = system.api("/api/status")
+    calls = [await dial(phones, f"555400000{i}", LEVELS) for i in range(3)]  # in the menu's prompt
+    _, during = system.api("/api/status")
+    assert during["calls"]["in_flows"] == 3 and during["controller"]["tasks"] > before["controller"]["tasks"]
+    for call in calls:
+        await asyncio.to_thread(call.hangup)
+
+    def settled() -> bool:
+        _, now = system.api("/api/status")
+        return (now["calls"]["in_flows"] == 0 and now["calls"]["in_controller"] == 0
+                and now["controller"]["tasks"] <= before["controller"]["tasks"])
+
+    await asyncio.to_thread(wait_until, settled, 10, "the runners and their tasks to end")
+    for i in range(3):
+        record = await record_of(system, f"555400000{i}", ended=True)
+        assert record["ivr_end"] == "caller hung up" and record["hung_up_by"] == "caller"
