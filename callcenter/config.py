@@ -125,6 +125,14 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class RoutingSettings:
+    """How agents are handled across queues."""
+
+    auto_pause_after: int = 2  # missed offers in a row before an agent is paused (0: never)
+    service_level_seconds: int = 20  # answered within this many seconds counts for the service level
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -135,6 +143,7 @@ class Config:
     ami: AmiSettings = field(default_factory=AmiSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
+    routing: RoutingSettings = field(default_factory=RoutingSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)

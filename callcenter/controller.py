@@ -26,6 +26,8 @@ from callcenter.ivr import runner as ivr_runner
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.runner import Dialing, VoicemailBox
 from callcenter.ivr.stepper import Action, Dial, Finished, FlowRun, Returned, ToQueue
+from callcenter.routing.control import QueueControl
+from callcenter.routing.presence import Presence
 
 KEEPALIVE_INTERVAL = 4.0  # seconds; well inside the dialplan's WATCHDOG
 
@@ -73,6 +75,12 @@ class Controller:
         self.tracker = CallTracker()
         self._agi: dict[str, AgiChannel] = {}  # uniqueid → channel in our hands
         self._sessions: dict[str, FlowRun] = {}  # caller uniqueid → its flow, while it may come back
+        self._queued: dict[str, str] = {}  # caller uniqueid → the queue a flow put it in (for overflows)
+        self.presence = Presence(config.agents, config.queues,
+                                 wrapup={q: s.wrapup for q, s in config.queues.items()},
+                                 auto_pause_after=config.routing.auto_pause_after,
+                                 service_level_seconds=config.routing.service_level_seconds)
+        self.queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
         self._tasks: asyncio.TaskGroup | None = None
         self.resyncs = 0
         self.last_resync_at: float | None = None
@@ -106,6 +114,7 @@ class Controller:
         if isinstance(item, AmiConnected):
             log.info("AMI connected (protocol %s); resynchronizing", item.asterisk_version)
             self._spawn(self.resync(), "resync")
+            self._spawn(self.queue_control.restore(), "restore queues")
             return
         if isinstance(item, AmiDisconnectedEvent):
             # Commands in flight are lost with the connection; the calls' own tasks end and
@@ -120,6 +129,9 @@ class Controller:
             return
         now = self.clock()
         self.tracker.apply(event, now)
+        for decision in self.presence.apply(event, now):
+            log.warning("agent %s: %s; pausing", decision.agent, decision.reason)
+            self._spawn(self.queue_control.pause(decision.agent, decision.reason), f"auto-pause {decision.agent}")
         if isinstance(event, AgiStarted):
             agi = AgiChannel(self.ami, event.channel, event.uniqueid, event.linkedid, event.env)
             self._agi[event.uniqueid] = agi
@@ -134,6 +146,7 @@ class Controller:
                 agi.end()
             if isinstance(event, ChannelHungUp):
                 self._sessions.pop(event.uniqueid, None)
+                self._queued.pop(event.uniqueid, None)
         elif isinstance(event, AsteriskShuttingDown):
             log.warning("Asterisk is shutting down (restart=%s)", event.restart)
 
@@ -181,6 +194,9 @@ class Controller:
 
     async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
         """Back from a queue that overflowed or a transfer nobody answered: the flow goes on."""
+        queue = self._queued.pop(agi.uniqueid, None)
+        if queue is not None and status == "TIMEOUT":
+            self.presence.note_overflow(queue)
         session = self._sessions.get(agi.uniqueid)
         if session is not None:
             log.info("call %s: back from the dialplan (%s); flow %s goes on", agi.linkedid, status, where)
@@ -229,6 +245,7 @@ class Controller:
             return
         if isinstance(last, ToQueue):
             record(end=f"queue {last.queue}")
+            self._queued[agi.uniqueid] = last.queue
             log.info("call %s: to queue %s (priority %d, max wait %s)", agi.linkedid, last.queue, last.priority,
                      last.max_wait or "-")
         elif isinstance(last, Dial):
@@ -304,26 +321,38 @@ class Controller:
                 "current_calls": int(status.get("CoreCurrentCalls", 0) or 0)}
 
     async def queues(self) -> list[dict[str, Any]]:
-        """Per queue: agents logged in / available, callers waiting, longest wait."""
-        reply = await self.ami.send({"Action": "QueueSummary"})
-        rows = {m.get("Queue"): m for m in (reply if isinstance(reply, list) else []) if m.get("Event") == "QueueSummary"}
+        """Per queue: settings, members with their state, callers waiting, live numbers."""
+        now = self.clock()
         out = []
-        for name in self.config.queues:
-            m = rows.get(name, {})
-            out.append({"name": name, "strategy": self.config.queues[name].strategy,
-                        "agents_logged_in": int(m.get("LoggedIn", 0) or 0),
-                        "agents_available": int(m.get("Available", 0) or 0),
-                        "callers_waiting": int(m.get("Callers", 0) or 0),
-                        "longest_wait_seconds": int(m.get("LongestHoldTime", 0) or 0)})
+        for name, settings in self.config.queues.items():
+            members = []
+            for agent, penalty in sorted(self.queue_control.state.members.get(name, {}).items()):
+                state = self.presence.agents[agent].as_dict(now)
+                pause = self.queue_control.state.paused.get(agent)
+                if pause and pause["queue"] not in ("", name):
+                    state["state"], state["pause_reason"] = ("ready" if state["state"] == "paused"
+                                                             else state["state"]), ""
+                members.append({"agent": agent, "penalty": penalty, "state": state["state"],
+                                "pause_reason": state["pause_reason"]})
+            numbers = self.presence.queues[name].as_dict(now, self.presence.service_level_seconds)
+            out.append({**numbers, "strategy": settings.strategy, "wrapup": settings.wrapup, "members": members,
+                        "agents_logged_in": sum(m["state"] != "logged_out" for m in members),
+                        "agents_available": sum(m["state"] == "ready" for m in members)})
         return out
+
+    def agents(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        return [{**self.presence.agents[name].as_dict(now), "extension": a.extension, "full_name": a.full_name,
+                 "queues": self.queue_control.memberships(name),
+                 "pause": self.queue_control.state.paused.get(name)}
+                for name, a in self.config.agents.items()]
 
     async def status(self) -> dict[str, Any]:
         asterisk: dict[str, Any] = {"reachable": False}
-        queues: list[dict[str, Any]] = []
+        queues = await self.queues()
         if self.ami.state == "connected":
             try:
                 asterisk = {"reachable": True, **await self.asterisk_info()}
-                queues = await self.queues()
             except CallcenterError as exc:
                 asterisk = {"reachable": False, "error": str(exc)}
         return {
@@ -334,7 +363,8 @@ class Controller:
             "calls": {"active": len(self.tracker.active()), "in_controller": len(self._agi),
                       "in_flows": len(self._sessions)},
             "controller": {"tasks": len(asyncio.all_tasks()), "events_seen": self.events_seen},
-            "queues": queues,
+            "queues": [{k: q[k] for k in ("name", "strategy", "agents_logged_in", "agents_available", "waiting",
+                                          "longest_wait_seconds")} for q in queues],
             "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
                        "errors": [str(p) for p in self.flows.errors]} if self.flows else None),
         }

@@ -99,6 +99,20 @@ class AmiDisconnectedEvent:
 StreamItem = Message | AmiConnected | AmiDisconnectedEvent
 
 
+class _Action(Action):
+    """panoramisk's Action, told apart from a list only by `EventList: start`.
+
+    panoramisk also guesses from the message text ("Added ... to queue" looks like its AGI
+    format), which makes QueueAdd wait forever for list items that never come.
+    """
+
+    @property
+    def multi(self) -> bool:
+        if self.as_list is not None:
+            return bool(self.as_list)
+        return str(self.responses[0].get("EventList", "")).lower() == "start"
+
+
 class _Protocol(AMIProtocol):
     """panoramisk's parser, with our routing: answers to our actions, everything else to a buffer."""
 
@@ -270,7 +284,7 @@ class AmiClient:
                     as_list: bool | None = None) -> Any:
         if protocol.closed:
             raise AmiDisconnected(fields["Action"])
-        action = Action(fields, as_list=as_list)
+        action = _Action(fields, as_list=as_list)
         protocol.responses[action.action_id] = action
         protocol.transport.write(str(action).encode("utf-8"))
         timeout = self.action_timeout if timeout is None else timeout

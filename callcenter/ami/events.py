@@ -59,6 +59,7 @@ class CallerJoinedQueue:
     uniqueid: str
     linkedid: str
     position: int
+    caller_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,28 @@ class AgentCompleted:
     linkedid: str
     talk_time: int
     reason: str
+    hold_time: int = 0
+
+
+@dataclass(frozen=True)
+class MemberChanged:
+    """A queue member's state (QueueMemberStatus / QueueMemberAdded / QueueMemberPause)."""
+
+    queue: str
+    agent: str
+    interface: str
+    status: int  # app_queue's device status: 1 idle, 2 in use, 5 unavailable, 6 ringing, ...
+    paused: bool
+    pause_reason: str
+    penalty: int
+    in_call: bool
+
+
+@dataclass(frozen=True)
+class MemberRemoved:
+    queue: str
+    agent: str
+    interface: str
 
 
 @dataclass(frozen=True)
@@ -167,7 +190,8 @@ class AsteriskShuttingDown:
 
 Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested | CallerJoinedQueue | CallerLeftQueue
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
-         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown)
+         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown
+         | MemberChanged | MemberRemoved)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -191,6 +215,12 @@ def _agent_name(h: Mapping[str, Any]) -> str:
     return h.get("MemberName") or h.get("Interface", "")
 
 
+def _member(h: Mapping[str, Any]) -> MemberChanged:
+    return MemberChanged(h.get("Queue", ""), _agent_name(h), h.get("Interface", ""), _int(h.get("Status")),
+                         h.get("Paused", "0") == "1", h.get("PausedReason", "") or h.get("Reason", ""),
+                         _int(h.get("Penalty")), h.get("InCall", "0") == "1")
+
+
 _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "newchannel": lambda h: ChannelCreated(
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), h.get("CallerIDNum", ""),
@@ -205,7 +235,12 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "softhanguprequest": lambda h: HangupRequested(
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")), True),
     "queuecallerjoin": lambda h: CallerJoinedQueue(
-        h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Position"))),
+        h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Position")),
+        h.get("CallerIDNum", "")),
+    "queuememberstatus": lambda h: _member(h),
+    "queuememberadded": lambda h: _member(h),
+    "queuememberpause": lambda h: _member(h),
+    "queuememberremoved": lambda h: MemberRemoved(h.get("Queue", ""), _agent_name(h), h.get("Interface", "")),
     "queuecallerleave": lambda h: CallerLeftQueue(h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", "")),
     "queuecallerabandon": lambda h: CallerAbandonedQueue(
         h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("HoldTime"))),
@@ -217,7 +252,8 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "agentringnoanswer": lambda h: AgentMissed(
         h.get("Queue", ""), _agent_name(h), h.get("Interface", ""), h.get("Linkedid", ""), _int(h.get("RingTime"))),
     "agentcomplete": lambda h: AgentCompleted(
-        h.get("Queue", ""), _agent_name(h), h.get("Linkedid", ""), _int(h.get("TalkTime")), h.get("Reason", "")),
+        h.get("Queue", ""), _agent_name(h), h.get("Linkedid", ""), _int(h.get("TalkTime")), h.get("Reason", ""),
+        _int(h.get("HoldTime"))),
     "asyncagistart": lambda h: AgiStarted(
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), parse_agi_env(h.get("Env", ""))),
     "asyncagiexec": lambda h: AgiExecuted(

@@ -96,17 +96,13 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials) -> Inst
     if install.chrooted and not link.is_symlink():
         config.runtime_dir.mkdir(parents=True, exist_ok=True)
         link.symlink_to(dirs.base)
-    members: dict[str, list[str]] = {q: [] for q in config.queues}
-    for name, agent in config.agents.items():
-        for q in agent.queues:
-            members[q].append(name)
     low, high = config.sip.rtp_range
     context = {
         "chrooted": install.chrooted, "sysroot": str(install.sysroot),
         "dirs": {k: install.inner(getattr(dirs, k)) for k in ("etc", "run", "log", "spool", "db", "lib")},
         "modules_dir": install.modules_dir, "data_dir": install.data_dir,
         "sip": config.sip, "ami": config.ami, "trunk": config.trunk, "dids": config.dids,
-        "queues": config.queues, "agents": config.agents, "members": members, "secrets": creds,
+        "queues": config.queues, "agents": config.agents, "secrets": creds,
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,
     }

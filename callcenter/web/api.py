@@ -25,6 +25,9 @@ STATUS_OF_ERROR = {
     "ami-disconnected": 503,
     "ami-timeout": 504,
     "no-flows": 404,
+    "unknown-queue": 404,
+    "unknown-agent": 404,
+    "not-a-member": 409,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -82,7 +85,71 @@ def make_app(controller: Controller, token: str) -> web.Application:
         return web.json_response({"reloaded": changed, **controller.flows.describe()},
                                  status=200 if changed else 422)
 
+    async def json_body(request: web.Request) -> dict[str, Any]:
+        try:
+            body = await request.json()
+        except ValueError:
+            raise CallcenterError("bad-request", "the body must be JSON") from None
+        if not isinstance(body, dict):
+            raise CallcenterError("bad-request", "the body must be a JSON object")
+        return body
+
+    def _queue_or_404(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        for row in rows:
+            if row["name"] == name:
+                return row
+        raise CallcenterError("unknown-queue", f"no queue '{name}' (queues: {', '.join(r['name'] for r in rows)})",
+                              {"queue": name})
+
+    async def queues(request: web.Request) -> web.Response:
+        return web.json_response(await controller.queues())
+
+    async def queue(request: web.Request) -> web.Response:
+        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+
+    async def add_member(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        penalty = body.get("penalty", 0)
+        if not isinstance(penalty, int) or isinstance(penalty, bool):
+            raise CallcenterError("bad-penalty", f"penalty must be an integer, not {penalty!r}")
+        await controller.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
+        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+
+    async def remove_member(request: web.Request) -> web.Response:
+        await controller.queue_control.remove(request.match_info["name"], request.match_info["agent"])
+        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+
+    def _agent_or_404(name: str) -> dict[str, Any]:
+        for row in controller.agents():
+            if row["name"] == name:
+                return row
+        raise CallcenterError("unknown-agent", f"no agent '{name}'", {"agent": name})
+
+    async def agents(request: web.Request) -> web.Response:
+        return web.json_response(controller.agents())
+
+    async def agent(request: web.Request) -> web.Response:
+        return web.json_response(_agent_or_404(request.match_info["name"]))
+
+    async def pause(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        await controller.queue_control.pause(request.match_info["name"], str(body.get("reason", "")),
+                                             str(body.get("queue") or ""))
+        return web.json_response(_agent_or_404(request.match_info["name"]))
+
+    async def unpause(request: web.Request) -> web.Response:
+        await controller.queue_control.unpause(request.match_info["name"])
+        return web.json_response(_agent_or_404(request.match_info["name"]))
+
     app = web.Application(middlewares=[auth_and_errors])
+    app.router.add_get("/api/queues", queues)
+    app.router.add_get("/api/queues/{name}", queue)
+    app.router.add_post("/api/queues/{name}/members", add_member)
+    app.router.add_delete("/api/queues/{name}/members/{agent}", remove_member)
+    app.router.add_get("/api/agents", agents)
+    app.router.add_get("/api/agents/{name}", agent)
+    app.router.add_post("/api/agents/{name}/pause", pause)
+    app.router.add_post("/api/agents/{name}/unpause", unpause)
     app.router.add_get("/api/flows", flows)
     app.router.add_post("/api/flows/reload", reload_flows)
     app.router.add_get("/api/health", health)
