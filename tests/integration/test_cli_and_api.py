@@ -29,7 +29,7 @@ def test_status_json(system: System) -> None:
     assert data["asterisk"]["version"].startswith("22.")
     assert data["asterisk"]["uptime_seconds"] >= 0
     assert data["ami"]["connected"] is True
-    assert {q["name"] for q in data["queues"]} == {"support", "sales"}
+    assert {"support", "sales"} <= {q["name"] for q in data["queues"]}
     assert isinstance(data["calls"]["active"], int)
 
 

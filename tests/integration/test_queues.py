@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from tests.support.system import PLAIN, AmiWatch, System, wait_until
+from tests.support.system import LEVELS, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
 
 def cli_json(system: System, *args: str):
@@ -24,7 +24,7 @@ async def members_in_asterisk(ami_watch: AmiWatch, queue: str) -> dict[str, dict
 
 def test_queue_and_agent_commands_end_to_end(system: System) -> None:
     rows = cli_json(system, "queue", "list")
-    assert [q["name"] for q in rows] == ["support", "sales"]
+    assert [q["name"] for q in rows][:2] == ["support", "sales"]
     assert {"offered", "answered", "abandoned", "service_level", "average_speed_of_answer", "average_handle_time",
             "waiting", "longest_wait_seconds"} <= set(rows[0])
     assert "QUEUE" in system.cli("queue", "list").stdout
@@ -121,3 +121,133 @@ async def test_memberships_and_pause_reasons_survive_an_asterisk_restart(system:
     assert sales["agent3"]["Paused"] == "0"
     system.cli("queue", "unpause", "agent2")
     system.cli("queue", "remove", "support", "agent3")
+
+
+# -- who is offered which call -------------------------------------------------------------------
+
+@pytest.fixture
+async def three_agents(system: System, ami_watch: AmiWatch, phones):
+    """agent1..3 registered; the test adds them to the queue it needs (removed afterwards)."""
+    agents = {name: phones.agent(name) for name in ("agent1", "agent2", "agent3")}
+    for name in agents:
+        system.cli("queue", "unpause", name)
+    added: list[tuple[str, str]] = []
+
+    def join(queue: str) -> None:
+        for name in agents:
+            system.cli("queue", "add", queue, name)
+            added.append((queue, name))
+
+    yield agents, join
+    for queue, name in added:
+        system.cli("queue", "remove", queue, name, check=False)
+    for name in agents:
+        system.cli("queue", "unpause", name)
+
+
+async def call_and_answer(ami_watch: AmiWatch, phones, agents, queue: str, caller_id: str) -> str:
+    """One caller into `queue`; the first agent offered answers, then hangs up. Returns that agent."""
+    caller = phones.caller(caller_id)
+    call = await asyncio.to_thread(caller.call, TEAM_DIDS[queue])
+    offer = await ami_watch.wait_for(Event="AgentCalled", Queue=queue, CallerIDNum=caller_id, timeout=20)
+    name = offer["MemberName"]
+    incoming = await asyncio.to_thread(agents[name].wait_for_incoming, 10)
+    await asyncio.to_thread(incoming.answer)
+    await ami_watch.wait_for(Event="AgentConnect", Queue=queue, MemberName=name, CallerIDNum=caller_id)
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(incoming.hangup)
+    await asyncio.to_thread(call.wait_until_ended, 10)
+    await ami_watch.wait_for(Event="AgentComplete", Queue=queue, MemberName=name, CallerIDNum=caller_id)
+    for phone in agents.values():  # the others' offers (ringall) end with the call
+        for other in phone.calls():
+            if other.state != "ended":
+                await asyncio.to_thread(other.wait_until_ended, 10)
+    return name
+
+
+async def test_ringall_rings_every_free_agent(system: System, ami_watch: AmiWatch, phones, three_agents) -> None:
+    agents, join = three_agents
+    join("ring3")
+    await call_and_answer(ami_watch, phones, agents, "ring3", "5557000001")
+    offered = {e["MemberName"] for e in ami_watch.seen(Event="AgentCalled", CallerIDNum="5557000001")}
+    assert offered == {"agent1", "agent2", "agent3"}
+
+
+async def test_rrmemory_takes_turns(system: System, ami_watch: AmiWatch, phones, three_agents) -> None:
+    agents, join = three_agents
+    join("rr3")
+    answered = [await call_and_answer(ami_watch, phones, agents, "rr3", f"555700010{i}") for i in range(4)]
+    assert len(set(answered[:3])) == 3  # each agent once ...
+    assert answered[3] == answered[0]  # ... then round again, remembering where it stopped
+
+
+async def test_leastrecent_offers_the_agent_idle_longest(system: System, ami_watch: AmiWatch, phones,
+                                                         three_agents) -> None:
+    agents, join = three_agents
+    join("lr3")
+    answered = [await call_and_answer(ami_watch, phones, agents, "lr3", f"555700020{i}") for i in range(3)]
+    assert len(set(answered)) == 3  # nobody gets a second call while another has had none
+    fourth = await call_and_answer(ami_watch, phones, agents, "lr3", "5557000203")
+    assert fourth == answered[0]  # the one whose last call is the oldest
+
+
+async def test_missed_offers_pause_the_agent_and_the_next_agent_is_tried(system: System, ami_watch: AmiWatch,
+                                                                         phones, three_agents) -> None:
+    agents, _ = three_agents
+    system.cli("queue", "add", "solo", "agent1")
+    caller = phones.caller("5557000301")
+    call = await asyncio.to_thread(caller.call, TEAM_DIDS["solo"])
+    for _ in range(2):  # agent1 lets it ring out twice
+        await ami_watch.wait_for(Event="AgentRingNoAnswer", MemberName="agent1", CallerIDNum="5557000301",
+                                 timeout=15)
+        await asyncio.sleep(0.2)
+        ami_watch.events = [e for e in ami_watch.events if not (e.get("Event") == "AgentRingNoAnswer"
+                                                                 and e.get("CallerIDNum") == "5557000301")]
+    await asyncio.to_thread(
+        wait_until, lambda: cli_json(system, "agent", "show", "agent1")["pause_reason"] == "auto: 2 missed calls",
+        10, "the auto-pause")
+    assert cli_json(system, "agent", "show", "agent1")["state"] in ("paused", "ringing")
+    # Paused: the queue now offers the next agent instead.
+    system.cli("queue", "add", "solo", "agent2")
+    offer = await ami_watch.wait_for(Event="AgentCalled", MemberName="agent2", CallerIDNum="5557000301", timeout=15)
+    assert offer["Queue"] == "solo"
+    incoming = await asyncio.to_thread(agents["agent2"].wait_for_incoming, 10)
+    await asyncio.to_thread(incoming.answer)
+    await ami_watch.wait_for(Event="AgentConnect", MemberName="agent2", CallerIDNum="5557000301")
+    await asyncio.to_thread(call.hangup)
+    for name in ("agent1", "agent2"):
+        system.cli("queue", "remove", "solo", name)
+
+
+async def test_wrapup_time_is_respected(system: System, ami_watch: AmiWatch, phones, three_agents) -> None:
+    agents, _ = three_agents
+    system.cli("queue", "add", "wrap", "agent3")
+    await call_and_answer(ami_watch, phones, agents, "wrap", "5557000401")
+    done = asyncio.get_running_loop().time()
+    assert cli_json(system, "agent", "show", "agent3")["state"] == "wrapup"
+    caller = phones.caller("5557000402")
+    call = await asyncio.to_thread(caller.call, TEAM_DIDS["wrap"])
+    await ami_watch.wait_for(Event="AgentCalled", MemberName="agent3", CallerIDNum="5557000402", timeout=15)
+    assert asyncio.get_running_loop().time() - done >= 4.5  # not before the 5 s of wrap-up
+    await asyncio.to_thread(call.hangup)
+    system.cli("queue", "remove", "wrap", "agent3")
+
+
+async def test_a_priority_caller_overtakes(system: System, ami_watch: AmiWatch, phones, three_agents) -> None:
+    agents, _ = three_agents
+    system.cli("queue", "pause", "agent1", "--reason", "meeting")  # support's only member
+    first = phones.caller("5557000501")
+    first_call = await asyncio.to_thread(first.call, PLAIN)  # priority 0
+    await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5557000501", Queue="support")
+    vip = phones.caller("5557000502")
+    vip_call = await asyncio.to_thread(vip.call, LEVELS)
+    await asyncio.to_thread(vip_call.wait_for_audio, 200, 15)
+    await asyncio.to_thread(vip_call.send_dtmf, "9")  # an invalid key, then silence: the operator, priority 7
+    join = await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5557000502", Queue="support", timeout=40)
+    assert join["Position"] == "1"  # ahead of the caller who waited longer
+    system.cli("queue", "unpause", "agent1")
+    offer = await ami_watch.wait_for(Event="AgentCalled", MemberName="agent1", timeout=15, Queue="support",
+                                     CallerIDNum="5557000502")
+    assert not ami_watch.seen(Event="AgentCalled", CallerIDNum="5557000501")  # the earlier caller waits
+    for call in (first_call, vip_call):
+        await asyncio.to_thread(call.hangup)

@@ -37,6 +37,10 @@ OVERFLOW = "8005550103"  # tests/fixtures/flows/overflow.yaml
 CLOSED = "8005550104"  # a flow closed today (holidays), written by the fixture
 RELOADABLE = "8005550105"  # a flow the tests rewrite
 
+# Lines straight into a queue (greeting: a beep), for the distribution tests.
+TEAM_DIDS = {"ring3": "8005550110", "rr3": "8005550111", "lr3": "8005550112", "solo": "8005550113",
+             "wrap": "8005550114"}
+
 TEST_CONFIG = f"""\
 runtime_dir: runtime
 ivr_flows: flows
@@ -47,6 +51,11 @@ trunk: {{name: carrier, match: [127.0.0.1]}}
 queues:
   support: {{strategy: ringall, ring_timeout: 10}}
   sales: {{strategy: leastrecent}}
+  ring3: {{strategy: ringall, ring_timeout: 8}}
+  rr3: {{strategy: rrmemory, ring_timeout: 8}}
+  lr3: {{strategy: leastrecent, ring_timeout: 8}}
+  solo: {{strategy: ringall, ring_timeout: 3, retry: 1}}
+  wrap: {{strategy: ringall, ring_timeout: 8, wrapup: 5}}
 agents:
   agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
   agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
@@ -58,6 +67,11 @@ dids:
   "{OVERFLOW}": {{flow: overflow, queue: support}}
   "{CLOSED}": {{flow: closed, queue: support}}
   "{RELOADABLE}": {{flow: reloadable, queue: support}}
+  "{TEAM_DIDS['ring3']}": {{greeting: beep, queue: ring3}}
+  "{TEAM_DIDS['rr3']}": {{greeting: beep, queue: rr3}}
+  "{TEAM_DIDS['lr3']}": {{greeting: beep, queue: lr3}}
+  "{TEAM_DIDS['solo']}": {{greeting: beep, queue: solo}}
+  "{TEAM_DIDS['wrap']}": {{greeting: beep, queue: wrap}}
 """
 
 RELOADABLE_FLOW = """\
