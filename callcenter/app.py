@@ -15,13 +15,13 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from callcenter.ami.client import AmiClient, AmiLoginRefused, AmiUnavailable
 from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
 from callcenter.asterisk.render import InstanceDirs, render
-from callcenter.config import Config
+from callcenter.config import Config, ConfigError, load_config
 from callcenter.controller import Controller
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
@@ -101,15 +101,80 @@ class FlowsInvalid(CallcenterError):
                          "\n".join(f"  {p}" for p in problems), {"errors": [str(p) for p in problems]})
 
 
-def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:
-    """The flows of config.ivr_flows, checked against this config and this Asterisk's sounds."""
+def flow_context(config: Config, install: AsteriskInstall) -> tuple[Context, dict[str, str]]:
+    """What flows are checked against (this config, this Asterisk's sounds), and the flows DIDs need."""
     context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
                       extensions=frozenset(a.extension for a in config.agents.values()),
                       sound_exists=sound_finder(install.sysroot, install.data_dir),
                       can_dial_out=bool(config.trunk.host))
-    synth = PromptSynth(dirs.tts, install.inner, install.uid, install.gid)
     required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
-    return FlowLibrary(config.ivr_flows, context, required, synth)
+    return context, required
+
+
+def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:
+    """The flows of config.ivr_flows."""
+    context, required = flow_context(config, install)
+    return FlowLibrary(config.ivr_flows, context, required, PromptSynth(dirs.tts, install.inner, install.uid,
+                                                                         install.gid))
+
+
+# Sections a running system cannot change: they move sockets or folders.
+RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api")
+
+
+class ConfigReloader:
+    """Apply an edited callcenter.yaml live: agents, queues, DIDs, trunk, routing.
+
+    The new file is validated first (a broken one changes nothing, and says where it is broken);
+    then Asterisk's config is rendered again and reloaded module by module (PJSIP, queues,
+    dialplan) — calls in progress are not touched — and the controller takes the new settings.
+    """
+
+    def __init__(self, path: Path, controller: Controller, install: AsteriskInstall) -> None:
+        self.path, self.controller, self.install = path, controller, install
+        self.error = ""
+        self.reloads = 0
+        self._mtime = self._stat()
+        self._lock = asyncio.Lock()  # the file watcher and `callcenter config reload` may both ask
+
+    def _stat(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    async def reload(self) -> dict[str, Any]:
+        async with self._lock:
+            return await self._reload()
+
+    async def _reload(self) -> dict[str, Any]:
+        self._mtime = self._stat()
+        old = self.controller.config
+        try:
+            new = load_config(self.path)
+            moved = [k for k in RESTART_ONLY if getattr(new, k) != getattr(old, k)]
+            if moved:
+                raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
+                                  file=str(self.path), error_id="needs-restart")
+        except ConfigError as exc:
+            self.error = str(exc)
+            log.error("config NOT reloaded: %s", exc)
+            return {"reloaded": False, "error": self.error, "error_id": exc.error_id}
+        creds = Credentials.load_or_create(new.runtime_dir, new.agents)
+        render(self.install, new, creds)
+        for command in ("module reload res_pjsip.so", "queue reload all", "dialplan reload"):
+            await self.controller.ami.send({"Action": "Command", "Command": command}, timeout=15)
+        await self.controller.apply_config(new, *flow_context(new, self.install))
+        self.error = ""
+        self.reloads += 1
+        log.info("config reloaded: %d agents, %d queues, %d DIDs", len(new.agents), len(new.queues), len(new.dids))
+        return {"reloaded": True, "agents": list(new.agents), "queues": list(new.queues), "dids": list(new.dids)}
+
+    async def watch(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            if self._stat() != self._mtime:
+                await self.reload()
 
 
 async def _watch_asterisk(asterisk: AsteriskProcess) -> None:
@@ -156,11 +221,14 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         await wait_until_booted(asterisk, ami)
         controller = Controller(config, ami, flows=flows,
                                 mailbox=VoicemailBox(dirs.voicemail, install.inner))
-        api = await start_api(make_app(controller, creds.api_token), config.api.bind, config.api.port)
+        reloader = ConfigReloader(Path(config.source), controller, install)
+        api = await start_api(make_app(controller, creds.api_token, reload_config=reloader.reload),
+                              config.api.bind, config.api.port)
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
         async with asyncio.TaskGroup() as tasks:
             for coro, name in ((ami.run(), "ami"), (controller.run(), "controller"),
-                               (_watch_asterisk(asterisk), "asterisk-watch"), (flows.watch(), "flows")):
+                               (_watch_asterisk(asterisk), "asterisk-watch"), (flows.watch(), "flows"),
+                               (reloader.watch(), "config")):
                 tasks.create_task(coro, name=name)
             await stop.wait()
             log.info("stopping")

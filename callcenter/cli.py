@@ -462,6 +462,17 @@ def config_group() -> None:
     """The configuration file."""
 
 
+@config_group.command("reload")
+@click.pass_context
+def config_reload(ctx: click.Context) -> None:
+    """Apply an edited callcenter.yaml to the running system now (it also happens within a second of
+    saving). Agents, queues, DIDs, trunk and routing change live; ports and folders need a restart."""
+    data = _api(_config(ctx), "/api/config/reload", "POST", ok_statuses=(422,))
+    if not data["reloaded"]:
+        _fail(data.get("error_id", "invalid-config"), data["error"])
+    click.echo(f"reloaded: agents {', '.join(data['agents'])}; queues {', '.join(data['queues'])}")
+
+
 @config_group.command("check")
 @click.pass_context
 def config_check(ctx: click.Context) -> None:

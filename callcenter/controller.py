@@ -25,6 +25,7 @@ from callcenter.errors import CallcenterError
 from callcenter.ivr import runner as ivr_runner
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.runner import Dialing, VoicemailBox
+from callcenter.ivr.validate import Context
 from callcenter.ivr.stepper import Action, Dial, Finished, FlowRun, Returned, ToQueue
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
@@ -307,6 +308,17 @@ class Controller:
         self.last_resync_at = self.clock()
         log.info("resync: %d live channels, %d calls ended while away, %d parked callers released",
                  len(channels), len(ended), released)
+
+    async def apply_config(self, config: Config, flow_context: Context, required_flows: dict[str, str]) -> None:
+        """Take an edited configuration (already validated and loaded into Asterisk)."""
+        self.config = config
+        self.dialing = dialing_for(config)
+        self.presence.update(config.agents, config.queues, {q: s.wrapup for q, s in config.queues.items()})
+        self.queue_control.apply_config(config)
+        await self.queue_control.restore()
+        if self.flows is not None:
+            self.flows.context, self.flows.required = flow_context, required_flows
+            await asyncio.to_thread(self.flows.reload)
 
     # -- queries for the API ----------------------------------------------------------------
 

@@ -83,6 +83,21 @@ class QueueControl:
                                   sort_keys=True))
         os.replace(tmp, self.state_file)
 
+    def apply_config(self, config: Config) -> None:
+        """New agents and queues (config reload): new queues take the config's memberships; removed
+        agents and queues are forgotten. `restore()` then makes Asterisk match."""
+        fresh = RoutingState.from_config(config)
+        for queue, members in fresh.members.items():
+            if queue not in self.state.members:
+                self.state.members[queue] = members
+        for name, agent in config.agents.items():
+            if name not in self.config.agents:  # a new agent joins the queues the config gives it
+                for queue in agent.queues:
+                    self.state.members.setdefault(queue, {})[name] = 0
+        self.config = config
+        self.state.reconcile(config)
+        self._save()
+
     # -- checks -----------------------------------------------------------------------------
 
     def _queue(self, name: str) -> None:
@@ -118,10 +133,14 @@ class QueueControl:
                  ", ".join(f"{a} ({p['reason']})" for a, p in self.state.paused.items()) or "nobody")
 
     async def _add(self, queue: str, agent: str, penalty: int) -> None:
-        await self.ami.send({"Action": "QueueAdd", "Queue": queue, "Interface": _interface(agent),
-                             "Penalty": str(penalty), "MemberName": agent, "StateInterface": _interface(agent),
-                             "Paused": "true" if self._paused_in(agent, queue) else "false",
-                             "Reason": self.state.paused.get(agent, {}).get("reason", "")})
+        reply = await self.ami.send({"Action": "QueueAdd", "Queue": queue, "Interface": _interface(agent),
+                                     "Penalty": str(penalty), "MemberName": agent,
+                                     "StateInterface": _interface(agent),
+                                     "Paused": "true" if self._paused_in(agent, queue) else "false",
+                                     "Reason": self.state.paused.get(agent, {}).get("reason", "")}, check=False)
+        if reply.response == "Error" and "Already there" not in reply.message:  # already in: what we want
+            raise CallcenterError("ami-action-failed", f"Asterisk refused to add {agent} to {queue}: "
+                                  f"{reply.message}", {"queue": queue, "agent": agent})
 
     def _paused_in(self, agent: str, queue: str) -> bool:
         pause = self.state.paused.get(agent)

@@ -108,6 +108,13 @@ class Presence:
         self.auto_pause_after = auto_pause_after
         self.service_level_seconds = service_level_seconds
 
+    def update(self, agents: Iterable[str], queues: Iterable[str], wrapup: Mapping[str, int]) -> None:
+        """Agents and queues were added or removed (config reload): keep the others' numbers."""
+        agents, queues = list(agents), list(queues)
+        self.agents = {a: self.agents.get(a) or AgentState(a) for a in agents}
+        self.queues = {q: self.queues.get(q) or QueueNumbers(q) for q in queues}
+        self.wrapup = dict(wrapup)
+
     def apply(self, event: Event, now: float) -> list[AutoPause]:
         decisions: list[AutoPause] = []
         agent = self.agents.get(getattr(event, "agent", "") or getattr(event, "endpoint", ""))

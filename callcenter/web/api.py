@@ -37,7 +37,8 @@ def _error(status: int, error_id: str, message: str, details: dict[str, Any] | N
     return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status)
 
 
-def make_app(controller: Controller, token: str) -> web.Application:
+def make_app(controller: Controller, token: str,
+             reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> web.Application:
     @web.middleware
     async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/api/health":
@@ -141,7 +142,14 @@ def make_app(controller: Controller, token: str) -> web.Application:
         await controller.queue_control.unpause(request.match_info["name"])
         return web.json_response(_agent_or_404(request.match_info["name"]))
 
+    async def config_reload(request: web.Request) -> web.Response:
+        if reload_config is None:
+            raise CallcenterError("not-supported", "this controller cannot reload its config")
+        result = await reload_config()
+        return web.json_response(result, status=200 if result["reloaded"] else 422)
+
     app = web.Application(middlewares=[auth_and_errors])
+    app.router.add_post("/api/config/reload", config_reload)
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/queues/{name}", queue)
     app.router.add_post("/api/queues/{name}/members", add_member)

@@ -246,8 +246,48 @@ async def test_a_priority_caller_overtakes(system: System, ami_watch: AmiWatch, 
     join = await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5557000502", Queue="support", timeout=40)
     assert join["Position"] == "1"  # ahead of the caller who waited longer
     system.cli("queue", "unpause", "agent1")
-    offer = await ami_watch.wait_for(Event="AgentCalled", MemberName="agent1", timeout=15, Queue="support",
-                                     CallerIDNum="5557000502")
+    await ami_watch.wait_for(Event="AgentCalled", MemberName="agent1", timeout=15, Queue="support",
+                             CallerIDNum="5557000502")
     assert not ami_watch.seen(Event="AgentCalled", CallerIDNum="5557000501")  # the earlier caller waits
     for call in (first_call, vip_call):
+        await asyncio.to_thread(call.hangup)
+
+
+async def test_agents_and_queues_are_added_and_removed_live(system: System, ami_watch: AmiWatch, phones) -> None:
+    original = system.config_path.read_text()
+    waiting = phones.caller("5557000601")
+    call = await asyncio.to_thread(waiting.call, TEAM_DIDS["solo"])  # waits in an empty queue meanwhile
+    await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5557000601", Queue="solo")
+    try:
+        edited = original.replace("  wrap: {", "  billing: {strategy: ringall}\n  wrap: {").replace(
+            "agents:\n", 'agents:\n  agent4: {full_name: Di Agent, extension: "1004", queues: [billing]}\n')
+        system.config_path.write_text(edited)
+        out = system.cli("config", "reload").stdout
+        assert "agent4" in out and "billing" in out
+        assert "agent4" in {r["agent"] for r in cli_json(system, "agent", "credentials")}
+        agent4 = phones.agent("agent4")  # PJSIP knows the new endpoint and its generated password
+        assert agent4.registered
+        billing = cli_json(system, "queue", "show", "billing")
+        assert [m["agent"] for m in billing["members"]] == ["agent4"]
+        await asyncio.to_thread(wait_until, lambda: cli_json(system, "queue", "show", "billing")["members"][0]
+                                ["state"] == "ready", 10, "agent4 ready")
+
+        token = system.creds.api_token  # (System reads the config file to find it: read it while it is valid)
+        broken = edited.replace("  billing: {strategy: ringall}", "  billing: {strategy: ringall, colour: red}")
+        system.config_path.write_text(broken)
+        result = system.cli("config", "reload", check=False)  # the CLI reads the file too: it refuses first
+        assert result.returncode == 2 and "queues.billing.colour: unknown key 'colour'" in result.stderr
+        status, body = system.api("/api/config/reload", token=token, method="POST")  # and so does the controller
+        assert status == 422 and body["error_id"] == "unknown-key" and ":14:32: queues.billing.colour" in body["error"]
+        assert "billing" in {q["name"] for q in system.api("/api/queues", token=token)[1]}  # nothing changed
+
+        system.config_path.write_text(original)
+        system.cli("config", "reload")
+        assert "billing" not in {q["name"] for q in cli_json(system, "queue", "list")}
+        assert "agent4" not in {a["name"] for a in cli_json(system, "agent", "list")}
+        # The caller who waited through all of it is still there, still in its queue.
+        assert call.state == "answered"
+        assert [c["caller_id"] for c in cli_json(system, "queue", "show", "solo")["callers"]] == ["5557000601"]
+    finally:
+        system.config_path.write_text(original)
         await asyncio.to_thread(call.hangup)

@@ -154,12 +154,12 @@ class System:
             raise AssertionError(f"callcenter {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
-    def api(self, path: str, token: str | None = "") -> tuple[int, Any]:
-        """GET path; token '' means the right one, None means no Authorization header."""
+    def api(self, path: str, token: str | None = "", method: str = "GET") -> tuple[int, Any]:
+        """Call path; token '' means the right one, None means no Authorization header."""
         headers = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token or self.creds.api_token}"
-        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers)
+        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers, method=method)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.load(response)
