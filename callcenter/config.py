@@ -109,10 +109,16 @@ class QueueSettings:
     """An app_queue queue."""
 
     strategy: str = "ringall"
-    ring_timeout: int = 15
-    retry: int = 2
-    wrapup: int = 0
-    music: str = "default"
+    ring_timeout: int = 15  # seconds an agent's phone rings before the next try
+    retry: int = 2  # seconds between tries
+    wrapup: int = 0  # seconds after a call before the agent is offered the next one
+    music: str = "default"  # music on hold class
+    weight: int = 0  # an agent in several queues is offered the heavier queue's callers first
+    announce_position: bool = False  # tell waiting callers their position, every 30 s
+    announce_holdtime: bool = False  # ... and the expected wait
+    join_empty: bool = True  # callers may join while no agent is logged in
+    leave_when_empty: bool = False  # callers are sent on when the last agent logs out
+    skill: str = ""  # agents with this skill get a penalty from their level (10 - level)
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,7 @@ class AgentSettings:
     extension: str
     full_name: str = ""
     queues: tuple[str, ...] = ()
+    skills: Mapping[str, int] = field(default_factory=dict)  # skill → level 1 (basic) .. 10 (expert)
 
 
 @dataclass(frozen=True)
@@ -315,6 +322,9 @@ def _check(config: Config, loc: _Located) -> None:
         for i, queue in enumerate(agent.queues):
             if queue not in config.queues:
                 raise loc.error(("agents", name, "queues", str(i)), f"unknown queue '{queue}'", "unknown-queue")
+        for skill, level in agent.skills.items():
+            if not 1 <= level <= 10:
+                raise loc.error(("agents", name, "skills", skill), f"skill level {level} must be 1 to 10", "bad-level")
     for number, did in config.dids.items():
         if not _DID.match(number):
             raise loc.error(("dids", number), f"DID '{number}' must be digits (optionally with a leading +)",

@@ -36,7 +36,7 @@ class RoutingState:
         members: dict[str, dict[str, int]] = {q: {} for q in config.queues}
         for name, agent in config.agents.items():
             for q in agent.queues:
-                members[q][name] = 0
+                members[q][name] = skill_penalty(config, q, name)
         return cls(members)
 
     def reconcile(self, config: Config) -> None:
@@ -44,6 +44,15 @@ class RoutingState:
         self.members = {q: {a: p for a, p in self.members.get(q, {}).items() if a in config.agents}
                         for q in config.queues}
         self.paused = {a: r for a, r in self.paused.items() if a in config.agents}
+
+
+def skill_penalty(config: Config, queue: str, agent: str) -> int:
+    """Skills map to penalties: in a queue that wants a skill, the more skilled agent (level 1-10) gets
+    the lower penalty (10 - level), so app_queue offers experts first; without the skill, 10."""
+    skill = config.queues[queue].skill
+    if not skill:
+        return 0
+    return 10 - config.agents[agent].skills.get(skill, 0)
 
 
 def _interface(agent: str) -> str:
@@ -93,7 +102,7 @@ class QueueControl:
         for name, agent in config.agents.items():
             if name not in self.config.agents:  # a new agent joins the queues the config gives it
                 for queue in agent.queues:
-                    self.state.members.setdefault(queue, {})[name] = 0
+                    self.state.members.setdefault(queue, {})[name] = skill_penalty(config, queue, name)
         self.config = config
         self.state.reconcile(config)
         self._save()

@@ -103,3 +103,14 @@ def test_missing_file(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(tmp_path / "nope.yaml", env={})
     assert info.value.error_id == "config-not-found"
+
+
+def test_skills_map_to_penalties():
+    from callcenter.routing.control import RoutingState
+
+    config = load_config(REPO / "callcenter.yaml", env={})
+    members = RoutingState.from_config(config).members
+    assert members["support"] == {"agent1": 2, "agent2": 5}  # support wants skill support: 10 - level
+    assert members["sales"] == {"agent1": 0, "agent3": 0}  # no skill asked: no penalty
+    err = error_of(GOOD.replace("    queues: [support]", "    queues: [support]\n    skills: {billing: 11}"))
+    assert err.error_id == "bad-level" and err.key == "agents.agent1.skills.billing"
