@@ -119,6 +119,7 @@ class QueueSettings:
     join_empty: bool = True  # callers may join while no agent is logged in
     leave_when_empty: bool = False  # callers are sent on when the last agent logs out
     skill: str = ""  # agents with this skill get a penalty from their level (10 - level)
+    callback: bool = False  # waiting callers may press * to hang up, keep their place and be called back
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ class RoutingSettings:
 
     auto_pause_after: int = 2  # missed offers in a row before an agent is paused (0: never)
     service_level_seconds: int = 20  # answered within this many seconds counts for the service level
+    callback_attempts: int = 3  # tries to call a customer back before the request is recorded as failed
+    callback_retry_seconds: int = 60  # between those tries
 
 
 @dataclass(frozen=True)
@@ -333,6 +336,10 @@ def _check(config: Config, loc: _Located) -> None:
             raise loc.error(("dids", number, "queue"), f"unknown queue '{did.queue}'", "unknown-queue")
     if config.trunk.host and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", config.trunk.host):
         raise loc.error(("trunk", "host"), f"'{config.trunk.host}' must be host or host:port", "bad-value")
+    for name, queue in config.queues.items():
+        if queue.callback and not config.trunk.host:
+            raise loc.error(("queues", name, "callback"), "callbacks go out through the trunk: set trunk.host",
+                            "no-outbound-trunk")
     if config.trunk.name in config.agents:
         raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' is also an agent's", "duplicate-name")
 

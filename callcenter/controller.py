@@ -17,7 +17,7 @@ from typing import Any, Callable
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ami.client import AmiClient, AmiConnected, AmiDisconnectedEvent, AmiError
 from callcenter.ami.events import (AgiEnded, AgiExecuted, AgiStarted, AsteriskShuttingDown, ChannelHungUp,
-                                   translate)
+                                   OriginateFinished, translate)
 from callcenter.asterisk.render import HEARTBEAT_INTERVAL, WATCHDOG
 from callcenter.calls.tracker import CallTracker, LiveChannel
 from callcenter.config import Config
@@ -27,6 +27,7 @@ from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.runner import Dialing, VoicemailBox
 from callcenter.ivr.validate import Context
 from callcenter.ivr.stepper import Action, Dial, Finished, FlowRun, Returned, ToQueue
+from callcenter.routing.callbacks import CallbackBook, due
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
 
@@ -82,6 +83,8 @@ class Controller:
                                  auto_pause_after=config.routing.auto_pause_after,
                                  service_level_seconds=config.routing.service_level_seconds)
         self.queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
+        self.callbacks = CallbackBook(config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
+                                      config.routing.callback_retry_seconds)
         self._tasks: asyncio.TaskGroup | None = None
         self.resyncs = 0
         self.last_resync_at: float | None = None
@@ -94,6 +97,7 @@ class Controller:
         async with asyncio.TaskGroup() as tasks:
             self._tasks = tasks
             tasks.create_task(self._heartbeat(), name="heartbeat")
+            tasks.create_task(self._dial_callbacks(), name="callbacks")
             async for item in self.ami.events():
                 self._handle(item)
 
@@ -148,6 +152,12 @@ class Controller:
             if isinstance(event, ChannelHungUp):
                 self._sessions.pop(event.uniqueid, None)
                 self._queued.pop(event.uniqueid, None)
+        elif isinstance(event, OriginateFinished):
+            request = self.callbacks.by_attempt(event.action_id)
+            if request is not None:
+                self.callbacks.finished(request, event.success, f"reason {event.reason}", now)
+                log.info("callback %s to %s: %s", request.id, request.number,
+                         "answered" if event.success else f"not answered ({request.state}, reason {event.reason})")
         elif isinstance(event, AsteriskShuttingDown):
             log.warning("Asterisk is shutting down (restart=%s)", event.restart)
 
@@ -164,6 +174,8 @@ class Controller:
         try:
             if args[0] == "resume":
                 await self._resume(agi, status=args[1], where=args[2])
+            elif args[0] == "callback":
+                await self._take_callback(agi, queue=args[1])
             else:
                 await self._start(agi)
         finally:
@@ -257,6 +269,44 @@ class Controller:
         if not getattr(last, "resume", ""):
             self._sessions.pop(agi.uniqueid, None)
 
+    async def _take_callback(self, agi: AgiChannel, queue: str) -> None:
+        """A waiting caller pressed *: keep their place, thank them, hang up."""
+        call = self.tracker.get(agi.linkedid)
+        number = agi.env.get("agi_callerid", "")
+        joined_at = call.queued_at if call and call.queued_at else self.clock()
+        request = self.callbacks.request(queue, number, joined_at, self.clock(), agi.linkedid)
+        self.tracker.note(agi.linkedid, f"callback-requested:{request.id}")
+        log.info("call %s: %s asked to be called back from queue %s (request %s)", agi.linkedid, number, queue,
+                 request.id)
+        await ivr_runner.play(agi, (("file", "auth-thankyou"), ("file", "vm-goodbye")), "")
+        await agi.release()
+
+    async def _dial_callbacks(self) -> None:
+        """Every second: dial the callback requests whose turn it is (callbacks.due)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if self.ami.state != "connected" or not self.callbacks.open():
+                continue
+            rows = await self.queues()
+            free = {q["name"]: q["agents_available"] for q in rows}
+            oldest = {name: min((t for t, _ in numbers.waiting.values()), default=None)
+                      for name, numbers in self.presence.queues.items()}
+            for request in due(self.callbacks.open(), free, oldest, self.clock()):
+                attempt = self.callbacks.start_attempt(request)
+                log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,
+                         request.queue, request.attempts)
+                try:
+                    await self.ami.send({
+                        "Action": "Originate", "ActionID": attempt, "ChannelId": attempt,
+                        "Channel": f"PJSIP/{request.number}@{self.config.trunk.name}", "Context": "cc-callback",
+                        "Exten": "s", "Priority": "1", "Timeout": "30000", "Async": "true",
+                        "CallerID": f"\"{request.queue}\" <{next(iter(self.config.dids), '')}>",
+                        "Variable": [f"CC_CB_QUEUE={request.queue}", f"CC_CB_ID={request.id}"]})
+                except AmiError as exc:
+                    # Sent or not, we cannot tell: the request stays `dialing` until the Originate's
+                    # own result, or the next resync, says whether that channel exists. Never re-sent.
+                    log.warning("callback %s: %s; waiting for Asterisk to say what happened", request.id, exc)
+
     async def _keepalive(self, agi: AgiChannel) -> None:
         """Push the dialplan's watchdog forward while this caller is in our hands."""
         # Never after the release: the dialplan clears the watchdog then, and a late push would
@@ -304,6 +354,13 @@ class Controller:
                     released += 1
                 except AmiError as exc:
                     log.warning("could not release parked caller %s: %s", ch.channel, exc)
+        live = {ch.uniqueid for ch in channels}
+        for request in self.callbacks.open():
+            if request.state == "dialing":
+                # Its result may have been lost with the connection: the channel tells the truth.
+                answered = request.attempt_id in live
+                self.callbacks.finished(request, answered, "" if answered else "lost during a reconnect",
+                                        self.clock())
         self.resyncs += 1
         self.last_resync_at = self.clock()
         log.info("resync: %d live channels, %d calls ended while away, %d parked callers released",
@@ -347,6 +404,8 @@ class Controller:
                 members.append({"agent": agent, "penalty": penalty, "state": state["state"],
                                 "pause_reason": state["pause_reason"]})
             numbers = self.presence.queues[name].as_dict(now, self.presence.service_level_seconds)
+            numbers["callbacks"] = [{"id": r.id, "number": r.number, "state": r.state, "attempts": r.attempts,
+                                     "kept_wait_seconds": round(now - r.joined_at, 1)} for r in self.callbacks.open(name)]
             out.append({**numbers, "strategy": settings.strategy, "wrapup": settings.wrapup, "members": members,
                         "agents_logged_in": sum(m["state"] != "logged_out" for m in members),
                         "agents_available": sum(m["state"] == "ready" for m in members)})

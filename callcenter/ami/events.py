@@ -179,6 +179,16 @@ class ContactChanged:
 
 
 @dataclass(frozen=True)
+class OriginateFinished:
+    """The result of an asynchronous Originate (ours carry our own ActionID)."""
+
+    action_id: str
+    success: bool
+    reason: int  # Asterisk's: 1 hung up, 3 ring timeout, 4 answered, 5 busy, 8 congestion, 0 failed
+    uniqueid: str
+
+
+@dataclass(frozen=True)
 class AsteriskBooted:
     pass
 
@@ -191,7 +201,7 @@ class AsteriskShuttingDown:
 Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested | CallerJoinedQueue | CallerLeftQueue
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
          | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown
-         | MemberChanged | MemberRemoved)
+         | MemberChanged | MemberRemoved | OriginateFinished)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -264,6 +274,8 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
                                       h.get("Digit", "")),
     "contactstatus": lambda h: ContactChanged(h.get("EndpointName") or h.get("AOR", ""), h.get("ContactStatus", ""),
                                               h.get("URI", "")),
+    "originateresponse": lambda h: OriginateFinished(h.get("ActionID", ""), h.get("Response", "") == "Success",
+                                                     _int(h.get("Reason")), h.get("Uniqueid", "")),
     "fullybooted": lambda h: AsteriskBooted(),
     "shutdown": lambda h: AsteriskShuttingDown(h.get("Restart", "False").lower() == "true"),
 }

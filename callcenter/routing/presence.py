@@ -44,6 +44,7 @@ class AgentState:
     paused_at: float | None = None
     activity: str = "idle"  # idle | ringing | on_call | wrapup
     activity_since: float = 0.0
+    ringing_for: str = ""  # the Linkedid of the call offered to it
     wrapup_until: float = 0.0
     missed_in_row: int = 0
     calls: int = 0
@@ -123,13 +124,18 @@ class Presence:
             agent.registered = event.status not in UNREGISTERED
         elif isinstance(event, MemberChanged) and agent is not None:
             self._pause(agent, event.paused, event.pause_reason, now)
-            if event.status == 5 and not agent.registered:  # unavailable device: not registered
-                agent.registered = False
+            if agent.activity == "ringing" and event.status not in (6, 7) and not event.in_call:
+                self._stop_ringing(agent, now)  # its device stopped ringing (the offer was withdrawn)
         elif isinstance(event, AgentOffered) and agent is not None:
-            agent.activity, agent.activity_since = "ringing", now
+            agent.activity, agent.activity_since, agent.ringing_for = "ringing", now, event.linkedid
         elif isinstance(event, AgentConnected):
+            # With ringall, the others rang for the same caller: their offers ended without an event.
+            for other in self.agents.values():
+                if other is not agent and other.activity == "ringing" and other.ringing_for == event.linkedid:
+                    self._stop_ringing(other, now)
             if agent is not None:
                 agent.activity, agent.activity_since, agent.missed_in_row = "on_call", now, 0
+                agent.ringing_for = ""
             if queue is not None:
                 queue.answered += 1
                 queue.total_hold += event.hold_time
@@ -137,7 +143,7 @@ class Presence:
                 queue._answered_ids.add(event.linkedid)
         elif isinstance(event, AgentMissed) and agent is not None:
             if agent.activity == "ringing":
-                agent.activity, agent.activity_since = "idle", now
+                self._stop_ringing(agent, now)
             agent.missed_in_row += 1
             if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
                 decisions.append(AutoPause(agent.name, f"auto: {agent.missed_in_row} missed calls"))
@@ -157,7 +163,14 @@ class Presence:
             queue.abandoned += 1
         elif isinstance(event, CallerLeftQueue) and queue is not None:
             queue.waiting.pop(event.uniqueid, None)
+            for other in self.agents.values():  # a caller who left is offered to nobody any more
+                if other.activity == "ringing" and other.ringing_for == event.linkedid:
+                    self._stop_ringing(other, now)
         return decisions
+
+    @staticmethod
+    def _stop_ringing(agent: AgentState, now: float) -> None:
+        agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
 
     def note_overflow(self, queue: str) -> None:
         """A caller left the queue because its max wait passed (the flow says so on resume)."""

@@ -148,7 +148,11 @@ def make_app(controller: Controller, token: str,
         result = await reload_config()
         return web.json_response(result, status=200 if result["reloaded"] else 422)
 
+    async def callbacks(request: web.Request) -> web.Response:
+        return web.json_response([vars(r) for r in controller.callbacks.requests.values()])
+
     app = web.Application(middlewares=[auth_and_errors])
+    app.router.add_get("/api/callbacks", callbacks)
     app.router.add_post("/api/config/reload", config_reload)
     app.router.add_get("/api/queues", queues)
     app.router.add_get("/api/queues/{name}", queue)

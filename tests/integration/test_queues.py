@@ -10,7 +10,8 @@ import signal
 
 import pytest
 
-from tests.support.system import LEVELS, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
+from tests.support.sipphone import SipPhone
+from tests.support.system import CARRIER_PORT, LEVELS, PLAIN, SIP_PORT, TEAM_DIDS, AmiWatch, System, wait_until
 
 
 def cli_json(system: System, *args: str):
@@ -291,3 +292,82 @@ async def test_agents_and_queues_are_added_and_removed_live(system: System, ami_
     finally:
         system.config_path.write_text(original)
         await asyncio.to_thread(call.hangup)
+
+
+# -- callbacks -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def carrier(ports):
+    """The carrier's side of the trunk: calls our Asterisk sends out (callbacks) arrive here."""
+    rtp = ports.allocate()
+    phone = SipPhone(server_port=SIP_PORT, caller_id="carrier", sip_port=CARRIER_PORT, rtp_low=rtp.rtp_low,
+                     rtp_high=rtp.rtp_high)
+    phone.start()
+    yield phone
+    phone.stop()
+
+
+async def ask_for_callback(system: System, ami_watch: AmiWatch, phones, number: str) -> dict:
+    caller = phones.caller(number)
+    call = await asyncio.to_thread(caller.call, TEAM_DIDS["cbq"])
+    await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum=number, Queue="cbq")
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(call.send_dtmf, "*")
+    await asyncio.to_thread(call.wait_until_ended, 15)  # thanked, and hung up by us
+    requests = [r for r in system.api("/api/callbacks")[1] if r["number"] == number]
+    assert len(requests) == 1
+    return requests[0]
+
+
+async def test_callback_keeps_the_place_rings_back_once_and_connects(system: System, ami_watch: AmiWatch, phones,
+                                                                     carrier) -> None:
+    agent = phones.agent("agent1")
+    system.cli("queue", "add", "cbq", "agent1")
+    system.cli("queue", "pause", "agent1", "--reason", "busy")
+    try:
+        request = await ask_for_callback(system, ami_watch, phones, "5558000001")
+        assert request["state"] == "pending" and request["queue"] == "cbq"
+        shown = cli_json(system, "queue", "show", "cbq")
+        assert [c["number"] for c in shown["callbacks"]] == ["5558000001"] and shown["waiting"] == 0
+        system.cli("queue", "unpause", "agent1")  # a free agent: the customer's turn
+        try:
+            ring = await asyncio.to_thread(carrier.wait_for_incoming, 20)
+        except TimeoutError:
+            raise AssertionError(f"no callback: {cli_json(system, 'queue', 'show', 'cbq')}") from None
+        assert "5558000001" in (ring.invite_header("To") or "")
+        await asyncio.to_thread(ring.answer)
+        offer = await asyncio.to_thread(agent.wait_for_incoming, 15)
+        await asyncio.to_thread(offer.answer)
+        await ami_watch.wait_for(Event="AgentConnect", Queue="cbq", MemberName="agent1")
+        done = [r for r in system.api("/api/callbacks")[1] if r["id"] == request["id"]][0]
+        assert done["state"] == "connected" and done["attempts"] == 1
+        await asyncio.sleep(3)
+        assert len(carrier.calls()) == 1  # one request, one call
+        await asyncio.to_thread(offer.hangup)
+    finally:
+        system.cli("queue", "unpause", "agent1")
+        system.cli("queue", "remove", "cbq", "agent1")
+
+
+async def test_a_failed_callback_is_retried_then_recorded_as_failed(system: System, ami_watch: AmiWatch, phones,
+                                                                   carrier) -> None:
+    phones.agent("agent1")
+    system.cli("queue", "add", "cbq", "agent1")
+    system.cli("queue", "pause", "agent1", "--reason", "busy")
+    try:
+        request = await ask_for_callback(system, ami_watch, phones, "5558000002")
+        system.cli("queue", "unpause", "agent1")
+        for _ in range(2):  # the customer does not take it (busy), twice: the policy's attempts
+            ring = await asyncio.to_thread(carrier.wait_for_incoming, 20)
+            await asyncio.to_thread(ring.hangup)
+
+        def failed() -> dict | None:
+            row = [r for r in system.api("/api/callbacks")[1] if r["id"] == request["id"]][0]
+            return row if row["state"] == "failed" else None
+
+        row = await asyncio.to_thread(wait_until, failed, 15, "the request to be recorded as failed")
+        assert row["attempts"] == 2 and row["last_error"]
+        await asyncio.sleep(4)
+        assert not carrier.calls()  # and no third try
+    finally:
+        system.cli("queue", "remove", "cbq", "agent1")

@@ -39,7 +39,9 @@ RELOADABLE = "8005550105"  # a flow the tests rewrite
 
 # Lines straight into a queue (greeting: a beep), for the distribution tests.
 TEAM_DIDS = {"ring3": "8005550110", "rr3": "8005550111", "lr3": "8005550112", "solo": "8005550113",
-             "wrap": "8005550114"}
+             "wrap": "8005550114", "cbq": "8005550115"}
+# Where the trunk sends calls out (callbacks, transfers to numbers): a test phone plays the carrier.
+CARRIER_PORT = 39090
 
 TEST_CONFIG = f"""\
 runtime_dir: runtime
@@ -47,7 +49,7 @@ ivr_flows: flows
 sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
-trunk: {{name: carrier, match: [127.0.0.1]}}
+trunk: {{name: carrier, match: [127.0.0.1], host: "127.0.0.1:{CARRIER_PORT}"}}
 queues:
   support: {{strategy: ringall, ring_timeout: 10}}
   sales: {{strategy: leastrecent}}
@@ -56,6 +58,7 @@ queues:
   lr3: {{strategy: leastrecent, ring_timeout: 8}}
   solo: {{strategy: ringall, ring_timeout: 3, retry: 1}}
   wrap: {{strategy: ringall, ring_timeout: 8, wrapup: 5}}
+  cbq: {{strategy: ringall, ring_timeout: 8, callback: true}}
 agents:
   agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
   agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
@@ -72,6 +75,8 @@ dids:
   "{TEAM_DIDS['lr3']}": {{greeting: beep, queue: lr3}}
   "{TEAM_DIDS['solo']}": {{greeting: beep, queue: solo}}
   "{TEAM_DIDS['wrap']}": {{greeting: beep, queue: wrap}}
+  "{TEAM_DIDS['cbq']}": {{greeting: beep, queue: cbq}}
+routing: {{callback_attempts: 2, callback_retry_seconds: 2}}
 """
 
 RELOADABLE_FLOW = """\
