@@ -6,6 +6,7 @@ Duplicate keys, which plain YAML loaders silently resolve to the last one, are a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -40,8 +41,21 @@ class Located:
         return self.marks.get(path, (0, 0))
 
 
-def _scalar(node: yaml.Node) -> Any:
-    return yaml.safe_load(yaml.serialize(node))
+_LEADING_ZERO = re.compile(r"^[+-]?0[0-9_]+$")
+
+
+def _scalar(node: yaml.Node, file: str = "") -> Any:
+    # YAML 1.1 reads an unquoted 0612 as octal 394: a phone number or a prefix written with a
+    # leading zero must stay what was written.
+    if isinstance(node, yaml.ScalarNode) and node.style is None and _LEADING_ZERO.match(node.value):
+        return node.value
+    try:
+        return yaml.safe_load(yaml.serialize(node))
+    except (ValueError, yaml.YAMLError) as exc:  # e.g. a date 2026-02-30, an unknown !tag
+        mark = node.start_mark
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise YamlProblem(file, mark.line + 1, mark.column + 1, "", "bad-value",
+                          f"cannot read {node.value!r}: {problem}") from None
 
 
 DuplicateWord = Callable[[KeyPath], str]
@@ -52,7 +66,7 @@ def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_word: Dup
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = str(_scalar(key_node))
+            key = str(_scalar(key_node, loc.file))
             if key in out:
                 first, _ = loc.marks[path + (key,)]
                 what = duplicate_word(path)
@@ -65,7 +79,7 @@ def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_word: Dup
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_to_python(item, path + (str(i),), loc, duplicate_word) for i, item in enumerate(node.value)]
-    return _scalar(node)
+    return _scalar(node, loc.file)
 
 
 def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | DuplicateWord | None = None

@@ -84,7 +84,8 @@ class AgiChannel:
         try:
             await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": command,
                                     "CommandID": command_id}, as_list=False)
-            result = await asyncio.wait_for(future, timeout)
+            async with asyncio.timeout(timeout):  # (not wait_for: see AmiClient._send)
+                result = await future
         except AmiError:
             if self.ended:
                 raise AgiHangup(self.channel) from None

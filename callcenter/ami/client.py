@@ -205,9 +205,9 @@ class AmiClient:
         self.state = "connecting"
         loop = asyncio.get_running_loop()
         try:
-            _, protocol = await asyncio.wait_for(
-                loop.create_connection(lambda: _Protocol(self), self.host, self.port), self.action_timeout)
-        except (OSError, asyncio.TimeoutError) as exc:
+            async with asyncio.timeout(self.action_timeout):
+                _, protocol = await loop.create_connection(lambda: _Protocol(self), self.host, self.port)
+        except (OSError, TimeoutError) as exc:
             self.state = "disconnected"
             raise AmiUnavailable(self.host, self.port, getattr(exc, "strerror", None) or "timed out") from None
         self._protocol = protocol
@@ -289,8 +289,11 @@ class AmiClient:
         protocol.transport.write(str(action).encode("utf-8"))
         timeout = self.action_timeout if timeout is None else timeout
         try:
-            return await asyncio.wait_for(asyncio.shield(action.future), timeout)
-        except asyncio.TimeoutError:
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+            # arrives as the answer does, and then a stopping controller never stops.
+            async with asyncio.timeout(timeout):
+                return await asyncio.shield(action.future)
+        except TimeoutError:
             protocol.responses.pop(action.action_id, None)
             raise AmiTimeout(fields["Action"], timeout) from None
 

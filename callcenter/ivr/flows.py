@@ -123,7 +123,10 @@ class FlowLibrary:
         while True:
             await asyncio.sleep(interval)
             if self._files_signature() != self._signature:
-                await asyncio.to_thread(self.reload)
+                try:
+                    await asyncio.to_thread(self.reload)
+                except Exception:  # a bug in one reload must not end hot reloading
+                    log.exception("flow reload failed; version %d keeps running", self.current.version)
 
     def describe(self) -> dict:
         """For the API: the flows running, and the errors of the last attempt if it failed."""

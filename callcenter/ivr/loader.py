@@ -318,7 +318,9 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
     except _Invalid:
         return None, r.problems
     nodes = {}
+    broken = set()
     for node_name, raw in top["nodes"].items():
+        broken.add(node_name)  # until it loads
         p: KeyPath = ("nodes", node_name)
         if not isinstance(raw, dict):
             r.problem(p, "wrong-type", f"node '{node_name}' must be a mapping with one kind key "
@@ -335,9 +337,10 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
             continue
         line, col = loc.at(p)
         nodes[node_name] = m.Node(node_name, step, line, col)
+        broken.discard(node_name)
     line, _ = loc.at(("entry",))
     flow = m.Flow(name=name, file=file, entry=entry, nodes=nodes, language=language, voice=voice, line=line,
-                  positions=loc.marks)
+                  broken_nodes=frozenset(broken), positions=loc.marks)
     return flow, r.problems
 
 

@@ -194,6 +194,7 @@ class Flow:
     language: str = "en"
     voice: str = ""
     line: int = 0
+    broken_nodes: frozenset[str] = frozenset()  # written, but not loaded (their errors are reported)
     # Where each key was written (key path → line, column), for the validator's messages.
     positions: Mapping[tuple[str, ...], tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 

@@ -117,6 +117,9 @@ def parse_schedule(data: Mapping[str, Any]) -> Schedule:
     if not isinstance(raw_holidays, list):
         raise ScheduleError("wrong-type", "must be a list of dates (YYYY-MM-DD)", ("holidays",))
     for i, h in enumerate(raw_holidays):
+        if isinstance(h, dt.datetime):  # (a datetime is a date too) a time would never match a day
+            raise ScheduleError("bad-date", f"'{h}' has a time of day; a holiday is a date (YYYY-MM-DD)",
+                                ("holidays", str(i)))
         if isinstance(h, dt.date):
             holidays.add(h)
             continue

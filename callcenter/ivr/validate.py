@@ -103,11 +103,11 @@ def _input_free_cycles(flow: m.Flow) -> list[list[str]]:
 
 def _check_flow(flow: m.Flow, names: set[str], ctx: Context) -> list[Problem]:
     out: list[Problem] = []
-    if flow.entry not in flow.nodes:
+    if flow.entry not in flow.nodes and flow.entry not in flow.broken_nodes:
         out.append(_problem(flow, ("entry",), "unknown-target", f"entry node '{flow.entry}' does not exist"))
     for node in flow.nodes.values():
         for _, target, path in node.exits():
-            if target not in flow.nodes:
+            if target not in flow.nodes and target not in flow.broken_nodes:  # a broken node has its own error
                 out.append(_problem(flow, path, "unknown-target", f"node '{target}' does not exist in flow "
                                     f"'{flow.name}' (nodes: {', '.join(sorted(flow.nodes))})"))
         s, p = node.step, ("nodes", node.name)
@@ -136,6 +136,8 @@ def _check_flow(flow: m.Flow, names: set[str], ctx: Context) -> list[Problem]:
                         and not ctx.sound_exists(item.name, flow.language):
                     out.append(_problem(flow, where, "unknown-sound", f"no sound '{item.name}' for language "
                                         f"'{flow.language}' in Asterisk's sounds"))
+    if flow.broken_nodes:
+        return out  # the graph checks below would only echo the broken nodes' own errors
     reachable = _reachable(flow)
     can_leave = _can_leave(flow)
     for name in sorted(set(flow.nodes) - reachable):
@@ -164,7 +166,8 @@ def validate(flows: list[m.Flow], ctx: Context) -> list[Problem]:
     first: dict[str, m.Flow] = {}
     for flow in flows:
         if flow.name in first:
-            out.append(Problem(flow.file, 1, 1, "duplicate-flow",
+            line, col = flow.at("name")
+            out.append(Problem(flow.file, line, col, "duplicate-flow",
                                f"flow '{flow.name}' is also defined in {first[flow.name].file}"))
         first.setdefault(flow.name, flow)
     names = set(first) | set(ctx.other_flows)

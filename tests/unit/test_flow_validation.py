@@ -7,8 +7,8 @@ id), variants named `<id>--<what>.yaml`. Each file says what it must produce in 
     # required: <flow name>                   (load_flows(required=...): a DID needs that flow)
 
 A folder in broken/ is one case whose files are loaded together (duplicate-flow needs two files).
-An expect line marked "(known bug: ...)" is what the product reports today although it should not;
-the strict-xfail tests at the end of this file state the right behaviour for each such bug.
+The tests at the end of this file pin bugs found by this fixture (a node that fails to load was also
+reported missing, YAML values that crashed the loader, octal digit strings, ...).
 """
 
 import re
@@ -304,38 +304,30 @@ nodes:
 """
 
 
-@pytest.mark.xfail(strict=True, reason="a node that fails to load is left out of the flow, so the validator "
-                   "then reports every exit to it as unknown-target ('node ... does not exist')")
 def test_a_node_that_fails_to_load_is_not_also_reported_missing(tmp_path):
     (tmp_path / "f.yaml").write_text(MENU_TO_BROKEN_NODE)
     result = load_flows([tmp_path / "f.yaml"], CTX)
     assert [p.error_id for p in result.errors] == ["missing-exit"]
 
 
-@pytest.mark.xfail(strict=True, reason="validate() reports duplicate-flow at 1:1, not at the name: key")
 def test_duplicate_flow_points_at_the_name_key():
     files = sorted((BROKEN / "duplicate-flow").glob("*.yaml"))
     (problem,) = load_flows(files, CTX).errors
     assert (Path(problem.file).name, problem.line, problem.column) == ("sales-line2.yaml", 4, 1)
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="an unquoted impossible date (2026-02-30) raises ValueError out of parse_flow")
 def test_an_impossible_unquoted_date_is_a_located_problem():
     text = MENU_TO_BROKEN_NODE.replace("queue: {name: sales, max_wait: 120}",
                                        "hours: {holidays: [2026-02-30]}\n    open: support\n    closed: support")
     _, problems = parse_flow(text, "f.yaml", "f")
-    assert [(p.error_id, p.line) for p in problems] == [("bad-date", 9)]
+    assert [(p.error_id, p.line) for p in problems] == [("bad-value", 9)]
 
 
-@pytest.mark.xfail(strict=True, reason="an unknown YAML tag raises yaml.ConstructorError out of parse_flow")
 def test_an_unknown_yaml_tag_is_a_located_problem():
     _, problems = parse_flow("entry: a\nnodes:\n  a:\n    hangup: !say Goodbye\n", "f.yaml", "f")
-    assert [(p.error_id, p.line) for p in problems] == [("yaml-syntax", 4)]
+    assert [(p.error_id, p.line) for p in problems] == [("bad-value", 4)]
 
 
-@pytest.mark.xfail(strict=True, reason="unquoted numbers with a leading 0 are YAML 1.1 octal: prefix 0612 "
-                   "becomes '394' and number 06123 becomes '3155', silently")
 def test_digit_strings_with_a_leading_zero_are_not_silently_changed():
     text = ("entry: route\nnodes:\n  route:\n    branch:\n      - {if: caller_id, prefix: 0612, goto: out}\n"
             "    else: out\n  out:\n    transfer: {number: 06123}\n")

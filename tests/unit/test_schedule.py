@@ -216,8 +216,6 @@ def test_a_schedule_without_hours_is_never_open():
     assert not any(is_open(s, utc(2026, 6, 1) + h * 3600) for h in range(24 * 7))
 
 
-@pytest.mark.xfail(strict=True, reason="a holiday written with a time (2026-12-25 00:00:00) is kept as a datetime, "
-                   "which never equals the local date: the day stays open, silently")
 def test_a_holiday_written_with_a_time_is_not_silently_ignored():
     try:
         s = schedule("{always: true, holidays: [2026-12-25 00:00:00]}")
