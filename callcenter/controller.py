@@ -287,25 +287,32 @@ class Controller:
             await asyncio.sleep(1.0)
             if self.ami.state != "connected" or not self.callbacks.open():
                 continue
-            rows = await self.queues()
-            free = {q["name"]: q["agents_available"] for q in rows}
-            oldest = {name: min((t for t, _ in numbers.waiting.values()), default=None)
-                      for name, numbers in self.presence.queues.items()}
-            for request in due(self.callbacks.open(), free, oldest, self.clock()):
-                attempt = self.callbacks.start_attempt(request)
-                log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,
-                         request.queue, request.attempts)
-                try:
-                    await self.ami.send({
-                        "Action": "Originate", "ActionID": attempt, "ChannelId": attempt,
-                        "Channel": f"PJSIP/{request.number}@{self.config.trunk.name}", "Context": "cc-callback",
-                        "Exten": "s", "Priority": "1", "Timeout": "30000", "Async": "true",
-                        "CallerID": f"\"{request.queue}\" <{next(iter(self.config.dids), '')}>",
-                        "Variable": [f"CC_CB_QUEUE={request.queue}", f"CC_CB_ID={request.id}"]})
-                except AmiError as exc:
-                    # Sent or not, we cannot tell: the request stays `dialing` until the Originate's
-                    # own result, or the next resync, says whether that channel exists. Never re-sent.
-                    log.warning("callback %s: %s; waiting for Asterisk to say what happened", request.id, exc)
+            try:
+                await self._dial_due_callbacks()
+            except Exception:  # one bad round must not stop the callbacks (nor the controller)
+                log.exception("callback dialing failed; trying again in a second")
+
+    async def _dial_due_callbacks(self) -> None:
+        """Dial the requests `due()` picks: one Originate each, never re-sent."""
+        rows = await self.queues()
+        free = {q["name"]: q["agents_available"] for q in rows}
+        oldest = {name: min((t for t, _ in numbers.waiting.values()), default=None)
+                  for name, numbers in self.presence.queues.items()}
+        for request in due(self.callbacks.open(), free, oldest, self.clock()):
+            attempt = self.callbacks.start_attempt(request)
+            log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,
+                     request.queue, request.attempts)
+            try:
+                await self.ami.send({
+                    "Action": "Originate", "ActionID": attempt, "ChannelId": attempt,
+                    "Channel": f"PJSIP/{request.number}@{self.config.trunk.name}", "Context": "cc-callback",
+                    "Exten": "s", "Priority": "1", "Timeout": "30000", "Async": "true",
+                    "CallerID": f"\"{request.queue}\" <{next(iter(self.config.dids), '')}>",
+                    "Variable": [f"CC_CB_QUEUE={request.queue}", f"CC_CB_ID={request.id}"]})
+            except AmiError as exc:
+                # Sent or not, we cannot tell: the request stays `dialing` until the Originate's
+                # own result, or the next resync, says whether that channel exists. Never re-sent.
+                log.warning("callback %s: %s; waiting for Asterisk to say what happened", request.id, exc)
 
     async def _keepalive(self, agi: AgiChannel) -> None:
         """Push the dialplan's watchdog forward while this caller is in our hands."""
