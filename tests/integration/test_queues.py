@@ -290,7 +290,8 @@ async def test_agents_and_queues_are_added_and_removed_live(system: System, ami_
         assert call.state == "answered"
         assert [c["caller_id"] for c in cli_json(system, "queue", "show", "solo")["callers"]] == ["5557000601"]
     finally:
-        system.config_path.write_text(original)
+        if system.config_path.read_text() != original:
+            system.config_path.write_text(original)
         await asyncio.to_thread(call.hangup)
 
 
