@@ -164,7 +164,7 @@ class ConfigReloader:
             return {"reloaded": False, "error": self.error, "error_id": exc.error_id}
         creds = Credentials.load_or_create(new.runtime_dir, new.agents)
         render(self.install, new, creds)
-        for command in ("module reload res_pjsip.so", "queue reload all", "dialplan reload"):
+        for command in ("module reload res_pjsip.so", "queue reload parameters", "dialplan reload"):
             await self.controller.ami.send({"Action": "Command", "Command": command}, timeout=15)
         await self.controller.apply_config(new, *flow_context(new, self.install))
         self.error = ""
