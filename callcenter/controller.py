@@ -77,9 +77,9 @@ class Controller:
         self.tracker = CallTracker()
         self._agi: dict[str, AgiChannel] = {}  # uniqueid → channel in our hands
         self._sessions: dict[str, FlowRun] = {}  # caller uniqueid → its flow, while it may come back
-        self._queued: dict[str, str] = {}  # caller uniqueid → the queue a flow put it in (for overflows)
         self.presence = Presence(config.agents, config.queues,
                                  wrapup={q: s.wrapup for q, s in config.queues.items()},
+                                 ring_timeout={q: s.ring_timeout for q, s in config.queues.items()},
                                  auto_pause_after=config.routing.auto_pause_after,
                                  service_level_seconds=config.routing.service_level_seconds)
         self.queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
@@ -151,7 +151,6 @@ class Controller:
                 agi.end()
             if isinstance(event, ChannelHungUp):
                 self._sessions.pop(event.uniqueid, None)
-                self._queued.pop(event.uniqueid, None)
         elif isinstance(event, OriginateFinished):
             request = self.callbacks.by_attempt(event.action_id)
             if request is not None:
@@ -207,9 +206,6 @@ class Controller:
 
     async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
         """Back from a queue that overflowed or a transfer nobody answered: the flow goes on."""
-        queue = self._queued.pop(agi.uniqueid, None)
-        if queue is not None and status == "TIMEOUT":
-            self.presence.note_overflow(queue)
         session = self._sessions.get(agi.uniqueid)
         if session is not None:
             log.info("call %s: back from the dialplan (%s); flow %s goes on", agi.linkedid, status, where)
@@ -258,7 +254,6 @@ class Controller:
             return
         if isinstance(last, ToQueue):
             record(end=f"queue {last.queue}")
-            self._queued[agi.uniqueid] = last.queue
             log.info("call %s: to queue %s (priority %d, max wait %s)", agi.linkedid, last.queue, last.priority,
                      last.max_wait or "-")
         elif isinstance(last, Dial):
@@ -377,7 +372,8 @@ class Controller:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
         self.config = config
         self.dialing = dialing_for(config)
-        self.presence.update(config.agents, config.queues, {q: s.wrapup for q, s in config.queues.items()})
+        self.presence.update(config.agents, config.queues, {q: s.wrapup for q, s in config.queues.items()},
+                             {q: s.ring_timeout for q, s in config.queues.items()})
         self.queue_control.apply_config(config)
         await self.queue_control.restore()
         if self.flows is not None:

@@ -139,8 +139,12 @@ class CallTracker:
             call.agent, call.agent_answered_at = event.agent, now
             call.path.append(f"agent:{event.agent}")
         elif isinstance(event, CallerAbandonedQueue):
-            call.abandoned = True
-            call.path.append("abandoned")
+            # Asterisk says "abandon" for a max-wait timeout too: only a caller who hung up abandoned.
+            if call.hung_up_by == "caller":
+                call.abandoned = True
+                call.path.append("abandoned")
+            else:
+                call.path.append(f"overflow:{event.queue}")
         elif isinstance(event, HangupRequested):
             if event.cause and event.uniqueid not in self._requested_cause:
                 self._requested_cause[event.uniqueid] = event.cause

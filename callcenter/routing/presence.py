@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
-                                   CallerJoinedQueue, CallerLeftQueue, ContactChanged, Event, MemberChanged)
+                                   CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged, Event,
+                                   HangupRequested, MemberChanged)
 
 UNREGISTERED = ("Removed", "Unreachable")
 
@@ -102,19 +103,23 @@ class QueueNumbers:
 
 class Presence:
     def __init__(self, agents: Iterable[str], queues: Iterable[str], *, wrapup: Mapping[str, int] | None = None,
-                 auto_pause_after: int = 2, service_level_seconds: int = 20) -> None:
+                 ring_timeout: Mapping[str, int] | None = None, auto_pause_after: int = 2,
+                 service_level_seconds: int = 20) -> None:
         self.agents = {a: AgentState(a) for a in agents}
         self.queues = {q: QueueNumbers(q) for q in queues}
         self.wrapup = dict(wrapup or {})
+        self.ring_timeout = dict(ring_timeout or {})
+        self._caller_hung_up: set[str] = set()  # callers' channels that asked to hang up themselves
         self.auto_pause_after = auto_pause_after
         self.service_level_seconds = service_level_seconds
 
-    def update(self, agents: Iterable[str], queues: Iterable[str], wrapup: Mapping[str, int]) -> None:
+    def update(self, agents: Iterable[str], queues: Iterable[str], wrapup: Mapping[str, int],
+               ring_timeout: Mapping[str, int]) -> None:
         """Agents and queues were added or removed (config reload): keep the others' numbers."""
         agents, queues = list(agents), list(queues)
         self.agents = {a: self.agents.get(a) or AgentState(a) for a in agents}
         self.queues = {q: self.queues.get(q) or QueueNumbers(q) for q in queues}
-        self.wrapup = dict(wrapup)
+        self.wrapup, self.ring_timeout = dict(wrapup), dict(ring_timeout)
 
     def apply(self, event: Event, now: float) -> list[AutoPause]:
         decisions: list[AutoPause] = []
@@ -141,9 +146,17 @@ class Presence:
                 queue.total_hold += event.hold_time
                 queue.answered_in_sl += event.hold_time <= self.service_level_seconds
                 queue._answered_ids.add(event.linkedid)
+        elif isinstance(event, HangupRequested) and not event.soft:
+            self._caller_hung_up.add(event.uniqueid)
+        elif isinstance(event, ChannelHungUp):
+            self._caller_hung_up.discard(event.uniqueid)
         elif isinstance(event, AgentMissed) and agent is not None:
             if agent.activity == "ringing":
                 self._stop_ringing(agent, now)
+            # Asterisk also says "no answer" when the caller left (hung up, overflowed) while the
+            # phone rang: only a full ring timeout is the agent's miss.
+            if event.ring_time_ms < self.ring_timeout.get(event.queue, 0) * 1000 - 500:
+                return decisions
             agent.missed_in_row += 1
             if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
                 decisions.append(AutoPause(agent.name, f"auto: {agent.missed_in_row} missed calls"))
@@ -160,7 +173,11 @@ class Presence:
             queue.offered += 1
             queue.waiting[event.uniqueid] = (now, event.caller_id)
         elif isinstance(event, CallerAbandonedQueue) and queue is not None:
-            queue.abandoned += 1
+            # Asterisk reports a max-wait timeout as an "abandon" too: only a caller who hung up abandoned.
+            if event.uniqueid in self._caller_hung_up:
+                queue.abandoned += 1
+            else:
+                queue.overflowed += 1
         elif isinstance(event, CallerLeftQueue) and queue is not None:
             queue.waiting.pop(event.uniqueid, None)
             for other in self.agents.values():  # a caller who left is offered to nobody any more
@@ -171,11 +188,6 @@ class Presence:
     @staticmethod
     def _stop_ringing(agent: AgentState, now: float) -> None:
         agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
-
-    def note_overflow(self, queue: str) -> None:
-        """A caller left the queue because its max wait passed (the flow says so on resume)."""
-        if queue in self.queues:
-            self.queues[queue].overflowed += 1
 
     @staticmethod
     def _pause(agent: AgentState, paused: bool, reason: str, now: float) -> None:
