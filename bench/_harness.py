@@ -76,12 +76,14 @@ ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1]}}
 queues:
-  support: {{strategy: ringall, ring_timeout: 10}}
+{{queues}}
 agents:
-  agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
+{{agents}}
 dids:
 {{dids}}
 """
+DEFAULT_QUEUES = "  support: {strategy: ringall, ring_timeout: 10}\n"
+DEFAULT_AGENTS = '  agent1: {full_name: Ada Agent, extension: "1001", queues: [support]}\n'
 
 
 def exit_on_sigterm() -> None:
@@ -269,11 +271,17 @@ class AmiWatch:
 class BenchSystem:
     """One `callcenter run` from a temporary folder: config, flows, controller log."""
 
-    def __init__(self, dids_yaml: str, flows: dict[str, str], keep: bool = False) -> None:
+    def __init__(self, dids_yaml: str, flows: dict[str, str], keep: bool = False, *,
+                 queues_yaml: str = DEFAULT_QUEUES, agents_yaml: str = DEFAULT_AGENTS,
+                 extra_yaml: str = "") -> None:
+        """`queues_yaml` / `agents_yaml` replace the default queue `support` / agent `agent1`
+        (indented entries, as `dids_yaml`); `extra_yaml` is appended (top-level keys, e.g. routing)."""
         self.dir = Path(tempfile.mkdtemp(prefix="callcenter-bench-"))
         self.keep = keep
         self.config_path = self.dir / "callcenter.yaml"
-        self.config_path.write_text(CONFIG.replace("{dids}", dids_yaml.rstrip("\n")))
+        text = (CONFIG.replace("{queues}", queues_yaml.rstrip("\n")).replace("{agents}", agents_yaml.rstrip("\n"))
+                .replace("{dids}", dids_yaml.rstrip("\n")))
+        self.config_path.write_text(text + extra_yaml)
         (self.dir / "flows").mkdir()
         for name, text in flows.items():
             (self.dir / "flows" / f"{name}.yaml").write_text(text)
