@@ -193,9 +193,13 @@ class System:
         self.proc = None
 
     def asterisk_pid(self) -> int:
+        """Asterisk's pid from its pid file; 0 while there is none (it is being restarted)."""
         install = find_asterisk()
         pid_file = install.instance_base(self.config.runtime_dir) / "run" / "asterisk.pid"
-        return int(pid_file.read_text())
+        try:
+            return int(pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return 0
 
     def logs(self) -> str:
         return "\n".join(f"--- {p.name} ---\n{p.read_text()}" for p in self.log_files if p.exists())
