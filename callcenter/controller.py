@@ -201,7 +201,7 @@ class Controller:
         flows = self.flows.current  # the version this call keeps to its end
         run = FlowRun(flows, did.flow, caller_id=agi.env.get("agi_callerid", ""), did=number)
         # The flow's language picks Asterisk's sounds (hello-world in en, fr, ...) for this channel.
-        await agi.command(f"SET VARIABLE CHANNEL(language) {quote_arg(flows.flows[did.flow].language)}")
+        await ivr_runner.set_variables(agi, **{"CHANNEL(language)": flows.flows[did.flow].language})
         await self._run(agi, run, run.start(self.clock()))
 
     async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
