@@ -26,10 +26,9 @@ from callcenter.config import Config, ConfigError, load_config
 from callcenter.controller import Controller
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
-from callcenter.ivr.flows import FlowLibrary
-from callcenter.ivr.prompts import PromptSynth, sound_finder
+from callcenter.ivr.flows import FlowLibrary, flow_context
+from callcenter.ivr.prompts import PromptSynth
 from callcenter.ivr.runner import VoicemailBox
-from callcenter.ivr.validate import Context
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -100,16 +99,6 @@ class FlowsInvalid(CallcenterError):
     def __init__(self, problems: list) -> None:
         super().__init__("invalid-flows", "the IVR flows have errors; nothing started:\n" +
                          "\n".join(f"  {p}" for p in problems), {"errors": [str(p) for p in problems]})
-
-
-def flow_context(config: Config, install: AsteriskInstall) -> tuple[Context, dict[str, str]]:
-    """What flows are checked against (this config, this Asterisk's sounds), and the flows DIDs need."""
-    context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
-                      extensions=frozenset(a.extension for a in config.agents.values()),
-                      sound_exists=sound_finder(install.sysroot, install.data_dir),
-                      can_dial_out=bool(config.trunk.host))
-    required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
-    return context, required
 
 
 def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:

@@ -355,11 +355,6 @@ def flow() -> None:
     """IVR flows (ivr_flows/*.yaml): validate, draw, list, reload."""
 
 
-def _print_problems(problems: list[Any]) -> None:
-    for p in problems:
-        click.echo(str(p), err=True)
-
-
 @flow.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
@@ -373,9 +368,7 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
     from pathlib import Path
 
     from callcenter.asterisk.install import AsteriskNotInstalled, find_asterisk
-    from callcenter.ivr.flows import flow_files, load_flows
-    from callcenter.ivr.prompts import sound_finder
-    from callcenter.ivr.validate import Context
+    from callcenter.ivr.flows import flow_context, flow_files, load_flows
 
     config = _config(ctx)
     files: list[Path] = []
@@ -383,16 +376,15 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
         files += flow_files(Path(p)) if Path(p).is_dir() else [Path(p)]
     try:
         install = find_asterisk()
-        sounds = sound_finder(install.sysroot, install.data_dir)
     except AsteriskNotInstalled:
-        sounds = None
+        install = None
         click.echo("note: Asterisk is not installed here; sound files are not checked", err=True)
-    context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
-                      extensions=frozenset(a.extension for a in config.agents.values()), sound_exists=sounds,
-                      can_dial_out=bool(config.trunk.host))
-    required = {} if paths else {d.flow: f"DID {n} in {config.source}" for n, d in config.dids.items() if d.flow}
+    context, required = flow_context(config, install)
+    if paths:
+        required = {}  # single files: the DIDs' flows may live in others
     result = load_flows(files, context, required=required)
-    _print_problems(result.errors + result.warnings)
+    for problem in result.errors + result.warnings:
+        click.echo(str(problem), err=True)
     if result.errors:
         click.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {len(files)} file(s)",
                    err=True)

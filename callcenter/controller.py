@@ -37,8 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def dialing_for(config: Config) -> Dialing:
-    return Dialing(frozenset(config.agents), {a.extension: n for n, a in config.agents.items()}, config.trunk.name,
-                   bool(config.trunk.host))
+    return Dialing({a.extension: n for n, a in config.agents.items()}, config.trunk.name)
 
 
 def live_channels(reply: list[Any]) -> list[LiveChannel]:
@@ -289,7 +288,7 @@ class Controller:
 
     async def _dial_due_callbacks(self) -> None:
         """Dial the requests `due()` picks: one Originate each, never re-sent."""
-        rows = await self.queues()
+        rows = self.queues()
         free = {q["name"]: q["agents_available"] for q in rows}
         oldest = {name: min((t for t, _ in numbers.waiting.values()), default=None)
                   for name, numbers in self.presence.queues.items()}
@@ -392,7 +391,7 @@ class Controller:
                 "uptime_seconds": max(0, int(self.clock() - started)),
                 "current_calls": int(status.get("CoreCurrentCalls", 0) or 0)}
 
-    async def queues(self) -> list[dict[str, Any]]:
+    def queues(self) -> list[dict[str, Any]]:
         """Per queue: settings, members with their state, callers waiting, live numbers."""
         now = self.clock()
         out = []
@@ -423,7 +422,7 @@ class Controller:
 
     async def status(self) -> dict[str, Any]:
         asterisk: dict[str, Any] = {"reachable": False}
-        queues = await self.queues()
+        queues = self.queues()
         if self.ami.state == "connected":
             try:
                 asterisk = {"reachable": True, **await self.asterisk_info()}

@@ -50,6 +50,14 @@ def check_port_free(what: str, host: str, port: int, proto: str = "tcp") -> None
             raise
 
 
+def _process_state(pid: int) -> str:
+    """The state letter of a process in /proc ('R', 'S', 'Z', ...), or '' if there is none."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
 def _tail(path: Path, lines: int = 25) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -77,13 +85,10 @@ class AsteriskProcess:
         try:
             pid = int(self.dirs.pid_file.read_text().strip())
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             return None
         config = self.install.inner(self.dirs.config_file).encode()
-        if state != "Z" and config in cmdline:
-            return pid
-        return None
+        return pid if _process_state(pid) not in ("", "Z") and config in cmdline else None
 
     def adopt(self) -> bool:
         """Take over an instance that is already running. True if there was one."""
@@ -113,13 +118,7 @@ class AsteriskProcess:
     def alive(self) -> bool:
         if self._child is not None:
             return self._child.poll() is None
-        if self.pid is None:
-            return False
-        try:
-            state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return state != "Z"
+        return self.pid is not None and _process_state(self.pid) not in ("", "Z")
 
     def exit_status(self) -> str:
         if self._child is not None and self._child.returncode is not None:

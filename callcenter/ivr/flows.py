@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
+from callcenter.asterisk.install import AsteriskInstall
+from callcenter.config import Config
 from callcenter.ivr import model as m
 from callcenter.ivr.loader import Problem, read_flow_file
-from callcenter.ivr.prompts import PromptSynth, TtsFailed
+from callcenter.ivr.prompts import PromptSynth, TtsFailed, sound_finder
 from callcenter.ivr.validate import Context, prompt_paths, validate
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,17 @@ class LoadResult:
     flows: m.FlowSet | None  # None when there are errors
     errors: list[Problem]
     warnings: list[Problem]
+
+
+def flow_context(config: Config, install: AsteriskInstall | None) -> tuple[Context, dict[str, str]]:
+    """What flows are checked against (this config; this Asterisk's sounds, unless there is none
+    installed), and the flows the config's DIDs need."""
+    context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
+                      extensions=frozenset(a.extension for a in config.agents.values()),
+                      sound_exists=sound_finder(install.sysroot, install.data_dir) if install else None,
+                      can_dial_out=bool(config.trunk.host))
+    required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
+    return context, required
 
 
 def flow_files(directory: Path) -> list[Path]:

@@ -27,10 +27,8 @@ PROMPT_TIMEOUT = 600.0  # an AGI command that plays audio may take this long
 class Dialing:
     """How to reach transfer targets."""
 
-    agents: frozenset[str]
     extension_to_agent: dict[str, str]
     trunk: str
-    trunk_can_dial_out: bool
 
     def dial_string(self, kind: str, target: str) -> str:
         if kind == "agent":

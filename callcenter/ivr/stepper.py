@@ -107,6 +107,11 @@ class Done:
 Result = Pressed | Returned | Recorded | Done
 
 
+def _key(result: Result) -> str:
+    """The key a Play or WaitDigit ended on ('' if none)."""
+    return result.digit if isinstance(result, Pressed) else ""
+
+
 @dataclass
 class FlowRun:
     flows: m.FlowSet
@@ -208,11 +213,9 @@ class FlowRun:
         # Any key stops the prompt (a wrong one too: the caller hears why, instead of being ignored).
         escape = ALL_DIGITS if s.barge_in else ""
         for attempt in range(s.retries + 1):
-            pressed = yield Play(self._items(s.prompt), escape)
-            digit = pressed.digit if isinstance(pressed, Pressed) else ""
+            digit = _key((yield Play(self._items(s.prompt), escape)))
             if not digit:
-                waited = yield WaitDigit(s.timeout)
-                digit = waited.digit if isinstance(waited, Pressed) else ""
+                digit = _key((yield WaitDigit(s.timeout)))
             if digit in s.options:
                 self.path.append(f"pressed:{digit}")
                 return s.options[digit]
@@ -226,13 +229,11 @@ class FlowRun:
 
     def _collect(self, s: m.Collect) -> Generator[Action, Any, str]:
         for attempt in range(s.retries + 1):
-            pressed = yield Play(self._items(s.prompt), ALL_DIGITS)
-            first = pressed.digit if isinstance(pressed, Pressed) else ""
+            first = _key((yield Play(self._items(s.prompt), ALL_DIGITS)))
             digits = "" if first == s.finish_on else first
             finished = bool(first) and first == s.finish_on
             while not finished and len(digits) < s.max_digits:
-                waited = yield WaitDigit(s.timeout)
-                d = waited.digit if isinstance(waited, Pressed) else ""
+                d = _key((yield WaitDigit(s.timeout)))
                 if not d or (s.finish_on and d == s.finish_on):
                     break
                 digits += d

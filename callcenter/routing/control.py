@@ -95,14 +95,11 @@ class QueueControl:
     def apply_config(self, config: Config) -> None:
         """New agents and queues (config reload): new queues take the config's memberships; removed
         agents and queues are forgotten. `restore()` then makes Asterisk match."""
-        fresh = RoutingState.from_config(config)
-        for queue, members in fresh.members.items():
-            if queue not in self.state.members:
-                self.state.members[queue] = members
-        for name, agent in config.agents.items():
-            if name not in self.config.agents:  # a new agent joins the queues the config gives it
-                for queue in agent.queues:
-                    self.state.members.setdefault(queue, {})[name] = skill_penalty(config, queue, name)
+        for queue, members in RoutingState.from_config(config).members.items():
+            for agent, penalty in members.items():
+                # Only what is new takes the config's word; the rest keeps what was changed live.
+                if queue not in self.config.queues or agent not in self.config.agents:
+                    self.state.members.setdefault(queue, {})[agent] = penalty
         self.config = config
         self.state.reconcile(config)
         self._save()

@@ -191,14 +191,16 @@ class Presence:
 
     @staticmethod
     def _pause(agent: AgentState, paused: bool, reason: str, now: float) -> None:
+        def close_period() -> None:
+            key = agent.pause_reason or "-"
+            agent.pause_seconds[key] = agent.pause_seconds.get(key, 0.0) + now - (agent.paused_at or now)
+
         if paused and not agent.paused:
             agent.paused, agent.pause_reason, agent.paused_at = True, reason, now
         elif not paused and agent.paused:
-            key = agent.pause_reason or "-"
-            agent.pause_seconds[key] = agent.pause_seconds.get(key, 0.0) + now - (agent.paused_at or now)
+            close_period()
             agent.paused, agent.pause_reason, agent.paused_at = False, "", None
             agent.missed_in_row = 0
         elif paused and reason and reason != agent.pause_reason:
-            key = agent.pause_reason or "-"
-            agent.pause_seconds[key] = agent.pause_seconds.get(key, 0.0) + now - (agent.paused_at or now)
+            close_period()
             agent.pause_reason, agent.paused_at = reason, now

@@ -103,10 +103,10 @@ def make_app(controller: Controller, token: str,
                               {"queue": name})
 
     async def queues(request: web.Request) -> web.Response:
-        return web.json_response(await controller.queues())
+        return web.json_response(controller.queues())
 
     async def queue(request: web.Request) -> web.Response:
-        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
 
     async def add_member(request: web.Request) -> web.Response:
         body = await json_body(request)
@@ -114,11 +114,11 @@ def make_app(controller: Controller, token: str,
         if not isinstance(penalty, int) or isinstance(penalty, bool):
             raise CallcenterError("bad-penalty", f"penalty must be an integer, not {penalty!r}")
         await controller.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
-        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
 
     async def remove_member(request: web.Request) -> web.Response:
         await controller.queue_control.remove(request.match_info["name"], request.match_info["agent"])
-        return web.json_response(_queue_or_404(request.match_info["name"], await controller.queues()))
+        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
 
     def _agent_or_404(name: str) -> dict[str, Any]:
         for row in controller.agents():
