@@ -1,9 +1,15 @@
 """Wiring: build everything from the config, start it in order, stop it in reverse.
 
+`build()` wires the contact center's parts around one AMI client and one bus (shared/DESIGN.md
+#10): the pump feeds the trackers and publishes; IVR sessions, the callback dialer, auto-pause
+and liveness are subscribers. Unit tests call `build()` with a fake AMI client and clock.
+
 `run()` is what `make run` / `callcenter run` does: secrets, rendered Asterisk config, our own
-Asterisk (or the one a killed controller left running), the AMI connection, the controller, the
-REST API. It restarts Asterisk if Asterisk dies, and on SIGINT/SIGTERM stops everything, Asterisk
-included. No module-level engines or singletons: everything is built here.
+Asterisk (or the one a killed controller left running), the AMI connection, the built parts, the
+REST API. It restarts Asterisk if Asterisk dies. Only SIGINT/SIGTERM stop Asterisk: if the
+controller itself dies, Asterisk keeps the calls (callers take the dialplan fallback), the reason
+goes to the log, and the process exits non-zero; the next start adopts that Asterisk (#11).
+No module-level engines or singletons: everything is built here.
 """
 
 from __future__ import annotations
@@ -16,19 +22,35 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from dataclasses import dataclass
+from typing import Any, Callable, TextIO
 
-from callcenter.ami.client import AmiClient, AmiLoginRefused, AmiUnavailable
+from callcenter import events as ev
+from callcenter.ami import actions
+from callcenter.ami.client import AmiClient, AmiError, AmiLoginRefused, AmiUnavailable
 from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
 from callcenter.asterisk.render import InstanceDirs, render
+from callcenter.bus import Bus
+from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config, ConfigError, load_config
-from callcenter.controller import Controller
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
+from callcenter.ivr import sessions as ivr_sessions
 from callcenter.ivr.flows import FlowLibrary, flow_context
 from callcenter.ivr.prompts import PromptSynth
 from callcenter.ivr.runner import VoicemailBox
+from callcenter.ivr.sessions import IvrSessions
+from callcenter.ivr.validate import Context
+from callcenter.liveness import Liveness
+from callcenter import liveness as liveness_mod
+from callcenter.pump import Pump
+from callcenter.readmodel import ReadModel
+from callcenter.routing import dialer as dialer_mod
+from callcenter.routing.callbacks import CallbackBook
+from callcenter.routing.control import QueueControl
+from callcenter.routing.dialer import CallbackDialer
+from callcenter.routing.presence import Presence
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -65,7 +87,7 @@ async def wait_until_booted(asterisk: AsteriskProcess, ami: AmiClient, timeout: 
                 raise AsteriskStartError(f"Asterisk did not open its AMI port within {timeout:g} s",
                                          asterisk.log_tail()) from None
             await asyncio.sleep(0.1)
-    await ami.send({"Action": "Command", "Command": "core waitfullybooted"}, timeout=timeout)
+    await ami.send(actions.command("core waitfullybooted"), timeout=timeout)
 
 
 def banner(config: Config, creds: Credentials, install: AsteriskInstall, asterisk: AsteriskProcess,
@@ -108,6 +130,99 @@ def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -
                                                                          install.gid))
 
 
+class FaultySubscriberError(RuntimeError):
+    """Raised on purpose by the `subscriber` fault (CALLCENTER_FAULTS), to test the crash policy."""
+
+
+@dataclass
+class Callcenter:
+    """The built parts. `run()` runs them until cancelled; `apply_config()` takes a reloaded config."""
+
+    config: Config
+    ami: AmiClient
+    bus: Bus
+    tracker: CallTracker
+    presence: Presence
+    queue_control: QueueControl
+    callbacks: CallbackBook
+    dialer: CallbackDialer
+    sessions: IvrSessions
+    liveness: Liveness
+    pump: Pump
+    view: ReadModel
+    flows: FlowLibrary | None
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for coro, name in ((self.bus.run(), "bus"), (self.sessions.run(), "ivr sessions"),
+                               (self.liveness.run(), "liveness"), (self.dialer.run(), "callback dialer"),
+                               (self.pump.run(), "pump")):
+                tasks.create_task(coro, name=name)
+
+    async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str]) -> None:
+        """Take an edited configuration (already validated and loaded into Asterisk)."""
+        self.config = config
+        self.sessions.apply_config(config)
+        self.dialer.config = config
+        self.presence.update(config.agents, config.queues, {q: s.wrapup for q, s in config.queues.items()},
+                             {q: s.ring_timeout for q, s in config.queues.items()})
+        self.queue_control.apply_config(config)
+        await self.queue_control.restore()
+        if self.flows is not None:
+            self.flows.context, self.flows.required = context, required_flows
+            await asyncio.to_thread(self.flows.reload)
+
+
+def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
+          flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
+          faults: frozenset[str] = frozenset()) -> Callcenter:
+    """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
+    a subscriber that raises on every event (`subscriber`)."""
+    bus = Bus()
+    tracker = CallTracker()
+    presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
+                        ring_timeout={q: s.ring_timeout for q, s in config.queues.items()},
+                        auto_pause_after=config.routing.auto_pause_after,
+                        service_level_seconds=config.routing.service_level_seconds)
+    queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
+    book = CallbackBook(config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
+                        config.routing.callback_retry_seconds)
+    dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, clock)
+    sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
+                           mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
+                           callbacks=dialer, clock=clock)
+    parts: dict[str, Any] = {}
+    liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
+                        agents=lambda: list(parts["app"].config.agents), clock=clock)
+    pump = Pump(ami.events, bus, tracker, presence, clock)
+
+    async def auto_pause(event: ev.AutoPauseDecided) -> None:
+        log.warning("agent %s: %s; pausing", event.agent, event.reason)
+        await queue_control.pause(event.agent, event.reason)
+
+    # Inline first: the calls are driven in stream order.
+    bus.subscribe("liveness", liveness.on_event, *liveness_mod.EVENTS)
+    bus.subscribe("ivr", sessions.on_event, *ivr_sessions.EVENTS)
+    bus.subscribe("callback dialer", dialer.on_event, *dialer_mod.EVENTS)
+    bus.subscribe_queued("auto-pause", auto_pause, ev.AutoPauseDecided, on_full="wait")
+    if "subscriber" in faults:
+        def faulty(event: Any) -> None:
+            raise FaultySubscriberError(f"fault injected on {type(event).__name__}")
+
+        async def faulty_queued(event: Any) -> None:
+            raise FaultySubscriberError(f"fault injected on {type(event).__name__}")
+
+        bus.subscribe("fault: inline", faulty)
+        bus.subscribe_queued("fault: queued", faulty_queued, on_full="drop")
+    view = ReadModel(lambda: parts["app"].config, ami, bus, tracker, presence, queue_control, book, sessions,
+                     liveness, flows, clock, extra=lambda: {"pump": {"events": pump.events,
+                                                                     "tracker_errors": pump.tracker_errors}})
+    app = Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
+                     view, flows)
+    parts["app"] = app
+    return app
+
+
 # Sections a running system cannot change: they move sockets or folders.
 RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api")
 
@@ -117,14 +232,16 @@ class ConfigReloader:
 
     The new file is validated first (a broken one changes nothing, and says where it is broken);
     then Asterisk's config is rendered again and reloaded module by module (PJSIP, queues,
-    dialplan) — calls in progress are not touched — and the controller takes the new settings.
+    dialplan) — calls in progress are not touched — and the parts take the new settings.
+    Whatever goes wrong (an unreadable file, a render error, AMI down meanwhile) is refused with
+    its reason in `error`, the log and `callcenter status`, and the watcher keeps watching (#11).
     """
 
-    def __init__(self, path: Path, controller: Controller, install: AsteriskInstall) -> None:
-        self.path, self.controller, self.install = path, controller, install
+    def __init__(self, path: Path, app: Callcenter, install: AsteriskInstall) -> None:
+        self.path, self.app, self.install = path, app, install
         self.error = ""
         self.reloads = 0
-        self._mtime = self._stat()
+        self._seen = self._stat()
         self._lock = asyncio.Lock()  # the file watcher and `callcenter config reload` may both ask
 
     def _stat(self) -> str:
@@ -136,26 +253,40 @@ class ConfigReloader:
 
     async def reload(self) -> dict[str, Any]:
         async with self._lock:
-            return await self._reload()
+            try:
+                return await self._reload()
+            except AmiError as exc:
+                # Asterisk was not reachable for the reload: try again at the next look.
+                self._seen = ""
+                return self._refused(f"not applied, Asterisk unreachable ({exc}); will retry", "ami-unavailable")
+            except CallcenterError as exc:
+                return self._refused(str(exc), exc.error_id)
+            except Exception as exc:  # noqa: BLE001 - a bad edit must never stop the controller
+                log.exception("config reload failed")
+                return self._refused(f"{type(exc).__name__}: {exc}", "reload-failed")
+
+    def _refused(self, reason: str, error_id: str) -> dict[str, Any]:
+        self.error = f"{error_id}: {reason}"
+        log.error("config NOT reloaded: %s", self.error)
+        return {"reloaded": False, "error": self.error, "error_id": error_id}
 
     async def _reload(self) -> dict[str, Any]:
-        self._mtime = self._stat()
-        old = self.controller.config
+        self._seen = self._stat()
+        old = self.app.config
         try:
             new = load_config(self.path)
-            moved = [k for k in RESTART_ONLY if getattr(new, k) != getattr(old, k)]
-            if moved:
-                raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
-                                  file=str(self.path), error_id="needs-restart")
-        except ConfigError as exc:
-            self.error = str(exc)
-            log.error("config NOT reloaded: %s", exc)
-            return {"reloaded": False, "error": self.error, "error_id": exc.error_id}
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(self.path),
+                              error_id="bad-encoding") from None
+        moved = [k for k in RESTART_ONLY if getattr(new, k) != getattr(old, k)]
+        if moved:
+            raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
+                              file=str(self.path), error_id="needs-restart")
         creds = Credentials.load_or_create(new.runtime_dir, new.agents)
         render(self.install, new, creds)
         for command in ("module reload res_pjsip.so", "queue reload parameters", "dialplan reload"):
-            await self.controller.ami.send({"Action": "Command", "Command": command}, timeout=15)
-        await self.controller.apply_config(new, *flow_context(new, self.install))
+            await self.app.ami.send(actions.command(command), timeout=15)
+        await self.app.apply_config(new, *flow_context(new, self.install))
         self.error = ""
         self.reloads += 1
         log.info("config reloaded: %d agents, %d queues, %d DIDs", len(new.agents), len(new.queues), len(new.dids))
@@ -164,7 +295,7 @@ class ConfigReloader:
     async def watch(self, interval: float = 1.0) -> None:
         while True:
             await asyncio.sleep(interval)
-            if self._stat() != self._mtime:
+            if self._stat() != self._seen:
                 await self.reload()
 
 
@@ -183,8 +314,39 @@ async def _watch_asterisk(asterisk: AsteriskProcess) -> None:
         asterisk.start()
 
 
+class ControllerDied(CallcenterError):
+    def __init__(self, reason: str) -> None:
+        super().__init__("controller-died", f"the controller stopped on an error: {reason}; Asterisk keeps "
+                         "running with the calls (callers take the dialplan fallback); `callcenter run` adopts it",
+                         {"reason": reason})
+
+
+async def _guarded(coro: Any, name: str) -> None:
+    """A long-running watcher that logs a failure and restarts instead of ending the app."""
+    backoff = 1.0
+    while True:
+        try:
+            await coro()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the crash policy (#11)
+            log.exception("%s failed; restarting it in %g s", name, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(30.0, backoff * 2)
+
+
+def faults_from_env() -> frozenset[str]:
+    """CALLCENTER_FAULTS=subscriber: faults injected on purpose, for the crash-policy tests."""
+    import os
+    return frozenset(f.strip() for f in os.environ.get("CALLCENTER_FAULTS", "").split(",") if f.strip())
+
+
 async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
-    """Start the whole system and run until SIGINT/SIGTERM."""
+    """Start the whole system and run until SIGINT/SIGTERM (which stop Asterisk too).
+
+    Errors: AsteriskStartError, PortInUse, FlowsInvalid, AmiLoginRefused at start; ControllerDied
+    if the controller fails later (Asterisk is left running)."""
     t0 = time.monotonic()
     creds = Credentials.load_or_create(config.runtime_dir, config.agents)
     install = find_asterisk()
@@ -207,36 +369,68 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     api = None
-    controller: Controller | None = None
+    parts: Callcenter | None = None
+    died: BaseException | None = None
     try:
         await wait_until_booted(asterisk, ami)
-        controller = Controller(config, ami, flows=flows,
-                                mailbox=VoicemailBox(dirs.voicemail, install.inner))
-        reloader = ConfigReloader(Path(config.source), controller, install)
-        api = await start_api(make_app(controller, creds.api_token, reload_config=reloader.reload),
+        parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
+                      faults=faults_from_env())
+        reloader = ConfigReloader(Path(config.source), parts, install)
+        api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
+                                       config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error}),
                               config.api.bind, config.api.port)
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
+        died = await _supervise(((ami.run(), "ami"), (parts.run(), "controller"),
+                                 (_guarded(lambda: _watch_asterisk(asterisk), "asterisk watch"), "asterisk-watch"),
+                                 (_guarded(flows.watch, "flow watcher"), "flows"),
+                                 (_guarded(reloader.watch, "config watcher"), "config")), stop)
+        if died is not None:
+            log.critical("the controller died: %r; Asterisk (pid %s) keeps running with its calls; callers "
+                         "take the dialplan fallback until `callcenter run` adopts it", died, asterisk.pid,
+                         exc_info=died)
+    finally:
+        deliberate = died is None  # a stop signal, or a failed start: Asterisk stops too
+        if parts is not None:
+            if died is not None:
+                await _release_callers(parts)
+            await parts.liveness.clear_heartbeat()
+        await ami.close()
+        if api is not None:
+            await api.cleanup()
+        if deliberate:
+            await asyncio.to_thread(asterisk.stop)
+        with contextlib.suppress(Exception):
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        print("callcenter stopped" if deliberate else "callcenter controller died; Asterisk left running",
+              file=out, flush=True)
+    if died is not None:
+        raise ControllerDied(f"{type(died).__name__}: {died}")
+
+
+async def _supervise(coros: Any, stop: asyncio.Event) -> BaseException | None:
+    """Run the tasks until `stop`; returns None then, or the error that ended one of them."""
+    died: BaseException | None = None
+    try:
         async with asyncio.TaskGroup() as tasks:
-            for coro, name in ((ami.run(), "ami"), (controller.run(), "controller"),
-                               (_watch_asterisk(asterisk), "asterisk-watch"), (flows.watch(), "flows"),
-                               (reloader.watch(), "config")):
+            for coro, name in coros:
                 tasks.create_task(coro, name=name)
             await stop.wait()
             log.info("stopping")
             raise _Stop
     except* _Stop:
         pass
-    finally:
-        if controller is not None:
-            await controller.clear_heartbeat()
-        await ami.close()
-        if api is not None:
-            await api.cleanup()
-        await asyncio.to_thread(asterisk.stop)
+    except* Exception as group:
+        died = group.exceptions[0]
+    return died
+
+
+async def _release_callers(parts: Callcenter) -> None:
+    """A dying controller lets go of the callers it drives: the dialplan takes them on (fallback)."""
+    for agi in list(parts.sessions.channels.values()):
         with contextlib.suppress(Exception):
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-        print("callcenter stopped", file=out, flush=True)
+            async with asyncio.timeout(1):
+                await agi.release()
 
 
 class _Stop(Exception):

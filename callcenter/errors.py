@@ -24,3 +24,18 @@ class CallcenterError(Exception):
 
     def as_dict(self) -> dict[str, Any]:
         return {"error_id": self.error_id, "message": str(self), "details": self.details}
+
+
+class UnknownQueue(CallcenterError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__("unknown-queue", f"no queue '{name}' (queues: {', '.join(known)})", {"queue": name})
+
+
+class UnknownAgent(CallcenterError):
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__("unknown-agent", f"no agent '{name}' (agents: {', '.join(known)})", {"agent": name})
+
+
+class UnknownCall(CallcenterError):
+    def __init__(self, call_id: str) -> None:
+        super().__init__("unknown-call", f"no call {call_id!r}", {"call_id": call_id})

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient, AmiError
 from callcenter.errors import CallcenterError
 
@@ -54,7 +55,9 @@ def parse_agi_result(line: str) -> AgiResult:
 
 
 def quote_arg(value: str) -> str:
-    """Quote one AGI argument (AGI splits on spaces; quotes and backslashes are escaped)."""
+    """Quote one AGI argument (AGI splits on spaces; quotes and backslashes are escaped).
+    Control characters are refused (InvalidText, `invalid-text`): the command travels in one AMI header."""
+    actions.text(value, "AGI argument", actions.MAX_AGI_COMMAND)
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -79,11 +82,11 @@ class AgiChannel:
         if self.ended:
             raise AgiHangup(self.channel)
         command_id = f"cc-agi-{next(_ids)}"
+        action = actions.agi(self.channel, command, command_id)  # checked before anything waits
         future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
         self._pending[command_id] = (command, future)
         try:
-            await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": command,
-                                    "CommandID": command_id}, as_list=False)
+            await self.client.send(action)
             async with asyncio.timeout(timeout):  # (not wait_for: see AmiClient._send)
                 result = await future
         except AmiError:
@@ -101,8 +104,7 @@ class AgiChannel:
         if self.ended:
             return
         self.released = True
-        await self.client.send({"Action": "AGI", "Channel": self.channel, "Command": "ASYNCAGI BREAK",
-                                "CommandID": f"cc-agi-{next(_ids)}"}, as_list=False)
+        await self.client.send(actions.agi(self.channel, "ASYNCAGI BREAK", f"cc-agi-{next(_ids)}"))
 
     def on_executed(self, command_id: str, line: str) -> None:
         entry = self._pending.get(command_id)

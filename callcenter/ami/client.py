@@ -28,13 +28,18 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO, Literal, TypeVar
 
-from panoramisk.actions import Action
+from panoramisk.actions import Action as _PanoramiskAction
 from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.message import Message
 
+from callcenter.ami import actions
+from callcenter.ami.events import Event, translate
 from callcenter.errors import CallcenterError
+
+R = TypeVar("R")
+ConnectionState = Literal["disconnected", "connecting", "connected", "login-refused"]
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +102,10 @@ class AmiDisconnectedEvent:
 
 
 StreamItem = Message | AmiConnected | AmiDisconnectedEvent
+Marker = AmiConnected | AmiDisconnectedEvent
 
 
-class _Action(Action):
+class _Action(_PanoramiskAction):
     """panoramisk's Action, told apart from a list only by `EventList: start`.
 
     panoramisk also guesses from the message text ("Added ... to queue" looks like its AGI
@@ -121,6 +127,9 @@ class _Protocol(AMIProtocol):
         self.client = client
         self.lost = asyncio.get_running_loop().create_future()
         self.paused = False
+        # Events that arrive before the Login answer has been handed over (Asterisk sends
+        # FullyBooted right behind it) wait here, so they follow the AmiConnected marker.
+        self.early: list[Message] | None = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -141,7 +150,10 @@ class _Protocol(AMIProtocol):
                 self.responses.pop(action.action_id, None)
             return
         if "event" in message:
-            self.client._deliver(message, self)
+            if self.early is not None:
+                self.early.append(message)
+            else:
+                self.client._deliver(message, self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -167,7 +179,7 @@ class AmiClient:
         self.action_timeout = action_timeout
         self.ping_interval = ping_interval
         self.recording: BinaryIO | None = open(record_to, "ab") if record_to else None  # noqa: SIM115
-        self.state = "disconnected"  # disconnected | connecting | connected | login-refused
+        self.state: ConnectionState = "disconnected"
         self.last_error = ""
         self.asterisk_version = ""
         self.connected_since: float | None = None
@@ -175,6 +187,8 @@ class AmiClient:
         self._buffer: collections.deque[StreamItem] = collections.deque()
         self._ready = asyncio.Event()
         self._closing = False
+        self.events_seen = 0  # raw AMI events read from the stream
+        self.translate_errors = 0
 
     # -- the event stream -------------------------------------------------------------------
 
@@ -185,8 +199,28 @@ class AmiClient:
             protocol.transport.pause_reading()
             protocol.paused = True
 
-    async def events(self) -> AsyncIterator[StreamItem]:
-        """Events and connection markers, in arrival order. One consumer only."""
+    async def events(self) -> AsyncIterator[Event | Marker]:
+        """Translated events (ami/events.py) and connection markers, in arrival order. One consumer.
+
+        Events the controller does not use are skipped; one that fails to translate is logged,
+        counted (`translate_errors`) and skipped: a malformed event never stops the stream."""
+        async for item in self.raw_events():
+            if isinstance(item, (AmiConnected, AmiDisconnectedEvent)):
+                yield item
+                continue
+            self.events_seen += 1
+            try:
+                event = translate(item)
+            except Exception:
+                self.translate_errors += 1
+                log.exception("AMI event not understood, skipped: %r", item)
+                continue
+            if event is not None:
+                yield event
+
+    async def raw_events(self) -> AsyncIterator[StreamItem]:
+        """Raw AMI messages and connection markers, in arrival order. One consumer only
+        (the controller reads `events()`; tests' and benches' own observer connections read this)."""
         while True:
             while not self._buffer:
                 self._ready.clear()
@@ -212,13 +246,12 @@ class AmiClient:
             raise AmiUnavailable(self.host, self.port, getattr(exc, "strerror", None) or "timed out") from None
         self._protocol = protocol
         try:
-            reply = await self._send(protocol, {"Action": "Login", "Username": self.username,
-                                                "Secret": self._secret, "Events": "on"})
+            reply = actions.reply_of(await self._send(protocol, actions.login(self.username, self._secret)))
         except AmiError:
             protocol.close()
             self.state = "disconnected"
             raise AmiUnavailable(self.host, self.port, "no answer to Login") from None
-        if not reply.success:
+        if not reply.ok:
             protocol.close()
             self.state = "login-refused"
             raise AmiLoginRefused(self.host, self.port, self.username, reply.message or "refused")
@@ -227,6 +260,9 @@ class AmiClient:
         self.connected_since = time.time()
         self.last_error = ""
         self._deliver(AmiConnected(at=time.time(), asterisk_version=self.asterisk_version))
+        early, protocol.early = protocol.early or [], None
+        for message in early:
+            self._deliver(message, protocol)
 
     async def run(self) -> None:
         """Stay connected until close(): reconnect with backoff, ping, report losses in the stream."""
@@ -260,7 +296,7 @@ class AmiClient:
             if done:
                 return protocol.lost.result()
             try:
-                await self._send(protocol, {"Action": "Ping"})
+                await self._send(protocol, actions.ping())
             except AmiTimeout:
                 protocol.transport.abort()
                 await protocol.lost
@@ -272,7 +308,7 @@ class AmiClient:
         self._closing = True
         if self._protocol is not None:
             with contextlib.suppress(AmiError):
-                await self._send(self._protocol, {"Action": "Logoff"}, timeout=1.0)
+                await self._send(self._protocol, actions.logoff(), timeout=1.0)
             self._protocol.close()
         if self.recording is not None:
             self.recording.close()
@@ -280,34 +316,35 @@ class AmiClient:
 
     # -- actions ----------------------------------------------------------------------------
 
-    async def _send(self, protocol: _Protocol, fields: dict[str, Any], *, timeout: float | None = None,
-                    as_list: bool | None = None) -> Any:
+    async def _send(self, protocol: _Protocol, action: actions.Action[Any], *, timeout: float | None = None) -> Any:
+        name = action.name
         if protocol.closed:
-            raise AmiDisconnected(fields["Action"])
-        action = _Action(fields, as_list=as_list)
-        protocol.responses[action.action_id] = action
-        protocol.transport.write(str(action).encode("utf-8"))
-        timeout = self.action_timeout if timeout is None else timeout
+            raise AmiDisconnected(name)
+        wire = _Action(dict(action.fields), as_list=action.as_list)
+        protocol.responses[wire.action_id] = wire
+        protocol.transport.write(str(wire).encode("utf-8"))
+        timeout = timeout if timeout is not None else action.timeout if action.timeout is not None \
+            else self.action_timeout
         try:
             # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
             # arrives as the answer does, and then a stopping controller never stops.
             async with asyncio.timeout(timeout):
-                return await asyncio.shield(action.future)
+                return await asyncio.shield(wire.future)
         except TimeoutError:
-            protocol.responses.pop(action.action_id, None)
-            raise AmiTimeout(fields["Action"], timeout) from None
+            protocol.responses.pop(wire.action_id, None)
+            raise AmiTimeout(name, timeout) from None
 
-    async def send(self, fields: dict[str, Any], *, timeout: float | None = None, check: bool = True,
-                   as_list: bool | None = None) -> Any:
-        """Send one action and wait for its answer (a Message, or a list for event-list actions).
+    async def send(self, action: actions.Action[R], *, timeout: float | None = None) -> R:
+        """Send one action built in `ami/actions.py` and return its typed reply.
 
         Never queued for later: if the connection is down this raises AmiDisconnected at once.
-        With `check`, an `Error` response raises AmiActionFailed.
+        An `Error` response raises AmiActionFailed unless the action says `check=False`.
+        Errors: AmiDisconnected, AmiTimeout, AmiActionFailed (all AmiError).
         """
         if self._protocol is None or self.state != "connected":
-            raise AmiDisconnected(fields.get("Action", "?"))
-        reply = await self._send(self._protocol, fields, timeout=timeout, as_list=as_list)
-        first = reply[0] if isinstance(reply, list) else reply
-        if check and first.response == "Error":
-            raise AmiActionFailed(fields.get("Action", "?"), first.message)
-        return reply
+            raise AmiDisconnected(action.name)
+        raw = await self._send(self._protocol, action, timeout=timeout)
+        first = actions.reply_of(raw)
+        if action.check and not first.ok and first.get("Response") == "Error":
+            raise AmiActionFailed(action.name, first.message)
+        return action.parse(raw)

@@ -171,11 +171,19 @@ class DigitPressed:
 
 @dataclass(frozen=True)
 class ContactChanged:
-    """An agent's softphone registered, unregistered or changed reachability."""
+    """An agent's softphone registered, unregistered or changed reachability (one contact)."""
 
     endpoint: str
-    status: str  # Created | Removed | Reachable | Unreachable | Updated
+    status: str  # Created | Removed | Reachable | Unreachable | Updated | NonQualified | Unknown
     uri: str
+
+
+@dataclass(frozen=True)
+class DeviceStateChanged:
+    """A device's state (DeviceStateChange): what its phone is doing, whatever the call's kind."""
+
+    device: str  # e.g. PJSIP/agent1
+    state: str  # NOT_INUSE | INUSE | BUSY | RINGING | RINGINUSE | ONHOLD | UNAVAILABLE | INVALID | UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -200,7 +208,7 @@ class AsteriskShuttingDown:
 
 Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested | CallerJoinedQueue | CallerLeftQueue
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
-         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | AsteriskBooted | AsteriskShuttingDown
+         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | DeviceStateChanged | AsteriskBooted | AsteriskShuttingDown
          | MemberChanged | MemberRemoved | OriginateFinished)
 
 
@@ -274,6 +282,7 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
                                       h.get("Digit", "")),
     "contactstatus": lambda h: ContactChanged(h.get("EndpointName") or h.get("AOR", ""), h.get("ContactStatus", ""),
                                               h.get("URI", "")),
+    "devicestatechange": lambda h: DeviceStateChanged(h.get("Device", ""), h.get("State", "")),
     "originateresponse": lambda h: OriginateFinished(h.get("ActionID", ""), h.get("Response", "") == "Success",
                                                      _int(h.get("Reason")), h.get("Uniqueid", "")),
     "fullybooted": lambda h: AsteriskBooted(),

@@ -5,19 +5,31 @@ channel that shares the first channel's Linkedid (the caller's leg, the agent le
 rings, ...). The record is what a supervisor asks about a call: who called which number, when the
 system answered, which queue and agent, when and why it ended.
 
-After the AMI connection comes back (Asterisk restarted, or the network blipped) `resync()` takes
-the list of live channels from Asterisk and settles the records: calls whose channels are gone
-are ended with the cause "lost", live channels we did not know become calls.
+`apply()` returns domain events (callcenter/events.py): CallStarted, CallerQueued, AgentOffered,
+AgentConnected, CallEnded (with a copy of the final record).
+
+After the AMI connection comes back (Asterisk restarted, the network blipped, or this controller
+started and adopted a running Asterisk) `resync()` takes the live channels from Asterisk (with
+their bridges and the DID the dialplan set) and settles the records: calls whose channels are
+gone are ended with the cause "lost"; live channels we did not know become calls, rebuilt as
+they are: a caller bridged with an agent is `connected` to that agent, with its DID and queue.
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable, Literal
 
+from callcenter import events as ev
+from callcenter.ami.actions import LiveChannel
 from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
                                    ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested)
+
+CallState = Literal["ringing", "answered", "queued", "connected", "ended"]
+# The channel variable the dialplan sets to the DID dialed (extensions.conf.j2, [from-trunk]).
+DID_VARIABLE = "CC_DID"
 
 RECENT_LIMIT = 1000
 
@@ -56,7 +68,7 @@ class CallRecord:
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
     @property
-    def state(self) -> str:
+    def state(self) -> CallState:
         if self.ended_at is not None:
             return "ended"
         if self.agent_answered_at is not None:
@@ -72,23 +84,6 @@ class CallRecord:
         data["state"] = self.state
         data["channels"] = sorted(self.channels.values())
         return data
-
-
-@dataclass(frozen=True)
-class LiveChannel:
-    """A channel as Asterisk lists it (CoreShowChannel), for resync."""
-
-    channel: str
-    uniqueid: str
-    linkedid: str
-    caller_id: str
-    caller_name: str
-    context: str
-    exten: str
-    state: str
-    duration: int  # seconds
-    application: str
-    application_data: str
 
 
 class CallTracker:
@@ -119,25 +114,31 @@ class CallTracker:
 
     # -- feeding ----------------------------------------------------------------------------
 
-    def apply(self, event: Event, now: float) -> CallRecord | None:
-        """Apply one event; returns the call it touched, if any."""
+    def apply(self, event: Event, now: float) -> list[ev.DomainEvent]:
+        """Apply one AMI event; returns the domain events it caused (often none)."""
         if isinstance(event, ChannelCreated):
-            return self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
+            new = event.linkedid not in self._active
+            call = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
                                  event.caller_name, event.context, event.exten, event.state, now)
+            return [self._started(call, now)] if new else []
         call = self._active.get(getattr(event, "linkedid", "")) or self.call_of(getattr(event, "uniqueid", ""))
         if call is None:
-            return None
+            return []
+        out: list[ev.DomainEvent] = []
         if isinstance(event, ChannelStateChanged):
             if event.state == "Up" and event.uniqueid == call.call_id and call.answered_at is None:
                 call.answered_at = now
         elif isinstance(event, CallerJoinedQueue):
             call.queue, call.queued_at = event.queue, now
             call.path.append(f"queue:{event.queue}")
+            out.append(ev.CallerQueued(call.call_id, event.queue, call.caller_id, now))
         elif isinstance(event, AgentOffered):
             call.path.append(f"offered:{event.agent}")
+            out.append(ev.AgentOffered(call.call_id, event.queue, event.agent, now))
         elif isinstance(event, AgentConnected):
             call.agent, call.agent_answered_at = event.agent, now
             call.path.append(f"agent:{event.agent}")
+            out.append(ev.AgentConnected(call.call_id, event.queue, event.agent, event.hold_time, now))
         elif isinstance(event, CallerAbandonedQueue):
             # Asterisk says "abandon" for a max-wait timeout too: only a caller who hung up abandoned.
             if call.hung_up_by == "caller":
@@ -151,8 +152,13 @@ class CallTracker:
             if not call.hung_up_by:
                 call.hung_up_by = "system" if event.soft else "caller" if event.uniqueid == call.call_id else "agent"
         elif isinstance(event, ChannelHungUp):
-            self._hangup(call, event.uniqueid, event.cause, event.cause_text, now)
-        return call
+            if self._hangup(call, event.uniqueid, event.cause, event.cause_text, now):
+                out.append(ev.CallEnded(copy.deepcopy(call), now))
+        return out
+
+    @staticmethod
+    def _started(call: CallRecord, now: float) -> ev.CallStarted:
+        return ev.CallStarted(call.call_id, call.caller_id, call.caller_name, call.did, call.direction, now)
 
     def note(self, call_id: str, step: str) -> None:
         """Add a step to a call's path (the controller's own decisions, e.g. 'greeting')."""
@@ -174,27 +180,59 @@ class CallTracker:
         if voicemail:
             call.voicemail = voicemail
 
-    def resync(self, channels: Iterable[LiveChannel], now: float) -> list[CallRecord]:
-        """Settle the records with the channels Asterisk has now. Returns calls ended by it."""
+    def resync(self, channels: Iterable[LiveChannel], now: float,
+               agents: Collection[str] = ()) -> list[ev.DomainEvent]:
+        """Settle the records with the channels Asterisk has now (CoreShowChannels, with each
+        channel's CC_DID variable if known). Returns CallEnded for calls that ended unseen and
+        CallStarted for live calls we did not know (adopted). `agents` names the agents' endpoints,
+        so a leg `PJSIP/agent1-...` bridged with the caller makes the call `connected` to agent1."""
         live = {c.uniqueid: c for c in channels}
-        ended = []
+        out: list[ev.DomainEvent] = []
         for call in list(self._active.values()):
             for uniqueid in list(call.channels):
                 if uniqueid not in live:
-                    self._hangup(call, uniqueid, 0, "lost while the controller could not see Asterisk", now)
-            if call.ended_at is not None:
-                ended.append(call)
+                    if self._hangup(call, uniqueid, 0, "lost while the controller could not see Asterisk", now):
+                        out.append(ev.CallEnded(copy.deepcopy(call), now))
+        adopted: dict[str, CallRecord] = {}
+        for c in sorted(live.values(), key=lambda c: c.uniqueid != c.linkedid):  # the caller's leg first
+            if c.uniqueid in self._by_channel:
+                continue
+            new = c.linkedid not in self._active
+            call = self._channel(c.channel, c.uniqueid, c.linkedid, c.caller_id, c.caller_name, c.context, c.exten,
+                                 c.state, now - c.duration)
+            if new:
+                adopted[call.call_id] = call
+        by_call: dict[str, list[LiveChannel]] = {}
         for c in live.values():
-            if c.uniqueid not in self._by_channel:
-                self._channel(c.channel, c.uniqueid, c.linkedid, c.caller_id, c.caller_name, c.context, c.exten,
-                              c.state, now - c.duration)
-                call = self._active[c.linkedid]
-                if c.uniqueid == c.linkedid and c.state == "Up" and call.answered_at is None:
-                    call.answered_at = now - c.duration  # at the latest; Asterisk does not say
-                if c.application == "Queue" and call.queue is None:
-                    call.queue = c.application_data.split(",")[0]
-                    call.path.append(f"queue:{call.queue}")
-        return ended
+            by_call.setdefault(c.linkedid, []).append(c)
+        for call in adopted.values():
+            legs = by_call.get(call.call_id, [])
+            caller = next((c for c in legs if c.uniqueid == call.call_id), None)
+            if caller is not None:
+                self._adopt(call, caller, legs, agents, now)
+            out.append(self._started(call, now))
+        return out
+
+    def _adopt(self, call: CallRecord, caller: LiveChannel, legs: list[LiveChannel], agents: Collection[str],
+               now: float) -> None:
+        """Rebuild an adopted call from its live channels: DID, answer time, queue, agent."""
+        did = caller.variables.get(DID_VARIABLE, "")
+        if did:
+            call.did, call.direction = did, "inbound"
+        call.started_at = now - caller.duration
+        if caller.state == "Up" and call.answered_at is None:
+            call.answered_at = call.started_at  # at the latest; Asterisk does not say
+        if caller.application == "Queue" and call.queue is None:
+            call.queue = caller.application_data.split(",")[0]
+            call.queued_at = call.started_at
+            call.path.append(f"queue:{call.queue}")
+        for leg in legs:
+            agent = _endpoint(leg.channel)
+            if leg is caller or agent not in agents:
+                continue
+            if caller.bridge_id and leg.bridge_id == caller.bridge_id and leg.state == "Up":
+                call.agent, call.agent_answered_at = agent, now - leg.duration
+                call.path.append(f"agent:{agent}")
 
     # -- internals --------------------------------------------------------------------------
 
@@ -211,7 +249,8 @@ class CallTracker:
         self._by_channel[uniqueid] = linkedid
         return call
 
-    def _hangup(self, call: CallRecord, uniqueid: str, cause: int, cause_text: str, now: float) -> None:
+    def _hangup(self, call: CallRecord, uniqueid: str, cause: int, cause_text: str, now: float) -> bool:
+        """One channel of the call hung up; True if that ended the call."""
         call.channels.pop(uniqueid, None)
         self._by_channel.pop(uniqueid, None)
         requested = self._requested_cause.pop(uniqueid, 0)
@@ -224,3 +263,11 @@ class CallTracker:
             call.ended_at = now
             del self._active[call.call_id]
             self._recent.append(call)
+            return True
+        return False
+
+
+def _endpoint(channel: str) -> str:
+    """'PJSIP/agent1-0000002a' → 'agent1'."""
+    tech, _, rest = channel.partition("/")
+    return rest.rpartition("-")[0] if tech == "PJSIP" and "-" in rest else ""

@@ -13,8 +13,9 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Awaitable, Callable
 
+from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ivr import stepper as st
 
@@ -55,8 +56,11 @@ def _digit(result: str) -> str:
     return chr(code) if code > 0 else ""
 
 
+OnVoicemail = Callable[[str, float], Awaitable[None]]  # (host path of the WAV, seconds)
+
+
 async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox: VoicemailBox,
-                  note: Callable[[str], None]) -> st.Result | None:
+                  on_voicemail: OnVoicemail) -> st.Result | None:
     """Do one action. Returns its result, or None when the channel was handed to the dialplan."""
     if isinstance(action, st.Play):
         return st.Pressed(await play(agi, action.items, action.escape))
@@ -85,7 +89,7 @@ async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox:
         if "(writefile)" in result.data:
             raise AgiCommandFailed("RECORD FILE", f"Asterisk cannot write {mailbox.asterisk_name(host)}.wav")
         samples = int(result.data.rpartition("endpos=")[2] or 0) if "endpos=" in result.data else 0
-        note(f"voicemail:{host}.wav")
+        await on_voicemail(f"{host}.wav", samples / 8000)
         log.info("call %s: voicemail recorded to %s.wav (%.1f s)", agi.linkedid, host, samples / 8000)
         return st.Recorded(f"{host}.wav", samples / 8000)
     if isinstance(action, st.Hangup):
@@ -115,20 +119,21 @@ async def set_variables(agi: AgiChannel, **variables: str) -> None:
     """Set channel variables with AMI Setvar, not AGI SET VARIABLE: an AGI command waits for the
     channel to pick it up (~20 ms each, 100 ms if the caller sends no audio), Setvar acts at once.
     Each is acknowledged before the caller is released, so the dialplan sees them all."""
-    await asyncio.gather(*(agi.client.send({"Action": "Setvar", "Channel": agi.channel, "Variable": name,
-                                            "Value": value}) for name, value in variables.items()))
+    checked = [actions.setvar(agi.channel, name, value) for name, value in variables.items()]  # all, first
+    await asyncio.gather(*(agi.client.send(action) for action in checked))
 
 
 async def run_until_released(agi: AgiChannel, run: st.FlowRun, action: st.Action, dialing: Dialing,
                              mailbox: VoicemailBox, clock: Callable[[], float],
-                             note: Callable[[str], None]) -> st.Action:
+                             on_step: Callable[[], None], on_voicemail: OnVoicemail) -> st.Action:
     """Drive the flow until it finishes or hands the caller to the dialplan; returns the last action
-    (Finished, or the ToQueue / Dial that released the channel, to resume later). `note("")` is
-    called before each action, so the call record shows where the caller is, live."""
+    (Finished, or the ToQueue / Dial that released the channel, to resume later). `on_step()` is
+    called before each action, so the call record shows where the caller is, live;
+    `on_voicemail(path, seconds)` when a message was recorded."""
     while not isinstance(action, st.Finished):
-        note("")
+        on_step()
         try:
-            result = await perform(agi, action, dialing, mailbox, note)
+            result = await perform(agi, action, dialing, mailbox, on_voicemail)
         except AgiCommandFailed:
             await asyncio.sleep(0.2)  # a hangup shows up as a failed command just before AsyncAGIEnd
             if agi.ended:

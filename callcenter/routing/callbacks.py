@@ -106,6 +106,12 @@ class CallbackBook:
             request.next_try_at = now + self.retry_seconds
         self.save()
 
+    def next_wakeup(self, now: float) -> float | None:
+        """The next retry time still ahead (epoch seconds), or None: the dialer sleeps until then
+        or until an event wakes it."""
+        ahead = [r.next_try_at for r in self.requests.values() if r.state == "pending" and r.next_try_at > now]
+        return min(ahead) if ahead else None
+
     def open(self, queue: str | None = None) -> list[CallbackRequest]:
         return sorted((r for r in self.requests.values() if r.state in ("pending", "dialing")
                        and (queue is None or r.queue == queue)), key=lambda r: r.joined_at)

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.config import Config
-from callcenter.errors import CallcenterError
+from callcenter.errors import CallcenterError, UnknownAgent, UnknownQueue
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,13 @@ class QueueControl:
             state = RoutingState({q: {a: int(p) for a, p in m.items()} for q, m in data["members"].items()},
                                  {a: {"reason": str(p["reason"]), "queue": str(p.get("queue", ""))}
                                   for a, p in data.get("paused", {}).items()})
+            # What is replayed into Asterisk at every start is checked like a live command.
+            for agent, pause in state.paused.items():
+                actions.text(pause["reason"], f"pause reason of {agent}", actions.MAX_REASON, empty=False)
+                actions.text(pause["queue"], f"pause queue of {agent}", actions.MAX_NAME)
         except FileNotFoundError:
             state = RoutingState.from_config(self.config)
-        except (ValueError, KeyError, AttributeError) as exc:
+        except (ValueError, KeyError, AttributeError, TypeError, CallcenterError) as exc:
             # Never start from a half-read file silently: keep it aside and say so.
             aside = self.state_file.with_suffix(".broken")
             os.replace(self.state_file, aside)
@@ -108,58 +113,51 @@ class QueueControl:
 
     def _queue(self, name: str) -> None:
         if name not in self.config.queues:
-            raise CallcenterError("unknown-queue", f"no queue '{name}' (queues: {', '.join(self.config.queues)})",
-                                  {"queue": name})
+            raise UnknownQueue(name, list(self.config.queues))
 
     def _agent(self, name: str) -> None:
         if name not in self.config.agents:
-            raise CallcenterError("unknown-agent", f"no agent '{name}' (agents: {', '.join(self.config.agents)})",
-                                  {"agent": name})
+            raise UnknownAgent(name, list(self.config.agents))
 
     # -- Asterisk ---------------------------------------------------------------------------
 
-    async def restore(self) -> None:
-        """Make app_queue's members and pauses what our state says (after any (re)connect)."""
-        reply = await self.ami.send({"Action": "QueueStatus"}, timeout=10)
+    async def restore(self) -> actions.QueueStatus:
+        """Make app_queue's members and pauses what our state says (after any (re)connect).
+        Returns Asterisk's queue status as it was read (for the presence rebuild).
+        Errors: AmiError (the caller retries)."""
+        status = await self.ami.send(actions.queue_status())
         present: dict[str, set[str]] = {}
-        for m in reply if isinstance(reply, list) else []:
-            if m.get("Event") == "QueueMember":
-                present.setdefault(m.get("Queue"), set()).add(m.get("Name") or m.get("MemberName", ""))
+        for m in status.members:
+            present.setdefault(m.queue, set()).add(m.agent)
         for queue, members in self.state.members.items():
             for agent, penalty in members.items():
                 if agent not in present.get(queue, set()):
                     await self._add(queue, agent, penalty)
             for stale in present.get(queue, set()) - set(members):
-                await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": _interface(stale)},
-                                    check=False)
+                await self.ami.send(actions.queue_remove(queue, _interface(stale)))
         for agent, pause in self.state.paused.items():
             await self._pause(agent, True, pause["reason"], pause["queue"])
         log.info("queues restored: %s; paused: %s",
                  ", ".join(f"{q}={sorted(m)}" for q, m in self.state.members.items()),
                  ", ".join(f"{a} ({p['reason']})" for a, p in self.state.paused.items()) or "nobody")
+        return await self.ami.send(actions.queue_status()) if self.state.members else status
 
     async def _add(self, queue: str, agent: str, penalty: int) -> None:
-        reply = await self.ami.send({"Action": "QueueAdd", "Queue": queue, "Interface": _interface(agent),
-                                     "Penalty": str(penalty), "MemberName": agent,
-                                     "StateInterface": _interface(agent),
-                                     "Paused": "true" if self._paused_in(agent, queue) else "false",
-                                     "Reason": self.state.paused.get(agent, {}).get("reason", "")}, check=False)
-        if reply.response == "Error" and "Already there" not in reply.message:  # already in: what we want
+        reply = await self.ami.send(actions.queue_add(queue, _interface(agent), member_name=agent, penalty=penalty,
+                                                      paused=self.paused_in(agent, queue),
+                                                      reason=self.state.paused.get(agent, {}).get("reason", "")))
+        if not reply.ok and "Already there" not in reply.message:  # already in: what we want
             raise CallcenterError("ami-action-failed", f"Asterisk refused to add {agent} to {queue}: "
                                   f"{reply.message}", {"queue": queue, "agent": agent})
 
-    def _paused_in(self, agent: str, queue: str) -> bool:
+    def paused_in(self, agent: str, queue: str) -> bool:
         pause = self.state.paused.get(agent)
         return pause is not None and pause["queue"] in ("", queue)
 
     async def _pause(self, agent: str, paused: bool, reason: str = "", queue: str = "") -> None:
         if not any(agent in m for q, m in self.state.members.items() if queue in ("", q)):
             return  # app_queue pauses members; an agent in no queue has nothing to pause
-        action = {"Action": "QueuePause", "Interface": _interface(agent), "Paused": "true" if paused else "false",
-                  "Reason": reason}
-        if queue:
-            action["Queue"] = queue
-        await self.ami.send(action)
+        await self.ami.send(actions.queue_pause(_interface(agent), paused, reason, queue))
 
     # -- commands (REST / CLI) --------------------------------------------------------------
 
@@ -172,8 +170,7 @@ class QueueControl:
         if agent in self.state.members[queue]:
             if self.state.members[queue][agent] == penalty:
                 return
-            await self.ami.send({"Action": "QueuePenalty", "Queue": queue, "Interface": _interface(agent),
-                                 "Penalty": str(penalty)})
+            await self.ami.send(actions.queue_penalty(queue, _interface(agent), penalty))
         else:
             await self._add(queue, agent, penalty)
         self.state.members[queue][agent] = penalty
@@ -185,16 +182,23 @@ class QueueControl:
         if agent not in self.state.members[queue]:
             raise CallcenterError("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
                                   {"queue": queue, "agent": agent})
-        reply = await self.ami.send({"Action": "QueueRemove", "Queue": queue, "Interface": _interface(agent)},
-                                    check=False)
-        if reply.response == "Error" and "Not there" not in reply.message:  # already gone is fine
+        reply = await self.ami.send(actions.queue_remove(queue, _interface(agent)))
+        if not reply.ok and "Not there" not in reply.message:  # already gone is fine
             raise CallcenterError("ami-action-failed", f"Asterisk refused to remove {agent} from {queue}: "
                                   f"{reply.message}", {"queue": queue, "agent": agent})
         del self.state.members[queue][agent]
         self._save()
 
     async def pause(self, agent: str, reason: str, queue: str = "") -> None:
-        """Pause an agent in all its queues, or in one; the reason is kept (and survives restarts)."""
+        """Pause an agent in all its queues, or in one; the reason is kept (and survives restarts).
+
+        `reason`: text, 1-255 characters, no control characters. Errors: `unknown-agent`,
+        `unknown-queue`, `not-a-member`, `missing-reason`, `invalid-text` (all checked before
+        anything is stored or sent), AmiError."""
+        if not isinstance(reason, str):
+            raise actions.InvalidText("pause reason", repr(reason), "must be text")
+        if reason.strip():
+            actions.text(reason.strip(), "pause reason", actions.MAX_REASON)
         self._agent(agent)
         if queue:
             self._queue(queue)

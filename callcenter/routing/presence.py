@@ -1,15 +1,22 @@
-"""Agents' live state and queues' live numbers, from the AMI event stream. Pure: events and `now` in.
+"""Agents' live state and queues' live numbers, from the AMI event stream. Pure: events and `now` in,
+domain events (callcenter/events.py) out.
 
-Agent state, as a supervisor reads it:
-  logged_out  the softphone is not registered
-  paused      paused (with a reason) in its queues
-  ringing     a queue is offering it a call
-  on_call     talking to a caller
-  wrapup      after a call, for the queue's wrap-up time (app_queue offers nothing meanwhile)
-  ready       registered, idle, not paused
+Agent state, as a supervisor reads it (first that applies):
+  logged_out   no registered contact (softphone not registered)
+  unreachable  registered, but no contact answers (qualify OPTIONS time out): not offered calls
+  ringing      a queue is offering it a call, or its phone rings
+  on_call      its phone is busy: a queue call, or any direct, outbound or transferred call
+  wrapup       after a queue call, for the queue's wrap-up time (app_queue offers nothing meanwhile)
+  paused       paused (with a reason) in its queues
+  ready        registered, reachable, idle, not paused
+
+The truth comes from the device, not only from queue events (notes/FACTS.md): registrations are
+tracked per contact (`ContactStatus`; a re-registration that replaces a contact never logs the
+agent out), busy/idle from `DeviceStateChange`, and after every (re)connect `rebuild()` takes
+Asterisk's own lists (contacts, device states, queue members and waiting callers).
 
 Auto-pause: an agent who lets `auto_pause_after` offers in a row ring out is paused with a
-reason; `apply()` returns that decision and the I/O side carries it out.
+reason; `apply()` returns an `AutoPauseDecided` event and the routing side carries it out.
 
 Queue numbers: waiting callers and the longest wait, offered, answered, abandoned, overflowed,
 service level (answered within `service_level_seconds`), average speed of answer, average handle
@@ -19,31 +26,38 @@ time. Computed from the events as they come, not rebuilt later.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Literal, Mapping
 
+from callcenter import events as ev
+from callcenter.ami.actions import ContactRow, DeviceRow, QueueStatus
 from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
-                                   CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged, Event,
-                                   HangupRequested, MemberChanged)
+                                   CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged,
+                                   DeviceStateChanged, Event, HangupRequested, MemberChanged)
+from callcenter.events import AgentStateName
 
-UNREGISTERED = ("Removed", "Unreachable")
+# Device states (Asterisk's devicestate.h names) that mean the phone is on a call, or rings.
+BUSY_DEVICE = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
+RINGING_DEVICE = frozenset({"RINGING"})
+Activity = Literal["idle", "ringing", "on_call", "wrapup"]
 
 
-@dataclass(frozen=True)
-class AutoPause:
-    """Decision: pause this agent (in all its queues) for this reason."""
-
-    agent: str
-    reason: str
+def agent_of_device(device: str) -> str:
+    """'PJSIP/agent1' → 'agent1' (our agents' devices are PJSIP endpoints named after them)."""
+    tech, _, name = device.partition("/")
+    return name if tech.upper() == "PJSIP" else ""
 
 
 @dataclass
 class AgentState:
+    """One agent's live state; `state(now)` is what a supervisor sees."""
+
     name: str
-    registered: bool = False
+    contacts: dict[str, bool] = field(default_factory=dict)  # contact URI → reachable
+    device: str = "UNKNOWN"  # the last DeviceStateChange of PJSIP/<name>
     paused: bool = False
     pause_reason: str = ""
     paused_at: float | None = None
-    activity: str = "idle"  # idle | ringing | on_call | wrapup
+    activity: Activity = "idle"
     activity_since: float = 0.0
     ringing_for: str = ""  # the Linkedid of the call offered to it
     wrapup_until: float = 0.0
@@ -52,11 +66,25 @@ class AgentState:
     talk_seconds: float = 0.0
     pause_seconds: dict[str, float] = field(default_factory=dict)  # by reason
 
-    def state(self, now: float) -> str:
+    last_state: AgentStateName = "logged_out"  # the last one announced (AgentStateChanged)
+
+    @property
+    def registered(self) -> bool:
+        return bool(self.contacts)
+
+    @property
+    def reachable(self) -> bool:
+        return any(self.contacts.values())
+
+    def state(self, now: float) -> AgentStateName:
         if not self.registered:
             return "logged_out"
-        if self.activity in ("ringing", "on_call"):
-            return self.activity
+        if not self.reachable:
+            return "unreachable"
+        if self.activity == "ringing" or self.device in RINGING_DEVICE:
+            return "ringing"
+        if self.activity == "on_call" or self.device in BUSY_DEVICE:
+            return "on_call"
         if self.activity == "wrapup" and now < self.wrapup_until:
             return "wrapup"
         if self.paused:
@@ -67,7 +95,9 @@ class AgentState:
         pauses = dict(self.pause_seconds)
         if self.paused and self.paused_at is not None:
             pauses[self.pause_reason or "-"] = pauses.get(self.pause_reason or "-", 0.0) + now - self.paused_at
-        return {"name": self.name, "state": self.state(now), "registered": self.registered, "paused": self.paused,
+        return {"name": self.name, "state": self.state(now), "registered": self.registered,
+                "reachable": self.reachable, "contacts": len(self.contacts), "device": self.device,
+                "paused": self.paused,
                 "pause_reason": self.pause_reason, "calls": self.calls, "talk_seconds": round(self.talk_seconds, 1),
                 "pause_seconds": {k: round(v, 1) for k, v in pauses.items()}}
 
@@ -102,6 +132,9 @@ class QueueNumbers:
 
 
 class Presence:
+    """The agents' and queues' live picture. Feed `apply()` AMI events and `rebuild()` Asterisk's
+    lists after a (re)connect; both return domain events. `next_wakeup()` / `tick()` end wrap-ups."""
+
     def __init__(self, agents: Iterable[str], queues: Iterable[str], *, wrapup: Mapping[str, int] | None = None,
                  ring_timeout: Mapping[str, int] | None = None, auto_pause_after: int = 2,
                  service_level_seconds: int = 20) -> None:
@@ -112,6 +145,7 @@ class Presence:
         self._caller_hung_up: set[str] = set()  # callers' channels that asked to hang up themselves
         self.auto_pause_after = auto_pause_after
         self.service_level_seconds = service_level_seconds
+        self._touched: set[str] = set()
 
     def update(self, agents: Iterable[str], queues: Iterable[str], wrapup: Mapping[str, int],
                ring_timeout: Mapping[str, int]) -> None:
@@ -121,12 +155,27 @@ class Presence:
         self.queues = {q: self.queues.get(q) or QueueNumbers(q) for q in queues}
         self.wrapup, self.ring_timeout = dict(wrapup), dict(ring_timeout)
 
-    def apply(self, event: Event, now: float) -> list[AutoPause]:
-        decisions: list[AutoPause] = []
-        agent = self.agents.get(getattr(event, "agent", "") or getattr(event, "endpoint", ""))
+    # -- events in, events out ----------------------------------------------------------------
+
+    def apply(self, event: Event, now: float) -> list[ev.DomainEvent]:
+        """Apply one AMI event; returns what changed (AgentStateChanged, QueueChanged, AutoPauseDecided)."""
+        out: list[ev.DomainEvent] = []
+        name = getattr(event, "agent", "") or getattr(event, "endpoint", "")
+        if isinstance(event, DeviceStateChanged):
+            name = agent_of_device(event.device)
+        agent = self.agents.get(name)
+        if agent is not None:
+            self._touched.add(agent.name)
         queue = self.queues.get(getattr(event, "queue", ""))
         if isinstance(event, ContactChanged) and agent is not None:
-            agent.registered = event.status not in UNREGISTERED
+            if event.status == "Removed":
+                agent.contacts.pop(event.uri, None)
+            else:  # Created | Updated | Reachable | NonQualified | Unknown: there, answering; Unreachable: not
+                agent.contacts[event.uri] = event.status != "Unreachable"
+        elif isinstance(event, DeviceStateChanged) and agent is not None:
+            agent.device = event.state
+            if event.state not in BUSY_DEVICE | RINGING_DEVICE and agent.activity in ("on_call", "ringing"):
+                agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
         elif isinstance(event, MemberChanged) and agent is not None:
             self._pause(agent, event.paused, event.pause_reason, now)
             if agent.activity == "ringing" and event.status not in (6, 7) and not event.in_call:
@@ -155,11 +204,10 @@ class Presence:
                 self._stop_ringing(agent, now)
             # Asterisk also says "no answer" when the caller left (hung up, overflowed) while the
             # phone rang: only a full ring timeout is the agent's miss.
-            if event.ring_time_ms < self.ring_timeout.get(event.queue, 0) * 1000 - 500:
-                return decisions
-            agent.missed_in_row += 1
-            if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
-                decisions.append(AutoPause(agent.name, f"auto: {agent.missed_in_row} missed calls"))
+            if event.ring_time_ms >= self.ring_timeout.get(event.queue, 0) * 1000 - 500:
+                agent.missed_in_row += 1
+                if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
+                    out.append(ev.AutoPauseDecided(agent.name, f"auto: {agent.missed_in_row} missed calls", now))
         elif isinstance(event, AgentCompleted):
             if agent is not None:
                 agent.calls += 1
@@ -172,6 +220,7 @@ class Presence:
         elif isinstance(event, CallerJoinedQueue) and queue is not None:
             queue.offered += 1
             queue.waiting[event.uniqueid] = (now, event.caller_id)
+            out.append(ev.QueueChanged(queue.name, len(queue.waiting), now))
         elif isinstance(event, CallerAbandonedQueue) and queue is not None:
             # Asterisk reports a max-wait timeout as an "abandon" too: only a caller who hung up abandoned.
             if event.uniqueid in self._caller_hung_up:
@@ -183,11 +232,85 @@ class Presence:
             for other in self.agents.values():  # a caller who left is offered to nobody any more
                 if other.activity == "ringing" and other.ringing_for == event.linkedid:
                     self._stop_ringing(other, now)
-        return decisions
+            out.append(ev.QueueChanged(queue.name, len(queue.waiting), now))
+        out.extend(self._changes(now))
+        return out
 
-    @staticmethod
-    def _stop_ringing(agent: AgentState, now: float) -> None:
+    def rebuild(self, status: QueueStatus, devices: Iterable[DeviceRow], contacts: Iterable[ContactRow],
+                now: float) -> list[ev.DomainEvent]:
+        """Take Asterisk's truth after a (re)connect: contacts, device states, queue members
+        (pauses, in-call) and the callers waiting in each queue, replacing what we believed."""
+        by_agent: dict[str, dict[str, bool]] = {a: {} for a in self.agents}
+        for c in contacts:
+            name = c.endpoint if c.endpoint in self.agents else c.aor
+            if name in by_agent and c.uri:
+                by_agent[name][c.uri] = c.status != "Unreachable"
+        for name, agent in self.agents.items():
+            agent.contacts = by_agent[name]
+            agent.device = "UNKNOWN"
+            self._touched.add(name)
+        for d in devices:
+            agent = self.agents.get(agent_of_device(d.device))
+            if agent is not None:
+                agent.device = d.state
+        paused: dict[str, tuple[bool, str]] = {}
+        in_call: set[str] = set()
+        for m in status.members:
+            if m.agent in self.agents:
+                was = paused.get(m.agent, (False, ""))
+                paused[m.agent] = (was[0] or m.paused, was[1] or m.pause_reason)
+                if m.in_call:
+                    in_call.add(m.agent)
+        for name, agent in self.agents.items():
+            if name in paused:
+                self._pause(agent, paused[name][0], paused[name][1], now)
+            busy = agent.device in BUSY_DEVICE or name in in_call
+            if agent.activity in ("on_call", "ringing") and not busy and agent.device not in RINGING_DEVICE:
+                agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
+            elif busy and agent.activity != "on_call":
+                agent.activity, agent.activity_since = "on_call", now
+        out: list[ev.DomainEvent] = []
+        waiting: dict[str, dict[str, tuple[float, str]]] = {q: {} for q in self.queues}
+        for e in status.entries:
+            if e.queue in waiting:
+                waiting[e.queue][e.uniqueid] = (now - e.wait, e.caller_id)
+        for name, q in self.queues.items():
+            if q.waiting != waiting[name]:
+                q.waiting = waiting[name]
+                out.append(ev.QueueChanged(name, len(q.waiting), now))
+        out.extend(self._changes(now))
+        return out
+
+    def next_wakeup(self) -> float | None:
+        """When the next wrap-up ends (epoch seconds), for the shell's timer; None if none runs."""
+        ends = [a.wrapup_until for a in self.agents.values() if a.activity == "wrapup"]
+        return min(ends) if ends else None
+
+    def tick(self, now: float) -> list[ev.DomainEvent]:
+        """Time passed: wrap-ups that ended make their agents ready again."""
+        for a in self.agents.values():
+            if a.activity == "wrapup" and now >= a.wrapup_until:
+                a.activity, a.activity_since = "idle", now
+                self._touched.add(a.name)
+        return self._changes(now)
+
+    def _changes(self, now: float) -> list[ev.DomainEvent]:
+        out: list[ev.DomainEvent] = []
+        for name in self._touched:
+            agent = self.agents.get(name)
+            if agent is None:
+                continue
+            state = agent.state(now)
+            if state != agent.last_state:
+                out.append(ev.AgentStateChanged(name, state, agent.last_state,
+                                                agent.pause_reason if state == "paused" else "", now))
+                agent.last_state = state
+        self._touched.clear()
+        return out
+
+    def _stop_ringing(self, agent: AgentState, now: float) -> None:
         agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
+        self._touched.add(agent.name)
 
     @staticmethod
     def _pause(agent: AgentState, paused: bool, reason: str, now: float) -> None:

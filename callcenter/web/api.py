@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
-from callcenter.controller import Controller
 from callcenter.errors import CallcenterError
+
+if TYPE_CHECKING:
+    from callcenter.app import Callcenter
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,7 @@ STATUS_OF_ERROR = {
     "unknown-queue": 404,
     "unknown-agent": 404,
     "not-a-member": 409,
+    "invalid-text": 400,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -37,8 +40,11 @@ def _error(status: int, error_id: str, message: str, details: dict[str, Any] | N
     return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status)
 
 
-def make_app(controller: Controller, token: str,
-             reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> web.Application:
+def make_app(parts: "Callcenter", token: str,
+             reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+             config_status: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+    view = parts.view
+
     @web.middleware
     async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.path != "/api/health":
@@ -52,38 +58,34 @@ def make_app(controller: Controller, token: str,
             return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
 
     async def health(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "ami": controller.ami.state})
+        return web.json_response({"ok": True, "ami": parts.ami.state})
 
     async def status(request: web.Request) -> web.Response:
-        return web.json_response(await controller.status())
+        data = await view.status()
+        if config_status is not None:
+            data["config"] = config_status()
+        return web.json_response(data)
 
     async def calls(request: web.Request) -> web.Response:
         try:
             limit = int(request.query.get("limit", "50"))
         except ValueError:
             return _error(400, "bad-limit", "limit must be an integer")
-        return web.json_response({
-            "active": [c.as_dict() for c in controller.tracker.active()],
-            "recent": [c.as_dict() for c in controller.tracker.recent()[:max(0, limit)]],
-        })
+        return web.json_response(view.calls(limit))
 
     async def call(request: web.Request) -> web.Response:
-        record = controller.tracker.get(request.match_info["call_id"])
-        if record is None:
-            raise CallcenterError("unknown-call", f"no call {request.match_info['call_id']!r}",
-                                  {"call_id": request.match_info["call_id"]})
-        return web.json_response(record.as_dict())
+        return web.json_response(view.call(request.match_info["call_id"]))
 
     async def flows(request: web.Request) -> web.Response:
-        if controller.flows is None:
+        if parts.flows is None:
             raise CallcenterError("no-flows", "this controller runs no IVR flows")
-        return web.json_response(controller.flows.describe())
+        return web.json_response(parts.flows.describe())
 
     async def reload_flows(request: web.Request) -> web.Response:
-        if controller.flows is None:
+        if parts.flows is None:
             raise CallcenterError("no-flows", "this controller runs no IVR flows")
-        changed = await asyncio.to_thread(controller.flows.reload)
-        return web.json_response({"reloaded": changed, **controller.flows.describe()},
+        changed = await asyncio.to_thread(parts.flows.reload)
+        return web.json_response({"reloaded": changed, **parts.flows.describe()},
                                  status=200 if changed else 422)
 
     async def json_body(request: web.Request) -> dict[str, Any]:
@@ -95,52 +97,41 @@ def make_app(controller: Controller, token: str,
             raise CallcenterError("bad-request", "the body must be a JSON object")
         return body
 
-    def _queue_or_404(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-        for row in rows:
-            if row["name"] == name:
-                return row
-        raise CallcenterError("unknown-queue", f"no queue '{name}' (queues: {', '.join(r['name'] for r in rows)})",
-                              {"queue": name})
-
     async def queues(request: web.Request) -> web.Response:
-        return web.json_response(controller.queues())
+        return web.json_response(view.queues())
 
     async def queue(request: web.Request) -> web.Response:
-        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
+        return web.json_response(view.queue(request.match_info["name"]))
 
     async def add_member(request: web.Request) -> web.Response:
         body = await json_body(request)
         penalty = body.get("penalty", 0)
         if not isinstance(penalty, int) or isinstance(penalty, bool):
             raise CallcenterError("bad-penalty", f"penalty must be an integer, not {penalty!r}")
-        await controller.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
-        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
+        await parts.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
+        return web.json_response(view.queue(request.match_info["name"]))
 
     async def remove_member(request: web.Request) -> web.Response:
-        await controller.queue_control.remove(request.match_info["name"], request.match_info["agent"])
-        return web.json_response(_queue_or_404(request.match_info["name"], controller.queues()))
-
-    def _agent_or_404(name: str) -> dict[str, Any]:
-        for row in controller.agents():
-            if row["name"] == name:
-                return row
-        raise CallcenterError("unknown-agent", f"no agent '{name}'", {"agent": name})
+        await parts.queue_control.remove(request.match_info["name"], request.match_info["agent"])
+        return web.json_response(view.queue(request.match_info["name"]))
 
     async def agents(request: web.Request) -> web.Response:
-        return web.json_response(controller.agents())
+        return web.json_response(view.agents())
 
     async def agent(request: web.Request) -> web.Response:
-        return web.json_response(_agent_or_404(request.match_info["name"]))
+        return web.json_response(view.agent(request.match_info["name"]))
 
     async def pause(request: web.Request) -> web.Response:
         body = await json_body(request)
-        await controller.queue_control.pause(request.match_info["name"], str(body.get("reason", "")),
-                                             str(body.get("queue") or ""))
-        return web.json_response(_agent_or_404(request.match_info["name"]))
+        queue = body.get("queue") or ""
+        if not isinstance(queue, str):
+            raise CallcenterError("bad-request", "queue must be a queue name")
+        await parts.queue_control.pause(request.match_info["name"], body.get("reason", ""), queue)
+        return web.json_response(view.agent(request.match_info["name"]))
 
     async def unpause(request: web.Request) -> web.Response:
-        await controller.queue_control.unpause(request.match_info["name"])
-        return web.json_response(_agent_or_404(request.match_info["name"]))
+        await parts.queue_control.unpause(request.match_info["name"])
+        return web.json_response(view.agent(request.match_info["name"]))
 
     async def config_reload(request: web.Request) -> web.Response:
         if reload_config is None:
@@ -149,7 +140,7 @@ def make_app(controller: Controller, token: str,
         return web.json_response(result, status=200 if result["reloaded"] else 422)
 
     async def callbacks(request: web.Request) -> web.Response:
-        return web.json_response([vars(r) for r in controller.callbacks.requests.values()])
+        return web.json_response(view.callback_requests())
 
     app = web.Application(middlewares=[auth_and_errors])
     app.router.add_get("/api/callbacks", callbacks)

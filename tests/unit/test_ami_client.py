@@ -12,7 +12,9 @@ import contextlib
 
 import pytest
 
+from callcenter.ami import actions
 from callcenter.ami import client as ami_client
+from callcenter.ami.events import AsteriskBooted
 from callcenter.ami.client import (AmiClient, AmiConnected, AmiDisconnected, AmiDisconnectedEvent, AmiLoginRefused,
                                    AmiTimeout, AmiUnavailable)
 
@@ -38,6 +40,7 @@ class FakeAsterisk:
         self.actions: list[dict[str, str]] = []
         self.writers: list[asyncio.StreamWriter] = []
         self.server: asyncio.Server | None = None
+        self.after_login = b""  # written in the same packet as the Login answer
 
     async def start(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -57,7 +60,8 @@ class FakeAsterisk:
                 if name == "Login":
                     ok = fields.get("Secret") == self.secret
                     writer.write(reply(aid, Response="Success" if ok else "Error",
-                                       Message="Authentication accepted" if ok else "Authentication failed"))
+                                       Message="Authentication accepted" if ok else "Authentication failed")
+                                 + (self.after_login if ok else b""))
                 elif name == "Ping":
                     writer.write(reply(aid, Ping="Pong", Timestamp="1.0"))
                 else:
@@ -92,6 +96,23 @@ async def test_login_refused_is_reported_as_such(fake) -> None:
     assert client.state == "login-refused"
 
 
+ORIGINATE = actions.originate(action_id="cb-1", channel="PJSIP/agent1", context="cc-callback", exten="s",
+                              caller_id="", variables={})
+
+
+async def test_events_arriving_with_the_login_answer_follow_the_connected_marker(fake) -> None:
+    """Asterisk sends FullyBooted right behind the Login answer: it must not overtake AmiConnected."""
+    server, port = fake
+    server.after_login = event("FullyBooted", Status="Fully Booted")
+    client = AmiClient("127.0.0.1", port, "callcenter", "s3cret")
+    await client.connect()
+    stream = client.events()
+    first = await asyncio.wait_for(anext(stream), 5)
+    second = await asyncio.wait_for(anext(stream), 5)
+    assert isinstance(first, AmiConnected) and isinstance(second, AsteriskBooted)
+    await client.close()
+
+
 async def test_nobody_listening_is_unavailable() -> None:
     client = AmiClient("127.0.0.1", 1, "callcenter", "x")
     with pytest.raises(AmiUnavailable):
@@ -102,9 +123,9 @@ async def test_every_action_has_a_timeout(fake) -> None:
     server, port = fake
     client = AmiClient("127.0.0.1", port, "callcenter", "s3cret", action_timeout=0.3)
     await client.connect()
-    assert (await client.send({"Action": "CoreStatus"})).message == "CoreStatus done"
+    assert (await client.send(actions.core_status())).message == "CoreStatus done"
     with pytest.raises(AmiTimeout) as info:
-        await client.send({"Action": "Originate", "Channel": "PJSIP/agent1"})
+        await client.send(ORIGINATE)
     assert info.value.error_id == "ami-timeout"
     await client.close()
 
@@ -114,7 +135,7 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_replayed(fake) -
     client = AmiClient("127.0.0.1", port, "callcenter", "s3cret", action_timeout=5, ping_interval=0.2)
     await client.connect()
     runner = asyncio.create_task(client.run())
-    originate = asyncio.create_task(client.send({"Action": "Originate", "Channel": "PJSIP/agent1"}))
+    originate = asyncio.create_task(client.send(ORIGINATE))
     await asyncio.sleep(0.1)
     server.drop_all()
     with pytest.raises(AmiDisconnected):
@@ -133,7 +154,7 @@ async def test_pending_actions_fail_on_disconnect_and_are_never_replayed(fake) -
     server.drop_all()
     await asyncio.sleep(0.05)
     with pytest.raises(AmiDisconnected):
-        await client.send({"Action": "Originate"})
+        await client.send(ORIGINATE)
     runner.cancel()
     await client.close()
 
@@ -149,7 +170,7 @@ async def test_connection_changes_travel_in_the_event_stream_in_order(fake) -> N
     await asyncio.sleep(0.05)
     server.drop_all()
     items = []
-    stream = client.events()
+    stream = client.raw_events()
     while len(items) < 6:
         items.append(await asyncio.wait_for(anext(stream), 5))
     assert isinstance(items[0], AmiConnected)
@@ -171,7 +192,7 @@ async def test_a_flood_of_events_pauses_reading_instead_of_growing_memory(fake, 
     assert client._protocol is not None and client._protocol.paused
     assert len(client._buffer) < 10000  # reading stopped (one socket read past the mark) long before all arrived
     got = []
-    stream = client.events()
+    stream = client.raw_events()
     while len(got) < 20001:
         got.append(await asyncio.wait_for(anext(stream), 5))
     assert [m["Uniqueid"] for m in got[1:]] == [f"1.{i}" for i in range(20000)]  # none lost, in order

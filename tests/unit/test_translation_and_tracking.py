@@ -10,24 +10,32 @@ from pathlib import Path
 
 import pytest
 
+from callcenter import events as ev
+from callcenter.ami.actions import LiveChannel
 from callcenter.ami.agi import parse_agi_result, quote_arg
 from callcenter.ami.events import (AgiExecuted, AgiStarted, CallerJoinedQueue, ChannelCreated, ChannelHungUp,
                                    DigitPressed, HangupRequested, translate)
 from callcenter.ami.trace import events
-from callcenter.calls.tracker import CallTracker, LiveChannel
+from callcenter.calls.tracker import CallTracker
+from callcenter.errors import CallcenterError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 
 
 def replay(name: str) -> tuple[CallTracker, list]:
+    tracker, translated, _ = replay_with_domain(name)
+    return tracker, translated
+
+
+def replay_with_domain(name: str) -> tuple[CallTracker, list, list]:
     tracker = CallTracker()
-    translated = []
+    translated, domain = [], []
     for i, message in enumerate(events(FIXTURES / name)):
         event = translate(message)
         if event is not None:
             translated.append(event)
-            tracker.apply(event, now=1000.0 + i)
-    return tracker, translated
+            domain += tracker.apply(event, now=1000.0 + i)
+    return tracker, translated, domain
 
 
 def test_translation_of_a_real_call_that_abandons_in_the_queue() -> None:
@@ -68,14 +76,38 @@ def test_resync_ends_calls_whose_channels_vanished_and_adopts_unknown_ones() -> 
     tracker.apply(ChannelCreated("PJSIP/carrier-1", "1.1", "1.1", "555", "", "from-trunk", "800", "Ring"), 10.0)
     live = [LiveChannel("PJSIP/carrier-2", "2.2", "2.2", "556", "", "cc-entry", "s", "Up", 30, "Queue",
                         "support,t,,,")]
-    ended = tracker.resync(live, 100.0)
+    changes = tracker.resync(live, 100.0)
+    ended = [c.record for c in changes if isinstance(c, ev.CallEnded)]
     assert [c.call_id for c in ended] == ["1.1"]
     assert "lost" in ended[0].hangup_cause_text and ended[0].ended_at == 100.0
+    assert [c.call_id for c in changes if isinstance(c, ev.CallStarted)] == ["2.2"]
     [adopted] = tracker.active()
     assert adopted.call_id == "2.2" and adopted.started_at == 70.0 and adopted.answered_at == 70.0
     assert adopted.queue == "support" and adopted.state == "queued"
     # resync is idempotent
     assert tracker.resync(live, 101.0) == [] and len(tracker.active()) == 1
+
+
+def test_an_adopted_connected_call_keeps_its_agent_and_did() -> None:
+    """A controller that restarts mid-call rebuilds the call from the channels and their bridge."""
+    tracker = CallTracker()
+    caller = LiveChannel("PJSIP/carrier-00000001", "9.1", "9.1", "5551234", "Ann", "cc-entry", "s", "Up", 40, "Queue",
+                         "support,t,,,", bridge_id="b-1", variables={"CC_DID": "8005550100"})
+    agent = LiveChannel("PJSIP/agent1-00000002", "9.2", "9.1", "1001", "Ada", "agents", "s", "Up", 25, "AppQueue",
+                        "(Outgoing Line)", bridge_id="b-1")
+    tracker.resync([agent, caller], 100.0, agents={"agent1"})
+    [call] = tracker.active()
+    assert (call.state, call.agent, call.did, call.direction, call.queue) == (
+        "connected", "agent1", "8005550100", "inbound", "support")
+    assert call.started_at == 60.0 and call.agent_answered_at == 75.0 and call.caller_id == "5551234"
+
+
+def test_tracking_returns_domain_events_in_order() -> None:
+    _, _, domain = replay_with_domain("agent-answers-queued-call.ami")
+    kinds = [type(d).__name__ for d in domain]
+    assert kinds == ["CallStarted", "CallerQueued", "AgentOffered", "AgentConnected", "CallEnded"]
+    assert domain[0].did == "8005550100" and domain[3].agent == "agent1"
+    assert domain[-1].record.agent == "agent1" and domain[-1].record.ended_at is not None
 
 
 def test_recent_calls_are_bounded() -> None:
@@ -101,6 +133,13 @@ def test_agi_result_lines(line, code, result, data, timed_out) -> None:
 
 def test_agi_arguments_are_quoted() -> None:
     assert quote_arg('say "hi" \\ now') == '"say \\"hi\\" \\\\ now"'
+
+
+@pytest.mark.parametrize("bad", ["a\nb", "a\rb", "x\x00", "tab\there"])
+def test_agi_arguments_with_control_characters_are_refused(bad: str) -> None:
+    with pytest.raises(CallcenterError) as exc:
+        quote_arg(bad)
+    assert exc.value.error_id == "invalid-text"
 
 
 def test_call_record_of_a_real_call_answered_by_an_agent() -> None:
