@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test install asterisk system-deps venv test-deps unit integration clean help
+.PHONY: run test lint install asterisk system-deps venv test-deps unit integration clean help
 
 help:
 	@echo "make run    install what is missing, then start Asterisk + controller + REST API (Ctrl-C stops)"
@@ -18,8 +18,13 @@ help:
 run: install
 	$(VENV)/bin/callcenter run
 
-test: install test-deps
+test: install test-deps lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# ruff and mypy (non-strict) must be clean before the tests run.
+lint: venv
+	$(VENV)/bin/ruff check callcenter tests bench
+	$(VENV)/bin/mypy callcenter
 
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)

@@ -40,6 +40,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from tests.support.sipphone import PhoneCall, PortAllocator, SipPhone
 
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from callcenter.config import load_config
@@ -212,7 +213,7 @@ class AmiWatch:
 
     async def _consume(self) -> None:
         assert self.client is not None
-        async for item in self.client.events():
+        async for item in self.client.raw_events():
             now = time.monotonic()
             if hasattr(item, "get") and item.get("Event"):
                 with self._cond:
@@ -224,9 +225,11 @@ class AmiWatch:
             self.loop.call_soon_threadsafe(self._stop.set)
             self._thread.join(timeout=5)
 
-    def send(self, fields: dict[str, Any], timeout: float = 10, **kwargs: Any) -> Any:
+    def send(self, fields: dict[str, Any], timeout: float = 10, check: bool = False,
+             as_list: bool | None = None) -> Any:
+        """The bench's own observer connection: raw headers in, raw reply out (never the controller's way)."""
         assert self.client is not None
-        future = asyncio.run_coroutine_threadsafe(self.client.send(fields, **kwargs), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self.client.send(actions.unchecked(fields, as_list)), self.loop)
         return future.result(timeout)
 
     def mark(self) -> int:

@@ -131,7 +131,25 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"Asterisk   not reachable {ast.get('error', '')}".rstrip())
     click.echo(f"AMI        {'connected' if ami['connected'] else ami['state']}"
                f"{'' if ami['connected'] or not ami['last_error'] else ' (' + ami['last_error'] + ')'}")
+    resync = data.get("resync", {})
+    if resync:
+        line = f"Resync     {resync['state']}"
+        if resync["state"] in ("running", "retrying", "waiting-for-boot"):
+            line += f" (step {resync['step'] or '-'}, {resync['attempts']} retries"
+            line += f"; last error: {resync['last_error']})" if resync["last_error"] else ")"
+        elif resync.get("last_duration") is not None:
+            line += f" in {resync['last_duration']:.2f} s ({resync['resyncs']} since start): {resync['last']}"
+        click.echo(line)
     click.echo(f"Calls      {data['calls']['active']} active")
+    ctl = data.get("controller", {})
+    errors = {n: s for n, s in data.get("subscribers", {}).items() if s["errors"] or s["dropped"]}
+    click.echo(f"Events     {ctl.get('events_seen', 0)} from Asterisk, {ctl.get('events_published', 0)} published; "
+               f"subscriber errors {ctl.get('subscriber_errors', 0)}, call task failures "
+               f"{ctl.get('call_task_failures', 0)}")
+    for name, sub in errors.items():
+        click.echo(f"  {name}: {sub['errors']} errors, {sub['dropped']} dropped; last: {sub['last_error']}")
+    if data.get("config", {}).get("error"):
+        click.echo(f"Config     last reload refused: {data['config']['error']}")
     if data.get("flows"):
         f = data["flows"]
         click.echo(f"Flows      version {f['version']}: {', '.join(f['names'])}"

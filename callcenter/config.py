@@ -54,6 +54,9 @@ class SipSettings:
     bind: str = "127.0.0.1"
     port: int = 5060
     rtp_ports: str = "10000-10999"
+    # Seconds between OPTIONS pings to each agent's phone (0: off). A phone that stops answering
+    # is shown `unreachable` and app_queue stops offering it calls (notes/FACTS.md, measured).
+    qualify_frequency: int = 10
 
     @property
     def rtp_range(self) -> tuple[int, int]:
@@ -171,7 +174,7 @@ class Config:
 # Located errors.
 
 Path_ = KeyPath
-_DUPLICATE_WORDS = {("agents",): "agent", ("queues",): "queue", ("dids",): "DID"}
+_DUPLICATE_WORDS: dict[tuple[str, ...], str] = {("agents",): "agent", ("queues",): "queue", ("dids",): "DID"}
 
 
 class _Located(Located):
@@ -297,6 +300,9 @@ def _check(config: Config, loc: _Located) -> None:
     for section, settings in (("sip", config.sip), ("ami", config.ami), ("api", config.api)):
         if not 1 <= settings.port <= 65535:
             raise loc.error((section, "port"), f"port {settings.port} is out of range 1-65535", "bad-port")
+    if not 0 <= config.sip.qualify_frequency <= 3600:
+        raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
+                        "0 (off) to 3600 seconds", "bad-value")
     m = re.fullmatch(r"(\d+)-(\d+)", config.sip.rtp_ports)
     if not m or not (1024 <= int(m[1]) < int(m[2]) <= 65535):
         raise loc.error(("sip", "rtp_ports"), f"'{config.sip.rtp_ports}' must be LOW-HIGH within 1024-65535",
@@ -322,9 +328,9 @@ def _check(config: Config, loc: _Located) -> None:
                             f"extension {agent.extension} is already agent '{extensions[agent.extension]}'s",
                             "duplicate-extension")
         extensions[agent.extension] = name
-        for i, queue in enumerate(agent.queues):
-            if queue not in config.queues:
-                raise loc.error(("agents", name, "queues", str(i)), f"unknown queue '{queue}'", "unknown-queue")
+        for i, member_of in enumerate(agent.queues):
+            if member_of not in config.queues:
+                raise loc.error(("agents", name, "queues", str(i)), f"unknown queue '{member_of}'", "unknown-queue")
         for skill, level in agent.skills.items():
             if not 1 <= level <= 10:
                 raise loc.error(("agents", name, "skills", skill), f"skill level {level} must be 1 to 10", "bad-level")

@@ -111,6 +111,10 @@ def _simple(name: str, check: bool = True, timeout: float | None = None, **field
     return Action({"Action": name, **fields}, reply_of, check=check, timeout=timeout)
 
 
+def _fields(name: str, fields: Mapping[str, str]) -> Action[Reply]:
+    return Action({"Action": name, **fields}, reply_of)
+
+
 # -- connection ---------------------------------------------------------------------------------
 
 def login(username: str, secret: str) -> Action[Reply]:
@@ -251,7 +255,7 @@ def _variables(raw: Any) -> dict[str, dict[str, str]]:
             for item in value if isinstance(value, list) else [value]:
                 if str(key) == "Variable" and "=" in str(item):
                     name, _, val = str(item).partition("=")
-                    values[name] = val
+                    values[name] = "" if val == "(null)" else val  # how Status shows an unset variable
         out[str(m.get("Uniqueid", ""))] = values
     return out
 
@@ -339,7 +343,7 @@ def queue_pause(interface: str, paused: bool, reason: str = "", queue: str = "")
               "Paused": "true" if paused else "false", "Reason": text(reason, "pause reason", MAX_REASON)}
     if queue:
         fields["Queue"] = text(queue, "queue", MAX_NAME)
-    return _simple("QueuePause", **fields)
+    return _fields("QueuePause", fields)
 
 
 # -- devices and registrations --------------------------------------------------------------------
@@ -367,13 +371,15 @@ class ContactRow:
 
 
 def _contacts(raw: Any) -> list[ContactRow]:
-    return [ContactRow(m.get("Endpoint", "") or m.get("EndpointName", ""), m.get("Aor", "") or m.get("AOR", ""),
-                       m.get("Uri", "") or m.get("URI", ""), m.get("Status", ""))
+    # ContactList has no Aor field: the AOR is the part of ObjectName before ";@" (measured, 22.10).
+    return [ContactRow(m.get("Endpoint", ""), m.get("ObjectName", "").partition(";@")[0],
+                       m.get("Uri", ""), m.get("Status", ""))
             for m in rows_of(raw, "ContactList")]
 
 
 def pjsip_show_contacts() -> Action[list[ContactRow]]:
-    return Action({"Action": "PJSIPShowContacts"}, _contacts, as_list=True, timeout=10)
+    # No contact at all is answered `Response: Error / Message: No Contacts found`: an empty list.
+    return Action({"Action": "PJSIPShowContacts"}, _contacts, as_list=True, check=False, timeout=10)
 
 
 def check_all(values: Sequence[tuple[Any, str, int]]) -> None:

@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, AsyncIterator, BinaryIO, Literal, TypeVar
+from typing import Any, AsyncIterator, BinaryIO, Literal, TypeAlias, TypeVar
 
 from panoramisk.actions import Action as _PanoramiskAction
 from panoramisk.ami_protocol import AMIProtocol
@@ -101,8 +101,8 @@ class AmiDisconnectedEvent:
     reason: str
 
 
-StreamItem = Message | AmiConnected | AmiDisconnectedEvent
-Marker = AmiConnected | AmiDisconnectedEvent
+StreamItem: TypeAlias = Message | AmiConnected | AmiDisconnectedEvent
+Marker: TypeAlias = AmiConnected | AmiDisconnectedEvent
 
 
 class _Action(_PanoramiskAction):
@@ -114,6 +114,8 @@ class _Action(_PanoramiskAction):
 
     @property
     def multi(self) -> bool:
+        if str(self.responses[0].get("Response", "")) == "Error":
+            return False  # an error ends a list action at once ("No Contacts found"); panoramisk would wait
         if self.as_list is not None:
             return bool(self.as_list)
         return str(self.responses[0].get("EventList", "")).lower() == "start"

@@ -118,9 +118,9 @@ class CallTracker:
         """Apply one AMI event; returns the domain events it caused (often none)."""
         if isinstance(event, ChannelCreated):
             new = event.linkedid not in self._active
-            call = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
-                                 event.caller_name, event.context, event.exten, event.state, now)
-            return [self._started(call, now)] if new else []
+            created = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
+                                    event.caller_name, event.context, event.exten, event.state, now)
+            return [self._started(created, now)] if new else []
         call = self._active.get(getattr(event, "linkedid", "")) or self.call_of(getattr(event, "uniqueid", ""))
         if call is None:
             return []

@@ -71,14 +71,14 @@ def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, st
     if not errors and synth is not None:
         for flow in flows:
             for node in flow.nodes.values():
-                for prompt, path in prompt_paths(node):
+                for prompt, key_path in prompt_paths(node):
                     for i, item in enumerate(prompt.items):
                         if isinstance(item, m.Say):
                             try:
                                 say_files[(flow.language, flow.voice, item.text)] = synth.file_for(
                                     item.text, flow.language, flow.voice)
                             except TtsFailed as exc:
-                                line, col = flow.at(*path, str(i))
+                                line, col = flow.at(*key_path, str(i))
                                 errors.append(Problem(flow.file, line, col, exc.error_id, str(exc)))
     if errors:
         return LoadResult(None, errors, warnings)

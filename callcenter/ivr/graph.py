@@ -5,13 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from callcenter.errors import CallcenterError
 from callcenter.ivr import model as m
 
 
 def _label(node: m.Node) -> str:
-    s = node.step
+    s: Any = node.step  # the dict below picks the lambda of its own type
     detail = {
         m.Play: lambda: "play",
         m.Menu: lambda: f"menu ({s.retries + 1} tries, {s.timeout:g} s)",

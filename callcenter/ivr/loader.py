@@ -68,7 +68,7 @@ class _Reader:
         self.problem(path, error_id, message)
         return _Invalid()
 
-    def mapping(self, value: Any, path: KeyPath, known: set[str], required: set[str] = frozenset()) -> dict:
+    def mapping(self, value: Any, path: KeyPath, known: set[str], required: frozenset[str] | set[str] = frozenset()) -> dict:
         if not isinstance(value, dict):
             raise self.fail(path, "wrong-type", f"must be a mapping, not {_kind(value)}")
         for key in value:
@@ -321,21 +321,21 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
     broken = set()
     for node_name, raw in top["nodes"].items():
         broken.add(node_name)  # until it loads
-        p: KeyPath = ("nodes", node_name)
+        where: KeyPath = ("nodes", node_name)
         if not isinstance(raw, dict):
-            r.problem(p, "wrong-type", f"node '{node_name}' must be a mapping with one kind key "
+            r.problem(where, "wrong-type", f"node '{node_name}' must be a mapping with one kind key "
                       f"({', '.join(READERS)})")
             continue
         kinds = [k for k in raw if k in READERS]
         if len(kinds) != 1:
-            r.problem(p, "unknown-kind", f"node '{node_name}' needs exactly one kind key of: {', '.join(READERS)}"
+            r.problem(where, "unknown-kind", f"node '{node_name}' needs exactly one kind key of: {', '.join(READERS)}"
                       + (f" (has {', '.join(kinds)})" if kinds else ""))
             continue
         try:
-            step = READERS[kinds[0]](r, raw, p)
+            step = READERS[kinds[0]](r, raw, where)
         except _Invalid:
             continue
-        line, col = loc.at(p)
+        line, col = loc.at(where)
         nodes[node_name] = m.Node(node_name, step, line, col)
         broken.discard(node_name)
     line, _ = loc.at(("entry",))

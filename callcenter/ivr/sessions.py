@@ -76,13 +76,13 @@ class IvrSessions:
             self.channels[event.uniqueid] = agi
             self._spawn(self._drive(agi), f"call {event.linkedid}", agi)
         elif isinstance(event, AgiExecuted):
-            agi = self.channels.get(event.uniqueid)
-            if agi is not None:
-                agi.on_executed(event.command_id, event.result)
+            running = self.channels.get(event.uniqueid)
+            if running is not None:
+                running.on_executed(event.command_id, event.result)
         elif isinstance(event, (AgiEnded, ChannelHungUp)):
-            agi = self.channels.pop(event.uniqueid, None)
-            if agi is not None:
-                agi.end()
+            gone = self.channels.pop(event.uniqueid, None)
+            if gone is not None:
+                gone.end()
             if isinstance(event, ChannelHungUp):
                 self.sessions.pop(event.uniqueid, None)
         elif isinstance(event, AmiDisconnectedEvent):

@@ -250,9 +250,9 @@ class Presence:
             agent.device = "UNKNOWN"
             self._touched.add(name)
         for d in devices:
-            agent = self.agents.get(agent_of_device(d.device))
-            if agent is not None:
-                agent.device = d.state
+            device_owner = self.agents.get(agent_of_device(d.device))
+            if device_owner is not None:
+                device_owner.device = d.state
         paused: dict[str, tuple[bool, str]] = {}
         in_call: set[str] = set()
         for m in status.members:

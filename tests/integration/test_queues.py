@@ -10,6 +10,8 @@ import signal
 
 import pytest
 
+from callcenter.ami import actions
+
 from tests.support.sipphone import SipPhone
 from tests.support.system import CARRIER_PORT, LEVELS, PLAIN, SIP_PORT, TEAM_DIDS, AmiWatch, System, wait_until
 
@@ -19,8 +21,10 @@ def cli_json(system: System, *args: str):
 
 
 async def members_in_asterisk(ami_watch: AmiWatch, queue: str) -> dict[str, dict[str, str]]:
-    reply = await ami_watch.client.send({"Action": "QueueStatus", "Queue": queue})
-    return {m["Name"]: dict(m) for m in reply if m.get("Event") == "QueueMember"}
+    status = await ami_watch.client.send(actions.queue_status())
+    return {m.agent: {"Name": m.agent, "Penalty": str(m.penalty), "Paused": "1" if m.paused else "0",
+                      "PausedReason": m.pause_reason, "Status": str(m.status)}
+            for m in status.members if m.queue == queue}
 
 
 def test_queue_and_agent_commands_end_to_end(system: System) -> None:

@@ -1341,6 +1341,21 @@ class SipPhone:
             self._phone._status = PhoneStatus.REGISTERED
             self._registered = True
 
+    def freeze(self) -> None:
+        """Stop answering anything, without un-REGISTERing: a phone that crashed or lost its
+        network. Asterisk's qualify (OPTIONS) then finds it Unreachable. ``thaw()`` resumes."""
+        sip = self._phone.sip
+        sip.NSD = False
+        if sip._thread is not None:
+            sip._thread.join(timeout=2)
+
+    def thaw(self) -> None:
+        """Answer again on the same socket (after ``freeze()``)."""
+        sip = self._phone.sip
+        sip.NSD = True
+        sip._thread = threading.Thread(target=sip.recv_loop, name=f"sip-{sip.myPort}", daemon=True)
+        sip._thread.start()
+
     def stop(self) -> None:
         """Hang up every call, un-REGISTER, close all sockets."""
         with self._lock:

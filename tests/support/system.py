@@ -46,7 +46,7 @@ CARRIER_PORT = 39090
 TEST_CONFIG = f"""\
 runtime_dir: runtime
 ivr_flows: flows
-sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
+sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}, qualify_frequency: 2}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1], host: "127.0.0.1:{CARRIER_PORT}"}}
@@ -159,26 +159,32 @@ class System:
             raise AssertionError(f"callcenter {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
-    def api(self, path: str, token: str | None = "", method: str = "GET") -> tuple[int, Any]:
+    def api(self, path: str, token: str | None = "", method: str = "GET", body: Any = None) -> tuple[int, Any]:
         """Call path; token '' means the right one, None means no Authorization header."""
         headers = {}
         if token is not None:
             headers["Authorization"] = f"Bearer {token or self.creds.api_token}"
-        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers, method=method)
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers, method=method,
+                                         data=data)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
 
-    def start_controller(self) -> str:
+    def start_controller(self, extra_env: dict[str, str] | None = None) -> str:
         """`callcenter run`; returns what it printed up to its ready banner."""
         self.starts += 1
         log = self.dir / f"controller-{self.starts}.log"
         self.log_files.append(log)
         out = open(log, "w")  # noqa: SIM115 - the child writes it
         self.proc = subprocess.Popen([*CALLCENTER, "--config", str(self.config_path), "run"], stdout=out,
-                                     stderr=subprocess.STDOUT, env=self.env, cwd=REPO, text=True)
+                                     stderr=subprocess.STDOUT, env={**self.env, **(extra_env or {})}, cwd=REPO,
+                                     text=True)
         out.close()
         wait_until(lambda: "callcenter is running" in log.read_text() or self.proc.poll() is not None, 60,
                    "the controller's ready banner")
@@ -213,7 +219,7 @@ class AmiWatch:
         self.events: list[dict[str, str]] = []
 
     async def consume(self) -> None:
-        async for item in self.client.events():
+        async for item in self.client.raw_events():
             if hasattr(item, "get") and item.get("Event"):
                 self.events.append(dict(item))
 
