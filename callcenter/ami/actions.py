@@ -27,6 +27,9 @@ MAX_REASON = 255
 MAX_NAME = 80
 MAX_VALUE = 512
 MAX_AGI_COMMAND = 900
+# Asterisk reads an AMI line into a 1,024-byte buffer (main/manager.c, get_input): longer lines
+# fail the whole action. No value may take more than this many UTF-8 bytes.
+MAX_VALUE_BYTES = 960
 
 
 class InvalidText(CallcenterError):
@@ -41,8 +44,8 @@ def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = Tr
     """`value` as a string fit for one AMI header value, or InvalidText (error id `invalid-text`).
 
     Refused: anything but a str; any character below U+0020 (CR, LF, TAB, NUL, ...) and DEL
-    (U+007F), and the Unicode line/paragraph separators; more than `max_length` characters;
-    an empty value when `empty` is False.
+    (U+007F), and the Unicode line/paragraph separators; lone surrogates; more than `max_length`
+    characters or MAX_VALUE_BYTES UTF-8 bytes; an empty value when `empty` is False.
     """
     if not isinstance(value, str):
         raise InvalidText(what, repr(value), "must be text")
@@ -52,6 +55,12 @@ def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = Tr
                           "control characters are not allowed")
     if len(value) > max_length:
         raise InvalidText(what, value, f"is {len(value)} characters long; at most {max_length} are allowed")
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800" decodes to one)
+        raise InvalidText(what, value, "is not valid Unicode text") from None
+    if size > MAX_VALUE_BYTES:
+        raise InvalidText(what, value, f"takes {size} bytes in UTF-8; at most {MAX_VALUE_BYTES} fit in one AMI line")
     if not empty and not value.strip():
         raise InvalidText(what, value, "is empty")
     return value
@@ -262,8 +271,8 @@ def _variables(raw: Any) -> dict[str, dict[str, str]]:
 
 def channel_variables(*names: str) -> Action[dict[str, dict[str, str]]]:
     """`Status` with `Variables`: the named channel variables of every channel, by uniqueid."""
-    return Action({"Action": "Status", "Variables": ",".join(text(n, "variable name", MAX_NAME) for n in names)},
-                  _variables, as_list=True, timeout=10)
+    joined = text(",".join(text(n, "variable name", MAX_NAME) for n in names), "variable names")
+    return Action({"Action": "Status", "Variables": joined}, _variables, as_list=True, timeout=10)
 
 
 # -- queues --------------------------------------------------------------------------------------

@@ -114,7 +114,6 @@ class QueueNumbers:
     total_hold: float = 0.0  # of answered calls
     completed: int = 0
     total_handle: float = 0.0  # talk time of completed calls
-    _answered_ids: set[str] = field(default_factory=set)
 
     def as_dict(self, now: float, service_level_seconds: int) -> dict[str, Any]:
         waits = sorted(((now - t, cid, uid) for uid, (t, cid) in self.waiting.items()), reverse=True)
@@ -194,7 +193,6 @@ class Presence:
                 queue.answered += 1
                 queue.total_hold += event.hold_time
                 queue.answered_in_sl += event.hold_time <= self.service_level_seconds
-                queue._answered_ids.add(event.linkedid)
         elif isinstance(event, HangupRequested) and not event.soft:
             self._caller_hung_up.add(event.uniqueid)
         elif isinstance(event, ChannelHungUp):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import json
 import signal
 import subprocess
@@ -148,9 +149,15 @@ class System:
     def config(self) -> Config:
         return load_config(self.config_path, env=self.env)
 
-    @property
+    @functools.cached_property
+    def runtime_dir(self) -> Path:
+        """Cached: a test may break the config file on purpose."""
+        return self.config.runtime_dir
+
+    @functools.cached_property
     def creds(self) -> Credentials:
-        return Credentials.load(self.config.runtime_dir)
+        """The generated secrets (they never change)."""
+        return Credentials.load(self.runtime_dir)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*CALLCENTER, "--config", str(self.config_path), *args], capture_output=True,
@@ -201,7 +208,7 @@ class System:
     def asterisk_pid(self) -> int:
         """Asterisk's pid from its pid file; 0 while there is none (it is being restarted)."""
         install = find_asterisk()
-        pid_file = install.instance_base(self.config.runtime_dir) / "run" / "asterisk.pid"
+        pid_file = install.instance_base(self.runtime_dir) / "run" / "asterisk.pid"
         try:
             return int(pid_file.read_text())
         except (FileNotFoundError, ValueError):
