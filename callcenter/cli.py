@@ -119,7 +119,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
-    """Asterisk version and uptime, AMI connection, active calls, queues."""
+    """Asterisk version and uptime, AMI connection and resync state, calls, subscriber errors, queues."""
     data = _api(_config(ctx), "/api/status")
     if as_json:
         click.echo(json.dumps(data, indent=2))

@@ -58,6 +58,8 @@ class ResyncStatus:
 
 
 class Liveness:
+    """The heartbeat loop and the resync after every AMI (re)connect (a bus subscriber)."""
+
     def __init__(self, ami: AmiClient, bus: Bus, tracker: CallTracker, presence: Presence, queues: QueueControl,
                  sessions: IvrSessions, dialer: CallbackDialer, agents: Callable[[], list[str]],
                  clock: Callable[[], float]) -> None:

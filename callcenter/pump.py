@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 
 class Pump:
+    """Reads the AMI stream, applies it to the trackers, publishes what happened, in order."""
+
     def __init__(self, stream: Callable[[], AsyncIterator[Any]], bus: Bus, tracker: CallTracker,
                  presence: Presence, clock: Callable[[], float]) -> None:
         self.stream, self.bus, self.tracker, self.presence, self.clock = stream, bus, tracker, presence, clock

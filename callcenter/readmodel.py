@@ -25,6 +25,8 @@ from callcenter.routing.presence import Presence
 
 
 class ReadModel:
+    """Read-only views over the live parts, for the REST API."""
+
     def __init__(self, config: Callable[[], Config], ami: AmiClient, bus: Bus, tracker: CallTracker,
                  presence: Presence, queues: QueueControl, callbacks: CallbackBook, sessions: IvrSessions,
                  liveness: Liveness, flows: FlowLibrary | None, clock: Callable[[], float],

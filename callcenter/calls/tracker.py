@@ -87,6 +87,8 @@ class CallRecord:
 
 
 class CallTracker:
+    """Every live call by Linkedid and the last RECENT_LIMIT ended ones (pure; `apply`, `resync`)."""
+
     def __init__(self, inbound_context: str = "from-trunk", recent_limit: int = RECENT_LIMIT) -> None:
         self.inbound_context = inbound_context
         self._active: dict[str, CallRecord] = {}

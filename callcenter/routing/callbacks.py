@@ -22,17 +22,21 @@ import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping
+
+CallbackState = Literal["pending", "dialing", "connected", "failed"]
 
 
 @dataclass
 class CallbackRequest:
+    """One caller's request to be called back, with the place they kept (`joined_at`)."""
+
     id: str
     queue: str
     number: str
     joined_at: float  # when the caller first joined the queue: the place they keep
     requested_at: float
-    state: str = "pending"  # pending | dialing | connected | failed
+    state: CallbackState = "pending"
     attempts: int = 0
     next_try_at: float = 0.0
     attempt_id: str = ""  # the Originate's ActionID and the channel's uniqueid
@@ -62,6 +66,8 @@ def due(requests: Iterable[CallbackRequest], free_agents: Mapping[str, int],
 
 
 class CallbackBook:
+    """The open and settled requests, saved in callbacks.json at every change (never dialed twice)."""
+
     def __init__(self, path: Path, attempts: int = 3, retry_seconds: int = 60) -> None:
         self.path, self.attempts, self.retry_seconds = path, attempts, retry_seconds
         self.requests: dict[str, CallbackRequest] = {}

@@ -61,6 +61,8 @@ def _interface(agent: str) -> str:
 
 
 class QueueControl:
+    """Queue memberships and pauses: commands (REST/CLI), routing.json, and restore into app_queue."""
+
     def __init__(self, config: Config, ami: AmiClient, state_file: Path) -> None:
         self.config = config
         self.ami = ami

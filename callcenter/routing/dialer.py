@@ -31,6 +31,8 @@ EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallbackRequested, ev.Pictur
 
 
 class CallbackDialer:
+    """Takes callback requests and dials them when `due()` says so (a bus subscriber)."""
+
     def __init__(self, config: Config, ami: AmiClient, bus: Bus, book: CallbackBook, presence: Presence,
                  queues: QueueControl, clock: Callable[[], float]) -> None:
         self.config, self.ami, self.bus, self.book = config, ami, bus, book

@@ -34,12 +34,14 @@ async def test_trunk_caller_hears_greeting_and_is_recorded(system: System, ami_w
 
 async def test_registered_agent_answers_the_queued_call(system: System, ami_watch: AmiWatch, phones) -> None:
     agent = phones.agent("agent1")
-    await ami_watch.wait_for(Event="ContactStatus", EndpointName="agent1", ContactStatus="NonQualified")
+    await asyncio.to_thread(wait_until, lambda: system.api("/api/agents/agent1")[1]["registered"], 10,
+                            "agent1 registered")
     caller = phones.caller("5551230002")
     call = await asyncio.to_thread(caller.call, PLAIN)
     incoming = await asyncio.to_thread(agent.wait_for_incoming, 20)
     await asyncio.to_thread(incoming.answer)
-    connect = await ami_watch.wait_for(Event="AgentConnect", Queue="support", MemberName="agent1")
+    connect = await ami_watch.wait_for(Event="AgentConnect", Queue="support", MemberName="agent1",
+                                       CallerIDNum="5551230002")
     # Both directions carry audio: each side sends a tone and hears the other's.
     await asyncio.gather(asyncio.to_thread(call.play_tone, 2.0), asyncio.to_thread(incoming.play_tone, 2.0))
     assert await asyncio.to_thread(incoming.wait_for_audio, 200, 5) > 200

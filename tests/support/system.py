@@ -154,9 +154,9 @@ class System:
         """Cached: a test may break the config file on purpose."""
         return self.config.runtime_dir
 
-    @functools.cached_property
+    @property
     def creds(self) -> Credentials:
-        """The generated secrets (they never change)."""
+        """The generated secrets (read again: a config reload adds agents' passwords)."""
         return Credentials.load(self.runtime_dir)
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
