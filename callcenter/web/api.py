@@ -1,4 +1,5 @@
-"""The controller's REST API (aiohttp). Every request needs the API token, except /api/health.
+"""The controller's REST API (aiohttp). Every request needs the API token, except /api/health and
+/api/openapi.json (the description of every route: web/openapi.py).
 
 The token is generated at first start (runtime folder, secrets.yaml); the CLI reads it there.
 This is the only place where our errors become HTTP statuses.
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.web.openapi import SPEC
 
 if TYPE_CHECKING:
     from callcenter.app import Callcenter
@@ -47,7 +49,7 @@ def make_app(parts: "Callcenter", token: str,
 
     @web.middleware
     async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path != "/api/health":
+        if request.path not in ("/api/health", "/api/openapi.json"):
             given = request.headers.get("Authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return _error(401, "unauthorized", "missing or wrong API token (Authorization: Bearer <token>; "
@@ -56,6 +58,9 @@ def make_app(parts: "Callcenter", token: str,
             return await handler(request)
         except CallcenterError as exc:
             return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(SPEC)
 
     async def health(request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "ami": parts.ami.state})
@@ -156,6 +161,7 @@ def make_app(parts: "Callcenter", token: str,
     app.router.add_get("/api/flows", flows)
     app.router.add_post("/api/flows/reload", reload_flows)
     app.router.add_get("/api/health", health)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/calls/{call_id}", call)

@@ -1,0 +1,101 @@
+"""The REST API described for people and tools (OpenAPI 3.1), served at /api/openapi.json.
+
+Every route of api.py is here; a unit test checks that the two agree. Errors are always
+`{"error_id", "message", "details"}` with the status api.py maps the id to.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_ERROR = {"$ref": "#/components/responses/Error"}
+_OBJ: dict[str, Any] = {"type": "object"}
+_LIST: dict[str, Any] = {"type": "array", "items": {"type": "object"}}
+
+
+def _ok(description: str, schema: dict[str, Any] = _OBJ) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, description: str, ok: dict[str, Any], *, errors: tuple[str, ...] = ("401",),
+        body: dict[str, Any] | None = None, params: tuple[str, ...] = ()) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "description": description,
+                          "responses": {"200": ok, **{code: _ERROR for code in errors}}}
+    if params:
+        op["parameters"] = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                            for p in params]
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    return op
+
+
+PAUSE_BODY = {"type": "object", "required": ["reason"], "properties": {
+    "reason": {"type": "string", "minLength": 1, "maxLength": 255,
+               "description": "Why (kept with the pause, survives restarts). No control characters "
+                              "(CR, LF, NUL, ...): refused with 400 `invalid-text`."},
+    "queue": {"type": "string", "description": "Pause in this queue only (default: all the agent's queues)."}}}
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "callcenter controller API", "version": "0.1.0",
+             "description": "The controller's live state and commands (the CLI uses the same API). Every "
+                            "request but /api/health and /api/openapi.json needs `Authorization: Bearer "
+                            "<token>`; the token is `api_token` in the runtime folder's secrets.yaml. Times are "
+                            "epoch seconds, durations seconds. Errors: JSON `{error_id, message, details}`."},
+    "servers": [{"url": "http://127.0.0.1:8080"}],
+    "components": {
+        "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+        "responses": {"Error": _ok("An error with a stable id (e.g. unknown-queue 404, invalid-text 400, "
+                                   "unauthorized 401, ami-disconnected 503)",
+                                   {"type": "object", "required": ["error_id", "message"],
+                                    "properties": {"error_id": {"type": "string"}, "message": {"type": "string"},
+                                                   "details": {"type": "object"}}})},
+    },
+    "security": [{"token": []}],
+    "paths": {
+        "/api/health": {"get": {**_op("Liveness", "Always answers while the controller runs; no token needed.",
+                                      _ok("`{ok, ami}`"), errors=()), "security": []}},
+        "/api/openapi.json": {"get": {**_op("This description", "No token needed.", _ok("OpenAPI 3.1"),
+                                            errors=()), "security": []}},
+        "/api/status": {"get": _op(
+            "System status", "Asterisk version/uptime, AMI connection, the resync after the last (re)connect "
+            "(`resync.state`: waiting-for-boot | running | retrying | done; `last_duration` s), calls, event "
+            "counts, per-subscriber errors and drops (`subscribers`), the last refused config reload "
+            "(`config.error`), queues, flows.", _ok("status"))},
+        "/api/calls": {"get": {**_op("Active and recent calls", "Call records by Linkedid: caller, DID, times, "
+                                     "queue, agent, Q.850 hangup cause, IVR path and variables.",
+                                     _ok("`{active: [...], recent: [...]}`")),
+                               "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer",
+                                                                                         "default": 50}}]}},
+        "/api/calls/{call_id}": {"get": _op("One call record", "`call_id` is the Linkedid.", _ok("call"),
+                                            errors=("401", "404"), params=("call_id",))},
+        "/api/queues": {"get": _op("Queues with live numbers", "Waiting callers, longest wait, offered, answered, "
+                                   "abandoned, overflowed, service level, ASA, AHT, members with state.",
+                                   _ok("queues", _LIST))},
+        "/api/queues/{name}": {"get": _op("One queue", "", _ok("queue"), errors=("401", "404"), params=("name",))},
+        "/api/queues/{name}/members": {"post": _op(
+            "Add an agent to a queue (or change its penalty)", "Kept in routing.json and restored after restarts.",
+            _ok("the queue"), errors=("400", "401", "404"), params=("name",),
+            body={"type": "object", "required": ["agent"], "properties": {
+                "agent": {"type": "string"}, "penalty": {"type": "integer", "minimum": 0, "maximum": 100}}})},
+        "/api/queues/{name}/members/{agent}": {"delete": _op("Remove an agent from a queue", "", _ok("the queue"),
+                                                             errors=("401", "404", "409"), params=("name", "agent"))},
+        "/api/agents": {"get": _op("Agents", "State: logged_out | unreachable | ringing | on_call | wrapup | paused "
+                                   "| ready (from the phone's registrations and device state, and the queues); "
+                                   "calls, talk and pause time by reason.", _ok("agents", _LIST))},
+        "/api/agents/{name}": {"get": _op("One agent", "", _ok("agent"), errors=("401", "404"), params=("name",))},
+        "/api/agents/{name}/pause": {"post": _op("Pause an agent with a reason", "", _ok("the agent"),
+                                                 errors=("400", "401", "404", "409"), params=("name",),
+                                                 body=PAUSE_BODY)},
+        "/api/agents/{name}/unpause": {"post": _op("Unpause an agent", "", _ok("the agent"), errors=("401", "404"),
+                                                   params=("name",))},
+        "/api/flows": {"get": _op("IVR flows running", "Version, names, errors of a refused reload.", _ok("flows"))},
+        "/api/flows/reload": {"post": _op("Reload the IVR flows now", "422 with the errors when refused (the "
+                                          "running version stays).", _ok("flows"), errors=("401", "422"))},
+        "/api/config/reload": {"post": _op("Apply an edited callcenter.yaml now", "422 with `error_id` and the "
+                                           "located error when refused (nothing changes).", _ok("what changed"),
+                                           errors=("401", "422"))},
+        "/api/callbacks": {"get": _op("Queue callback requests", "pending | dialing | connected | failed, attempts.",
+                                      _ok("requests", _LIST))},
+    },
+}
