@@ -191,9 +191,9 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
                            callbacks=dialer, clock=clock)
-    parts: dict[str, Any] = {}
+    # queue_control always holds the config in force (apply_config hands it the reloaded one).
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
-                        agents=lambda: list(parts["app"].config.agents), clock=clock)
+                        agents=lambda: list(queue_control.config.agents), clock=clock)
     pump = Pump(ami.events, bus, tracker, presence, clock)
 
     async def auto_pause(event: ev.AutoPauseDecided) -> None:
@@ -214,13 +214,11 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
 
         bus.subscribe("fault: inline", faulty)
         bus.subscribe_queued("fault: queued", faulty_queued, on_full="drop")
-    view = ReadModel(lambda: parts["app"].config, ami, bus, tracker, presence, queue_control, book, sessions,
+    view = ReadModel(lambda: queue_control.config, ami, bus, tracker, presence, queue_control, book, sessions,
                      liveness, flows, clock, extra=lambda: {"pump": {"events": pump.events,
                                                                      "tracker_errors": pump.tracker_errors}})
-    app = Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                     view, flows)
-    parts["app"] = app
-    return app
+    return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
+                      view, flows)
 
 
 # Sections a running system cannot change: they move sockets or folders.
