@@ -225,6 +225,13 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
 RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api")
 
 
+async def reload_asterisk_config(ami: AmiClient) -> None:
+    """Make a running Asterisk read its rendered config again (PJSIP, queues, dialplan); calls in
+    progress are not touched. Errors: AmiError."""
+    for command in ("module reload res_pjsip.so", "queue reload parameters", "dialplan reload"):
+        await ami.send(actions.command(command), timeout=15)
+
+
 class ConfigReloader:
     """Apply an edited callcenter.yaml live: agents, queues, DIDs, trunk, routing.
 
@@ -238,6 +245,7 @@ class ConfigReloader:
     def __init__(self, path: Path, app: Callcenter, install: AsteriskInstall) -> None:
         self.path, self.app, self.install = path, app, install
         self.error = ""
+        self.error_id = ""
         self.reloads = 0
         self._seen = self._stat()
         self._lock = asyncio.Lock()  # the file watcher and `callcenter config reload` may both ask
@@ -250,6 +258,7 @@ class ConfigReloader:
             return ""
 
     async def reload(self) -> dict[str, Any]:
+        """Apply the file now; `{"reloaded": bool, ...}` with `error_id` and `error` when refused."""
         async with self._lock:
             try:
                 return await self._reload()
@@ -264,8 +273,9 @@ class ConfigReloader:
                 return self._refused(f"{type(exc).__name__}: {exc}", "reload-failed")
 
     def _refused(self, reason: str, error_id: str) -> dict[str, Any]:
-        self.error = f"{error_id}: {reason}"
-        log.error("config NOT reloaded: %s", self.error)
+        if (error_id, reason) != (self.error_id, self.error):  # a retry that fails alike is not logged again
+            log.error("config NOT reloaded: %s: %s", error_id, reason)
+        self.error, self.error_id = reason, error_id
         return {"reloaded": False, "error": self.error, "error_id": error_id}
 
     async def _reload(self) -> dict[str, Any]:
@@ -282,10 +292,9 @@ class ConfigReloader:
                               file=str(self.path), error_id="needs-restart")
         creds = Credentials.load_or_create(new.runtime_dir, new.agents)
         render(self.install, new, creds)
-        for command in ("module reload res_pjsip.so", "queue reload parameters", "dialplan reload"):
-            await self.app.ami.send(actions.command(command), timeout=15)
+        await reload_asterisk_config(self.app.ami)
         await self.app.apply_config(new, *flow_context(new, self.install))
-        self.error = ""
+        self.error = self.error_id = ""
         self.reloads += 1
         log.info("config reloaded: %d agents, %d queues, %d DIDs", len(new.agents), len(new.queues), len(new.dids))
         return {"reloaded": True, "agents": list(new.agents), "queues": list(new.queues), "dids": list(new.dids)}
@@ -371,11 +380,14 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     died: BaseException | None = None
     try:
         await wait_until_booted(asterisk, ami)
+        if adopted:  # it still runs the config of its own start: callcenter.yaml may have changed since
+            await reload_asterisk_config(ami)
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
                       faults=faults_from_env())
         reloader = ConfigReloader(Path(config.source), parts, install)
         api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
-                                       config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error}),
+                                       config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,
+                                                              "error_id": reloader.error_id}),
                               config.api.bind, config.api.port)
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
         died = await _supervise(((ami.run(), "ami"), (parts.run(), "controller"),

@@ -89,7 +89,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     Queues and agents:     callcenter queue list | show | add | remove | pause | unpause | watch
                            callcenter agent list | show | credentials
     IVR flows:             callcenter flow validate | graph | list | reload
-    Check the config:      callcenter config check
+    Configuration:         callcenter config check | reload
     """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
@@ -149,7 +149,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     for name, sub in errors.items():
         click.echo(f"  {name}: {sub['errors']} errors, {sub['dropped']} dropped; last: {sub['last_error']}")
     if data.get("config", {}).get("error"):
-        click.echo(f"Config     last reload refused: {data['config']['error']}")
+        click.echo(f"Config     last reload refused: {data['config']['error_id']}: {data['config']['error']}")
     if data.get("flows"):
         f = data["flows"]
         click.echo(f"Flows      version {f['version']}: {', '.join(f['names'])}"

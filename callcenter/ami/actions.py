@@ -20,10 +20,10 @@ from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
 from callcenter.errors import CallcenterError
 
-# Bounds (characters). Asterisk keeps a queue member's pause reason in an 80-byte field in older
-# releases and rejects AMI lines longer than 1,024 bytes (manager.c); 255 is what we promise users
-# for a reason, the rest stays well inside one AMI line.
-MAX_REASON = 255
+# Bounds (characters; and bytes where Asterisk counts bytes). A longer pause reason would be cut by
+# app_queue (mid-character, measured on 22.10) while we kept the whole: memory and Asterisk would
+# disagree, so it is refused. Every value stays well inside one AMI line (manager.c: 1,024 bytes).
+MAX_REASON = 79  # app_queue keeps a member's pause reason in char[80] (app_queue.c): 79 bytes
 MAX_NAME = 80
 MAX_VALUE = 512
 MAX_AGI_COMMAND = 900
@@ -40,12 +40,13 @@ class InvalidText(CallcenterError):
         super().__init__("invalid-text", f"{what} {shown!r} {problem}", {"field": what, "problem": problem})
 
 
-def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = True) -> str:
+def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = True,
+         max_bytes: int = 0) -> str:
     """`value` as a string fit for one AMI header value, or InvalidText (error id `invalid-text`).
 
     Refused: anything but a str; any character below U+0020 (CR, LF, TAB, NUL, ...) and DEL
     (U+007F), and the Unicode line/paragraph separators; lone surrogates; more than `max_length`
-    characters or MAX_VALUE_BYTES UTF-8 bytes; an empty value when `empty` is False.
+    characters, or MAX_VALUE_BYTES (or `max_bytes`) UTF-8 bytes; an empty value when `empty` is False.
     """
     if not isinstance(value, str):
         raise InvalidText(what, repr(value), "must be text")
@@ -61,6 +62,8 @@ def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = Tr
         raise InvalidText(what, value, "is not valid Unicode text") from None
     if size > MAX_VALUE_BYTES:
         raise InvalidText(what, value, f"takes {size} bytes in UTF-8; at most {MAX_VALUE_BYTES} fit in one AMI line")
+    if max_bytes and size > max_bytes:
+        raise InvalidText(what, value, f"takes {size} bytes in UTF-8; Asterisk keeps at most {max_bytes}")
     if not empty and not value.strip():
         raise InvalidText(what, value, "is empty")
     return value
@@ -334,7 +337,12 @@ def queue_add(queue: str, interface: str, *, member_name: str, penalty: int, pau
     return _simple("QueueAdd", check=False, Queue=text(queue, "queue", MAX_NAME, empty=False),
                    Interface=text(interface, "interface", MAX_NAME, empty=False), Penalty=str(int(penalty)),
                    MemberName=text(member_name, "member name", MAX_NAME), StateInterface=interface,
-                   Paused="true" if paused else "false", Reason=text(reason, "pause reason", MAX_REASON))
+                   Paused="true" if paused else "false", Reason=pause_reason(reason))
+
+
+def pause_reason(reason: Any, *, empty: bool = True) -> str:
+    """A pause reason as app_queue keeps it: text, at most MAX_REASON characters and UTF-8 bytes."""
+    return text(reason, "pause reason", MAX_REASON, empty=empty, max_bytes=MAX_REASON)
 
 
 def queue_remove(queue: str, interface: str) -> Action[Reply]:
@@ -349,7 +357,7 @@ def queue_penalty(queue: str, interface: str, penalty: int) -> Action[Reply]:
 
 def queue_pause(interface: str, paused: bool, reason: str = "", queue: str = "") -> Action[Reply]:
     fields = {"Interface": text(interface, "interface", MAX_NAME, empty=False),
-              "Paused": "true" if paused else "false", "Reason": text(reason, "pause reason", MAX_REASON)}
+              "Paused": "true" if paused else "false", "Reason": pause_reason(reason)}
     if queue:
         fields["Queue"] = text(queue, "queue", MAX_NAME)
     return _fields("QueuePause", fields)

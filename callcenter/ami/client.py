@@ -22,6 +22,7 @@ What this client guarantees:
 from __future__ import annotations
 
 import asyncio
+import codecs
 import collections
 import contextlib
 import logging
@@ -134,6 +135,7 @@ class _Protocol(AMIProtocol):
         # Events that arrive before the Login answer has been handed over (Asterisk sends
         # FullyBooted right behind it) wait here, so they follow the AmiConnected marker.
         self.early: list[Message] | None = []
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -143,7 +145,10 @@ class _Protocol(AMIProtocol):
         if self.client.recording is not None:
             self.client.recording.write(data)
             self.client.recording.flush()
-        super().data_received(data)
+        # panoramisk decodes each read on its own and drops what does not decode: a character split
+        # between two reads would vanish. Decode across reads; bytes Asterisk itself cut (a pause
+        # reason truncated mid-character) become U+FFFD instead of disappearing.
+        super().data_received(self._decoder.decode(data).encode("utf-8"))
 
     def handle_message(self, message: Message) -> None:
         # Route by ActionID only: an AsyncAGIExec carries a CommandId, and that belongs to the

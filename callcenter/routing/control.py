@@ -56,6 +56,10 @@ def skill_penalty(config: Config, queue: str, agent: str) -> int:
     return 10 - config.agents[agent].skills.get(skill, 0)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _interface(agent: str) -> str:
     return f"PJSIP/{agent}"
 
@@ -68,35 +72,69 @@ class QueueControl:
         self.ami = ami
         self.state_file = state_file
         self.state = self._load()
+        self._save()  # what was dropped or taken from callcenter.yaml is written down at once
 
     # -- persistence ------------------------------------------------------------------------
 
     def _load(self) -> RoutingState:
+        """routing.json, checked entry by entry like live commands (it is replayed into Asterisk at
+        every start): a bad entry is dropped and reported, the others are kept. Agents and queues
+        the file has never seen (added to callcenter.yaml while the controller was down) take
+        their memberships from callcenter.yaml."""
         try:
-            data = json.loads(self.state_file.read_text())
-            state = RoutingState({q: {a: int(p) for a, p in m.items()} for q, m in data["members"].items()},
-                                 {a: {"reason": str(p["reason"]), "queue": str(p.get("queue", ""))}
-                                  for a, p in data.get("paused", {}).items()})
-            # What is replayed into Asterisk at every start is checked like a live command.
-            for agent, pause in state.paused.items():
-                actions.text(pause["reason"], f"pause reason of {agent}", actions.MAX_REASON, empty=False)
-                actions.text(pause["queue"], f"pause queue of {agent}", actions.MAX_NAME)
+            raw = self.state_file.read_text(encoding="utf-8")
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
         except FileNotFoundError:
             state = RoutingState.from_config(self.config)
-        except (ValueError, KeyError, AttributeError, TypeError, CallcenterError) as exc:
-            # Never start from a half-read file silently: keep it aside and say so.
-            aside = self.state_file.with_suffix(".broken")
-            os.replace(self.state_file, aside)
-            log.error("routing state %s unreadable (%s); kept as %s, starting from callcenter.yaml",
-                      self.state_file, exc, aside)
+            state.reconcile(self.config)
+            return state
+        except (ValueError, OSError) as exc:
+            self._set_aside(f"unreadable ({exc})")
             state = RoutingState.from_config(self.config)
+            state.reconcile(self.config)
+            return state
+        state, problems = RoutingState(), []
+        for queue, members in _mapping(data.get("members")).items():
+            for agent, penalty in _mapping(members).items():
+                if isinstance(penalty, int) and not isinstance(penalty, bool) and 0 <= penalty <= MAX_PENALTY:
+                    state.members.setdefault(str(queue), {})[str(agent)] = penalty
+                else:
+                    problems.append(f"members.{queue}.{agent}: penalty {penalty!r}")
+        for agent, pause in _mapping(data.get("paused")).items():
+            try:
+                pause = _mapping(pause)
+                state.paused[str(agent)] = {"reason": actions.pause_reason(pause.get("reason"), empty=False),
+                                            "queue": actions.text(pause.get("queue", ""), "queue", actions.MAX_NAME)}
+            except CallcenterError as exc:
+                problems.append(f"paused.{agent}: {exc}")
+        known_agents = set(data.get("agents") or []) or set(state.paused) | {a for m in state.members.values()
+                                                                             for a in m}
+        known_queues = set(data.get("queues") or []) or set(state.members)
+        for queue, members in RoutingState.from_config(self.config).members.items():
+            for agent, penalty in members.items():
+                if queue not in known_queues or agent not in known_agents:
+                    state.members.setdefault(queue, {})[agent] = penalty
+        if problems:
+            self._set_aside("; ".join(problems), copy=raw)
         state.reconcile(self.config)
         return state
 
+    def _set_aside(self, why: str, copy: str | None = None) -> None:
+        """Never drop a state file silently: keep it as routing.broken and say what was wrong."""
+        aside = self.state_file.with_suffix(".broken")
+        if copy is None:
+            os.replace(self.state_file, aside)
+        else:
+            aside.write_text(copy, encoding="utf-8")
+        log.error("routing state %s: %s; the file is kept as %s", self.state_file, why, aside)
+
     def _save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": self.state.members, "paused": self.state.paused}, indent=2,
-                                  sort_keys=True))
+        tmp.write_text(json.dumps({"members": self.state.members, "paused": self.state.paused,
+                                   "agents": sorted(self.config.agents), "queues": sorted(self.config.queues)},
+                                  indent=2, sort_keys=True))
         os.replace(tmp, self.state_file)
 
     def apply_config(self, config: Config) -> None:
@@ -139,6 +177,9 @@ class QueueControl:
                 await self.ami.send(actions.queue_remove(queue, _interface(stale)))
         for agent, pause in self.state.paused.items():
             await self._pause(agent, True, pause["reason"], pause["queue"])
+        for m in status.members:  # paused in Asterisk, not by us (e.g. while this controller was down)
+            if m.paused and m.agent in self.config.agents and not self.paused_in(m.agent, m.queue):
+                await self.ami.send(actions.queue_pause(_interface(m.agent), False, "", m.queue))
         log.info("queues restored: %s; paused: %s",
                  ", ".join(f"{q}={sorted(m)}" for q, m in self.state.members.items()),
                  ", ".join(f"{a} ({p['reason']})" for a, p in self.state.paused.items()) or "nobody")
@@ -200,7 +241,7 @@ class QueueControl:
         if not isinstance(reason, str):
             raise actions.InvalidText("pause reason", repr(reason), "must be text")
         if reason.strip():
-            actions.text(reason.strip(), "pause reason", actions.MAX_REASON)
+            actions.pause_reason(reason.strip())
         self._agent(agent)
         if queue:
             self._queue(queue)

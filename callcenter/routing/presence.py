@@ -251,6 +251,10 @@ class Presence:
             device_owner = self.agents.get(agent_of_device(d.device))
             if device_owner is not None:
                 device_owner.device = d.state
+                if d.state == "UNAVAILABLE":
+                    # A contact Asterisk kept from before its restart is listed as it was; the device
+                    # says whether anything answers now. Qualify reports Reachable once it does.
+                    device_owner.contacts = dict.fromkeys(device_owner.contacts, False)
         paused: dict[str, tuple[bool, str]] = {}
         in_call: set[str] = set()
         for m in status.members:

@@ -90,7 +90,7 @@ async def test_a_config_saved_with_an_invalid_byte_or_while_asterisk_hangs_stops
     original = system.config_path.read_bytes()
     try:
         system.config_path.write_bytes(original.replace(b"Ada Agent", b"Ada \xff Agent"))
-        await asyncio.to_thread(wait_until, lambda: "bad-encoding" in (api(system, "/api/status")["config"]["error"]),
+        await asyncio.to_thread(wait_until, lambda: api(system, "/api/status")["config"]["error_id"] == "bad-encoding",
                                 10, "the refused edit in status")
         assert system.proc is not None and system.proc.poll() is None  # the controller runs on
         assert incoming.state != "ended" and call.state != "ended"  # the call is untouched
@@ -101,7 +101,7 @@ async def test_a_config_saved_with_an_invalid_byte_or_while_asterisk_hangs_stops
         try:
             system.config_path.write_bytes(original.replace(b"Ada Agent", b"Ada Q. Agent"))
             await asyncio.to_thread(
-                wait_until, lambda: "ami-unavailable" in api(system, "/api/status")["config"]["error"], 20,
+                wait_until, lambda: api(system, "/api/status")["config"]["error_id"] == "ami-unavailable", 20,
                 "the edit refused while Asterisk hangs")
         finally:
             os.kill(pid, signal.SIGCONT)
@@ -274,3 +274,22 @@ async def _members(ami_watch: AmiWatch) -> dict[tuple[str, str], tuple[int, bool
 async def _registered(ami_watch: AmiWatch, name: str) -> bool:
     contacts = await ami_watch.client.send(actions.pjsip_show_contacts())
     return any(c.endpoint == name or c.aor == name for c in contacts)
+
+
+async def test_config_edited_while_the_controller_was_down_applies_when_it_adopts_asterisk(
+        system: System, ami_watch: AmiWatch, phones) -> None:
+    original = system.config_path.read_text()
+    system.stop_controller(signal.SIGKILL)
+    system.config_path.write_text(original.replace(
+        "agents:\n", 'agents:\n  agent5: {full_name: Eve Agent, extension: "1005", queues: [support]}\n'))
+    try:
+        banner = await asyncio.to_thread(system.start_controller)
+        assert "adopted" in banner
+        agent5 = phones.agent("agent5")  # the adopted Asterisk knows the new endpoint and its password
+        assert agent5.registered
+        assert (await _members(ami_watch))[("support", "agent5")] == (0, False, "")
+        await wait_state(system, "agent5", "ready")
+    finally:
+        system.config_path.write_text(original)
+        system.cli("config", "reload")
+    assert ("support", "agent5") not in await _members(ami_watch)

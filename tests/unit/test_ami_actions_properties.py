@@ -276,6 +276,12 @@ def test_a_forbidden_character_anywhere_is_refused_by_every_builder() -> None:
 
 N, V, R = actions.MAX_NAME, actions.MAX_VALUE, actions.MAX_REASON
 
+
+def reason() -> st.SearchStrategy[str]:
+    """A pause reason app_queue keeps whole: at most MAX_REASON characters and UTF-8 bytes."""
+    return clean(R).filter(lambda s: len(s.encode("utf-8")) <= R)
+
+
 VALID: dict[str, Any] = {
     "login": (st.tuples(clean(N), clean(N)), lambda a: actions.login(*a),
               lambda a: {"Username": a[0], "Secret": a[1]}),
@@ -294,7 +300,7 @@ VALID: dict[str, Any] = {
                              "CallerID": a[4], "Variable": [f"{k}={v}" for k, v in a[5].items()]}),
     "channel_variables": (st.lists(clean(N), max_size=5), lambda a: actions.channel_variables(*a),
                           lambda a: {"Variables": ",".join(a)}),
-    "queue_add": (st.tuples(clean(N, empty=False), clean(N, empty=False), clean(N), clean(R)),
+    "queue_add": (st.tuples(clean(N, empty=False), clean(N, empty=False), clean(N), reason()),
                   lambda a: actions.queue_add(a[0], a[1], member_name=a[2], penalty=3, paused=True, reason=a[3]),
                   lambda a: {"Queue": a[0], "Interface": a[1], "StateInterface": a[1], "MemberName": a[2],
                              "Reason": a[3], "Penalty": "3", "Paused": "true"}),
@@ -303,7 +309,7 @@ VALID: dict[str, Any] = {
     "queue_penalty": (st.tuples(clean(N, empty=False), clean(N, empty=False)),
                       lambda a: actions.queue_penalty(a[0], a[1], 7),
                       lambda a: {"Queue": a[0], "Interface": a[1], "Penalty": "7"}),
-    "queue_pause": (st.tuples(clean(N, empty=False), clean(R), clean(N)),
+    "queue_pause": (st.tuples(clean(N, empty=False), reason(), clean(N)),
                     lambda a: actions.queue_pause(a[0], False, a[1], a[2]),
                     lambda a: {"Interface": a[0], "Reason": a[1], "Paused": "false", **({"Queue": a[2]} if a[2] else {})}),
     "command": (st.tuples(st.sampled_from(sorted(actions.COMMANDS))), lambda a: actions.command(*a),
