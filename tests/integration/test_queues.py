@@ -163,10 +163,13 @@ async def call_and_answer(ami_watch: AmiWatch, phones, agents, queue: str, calle
     incoming = await asyncio.to_thread(agents[name].wait_for_incoming, 10)
     await asyncio.to_thread(incoming.answer)
     await ami_watch.wait_for(Event="AgentConnect", Queue=queue, MemberName=name, CallerIDNum=caller_id)
+    connected = ami_watch.mark()
     await asyncio.sleep(0.5)
     await asyncio.to_thread(incoming.hangup)
     await asyncio.to_thread(call.wait_until_ended, 10)
-    await ami_watch.wait_for(Event="AgentComplete", Queue=queue, MemberName=name, CallerIDNum=caller_id)
+    # (Asterisk leaves the caller's fields out of AgentComplete when the caller's channel is already
+    # gone: seen on a loaded machine. Match the member, after this call's connect.)
+    await ami_watch.wait_for(Event="AgentComplete", Queue=queue, MemberName=name, since=connected)
     for phone in agents.values():  # the others' offers (ringall) end with the call
         for other in phone.calls():
             if other.state != "ended":

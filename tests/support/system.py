@@ -230,11 +230,15 @@ class AmiWatch:
             if hasattr(item, "get") and item.get("Event"):
                 self.events.append(dict(item))
 
-    async def wait_for(self, timeout: float = 15, **match: str) -> dict[str, str]:
-        """The first event (seen so far or coming) whose headers equal all of `match`."""
+    def mark(self) -> int:
+        """Where the stream is now: `wait_for(since=mark)` looks only at later events."""
+        return len(self.events)
+
+    async def wait_for(self, timeout: float = 15, since: int = 0, **match: str) -> dict[str, str]:
+        """The first event (seen so far or coming, from index `since`) whose headers equal all of `match`."""
         deadline = time.monotonic() + timeout
         while True:
-            for e in self.events:
+            for e in self.events[since:]:
                 if all(e.get(k) == v for k, v in match.items()):
                     return e
             if time.monotonic() > deadline:
