@@ -281,11 +281,8 @@ class ConfigReloader:
     async def _reload(self) -> dict[str, Any]:
         self._seen = self._stat()
         old = self.app.config
-        try:
-            new = load_config(self.path)
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", file=str(self.path),
-                              error_id="bad-encoding") from None
+        # Off the event loop: a large or hostile file must not stall the calls (and is bounded anyway).
+        new = await asyncio.to_thread(load_config, self.path)
         moved = [k for k in RESTART_ONLY if getattr(new, k) != getattr(old, k)]
         if moved:
             raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",

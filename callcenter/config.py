@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import ipaddress
 import os
 import re
 import typing
@@ -22,6 +23,7 @@ from callcenter.errors import CallcenterError
 from callcenter.located_yaml import KeyPath, Located, YamlProblem
 
 DEFAULT_CONFIG = "callcenter.yaml"
+MAX_STRING = 200  # characters, any string value
 
 # All of app_queue's strategies (Asterisk 22 queues.conf).
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom")
@@ -40,7 +42,12 @@ class ConfigError(CallcenterError):
         if self.line:
             where += f":{self.line}:{self.column}"
         key = f" {self.key}:" if self.key else ""
-        return f"{where}:{key} {self.message}"
+        return _one_line(f"{where}:{key} {self.message}")
+
+
+def _one_line(text: str) -> str:
+    """Control characters from the file shown escaped (\\n, \\x00): an error stays one line."""
+    return "".join(c if ord(c) >= 0x20 and c not in "\x7f\x85\u2028\u2029" else repr(c)[1:-1] for c in text)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -233,7 +240,15 @@ def _coerce(tp: Any, value: Any, path: Path_, loc: _Located) -> Any:
         # Numbers are fine where a string is expected (an extension written as 1001).
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise loc.error(path, f"must be a string, not {type(value).__name__}", "wrong-type")
-        return str(value)
+        text = str(value)
+        # Strings end up in Asterisk's config files, one value per line: a line break would write
+        # a section or dialplan line of its own.
+        bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F or c in "\u2028\u2029\x85"), None)
+        if bad is not None:
+            raise loc.error(path, f"control character U+{ord(bad):04X} in {text[:40]!r}: not allowed", "bad-value")
+        if len(text) > MAX_STRING:
+            raise loc.error(path, f"{len(text)} characters; at most {MAX_STRING}", "bad-value")
+        return text
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise loc.error(path, f"must be a number, not {type(value).__name__}", "wrong-type")
@@ -290,16 +305,59 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
     return data
 
 
-_EXTENSION = re.compile(r"^[0-9]{2,8}$")
-_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_DID = re.compile(r"^\+?[0-9]{3,20}$")
+# Checked with fullmatch: `$` would let a trailing newline through.
+_EXTENSION = re.compile(r"[0-9]{2,8}")
+_NAME = re.compile(r"[a-z][a-z0-9_-]{0,39}")
+_DID = re.compile(r"\+?[0-9]{3,20}")
+# A display name (caller ID name, DID name): no quote, angle bracket, semicolon (a comment in
+# Asterisk's config) or backslash.
+_DISPLAY = re.compile(r'[^";<>\\]{0,80}')
+# A sound or music class name: Asterisk's own names, relative, no "..".
+_SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
+
+
+def _ip(value: str, network: bool = False) -> bool:
+    try:
+        if network:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+        return True
+    except ValueError:
+        return False
 
 
 def _check(config: Config, loc: _Located) -> None:
-    """Checks that span keys: references, uniqueness, ranges."""
+    """Checks that span keys: references, uniqueness, ranges, addresses, names that are rendered."""
+    for section in ("queues", "agents", "dids"):
+        if not getattr(config, section):
+            # An empty or truncated file must not log the call center out (an editor that truncates
+            # before it writes): a config without agents, queues or DIDs is refused.
+            raise loc.error((), f"missing required section '{section}' (at least one entry)", "missing-key")
     for section, settings in (("sip", config.sip), ("ami", config.ami), ("api", config.api)):
         if not 1 <= settings.port <= 65535:
             raise loc.error((section, "port"), f"port {settings.port} is out of range 1-65535", "bad-port")
+        if not _ip(settings.bind):
+            raise loc.error((section, "bind"), f"'{settings.bind}' is not an IP address", "bad-address")
+    if config.ami.port == config.api.port:
+        raise loc.error(("api", "port"), f"port {config.api.port} is the AMI port too: choose another",
+                        "port-conflict")
+    for i, match in enumerate(config.trunk.match):
+        if not _ip(match, network=True):
+            raise loc.error(("trunk", "match", str(i)), f"'{match}' is not an IP address or network", "bad-address")
+    if not _NAME.fullmatch(config.trunk.name):
+        raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' must be lower-case letters, digits, "
+                        "- or _", "bad-name")
+    for key, value, low in (("action_timeout", config.ami.action_timeout, 0.1),
+                            ("ping_interval", config.ami.ping_interval, 0.1)):
+        if value < low:
+            raise loc.error(("ami", key), f"{key} {value:g} must be at least {low:g} s", "bad-value")
+    for key, value, low in (("auto_pause_after", config.routing.auto_pause_after, 0),
+                            ("service_level_seconds", config.routing.service_level_seconds, 1),
+                            ("callback_attempts", config.routing.callback_attempts, 1),
+                            ("callback_retry_seconds", config.routing.callback_retry_seconds, 1)):
+        if value < low:
+            raise loc.error(("routing", key), f"{key} {value} must be at least {low}", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")
@@ -308,19 +366,28 @@ def _check(config: Config, loc: _Located) -> None:
         raise loc.error(("sip", "rtp_ports"), f"'{config.sip.rtp_ports}' must be LOW-HIGH within 1024-65535",
                         "bad-port")
     for name, queue in config.queues.items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise loc.error(("queues", name), f"queue name '{name}' must be lower-case letters, digits, - or _",
                             "bad-name")
+        for key, value, low in (("ring_timeout", queue.ring_timeout, 1), ("retry", queue.retry, 0),
+                                ("wrapup", queue.wrapup, 0), ("weight", queue.weight, 0)):
+            if value < low:
+                raise loc.error(("queues", name, key), f"{key} {value} must be at least {low}", "bad-value")
+        if not _SOUND.fullmatch(queue.music):
+            raise loc.error(("queues", name, "music"), f"'{queue.music}' is not a music class name", "bad-value")
         if queue.strategy not in QUEUE_STRATEGIES:
             raise loc.error(("queues", name, "strategy"),
                             f"unknown strategy '{queue.strategy}' (one of: {', '.join(QUEUE_STRATEGIES)})",
                             "unknown-strategy")
     extensions: dict[str, str] = {}
     for name, agent in config.agents.items():
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise loc.error(("agents", name), f"agent name '{name}' must be lower-case letters, digits, - or _",
                             "bad-name")
-        if not _EXTENSION.match(agent.extension):
+        if not _DISPLAY.fullmatch(agent.full_name):
+            raise loc.error(("agents", name, "full_name"), "a name may not hold quotes, < >, ; or \\ and is at most "
+                            "80 characters", "bad-value")
+        if not _EXTENSION.fullmatch(agent.extension):
             raise loc.error(("agents", name, "extension"), f"extension '{agent.extension}' must be 2-8 digits",
                             "bad-extension")
         if agent.extension in extensions:
@@ -335,9 +402,15 @@ def _check(config: Config, loc: _Located) -> None:
             if not 1 <= level <= 10:
                 raise loc.error(("agents", name, "skills", skill), f"skill level {level} must be 1 to 10", "bad-level")
     for number, did in config.dids.items():
-        if not _DID.match(number):
+        if not _DID.fullmatch(number):
             raise loc.error(("dids", number), f"DID '{number}' must be digits (optionally with a leading +)",
                             "bad-did")
+        if not _DISPLAY.fullmatch(did.name):
+            raise loc.error(("dids", number, "name"), "a name may not hold quotes, < >, ; or \\ and is at most 80 "
+                            "characters", "bad-value")
+        if not _SOUND.fullmatch(did.greeting):
+            raise loc.error(("dids", number, "greeting"), f"'{did.greeting}' is not a sound name (e.g. hello-world)",
+                            "unknown-sound")
         if did.queue not in config.queues:
             raise loc.error(("dids", number, "queue"), f"unknown queue '{did.queue}'", "unknown-queue")
     if config.trunk.host and not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", config.trunk.host):
@@ -370,11 +443,13 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
     taken relative to the file's folder, so the CLI finds the same runtime folder from anywhere."""
     env = os.environ if env is None else env
     file = Path(path or env.get("CALLCENTER_CONFIG") or DEFAULT_CONFIG)
+    if not file.exists():
+        raise ConfigError("configuration file not found (point at it with --config FILE or CALLCENTER_CONFIG)",
+                          file=str(file), error_id="config-not-found")
     try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("configuration file not found", file=str(file), error_id="config-not-found") from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror}", file=str(file), error_id="config-unreadable") from None
+        text = located_yaml.read_text(file)
+    except YamlProblem as p:
+        error_id = "config-unreadable" if p.error_id == "unreadable" else p.error_id
+        raise ConfigError(p.message, file=p.file, line=p.line, column=p.column, error_id=error_id) from None
     return parse_config(text, file=str(file), env=env, base_dir=file.resolve().parent)
 

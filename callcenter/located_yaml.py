@@ -2,17 +2,27 @@
 
 Used by the config loader and the IVR flow loader: both report problems as `file:line:col`.
 Duplicate keys, which plain YAML loaders silently resolve to the last one, are an error here.
+
+Hostile files are refused before they cost anything: more than MAX_BYTES (`too-large`), bytes
+that are not UTF-8 text, a UTF-16 byte order mark or a NUL byte (`bad-encoding`, located at the
+byte), and documents that expand to more than MAX_NODES values through aliases (a "billion
+laughs" alias bomb: `too-large`). The expanded size is counted on the composed node graph with
+one visit per distinct node, so the check itself stays cheap.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import yaml
 
 KeyPath = tuple[str, ...]
+
+MAX_BYTES = 1_000_000  # a callcenter.yaml of 1,000 agents is ~100 kB
+MAX_NODES = 100_000  # values after alias expansion
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,58 @@ def _to_python(node: yaml.Node, path: KeyPath, loc: Located, duplicate_word: Dup
     return _scalar(node, loc.file)
 
 
+def read_text(path: Path) -> str:
+    """A YAML file's text, or YamlProblem: `too-large`, `bad-encoding` (with the line and column
+    of the first bad byte), or `unreadable`. Only UTF-8 is accepted (YAML 1.2 allows UTF-16: we
+    do not; an editor's UTF-16 save is refused with that said)."""
+    file = str(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise YamlProblem(file, 0, 0, "", "unreadable", f"cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise YamlProblem(file, 0, 0, "", "too-large", f"the file is larger than {MAX_BYTES:,} bytes")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise YamlProblem(file, 1, 1, "", "bad-encoding", "the file is UTF-16 text; save it as UTF-8")
+
+    def at(offset: int) -> tuple[int, int]:
+        line_start = raw.rfind(b"\n", 0, offset) + 1
+        return raw.count(b"\n", 0, offset) + 1, len(raw[line_start:offset].decode("utf-8", "replace")) + 1
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = at(exc.start)
+        raise YamlProblem(file, line, col, "", "bad-encoding",
+                          f"byte 0x{raw[exc.start]:02x} is not UTF-8 text ({exc.reason})") from None
+    if "\x00" in text:
+        line, col = at(raw.index(b"\x00"))
+        raise YamlProblem(file, line, col, "", "bad-encoding", "a NUL byte: this is not a text file")
+    return text
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int], limit: int) -> int:
+    """How many values the node stands for once aliases are expanded (stops counting past limit)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = limit + 1  # a node that contains itself (a recursive alias) counts as too big
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            size += _expanded_size(key, memo, limit) + _expanded_size(value, memo, limit)
+            if size > limit:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            size += _expanded_size(item, memo, limit)
+            if size > limit:
+                break
+    memo[id(node)] = size
+    return size
+
+
 def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | DuplicateWord | None = None
          ) -> tuple[Any, Located]:
     """Parse one YAML document. `duplicate_words` names what a duplicate key under a path is
@@ -99,6 +161,11 @@ def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | Duplicat
         mark = exc.problem_mark
         raise YamlProblem(file, mark.line + 1 if mark else 0, mark.column + 1 if mark else 0, "", "yaml-syntax",
                           f"YAML syntax: {exc.problem}") from None
+    except yaml.YAMLError as exc:  # the reader's own complaints (unprintable characters, ...)
+        raise YamlProblem(file, 0, 0, "", "yaml-syntax", f"YAML: {exc}") from None
     if node is None:
         return {}, loc
+    if _expanded_size(node, {}, MAX_NODES) > MAX_NODES:
+        raise YamlProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, "", "too-large",
+                          f"the document stands for more than {MAX_NODES:,} values (YAML aliases expanding?)")
     return _to_python(node, (), loc, duplicate_word), loc

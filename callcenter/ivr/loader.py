@@ -346,7 +346,7 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
 
 def read_flow_file(path: Path) -> tuple[m.Flow | None, list[Problem]]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        return None, [Problem(str(path), 0, 0, "unreadable", exc.strerror or str(exc))]
+        text = located_yaml.read_text(path)
+    except YamlProblem as p:
+        return None, [Problem(p.file, p.line, p.column, p.error_id, p.message)]
     return parse_flow(text, str(path), path.stem)
