@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import logging
+import os
 import signal
 import sys
 import time
@@ -33,12 +35,12 @@ from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, che
 from callcenter.asterisk.render import InstanceDirs, render
 from callcenter.bus import Bus
 from callcenter.calls.tracker import CallTracker
-from callcenter.config import Config, ConfigError, load_config
+from callcenter.config import CONTROLLER_FILE, Config, ConfigError, check_sounds, load_config
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
 from callcenter.ivr import sessions as ivr_sessions
 from callcenter.ivr.flows import FlowLibrary, flow_context
-from callcenter.ivr.prompts import PromptSynth
+from callcenter.ivr.prompts import PromptSynth, sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.ivr.sessions import IvrSessions
 from callcenter.ivr.validate import Context
@@ -283,6 +285,7 @@ class ConfigReloader:
         old = self.app.config
         # Off the event loop: a large or hostile file must not stall the calls (and is bounded anyway).
         new = await asyncio.to_thread(load_config, self.path)
+        check_sounds(new, sound_finder(self.install.sysroot, self.install.data_dir))
         moved = [k for k in RESTART_ONLY if getattr(new, k) != getattr(old, k)]
         if moved:
             raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
@@ -356,6 +359,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     install = find_asterisk()
     check_port_free("REST API", config.api.bind, config.api.port)
     dirs = render(install, config, creds)
+    check_sounds(config, sound_finder(install.sysroot, install.data_dir))
     flows = flow_library(config, install, dirs)
     if not flows.reload():
         raise FlowsInvalid(flows.errors)
@@ -386,6 +390,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
                                        config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,
                                                               "error_id": reloader.error_id}),
                               config.api.bind, config.api.port)
+        (config.runtime_dir / CONTROLLER_FILE).write_text(json.dumps(
+            {"api": f"http://{config.api.bind}:{config.api.port}", "pid": os.getpid()}))
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
         died = await _supervise(((ami.run(), "ami"), (parts.run(), "controller"),
                                  (_guarded(lambda: _watch_asterisk(asterisk), "asterisk watch"), "asterisk-watch"),

@@ -10,14 +10,20 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+import yaml
 
-from callcenter.config import Config, ConfigError, load_config
+from callcenter.config import CONTROLLER_FILE, DEFAULT_CONFIG, Config, ConfigError, check_sounds, load_config
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
 
@@ -34,15 +40,60 @@ def _config(ctx: click.Context) -> Config:
         _fail(exc.error_id, str(exc), 2)
 
 
-def _api(config: Config, path: str, method: str = "GET", ok_statuses: tuple[int, ...] = (),
-         body: dict[str, Any] | None = None) -> Any:
-    """Call an API path with the token; errors become one readable line."""
+@dataclass(frozen=True)
+class Remote:
+    """Where the running controller is: its runtime folder (the token) and its API address."""
+
+    runtime_dir: Path
+    base_url: str
+
+
+def _remote(ctx: click.Context) -> Remote:
+    """The running controller, from callcenter.yaml; if that file is broken (an edit the controller
+    refused), from the runtime folder the controller wrote at start: talking to it needs no valid
+    config, and `callcenter status` then shows why the edit was refused."""
+    path = Path(ctx.obj["config_path"] or os.environ.get("CALLCENTER_CONFIG") or DEFAULT_CONFIG)
     try:
-        token = Credentials.load(config.runtime_dir).api_token
+        config = load_config(path)
+        return Remote(config.runtime_dir, f"http://{config.api.bind}:{config.api.port}")
+    except ConfigError as exc:
+        if exc.error_id == "config-not-found":
+            _fail(exc.error_id, str(exc), 2)
+        runtime = Path(os.environ.get("CALLCENTER_RUNTIME_DIR") or _raw_runtime_dir(path))
+        try:
+            url = json.loads((runtime / CONTROLLER_FILE).read_text())["api"]
+        except (OSError, ValueError, KeyError, TypeError):
+            _fail(exc.error_id, f"{exc} (and no running controller found in {runtime})", 2)
+        click.echo(f"warning: {_one_line(str(exc))}; using the running controller at {url}", err=True)
+        return Remote(runtime, str(url))
+
+
+def _raw_runtime_dir(path: Path) -> Path:
+    """runtime_dir as written in a config that does not validate (default: var beside it)."""
+    base = path.resolve().parent
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")[:1_000_000])
+        if isinstance(data, dict) and isinstance(data.get("runtime_dir"), str):
+            return base / data["runtime_dir"]
+    except yaml.YAMLError:
+        pass
+    return base / "var"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _api(remote: Remote, path: str, method: str = "GET", ok_statuses: tuple[int, ...] = (),
+         body: dict[str, Any] | None = None) -> Any:
+    """Call an API path with the token; errors become one readable line. Names in `path` must be
+    quoted already (`_q`)."""
+    try:
+        token = Credentials.load(remote.runtime_dir).api_token
     except (OSError, KeyError):
-        _fail("no-token", f"no API token in {Credentials.path(config.runtime_dir)}: has `callcenter run` "
+        _fail("no-token", f"no API token in {Credentials.path(remote.runtime_dir)}: has `callcenter run` "
                           "started once with this config?")
-    url = f"http://{config.api.bind}:{config.api.port}{path}"
+    url = f"{remote.base_url}{path}"
     headers = {"Authorization": f"Bearer {token}"}
     data = None
     if body is not None:
@@ -62,6 +113,14 @@ def _api(config: Config, path: str, method: str = "GET", ok_statuses: tuple[int,
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
         _fail("controller-unreachable", f"no controller at {url} ({reason}); is `callcenter run` running?")
+
+
+def _q(kind: str, name: str) -> str:
+    """A queue or agent name for a URL path: names are lower-case words, so anything else is
+    answered here ("no queue '../../etc'"), and what goes out is quoted."""
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,39}", name):
+        _fail(f"unknown-{kind}", f"no {kind} {name!r}")
+    return urllib.parse.quote(name, safe="")
 
 
 def _time(ts: float | None) -> str:
@@ -120,7 +179,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """Asterisk version and uptime, AMI connection and resync state, calls, subscriber errors, queues."""
-    data = _api(_config(ctx), "/api/status")
+    data = _api(_remote(ctx), "/api/status")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -163,11 +222,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--limit", default=20, show_default=True, help="How many recent calls.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1), help="How many recent calls.")
 @click.pass_context
 def calls(ctx: click.Context, as_json: bool, limit: int) -> None:
     """Active and recent calls: caller ID, DID, start / answer / end times, hangup cause."""
-    data = _api(_config(ctx), f"/api/calls?limit={limit}")
+    data = _api(_remote(ctx), f"/api/calls?limit={limit}")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -207,7 +266,7 @@ def _queue_table(rows: list[dict[str, Any]]) -> str:
 @click.pass_context
 def queue_list(ctx: click.Context, as_json: bool) -> None:
     """Every queue with its live numbers (available/logged-in agents, waiting, SL, ASA, AHT)."""
-    rows = _api(_config(ctx), "/api/queues")
+    rows = _api(_remote(ctx), "/api/queues")
     click.echo(json.dumps(rows, indent=2) if as_json else _queue_table(rows))
 
 
@@ -232,7 +291,7 @@ def _show_queue(q: dict[str, Any]) -> str:
 @click.pass_context
 def queue_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """Members with state and pause reason, callers waiting with their wait time."""
-    q = _api(_config(ctx), f"/api/queues/{name}")
+    q = _api(_remote(ctx), f"/api/queues/{_q('queue', name)}")
     click.echo(json.dumps(q, indent=2) if as_json else _show_queue(q))
 
 
@@ -244,7 +303,7 @@ def queue_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.pass_context
 def queue_add(ctx: click.Context, name: str, agent_name: str, penalty: int, as_json: bool) -> None:
     """Add AGENT to queue NAME (kept across restarts)."""
-    q = _api(_config(ctx), f"/api/queues/{name}/members", "POST", body={"agent": agent_name, "penalty": penalty})
+    q = _api(_remote(ctx), f"/api/queues/{_q('queue', name)}/members", "POST", body={"agent": agent_name, "penalty": penalty})
     click.echo(json.dumps(q, indent=2) if as_json else f"{agent_name} is in {name} (penalty {penalty})")
 
 
@@ -255,7 +314,7 @@ def queue_add(ctx: click.Context, name: str, agent_name: str, penalty: int, as_j
 @click.pass_context
 def queue_remove(ctx: click.Context, name: str, agent_name: str, as_json: bool) -> None:
     """Remove AGENT from queue NAME."""
-    q = _api(_config(ctx), f"/api/queues/{name}/members/{agent_name}", "DELETE")
+    q = _api(_remote(ctx), f"/api/queues/{_q('queue', name)}/members/{_q('agent', agent_name)}", "DELETE")
     click.echo(json.dumps(q, indent=2) if as_json else f"{agent_name} left {name}")
 
 
@@ -267,7 +326,7 @@ def queue_remove(ctx: click.Context, name: str, agent_name: str, as_json: bool) 
 @click.pass_context
 def queue_pause(ctx: click.Context, agent_name: str, reason: str, queue_name: str, as_json: bool) -> None:
     """Pause AGENT: no calls are offered until unpaused."""
-    a = _api(_config(ctx), f"/api/agents/{agent_name}/pause", "POST", body={"reason": reason, "queue": queue_name})
+    a = _api(_remote(ctx), f"/api/agents/{_q('agent', agent_name)}/pause", "POST", body={"reason": reason, "queue": queue_name})
     click.echo(json.dumps(a, indent=2) if as_json else
                f"{agent_name} paused ({reason}){' in ' + queue_name if queue_name else ''}")
 
@@ -278,7 +337,7 @@ def queue_pause(ctx: click.Context, agent_name: str, reason: str, queue_name: st
 @click.pass_context
 def queue_unpause(ctx: click.Context, agent_name: str, as_json: bool) -> None:
     """Unpause AGENT."""
-    a = _api(_config(ctx), f"/api/agents/{agent_name}/unpause", "POST")
+    a = _api(_remote(ctx), f"/api/agents/{_q('agent', agent_name)}/unpause", "POST")
     click.echo(json.dumps(a, indent=2) if as_json else f"{agent_name} unpaused ({a['state']})")
 
 
@@ -290,11 +349,11 @@ def queue_watch(ctx: click.Context, interval: float, count: int) -> None:
     """A live table of the queues and their members, updated in place."""
     import time as _time
 
-    config = _config(ctx)
+    remote = _remote(ctx)
     shown = 0
     try:
         while True:
-            rows = _api(config, "/api/queues")
+            rows = _api(remote, "/api/queues")
             screen = [_time.strftime("%H:%M:%S") + "  (Ctrl-C to stop)", _queue_table(rows), ""]
             for q in rows:
                 members = ", ".join(f"{m['agent']}:{m['state']}" + (f"({m['pause_reason']})" if m["pause_reason"]
@@ -327,7 +386,7 @@ def _agent_line(a: dict[str, Any]) -> str:
 @click.pass_context
 def agent_list(ctx: click.Context, as_json: bool) -> None:
     """Every agent's state (logged_out, ready, paused, ringing, on_call, wrapup) and numbers."""
-    rows = _api(_config(ctx), "/api/agents")
+    rows = _api(_remote(ctx), "/api/agents")
     click.echo(json.dumps(rows, indent=2) if as_json else "\n".join(_agent_line(a) for a in rows))
 
 
@@ -337,7 +396,7 @@ def agent_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def agent_show(ctx: click.Context, name: str, as_json: bool) -> None:
     """One agent: state, queues and penalties, calls, talk time, pause time by reason."""
-    a = _api(_config(ctx), f"/api/agents/{name}")
+    a = _api(_remote(ctx), f"/api/agents/{_q('agent', name)}")
     if as_json:
         click.echo(json.dumps(a, indent=2))
         return
@@ -373,6 +432,33 @@ def flow() -> None:
     """IVR flows (ivr_flows/*.yaml): validate, draw, list, reload."""
 
 
+def _check_flows(config: Config, files: list[Path], whole_set: bool = True) -> Any:
+    """Validate flow files against the config and the installed Asterisk's sounds; print each
+    problem; exit 1 on errors. `whole_set`: the DIDs' flows must be among them."""
+    from callcenter.asterisk.install import AsteriskNotInstalled, find_asterisk
+    from callcenter.ivr.flows import flow_context, load_flows
+
+    try:
+        install = find_asterisk()
+    except AsteriskNotInstalled:
+        install = None
+        click.echo("note: Asterisk is not installed here; sound files are not checked", err=True)
+    context, required = flow_context(config, install)
+    if context.sound_exists is not None:
+        try:
+            check_sounds(config, context.sound_exists)
+        except ConfigError as exc:
+            _fail(exc.error_id, str(exc), 2)
+    result = load_flows(files, context, required=required if whole_set else {})
+    for problem in result.errors + result.warnings:
+        click.echo(str(problem), err=True)
+    if result.errors:
+        click.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {len(files)} file(s)",
+                   err=True)
+        sys.exit(1)
+    return result
+
+
 @flow.command()
 @click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
@@ -383,30 +469,13 @@ def validate(ctx: click.Context, paths: tuple[str, ...]) -> None:
     file:line:col: warning: id: message) and exits 1 if there is any error.
     Queues, agents and sounds are checked against callcenter.yaml and the installed Asterisk.
     """
-    from pathlib import Path
-
-    from callcenter.asterisk.install import AsteriskNotInstalled, find_asterisk
-    from callcenter.ivr.flows import flow_context, flow_files, load_flows
+    from callcenter.ivr.flows import flow_files
 
     config = _config(ctx)
     files: list[Path] = []
     for p in paths or (str(config.ivr_flows),):
         files += flow_files(Path(p)) if Path(p).is_dir() else [Path(p)]
-    try:
-        install = find_asterisk()
-    except AsteriskNotInstalled:
-        install = None
-        click.echo("note: Asterisk is not installed here; sound files are not checked", err=True)
-    context, required = flow_context(config, install)
-    if paths:
-        required = {}  # single files: the DIDs' flows may live in others
-    result = load_flows(files, context, required=required)
-    for problem in result.errors + result.warnings:
-        click.echo(str(problem), err=True)
-    if result.errors:
-        click.echo(f"{len(result.errors)} error(s), {len(result.warnings)} warning(s) in {len(files)} file(s)",
-                   err=True)
-        sys.exit(1)
+    result = _check_flows(config, files, whole_set=not paths)
     click.echo(f"ok: {len(files)} flow file(s), {len(result.warnings)} warning(s)")
 
 
@@ -441,7 +510,7 @@ def graph(ctx: click.Context, name: str, output: str) -> None:
 @click.pass_context
 def flow_list(ctx: click.Context, as_json: bool) -> None:
     """The flows the running controller uses, and the errors of the last reload if it was refused."""
-    data = _api(_config(ctx), "/api/flows")
+    data = _api(_remote(ctx), "/api/flows")
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
@@ -459,7 +528,7 @@ def flow_list(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def reload(ctx: click.Context) -> None:
     """Reload the flows now (they also reload by themselves within a second of a change)."""
-    data = _api(_config(ctx), "/api/flows/reload", method="POST", ok_statuses=(422,))
+    data = _api(_remote(ctx), "/api/flows/reload", method="POST", ok_statuses=(422,))
     if not data["reloaded"]:
         for e in data["errors"]:
             click.echo(e, err=True)
@@ -477,7 +546,7 @@ def config_group() -> None:
 def config_reload(ctx: click.Context) -> None:
     """Apply an edited callcenter.yaml to the running system now (it also happens within a second of
     saving). Agents, queues, DIDs, trunk and routing change live; ports and folders need a restart."""
-    data = _api(_config(ctx), "/api/config/reload", "POST", ok_statuses=(422,))
+    data = _api(_remote(ctx), "/api/config/reload", "POST", ok_statuses=(422,))
     if not data["reloaded"]:
         _fail(data.get("error_id", "invalid-config"), data["error"])
     click.echo(f"reloaded: agents {', '.join(data['agents'])}; queues {', '.join(data['queues'])}")
@@ -486,8 +555,12 @@ def config_reload(ctx: click.Context) -> None:
 @config_group.command("check")
 @click.pass_context
 def config_check(ctx: click.Context) -> None:
-    """Validate callcenter.yaml; print the first error as file:line:col: key: message."""
+    """Validate callcenter.yaml and everything `run` checks with it (the DIDs' flows, the
+    greetings' sounds); print the first error as file:line:col: key: message."""
+    from callcenter.ivr.flows import flow_files
+
     config = _config(ctx)
+    _check_flows(config, flow_files(config.ivr_flows))
     click.echo(f"{config.source}: ok ({len(config.agents)} agents, {len(config.queues)} queues, "
                f"{len(config.dids)} DIDs)")
 

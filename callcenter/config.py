@@ -24,6 +24,9 @@ from callcenter.located_yaml import KeyPath, Located, YamlProblem
 
 DEFAULT_CONFIG = "callcenter.yaml"
 MAX_STRING = 200  # characters, any string value
+# Written by a running controller into its runtime folder: where its API listens (the CLI finds it
+# there when callcenter.yaml does not validate).
+CONTROLLER_FILE = "controller.json"
 
 # All of app_queue's strategies (Asterisk 22 queues.conf).
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom")
@@ -453,3 +456,12 @@ def load_config(path: str | os.PathLike[str] | None = None, env: Mapping[str, st
         raise ConfigError(p.message, file=p.file, line=p.line, column=p.column, error_id=error_id) from None
     return parse_config(text, file=str(file), env=env, base_dir=file.resolve().parent)
 
+
+
+def check_sounds(config: Config, sound_exists: typing.Callable[[str, str], bool]) -> None:
+    """Every DID's greeting must be a sound this Asterisk has (`sound_exists(name, language)`).
+    Raises ConfigError `unknown-sound` located at the DID's greeting."""
+    for number, did in config.dids.items():
+        if not sound_exists(did.greeting, "en"):
+            raise config.error(("dids", number, "greeting"), f"no sound '{did.greeting}' in this Asterisk",
+                               "unknown-sound")

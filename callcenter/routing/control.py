@@ -40,11 +40,28 @@ class RoutingState:
                 members[q][name] = skill_penalty(config, q, name)
         return cls(members)
 
+    # Memberships and pauses of agents and queues the config does not have (now): kept, written to
+    # routing.json and taken back if they come back (an edit that lost an agent, then fixed), never
+    # put into Asterisk meanwhile.
+    kept_members: dict[str, dict[str, int]] = field(default_factory=dict)
+    kept_paused: dict[str, dict[str, str]] = field(default_factory=dict)
+
     def reconcile(self, config: Config) -> None:
-        """Forget queues and agents that are no longer in the config; add new queues."""
-        self.members = {q: {a: p for a, p in self.members.get(q, {}).items() if a in config.agents}
-                        for q in config.queues}
-        self.paused = {a: r for a, r in self.paused.items() if a in config.agents}
+        """Set aside queues and agents that are not in the config; take back the ones that are again."""
+        every = {q: {**self.kept_members.get(q, {}), **self.members.get(q, {})}
+                 for q in {*self.members, *self.kept_members}}
+        paused = {**self.kept_paused, **self.paused}
+        self.members = {q: {a: p for a, p in every.get(q, {}).items() if a in config.agents} for q in config.queues}
+        self.kept_members = {q: kept for q, m in every.items()
+                             if (kept := {a: p for a, p in m.items()
+                                          if q not in config.queues or a not in config.agents})}
+        self.paused = {a: r for a, r in paused.items() if a in config.agents}
+        self.kept_paused = {a: r for a, r in paused.items() if a not in config.agents}
+
+    def saved(self) -> dict[str, Any]:
+        members = {q: {**self.kept_members.get(q, {}), **self.members.get(q, {})}
+                   for q in {*self.members, *self.kept_members}}
+        return {"members": members, "paused": {**self.kept_paused, **self.paused}}
 
 
 def skill_penalty(config: Config, queue: str, agent: str) -> int:
@@ -132,18 +149,24 @@ class QueueControl:
 
     def _save(self) -> None:
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"members": self.state.members, "paused": self.state.paused,
-                                   "agents": sorted(self.config.agents), "queues": sorted(self.config.queues)},
+        known_agents = {*self.config.agents, *self.state.kept_paused,
+                        *(a for m in self.state.kept_members.values() for a in m)}
+        tmp.write_text(json.dumps({**self.state.saved(), "agents": sorted(known_agents),
+                                   "queues": sorted({*self.config.queues, *self.state.kept_members})},
                                   indent=2, sort_keys=True))
         os.replace(tmp, self.state_file)
 
     def apply_config(self, config: Config) -> None:
-        """New agents and queues (config reload): new queues take the config's memberships; removed
-        agents and queues are forgotten. `restore()` then makes Asterisk match."""
+        """New agents and queues (config reload): what was never seen takes the config's
+        memberships; what was set aside comes back as it was; removed agents and queues are set
+        aside (kept, not restored). `restore()` then makes Asterisk match."""
+        kept_agents = {*self.state.kept_paused, *(a for m in self.state.kept_members.values() for a in m)}
         for queue, members in RoutingState.from_config(config).members.items():
             for agent, penalty in members.items():
                 # Only what is new takes the config's word; the rest keeps what was changed live.
-                if queue not in self.config.queues or agent not in self.config.agents:
+                seen = (queue in self.config.queues or queue in self.state.kept_members) and \
+                    (agent in self.config.agents or agent in kept_agents)
+                if not seen:
                     self.state.members.setdefault(queue, {})[agent] = penalty
         self.config = config
         self.state.reconcile(config)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
@@ -38,6 +39,20 @@ STATUS_OF_ERROR = {
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+MAX_JSON_DEPTH = 64
+MAX_BODY = 64 * 1024  # bytes; every request body here is a few fields
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_JSON_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
 def _error(status: int, error_id: str, message: str, details: dict[str, Any] | None = None) -> web.Response:
     return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status)
 
@@ -58,6 +73,8 @@ def make_app(parts: "Callcenter", token: str,
             return await handler(request)
         except CallcenterError as exc:
             return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
+        except web.HTTPException as exc:  # unknown route, wrong method, body too large: JSON too
+            return _error(exc.status, "not-found" if exc.status == 404 else f"http-{exc.status}", exc.reason)
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(SPEC)
@@ -94,10 +111,13 @@ def make_app(parts: "Callcenter", token: str,
                                  status=200 if changed else 422)
 
     async def json_body(request: web.Request) -> dict[str, Any]:
+        raw = await request.read()  # aiohttp refuses bodies over client_max_size with 413
         try:
-            body = await request.json()
-        except ValueError:
-            raise CallcenterError("bad-request", "the body must be JSON") from None
+            body = json.loads(raw)
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
+            raise CallcenterError("bad-request", "the body must be JSON (at most 64 levels deep)") from None
+        if _depth(body) > MAX_JSON_DEPTH:
+            raise CallcenterError("bad-request", f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(body, dict):
             raise CallcenterError("bad-request", "the body must be a JSON object")
         return body
@@ -147,7 +167,7 @@ def make_app(parts: "Callcenter", token: str,
     async def callbacks(request: web.Request) -> web.Response:
         return web.json_response(view.callback_requests())
 
-    app = web.Application(middlewares=[auth_and_errors])
+    app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_post("/api/config/reload", config_reload)
     app.router.add_get("/api/queues", queues)

@@ -72,3 +72,24 @@ def test_a_device_that_is_unavailable_after_a_restart_makes_its_kept_contacts_un
     p.rebuild(actions.QueueStatus([], []), [actions.DeviceRow("PJSIP/a1", "UNAVAILABLE")],
               [actions.ContactRow("a1", "a1", "sip:a1@127.0.0.1:5", "Reachable")], 10.0)
     assert p.agents["a1"].state(10.0) == "unreachable"
+
+
+def test_an_edit_that_loses_agents_keeps_their_routing_state_until_they_come_back(tmp_path: Path) -> None:
+    qc = control(tmp_path, {"members": {"support": {"agent1": 7, "agent2": 3}},
+                            "paused": {"agent2": {"reason": "training", "queue": ""}},
+                            "agents": ["agent1", "agent2"], "queues": ["support"]})
+    full = qc.config
+    fewer = parse_config(CONFIG.format(runtime=tmp_path).replace(
+        '  agent2: {extension: "1002", queues: [support]}\n', ""), file="test.yaml", env={})
+    qc.apply_config(fewer)  # a truncated save: agent2 is gone from the file
+    assert qc.state.members["support"] == {"agent1": 7} and "agent2" not in qc.state.paused
+    saved = json.loads((tmp_path / "routing.json").read_text())
+    assert saved["members"]["support"]["agent2"] == 3 and saved["paused"]["agent2"]["reason"] == "training"
+    qc.apply_config(full)  # the file is fixed: agent2 comes back as it was, not as configured
+    assert qc.state.members["support"] == {"agent1": 7, "agent2": 3}
+    assert qc.state.paused["agent2"] == {"reason": "training", "queue": ""}
+    # ... and a restart in between keeps it too.
+    again = QueueControl(fewer, FakeAmi([]), tmp_path / "routing.json")  # type: ignore[arg-type]
+    assert "agent2" not in again.state.members["support"]
+    again.apply_config(full)
+    assert again.state.members["support"]["agent2"] == 3
