@@ -173,6 +173,16 @@ class Config:
     # Where each key was written (key path → line, column), for errors found after loading.
     positions: Mapping[tuple[str, ...], tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
+    def did_for(self, dialed: str) -> str | None:
+        """The configured DID a dialed number means, or None. Carriers send the same number as
+        `8005550100`, `+8005550100` or `008005550100`; DIDs are written in callcenter.yaml with or
+        without `+`. One normalization, used by the dialplan's routing and the controller alike."""
+        digits = normalize_did(dialed)
+        for number in self.dids:
+            if normalize_did(number) == digits:
+                return number
+        return None
+
     def error(self, path: tuple[str, ...], message: str, error_id: str) -> "ConfigError":
         """A located error about this config, found after loading (e.g. a DID's flow is missing)."""
         loc = Located(self.source, dict(self.positions))
@@ -319,6 +329,12 @@ _DISPLAY = re.compile(r'[^";<>\\]{0,80}')
 _SOUND = re.compile(r"[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+)*")
 
 
+def normalize_did(number: str) -> str:
+    """'+8005550100', '008005550100', '800-555-0100' → '8005550100' (the digits a DID is matched on)."""
+    digits = "".join(c for c in str(number) if c.isdigit())
+    return digits[2:] if str(number).strip().startswith("00") else digits
+
+
 def _ip(value: str, network: bool = False) -> bool:
     try:
         if network:
@@ -404,7 +420,12 @@ def _check(config: Config, loc: _Located) -> None:
         for skill, level in agent.skills.items():
             if not 1 <= level <= 10:
                 raise loc.error(("agents", name, "skills", skill), f"skill level {level} must be 1 to 10", "bad-level")
+    seen_dids: dict[str, str] = {}
     for number, did in config.dids.items():
+        if normalize_did(number) in seen_dids:
+            raise loc.error(("dids", number), f"DID {number} is DID {seen_dids[normalize_did(number)]} again "
+                            "(+ and 00 prefixes are the same number)", "duplicate-did")
+        seen_dids[normalize_did(number)] = number
         if not _DID.fullmatch(number):
             raise loc.error(("dids", number), f"DID '{number}' must be digits (optionally with a leading +)",
                             "bad-did")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
 
+from callcenter.ami.events import caller_name, caller_text
 from callcenter.errors import CallcenterError
 
 # Bounds (characters; and bytes where Asterisk counts bytes). A longer pause reason would be cut by
@@ -242,7 +243,7 @@ def _seconds(hms: str) -> int:
 
 def _channels(raw: Any) -> list[LiveChannel]:
     return [LiveChannel(channel=m.get("Channel", ""), uniqueid=m.get("Uniqueid", ""), linkedid=m.get("Linkedid", ""),
-                        caller_id=m.get("CallerIDNum", ""), caller_name=m.get("CallerIDName", ""),
+                        caller_id=caller_text(m.get("CallerIDNum")), caller_name=caller_name(m.get("CallerIDName")),
                         context=m.get("Context", ""), exten=m.get("Exten", ""), state=m.get("ChannelStateDesc", ""),
                         duration=_seconds(m.get("Duration", "0")), application=m.get("Application", ""),
                         application_data=m.get("ApplicationData", ""), bridge_id=m.get("BridgeId", ""),
@@ -322,7 +323,7 @@ def _queue_status(raw: Any) -> QueueStatus:
                               m.get("PausedReason", ""), m.get("InCall", "0") == "1")
                for m in rows_of(raw, "QueueMember")]
     entries = [QueueEntryRow(m.get("Queue", ""), m.get("Uniqueid", ""), m.get("Linkedid", ""),
-                             m.get("CallerIDNum", ""), _int(m.get("Position")), _int(m.get("Wait")))
+                             caller_text(m.get("CallerIDNum")), _int(m.get("Position")), _int(m.get("Wait")))
                for m in rows_of(raw, "QueueEntry")]
     return QueueStatus(members, entries)
 

@@ -229,6 +229,34 @@ def parse_agi_env(raw: str) -> dict[str, str]:
     return env
 
 
+def caller_name(value: Any) -> str:
+    """A caller's display name as they sent it. PJSIP keeps the SIP quoted-string's escapes
+    (`"The \\"Big\\" Co"`, RFC 3261 25.1) and AMI escapes again (measured): both are undone."""
+    return _unescape(caller_text(value))
+
+
+def caller_text(value: Any) -> str:
+    """A caller ID number or name as the caller sent it: Asterisk's AMI escapes quotes and
+    backslashes (`O\\'Brien`) and writes `<unknown>` where nothing was sent (notes/FACTS.md)."""
+    text = str(value or "")
+    if text in ("<unknown>", "unknown"):
+        return ""
+    return _unescape(text)
+
+
+def _unescape(text: str) -> str:
+    if "\\" not in text:
+        return text
+    out, escaped = [], False
+    for c in text:
+        if escaped or c != "\\":
+            out.append(c)
+            escaped = False
+        else:
+            escaped = True
+    return "".join(out)
+
+
 def _agent_name(h: Mapping[str, Any]) -> str:
     return h.get("MemberName") or h.get("Interface", "")
 
@@ -241,8 +269,8 @@ def _member(h: Mapping[str, Any]) -> MemberChanged:
 
 _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "newchannel": lambda h: ChannelCreated(
-        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), h.get("CallerIDNum", ""),
-        h.get("CallerIDName", ""), h.get("Context", ""), h.get("Exten", ""), h.get("ChannelStateDesc", "")),
+        h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), caller_text(h.get("CallerIDNum")),
+        caller_name(h.get("CallerIDName")), h.get("Context", ""), h.get("Exten", ""), h.get("ChannelStateDesc", "")),
     "newstate": lambda h: ChannelStateChanged(
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), h.get("ChannelStateDesc", "")),
     "hangup": lambda h: ChannelHungUp(
@@ -254,7 +282,7 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
         h.get("Channel", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Cause")), True),
     "queuecallerjoin": lambda h: CallerJoinedQueue(
         h.get("Queue", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""), _int(h.get("Position")),
-        h.get("CallerIDNum", "")),
+        caller_text(h.get("CallerIDNum"))),
     "queuememberstatus": lambda h: _member(h),
     "queuememberadded": lambda h: _member(h),
     "queuememberpause": lambda h: _member(h),

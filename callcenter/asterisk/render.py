@@ -14,7 +14,7 @@ from pathlib import Path
 import jinja2
 
 from callcenter.asterisk.install import AsteriskInstall
-from callcenter.config import Config
+from callcenter.config import Config, normalize_did
 from callcenter.credentials import Credentials
 
 # The templates shipped in the repository; CALLCENTER_ASTERISK_TEMPLATES points at your own copy.
@@ -101,7 +101,8 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials) -> Inst
         "chrooted": install.chrooted, "sysroot": str(install.sysroot),
         "dirs": {k: install.inner(getattr(dirs, k)) for k in ("etc", "run", "log", "spool", "db", "lib")},
         "modules_dir": install.modules_dir, "data_dir": install.data_dir,
-        "sip": config.sip, "ami": config.ami, "trunk": config.trunk, "dids": config.dids,
+        "sip": config.sip, "ami": config.ami, "trunk": config.trunk,
+        "dids": {normalize_did(n): d for n, d in config.dids.items()},
         "queues": config.queues, "agents": config.agents, "secrets": creds,
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,

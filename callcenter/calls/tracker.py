@@ -149,7 +149,11 @@ class CallTracker:
             else:
                 call.path.append(f"overflow:{event.queue}")
         elif isinstance(event, HangupRequested):
-            if event.cause and event.uniqueid not in self._requested_cause:
+            # A soft hangup request's Cause may be Asterisk's internal soft-hangup flag (32,
+            # AST_SOFTHANGUP_EXPLICIT, after AGI HANGUP: notes/FACTS.md), not a Q.850 cause: from a
+            # soft request only a known Q.850 cause is taken.
+            usable = event.cause and (not event.soft or event.cause in CAUSE_TEXT)
+            if usable and event.uniqueid not in self._requested_cause:
                 self._requested_cause[event.uniqueid] = event.cause
             if not call.hung_up_by:
                 call.hung_up_by = "system" if event.soft else "caller" if event.uniqueid == call.call_id else "agent"
@@ -167,6 +171,12 @@ class CallTracker:
         call = self._active.get(call_id)
         if call is not None:
             call.path.append(step)
+
+    def set_did(self, call_id: str, did: str) -> None:
+        """The configured DID the call reached (the dialed form may differ: `+8005550100`)."""
+        call = self.get(call_id)
+        if call is not None:
+            call.did, call.direction = did, "inbound"
 
     def ivr(self, call_id: str, *, flow: str, version: int, path: list[str], variables: dict[str, str],
             end: str = "", voicemail: str = "") -> None:
@@ -258,6 +268,8 @@ class CallTracker:
         requested = self._requested_cause.pop(uniqueid, 0)
         if cause == 0 and requested:
             cause, cause_text = requested, CAUSE_TEXT.get(requested, f"cause {requested}")
+        elif cause == 0 and cause_text in ("", "Unknown"):
+            cause, cause_text = 16, CAUSE_TEXT[16]  # ended on purpose (by the IVR, an agent, Asterisk)
         if uniqueid == call.call_id or call.hangup_cause is None and not call.channels:
             # The caller's own leg says why the call ended.
             call.hangup_cause, call.hangup_cause_text = cause, cause_text

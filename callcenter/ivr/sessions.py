@@ -21,7 +21,7 @@ from callcenter import events as ev
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ami.client import AmiClient, AmiDisconnectedEvent, AmiError
-from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp
+from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp, caller_text
 from callcenter.asterisk.render import WATCHDOG
 from callcenter.bus import Bus
 from callcenter.calls.tracker import CallTracker
@@ -31,6 +31,7 @@ from callcenter.ivr import runner as ivr_runner
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.runner import Dialing, VoicemailBox
 from callcenter.ivr.stepper import Action, Dial, Finished, FlowRun, Returned, ToQueue
+from callcenter.routing.callbacks import dialable
 from callcenter.routing.dialer import CallbackDialer
 
 KEEPALIVE_INTERVAL = 4.0  # seconds; well inside the dialplan's WATCHDOG
@@ -114,8 +115,10 @@ class IvrSessions:
     # -- driving one caller -------------------------------------------------------------------
 
     def _did_of(self, agi: AgiChannel) -> str:
+        """The configured DID the caller dialed (`+` and `00` forms are the same DID), else as dialed."""
         call = self.tracker.get(agi.linkedid)
-        return call.did if call and call.did else agi.env.get("agi_dnid", "")
+        dialed = call.did if call and call.did else agi.env.get("agi_dnid", "")
+        return self.config.did_for(dialed) or dialed
 
     async def _drive(self, agi: AgiChannel) -> None:
         """A caller the dialplan hands us: start the DID's flow, or resume one (`resume` args)."""
@@ -141,6 +144,7 @@ class IvrSessions:
             await agi.release()
             return
         log.info("call %s: caller %s dialed %s", agi.linkedid, agi.env.get("agi_callerid"), number)
+        self.tracker.set_did(agi.linkedid, number)
         if not did.flow or self.flows is None:
             # No flow for this number: the greeting, then the queue (decided here, so it is recorded).
             self.tracker.note(agi.linkedid, f"greeting:{did.greeting}")
@@ -150,7 +154,7 @@ class IvrSessions:
             await agi.release()
             return
         flows = self.flows.current  # the version this call keeps to its end
-        run = FlowRun(flows, did.flow, caller_id=agi.env.get("agi_callerid", ""), did=number)
+        run = FlowRun(flows, did.flow, caller_id=caller_text(agi.env.get("agi_callerid")), did=number)
         # The flow's language picks Asterisk's sounds (hello-world in en, fr, ...) for this channel.
         await ivr_runner.set_variables(agi, **{"CHANNEL(language)": flows.flows[did.flow].language})
         await self._run(agi, run, run.start(self.clock()))
@@ -169,7 +173,7 @@ class IvrSessions:
             log.warning("call %s: cannot resume at %r; releasing to the fallback", agi.linkedid, where)
             await agi.release()
             return
-        run = FlowRun(flows, flow_name, caller_id=agi.env.get("agi_callerid", ""), did=self._did_of(agi),
+        run = FlowRun(flows, flow_name, caller_id=caller_text(agi.env.get("agi_callerid")), did=self._did_of(agi),
                       start_node=node)
         await self._run(agi, run, run.start(self.clock()))
 
@@ -223,7 +227,16 @@ class IvrSessions:
     async def _take_callback(self, agi: AgiChannel, queue: str) -> None:
         """A waiting caller pressed *: keep their place, thank them, hang up."""
         call = self.tracker.get(agi.linkedid)
-        number = agi.env.get("agi_callerid", "")
+        number = caller_text(agi.env.get("agi_callerid"))
+        if not dialable(number):
+            # A withheld or non-dialable number cannot be called back: say so, back into the queue
+            # (the dialplan re-enters it; the caller keeps waiting).
+            log.info("call %s: callback refused, caller ID %r cannot be dialed", agi.linkedid, number)
+            self.tracker.note(agi.linkedid, "callback-refused")
+            await ivr_runner.play(agi, (("file", "feature-not-avail-line"),), "")
+            await ivr_runner.set_variables(agi, CC_CALLBACK="refused")
+            await agi.release()
+            return
         joined_at = call.queued_at if call and call.queued_at else self.clock()
         request = await self.callbacks.request(queue, number, joined_at, agi.linkedid)
         self.tracker.note(agi.linkedid, f"callback-requested:{request.id}")

@@ -44,6 +44,21 @@ class CallbackRequest:
     call_id: str = ""  # the original call's Linkedid
 
 
+# What carriers and phones send when the caller withheld their number (RFC 3323 "anonymous", and
+# the words seen in the wild); none of these, nor an empty number, can be called back.
+WITHHELD = frozenset({"", "anonymous", "restricted", "unavailable", "unknown", "private", "withheld",
+                      "0"})
+
+
+def dialable(number: str) -> bool:
+    """Can this caller ID be called back through the trunk? 3-20 digits, an optional leading '+'."""
+    text = number.strip()
+    if text.lower() in WITHHELD:
+        return False
+    digits = text[1:] if text.startswith("+") else text
+    return digits.isdigit() and 3 <= len(digits) <= 20
+
+
 def due(requests: Iterable[CallbackRequest], free_agents: Mapping[str, int],
         oldest_waiting: Mapping[str, float | None], now: float) -> list[CallbackRequest]:
     """Which requests to dial now: per queue, at most one in flight, only with a free agent, oldest

@@ -20,7 +20,7 @@ from callcenter.ami.client import AmiClient, AmiError
 from callcenter.ami.events import OriginateFinished
 from callcenter.bus import Bus
 from callcenter.config import Config
-from callcenter.routing.callbacks import CallbackBook, CallbackRequest, due
+from callcenter.routing.callbacks import CallbackBook, CallbackRequest, dialable, due
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
 
@@ -94,6 +94,10 @@ class CallbackDialer:
         oldest = {name: min((t for t, _ in numbers.waiting.values()), default=None)
                   for name, numbers in self.presence.queues.items()}
         for request in due(self.book.open(), free, oldest, self.clock()):
+            if not dialable(request.number):  # (a request from before this check existed)
+                request.attempts = max(request.attempts, self.book.attempts)
+                self.book.finished(request, False, "caller ID cannot be dialed", self.clock())
+                continue
             attempt = self.book.start_attempt(request)
             log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,
                      request.queue, request.attempts)

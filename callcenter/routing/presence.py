@@ -62,6 +62,7 @@ class AgentState:
     ringing_for: str = ""  # the Linkedid of the call offered to it
     wrapup_until: float = 0.0
     missed_in_row: int = 0
+    declined_in_row: int = 0  # offers answered busy / declined in a row
     calls: int = 0
     talk_seconds: float = 0.0
     pause_seconds: dict[str, float] = field(default_factory=dict)  # by reason
@@ -188,6 +189,7 @@ class Presence:
                     self._stop_ringing(other, now)
             if agent is not None:
                 agent.activity, agent.activity_since, agent.missed_in_row = "on_call", now, 0
+                agent.declined_in_row = 0
                 agent.ringing_for = ""
             if queue is not None:
                 queue.answered += 1
@@ -202,7 +204,14 @@ class Presence:
                 self._stop_ringing(agent, now)
             # Asterisk also says "no answer" when the caller left (hung up, overflowed) while the
             # phone rang: only a full ring timeout is the agent's miss.
-            if event.ring_time_ms >= self.ring_timeout.get(event.queue, 0) * 1000 - 500:
+            if queue is not None and event.linkedid in queue.waiting and \
+                    event.ring_time_ms < self.ring_timeout.get(event.queue, 0) * 1000 - 500:
+                # Ended early while the caller still waits: the phone answered busy or declined
+                # (486/603). A phone doing that to every offer is paused too, with its own reason.
+                agent.declined_in_row += 1
+                if self.auto_pause_after and agent.declined_in_row >= self.auto_pause_after and not agent.paused:
+                    out.append(ev.AutoPauseDecided(agent.name, f"auto: {agent.declined_in_row} calls declined", now))
+            elif event.ring_time_ms >= self.ring_timeout.get(event.queue, 0) * 1000 - 500:
                 agent.missed_in_row += 1
                 if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
                     out.append(ev.AutoPauseDecided(agent.name, f"auto: {agent.missed_in_row} missed calls", now))
@@ -325,7 +334,7 @@ class Presence:
         elif not paused and agent.paused:
             close_period()
             agent.paused, agent.pause_reason, agent.paused_at = False, "", None
-            agent.missed_in_row = 0
+            agent.missed_in_row = agent.declined_in_row = 0
         elif paused and reason and reason != agent.pause_reason:
             close_period()
             agent.pause_reason, agent.paused_at = reason, now

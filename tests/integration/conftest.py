@@ -64,8 +64,9 @@ def phones(system: System, ports: PortAllocator) -> Any:
     made: list[SipPhone] = []
 
     class Factory:
-        def caller(self, caller_id: str) -> SipPhone:
-            phone = SipPhone(server_port=SIP_PORT, caller_id=caller_id, **ports.allocate().as_kwargs())
+        def caller(self, caller_id: str, display_name: str | None = None) -> SipPhone:
+            phone = SipPhone(server_port=SIP_PORT, caller_id=caller_id, display_name=display_name,
+                             **ports.allocate().as_kwargs())
             phone.start()
             made.append(phone)
             return phone

@@ -875,7 +875,9 @@ class _Phone(VoIPPhone):
         tag = sip.gen_tag()
         sip.tagLibrary[call_id] = tag  # used by pyVoIP's gen_answer on re-INVITE
         ruri = f"sip:{number}@{self.server}:{self.port}"
-        name = f'"{sip.display_name}" ' if sip.display_name else ""
+        # RFC 3261 quoted-string: backslash and double quote are escaped.
+        quoted = (sip.display_name or "").replace("\\", "\\\\").replace('"', '\\"')
+        name = f'"{quoted}" ' if sip.display_name else ""
         placeholder = SIP.SIPMessage(
             f"INVITE {ruri} SIP/2.0\r\nCall-ID: {call_id}\r\n\r\n".encode())
         call = _Call(self, CallState.DIALING, placeholder, self.next_session_id(),
@@ -1288,7 +1290,7 @@ class SipPhone:
     def __init__(self, *, server_port: int, sip_port: int, rtp_low: int, rtp_high: int,
                  username: Optional[str] = None, password: Optional[str] = None,
                  caller_id: Optional[str] = None, server_host: str = "127.0.0.1",
-                 local_host: str = "127.0.0.1"):
+                 local_host: str = "127.0.0.1", display_name: Optional[str] = None):
         if rtp_high - rtp_low < 1:
             raise ValueError("RTP range needs at least 2 ports")
         self.username = username
@@ -1298,7 +1300,7 @@ class SipPhone:
         # Agents must keep their username as From user (Asterisk identifies
         # them by it); caller_id is then only the display name.
         user = username if username is not None else (caller_id or "sipphone")
-        display = caller_id if username is not None else None
+        display = caller_id if username is not None else display_name
         self._phone = _Phone(self, server=server_host, port=server_port, username=user,
                              password=password or "", my_ip=local_host, sip_port=sip_port,
                              rtp_low=rtp_low, rtp_high=rtp_high, display_name=display)
