@@ -189,7 +189,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
     book = CallbackBook(config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
                         config.routing.callback_retry_seconds)
-    dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, clock)
+    dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, tracker, clock)
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
                            callbacks=dialer, clock=clock)

@@ -65,6 +65,8 @@ class CallRecord:
     ivr_end: str = ""  # where the flow let go of the caller: "queue support", "hangup", ...
     variables: dict[str, str] = field(default_factory=dict)  # collected by the flow (order_number, ...)
     voicemail: str = ""  # the recorded message's file
+    callback_of: str = ""  # for a queue callback: the Linkedid of the call that asked for it
+    callback_request: str = ""  # ... and the request's id
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
     @property
@@ -95,6 +97,11 @@ class CallTracker:
         self._by_channel: dict[str, str] = {}  # uniqueid → call_id
         self._requested_cause: dict[str, int] = {}  # uniqueid → first non-zero cause of a hangup request
         self._recent: collections.deque[CallRecord] = collections.deque(maxlen=recent_limit)
+        self._callbacks: dict[str, tuple[str, str, str]] = {}  # uniqueid → (original call, request, number)
+
+    def expect_callback(self, uniqueid: str, original_call: str, request_id: str, number: str) -> None:
+        """The channel `uniqueid` (an Originate's ChannelId) is the callback of `original_call`."""
+        self._callbacks[uniqueid] = (original_call, request_id, number)
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -256,6 +263,10 @@ class CallTracker:
             call = CallRecord(call_id=linkedid, caller_id=caller_id, caller_name=caller_name,
                               did=exten if inbound else "", direction="inbound" if inbound else "internal",
                               started_at=now)
+            callback = self._callbacks.pop(uniqueid, None)
+            if callback is not None:
+                call.callback_of, call.callback_request, call.caller_id = callback
+                call.caller_name, call.direction = "", "callback"
             self._active[linkedid] = call
         call.channels[uniqueid] = channel
         self._by_channel[uniqueid] = linkedid

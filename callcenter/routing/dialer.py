@@ -19,6 +19,7 @@ from callcenter.ami.actions import LiveChannel
 from callcenter.ami.client import AmiClient, AmiError
 from callcenter.ami.events import OriginateFinished
 from callcenter.bus import Bus
+from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
 from callcenter.routing.callbacks import CallbackBook, CallbackRequest, dialable, due
 from callcenter.routing.control import QueueControl
@@ -34,8 +35,8 @@ class CallbackDialer:
     """Takes callback requests and dials them when `due()` says so (a bus subscriber)."""
 
     def __init__(self, config: Config, ami: AmiClient, bus: Bus, book: CallbackBook, presence: Presence,
-                 queues: QueueControl, clock: Callable[[], float]) -> None:
-        self.config, self.ami, self.bus, self.book = config, ami, bus, book
+                 queues: QueueControl, tracker: CallTracker, clock: Callable[[], float]) -> None:
+        self.config, self.ami, self.bus, self.book, self.tracker = config, ami, bus, book, tracker
         self.presence, self.queues, self.clock = presence, queues, clock
         self._wake = asyncio.Event()
         self.rounds = 0
@@ -99,6 +100,8 @@ class CallbackDialer:
                 self.book.finished(request, False, "caller ID cannot be dialed", self.clock())
                 continue
             attempt = self.book.start_attempt(request)
+            # The channel the Originate makes gets this uniqueid: its record is the callback's.
+            self.tracker.expect_callback(attempt, request.call_id, request.id, request.number)
             log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,
                      request.queue, request.attempts)
             try:
@@ -106,7 +109,8 @@ class CallbackDialer:
                     action_id=attempt, channel=f"PJSIP/{request.number}@{self.config.trunk.name}",
                     context="cc-callback", exten="s",
                     caller_id=f"\"{request.queue}\" <{next(iter(self.config.dids), '')}>",
-                    variables={"CC_CB_QUEUE": request.queue, "CC_CB_ID": request.id}))
+                    variables={"CC_CB_QUEUE": request.queue, "CC_CB_ID": request.id,
+                               "CC_CB_NUMBER": request.number}))
             except AmiError as exc:
                 # Sent or not, we cannot tell: the request stays `dialing` until the Originate's
                 # own result, or the next resync, says whether that channel exists. Never re-sent.

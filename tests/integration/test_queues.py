@@ -349,8 +349,13 @@ async def test_callback_keeps_the_place_rings_back_once_and_connects(system: Sys
         assert "5558000001" in (ring.invite_header("To") or "")
         await asyncio.to_thread(ring.answer)
         offer = await asyncio.to_thread(agent.wait_for_incoming, 15)
+        # The agent sees whom the call is for: the customer's number, and that it is a callback.
+        assert offer.remote_number == "5558000001" and offer.remote_name == "Callback - cbq"
         await asyncio.to_thread(offer.answer)
         await ami_watch.wait_for(Event="AgentConnect", Queue="cbq", MemberName="agent1")
+        records = [c for c in system.api("/api/calls?limit=200")[1]["active"] if c["direction"] == "callback"]
+        assert [(c["caller_id"], c["callback_of"], c["callback_request"]) for c in records] == [
+            ("5558000001", request["call_id"], request["id"])]
         done = [r for r in system.api("/api/callbacks")[1] if r["id"] == request["id"]][0]
         assert done["state"] == "connected" and done["attempts"] == 1
         await asyncio.sleep(3)

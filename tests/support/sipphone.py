@@ -1078,7 +1078,8 @@ class PhoneCall:
     def remote_name(self) -> str:
         """Display name of the caller (incoming calls), else ''."""
         if self.direction == "incoming":
-            return self._call.request.headers["From"]["caller"].strip()
+            # pyVoIP leaves the closing quote of a quoted display name on it.
+            return self._call.request.headers["From"]["caller"].strip().strip('"')
         return ""
 
     def invite_header(self, name: str) -> Optional[str]:
