@@ -12,7 +12,7 @@ import pytest
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from tests.support.sipphone import PortAllocator, SipPhone
-from tests.support.system import AMI_PORT, SIP_PORT, TEST_CONFIG, AmiWatch, System, write_flows
+from tests.support.system import AMI_PORT, PHONE_PORTS, SIP_PORT, TEST_CONFIG, AmiWatch, System, write_flows
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +55,7 @@ async def ami_watch(system: System) -> Any:
 
 @pytest.fixture(scope="session")
 def ports() -> PortAllocator:
-    return PortAllocator(base=40000, span=10000)
+    return PortAllocator(base=PHONE_PORTS, span=10000)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import stat
 
-from tests.support.system import System
+from tests.support.system import API_PORT, SIP_PORT, System
 
 
 def test_api_refuses_requests_without_the_right_token(system: System) -> None:
@@ -47,12 +47,12 @@ def test_agent_credentials(system: System) -> None:
     secrets_file = system.config.runtime_dir / "secrets.yaml"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     text = system.cli("agent", "credentials").stdout
-    assert rows[0]["password"] in text and "sip:127.0.0.1:15060" in text
+    assert rows[0]["password"] in text and f"sip:127.0.0.1:{SIP_PORT}" in text
 
 
 def test_cli_reports_a_missing_controller_in_one_line(system: System, tmp_path) -> None:
     config = tmp_path / "cc.yaml"
-    config.write_text(system.config_path.read_text().replace("port: 18080", "port: 18999"))
+    config.write_text(system.config_path.read_text().replace(f"port: {API_PORT}", f"port: {API_PORT + 919}"))
     (tmp_path / "runtime").mkdir()
     (tmp_path / "runtime" / "secrets.yaml").write_text("ami_secret: a\napi_token: b\n")
     result = system.cli("--config", str(config), "status", check=False)

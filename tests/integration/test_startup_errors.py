@@ -15,9 +15,11 @@ import pytest
 from callcenter.ami.client import AmiClient, AmiLoginRefused
 from callcenter.asterisk.install import find_asterisk
 from callcenter.asterisk.render import TEMPLATES
-from tests.support.system import AMI_PORT, CALLCENTER, REPO, TEST_CONFIG, System, write_flows
+from tests.support.system import (AMI_PORT, API_PORT, CALLCENTER, OTHER_BASE, REPO, RTP_PORTS, SIP_PORT, TEST_CONFIG,
+                                  System, write_flows)
 
-PORTS = {"15060": "25160", "15038": "25138", "18080": "28180", "17000-17999": "27000-27099"}
+PORTS = {str(SIP_PORT): str(OTHER_BASE + 160), str(AMI_PORT): str(OTHER_BASE + 138),
+         str(API_PORT): str(OTHER_BASE + 3180), RTP_PORTS: f"{OTHER_BASE + 2000}-{OTHER_BASE + 2099}"}
 
 
 def own_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:
@@ -71,21 +73,21 @@ def test_invalid_config_names_file_line_and_key_and_starts_nothing(tmp_path: Pat
 def test_api_port_taken(tmp_path: Path) -> None:
     config = own_config(tmp_path)
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 28180))
+        s.bind(("127.0.0.1", OTHER_BASE + 3180))
         s.listen()
         result = run(config)
     assert result.returncode == 1
-    assert "error: port-in-use: REST API port 127.0.0.1:28180/tcp is already in use" in result.stderr
+    assert f"error: port-in-use: REST API port 127.0.0.1:{OTHER_BASE + 3180}/tcp is already in use" in result.stderr
     assert no_asterisk_of(config)
 
 
 def test_sip_port_taken(tmp_path: Path) -> None:
     config = own_config(tmp_path)
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 25160))
+        s.bind(("127.0.0.1", OTHER_BASE + 160))
         result = run(config)
     assert result.returncode == 1
-    assert "error: port-in-use: SIP port 127.0.0.1:25160/udp is already in use" in result.stderr
+    assert f"error: port-in-use: SIP port 127.0.0.1:{OTHER_BASE + 160}/udp is already in use" in result.stderr
     assert no_asterisk_of(config)
 
 

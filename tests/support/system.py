@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import functools
 import json
 import signal
@@ -29,8 +30,13 @@ from callcenter.credentials import Credentials
 REPO = Path(__file__).resolve().parents[2]
 CALLCENTER = [sys.executable, "-m", "callcenter.cli"]
 
-# Ports of the session system: away from the demo's defaults, so `make run` can run beside the tests.
-SIP_PORT, AMI_PORT, API_PORT, RTP_PORTS = 15060, 15038, 18080, "17000-17999"
+# Ports of the session system: away from the demo's defaults, so `make run` can run beside the tests;
+# CALLCENTER_TEST_PORT_BASE moves them all (a second checkout's `make test` beside this one).
+PORT_BASE = int(os.environ.get("CALLCENTER_TEST_PORT_BASE", "15000"))
+SIP_PORT, AMI_PORT, API_PORT = PORT_BASE + 60, PORT_BASE + 38, PORT_BASE + 3080
+RTP_PORTS = f"{PORT_BASE + 2000}-{PORT_BASE + 2999}"
+PHONE_PORTS = PORT_BASE + 25000  # phones take 10,000 ports from here
+OTHER_BASE = PORT_BASE + 10000  # a second system (startup tests), the same layout
 HOTLINE = "8005550100"  # the shipped demo flow, ivr_flows/hotline.yaml
 PLAIN = "8005550101"  # no flow: greeting, then queue support
 LEVELS = "8005550102"  # tests/fixtures/flows/levels.yaml
@@ -42,7 +48,7 @@ RELOADABLE = "8005550105"  # a flow the tests rewrite
 TEAM_DIDS = {"ring3": "8005550110", "rr3": "8005550111", "lr3": "8005550112", "solo": "8005550113",
              "wrap": "8005550114", "cbq": "8005550115"}
 # Where the trunk sends calls out (callbacks, transfers to numbers): a test phone plays the carrier.
-CARRIER_PORT = 39090
+CARRIER_PORT = PORT_BASE + 24090
 
 TEST_CONFIG = f"""\
 runtime_dir: runtime
