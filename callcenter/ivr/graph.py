@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -58,7 +59,23 @@ def to_mermaid(flow: m.Flow) -> str:
 
 
 def write_graph(flow: m.Flow, output: Path) -> str:
-    """Write the drawing; the format follows the extension: .svg .png (Graphviz), .dot, .mmd/.md (Mermaid)."""
+    """Write the drawing; the format follows the extension: .svg .png (Graphviz), .dot, .mmd/.md (Mermaid).
+    Errors (one line each): `bad-format`, `bad-output` (the folder is missing or not writable),
+    `graphviz-missing`, `graphviz-failed`."""
+    folder = output.resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise CallcenterError("bad-output", f"cannot write {output}: the folder {folder} does not exist or is not "
+                              "writable", {"output": str(output)})
+    try:
+        return _write(flow, output)
+    except OSError as exc:
+        raise CallcenterError("bad-output", f"cannot write {output}: {exc.strerror or exc}") from None
+    except subprocess.CalledProcessError as exc:
+        detail = " ".join(exc.stderr.decode(errors="replace").split())[:200] if exc.stderr else ""
+        raise CallcenterError("graphviz-failed", f"Graphviz could not draw {output}: {detail}") from None
+
+
+def _write(flow: m.Flow, output: Path) -> str:
     ext = output.suffix.lower().lstrip(".")
     if ext in ("mmd", "mermaid", "md"):
         output.write_text(to_mermaid(flow))

@@ -9,7 +9,8 @@ from callcenter.errors import CallcenterError
 from callcenter.ivr.graph import to_dot, to_mermaid, write_graph
 from callcenter.ivr.loader import read_flow_file
 
-HOTLINE = Path(__file__).resolve().parents[2] / "ivr_flows" / "hotline.yaml"
+REPO = Path(__file__).resolve().parents[2]
+HOTLINE = REPO / "ivr_flows" / "hotline.yaml"
 
 
 def hotline():
@@ -43,3 +44,14 @@ def test_unknown_format_is_refused(tmp_path):
     with pytest.raises(CallcenterError) as info:
         write_graph(hotline(), tmp_path / "h.gif")
     assert info.value.error_id == "bad-format"
+
+
+@pytest.mark.parametrize("output", ["/nonexistent/x.png", "/nonexistent/x.mmd", "/proc/x.dot"])
+def test_an_unwritable_output_is_a_one_line_error(output: str) -> None:
+    from click.testing import CliRunner
+
+    from callcenter.cli import main
+    result = CliRunner().invoke(main, ["--config", str(REPO / "callcenter.yaml"), "flow", "graph", "hotline",
+                                       "-o", output])
+    assert result.exit_code != 0 and result.output.startswith("error: bad-output: ")
+    assert len(result.output.strip().splitlines()) == 1
