@@ -25,11 +25,12 @@ import sys
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, Awaitable, Callable, TextIO
 
 from callcenter import events as ev
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient, AmiError, AmiLoginRefused, AmiUnavailable
+from callcenter.ami.events import SecurityFailure
 from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
 from callcenter.asterisk.render import InstanceDirs, render
@@ -53,6 +54,7 @@ from callcenter.routing.callbacks import CallbackBook
 from callcenter.routing.control import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
+from callcenter.security import Bouncer, Guard
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -153,11 +155,14 @@ class Callcenter:
     pump: Pump
     view: ReadModel
     flows: FlowLibrary | None
+    guard: Guard
+    bouncer: Bouncer
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
             for coro, name in ((self.bus.run(), "bus"), (self.sessions.run(), "ivr sessions"),
                                (self.liveness.run(), "liveness"), (self.dialer.run(), "callback dialer"),
+                               (self.bouncer.run(), "sip guard"),
                                (self.pump.run(), "pump")):
                 tasks.create_task(coro, name=name)
 
@@ -175,11 +180,17 @@ class Callcenter:
             await asyncio.to_thread(self.flows.reload)
 
 
+async def _no_bans(banned: list[str]) -> None:
+    """Without an Asterisk of our own to configure (unit tests), bans are only counted."""
+
+
 def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
-          faults: frozenset[str] = frozenset()) -> Callcenter:
+          faults: frozenset[str] = frozenset(),
+          apply_bans: Callable[[list[str]], Awaitable[None]] | None = None) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
-    a subscriber that raises on every event (`subscriber`)."""
+    a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
+    Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf)."""
     bus = Bus()
     tracker = CallTracker()
     presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
@@ -197,6 +208,8 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
                         agents=lambda: list(queue_control.config.agents), clock=clock)
     pump = Pump(ami.events, bus, tracker, presence, clock)
+    guard = Guard(config.security)
+    bouncer = Bouncer(guard, apply_bans or _no_bans, clock)
 
     async def auto_pause(event: ev.AutoPauseDecided) -> None:
         log.warning("agent %s: %s; pausing", event.agent, event.reason)
@@ -206,6 +219,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     bus.subscribe("liveness", liveness.on_event, *liveness_mod.EVENTS)
     bus.subscribe("ivr", sessions.on_event, *ivr_sessions.EVENTS)
     bus.subscribe("callback dialer", dialer.on_event, *dialer_mod.EVENTS)
+    bus.subscribe("sip guard", bouncer.on_event, SecurityFailure)
     bus.subscribe_queued("auto-pause", auto_pause, ev.AutoPauseDecided, on_full="wait")
     if "subscriber" in faults:
         def faulty(event: Any) -> None:
@@ -218,9 +232,10 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
         bus.subscribe_queued("fault: queued", faulty_queued, on_full="drop")
     view = ReadModel(lambda: queue_control.config, ami, bus, tracker, presence, queue_control, book, sessions,
                      liveness, flows, clock, extra=lambda: {"pump": {"events": pump.events,
-                                                                     "tracker_errors": pump.tracker_errors}})
+                                                                     "tracker_errors": pump.tracker_errors},
+                                                            "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                      view, flows)
+                      view, flows, guard, bouncer)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -291,7 +306,7 @@ class ConfigReloader:
             raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
                               file=str(self.path), error_id="needs-restart")
         creds = Credentials.load_or_create(new.runtime_dir, new.agents)
-        render(self.install, new, creds)
+        render(self.install, new, creds, banned=self.app.guard.banned)
         await reload_asterisk_config(self.app.ami)
         await self.app.apply_config(new, *flow_context(new, self.install))
         self.error = self.error_id = ""
@@ -383,8 +398,16 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         await wait_until_booted(asterisk, ami)
         if adopted:  # it still runs the config of its own start: callcenter.yaml may have changed since
             await reload_asterisk_config(ami)
+        async def apply_bans(banned: list[str]) -> None:
+            render(install, parts_config(), Credentials.load(config.runtime_dir), banned=banned)
+            await ami.send(actions.command("module reload res_pjsip.so"), timeout=15)
+
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
-                      faults=faults_from_env())
+                      faults=faults_from_env(), apply_bans=apply_bans)
+
+        def parts_config() -> Config:
+            assert parts is not None
+            return parts.config
         reloader = ConfigReloader(Path(config.source), parts, install)
         api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
                                        config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,

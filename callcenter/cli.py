@@ -207,6 +207,11 @@ def status(ctx: click.Context, as_json: bool) -> None:
                f"{ctl.get('call_task_failures', 0)}")
     for name, sub in errors.items():
         click.echo(f"  {name}: {sub['errors']} errors, {sub['dropped']} dropped; last: {sub['last_error']}")
+    security = data.get("security", {})
+    if security.get("banned") or security.get("failures"):
+        banned = ", ".join(f"{a} ({s:.0f} s left)" for a, s in security["banned"].items()) or "none"
+        worst = ", ".join(f"{a}: {n}" for a, n in list(security["failures"].items())[:5])
+        click.echo(f"SIP guard  banned: {banned}; failed authentications: {worst}")
     if data.get("config", {}).get("error"):
         click.echo(f"Config     last reload refused: {data['config']['error_id']}: {data['config']['error']}")
     if data.get("flows"):

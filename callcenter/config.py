@@ -146,6 +146,16 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class SecuritySettings:
+    """SIP brute force (callcenter/security.py): failures per source address before a ban."""
+
+    ban_threshold: int = 10  # failed authentications / unknown endpoints within the window (0: never ban)
+    ban_window: int = 60  # seconds
+    ban_seconds: int = 600
+    exempt: tuple[str, ...] = ("127.0.0.1", "::1")  # addresses or networks never banned
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     """How agents are handled across queues."""
 
@@ -167,6 +177,7 @@ class Config:
     api: ApiSettings = field(default_factory=ApiSettings)
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
+    security: SecuritySettings = field(default_factory=SecuritySettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -371,6 +382,14 @@ def _check(config: Config, loc: _Located) -> None:
                             ("ping_interval", config.ami.ping_interval, 0.1)):
         if value < low:
             raise loc.error(("ami", key), f"{key} {value:g} must be at least {low:g} s", "bad-value")
+    for i, net in enumerate(config.security.exempt):
+        if not _ip(net, network=True):
+            raise loc.error(("security", "exempt", str(i)), f"'{net}' is not an IP address or network", "bad-address")
+    for key, value, low in (("ban_threshold", config.security.ban_threshold, 0),
+                            ("ban_window", config.security.ban_window, 1),
+                            ("ban_seconds", config.security.ban_seconds, 1)):
+        if value < low:
+            raise loc.error(("security", key), f"{key} {value} must be at least {low}", "bad-value")
     for key, value, low in (("auto_pause_after", config.routing.auto_pause_after, 0),
                             ("service_level_seconds", config.routing.service_level_seconds, 1),
                             ("callback_attempts", config.routing.callback_attempts, 1),

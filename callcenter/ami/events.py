@@ -197,6 +197,22 @@ class OriginateFinished:
 
 
 @dataclass(frozen=True)
+class SecurityFailure:
+    """A failed SIP authentication or a request for an endpoint that does not exist."""
+
+    kind: str  # ChallengeResponseFailed | InvalidPassword | InvalidAccountID
+    address: str  # the source IP
+    account: str  # the user name it tried
+
+
+def _security(h: Mapping[str, Any]) -> SecurityFailure:
+    # RemoteAddress: IPV4/UDP/203.0.113.9/5060 (IPV6/UDP/::1/5060)
+    parts = str(h.get("RemoteAddress", "")).split("/")
+    return SecurityFailure(str(h.get("Event", "")), parts[2].strip("[]") if len(parts) >= 4 else "",
+                           str(h.get("AccountID", "")))
+
+
+@dataclass(frozen=True)
 class AsteriskBooted:
     pass
 
@@ -208,7 +224,8 @@ class AsteriskShuttingDown:
 
 Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested | CallerJoinedQueue | CallerLeftQueue
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
-         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | DeviceStateChanged | AsteriskBooted | AsteriskShuttingDown
+         | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | DeviceStateChanged | SecurityFailure | AsteriskBooted
+         | AsteriskShuttingDown
          | MemberChanged | MemberRemoved | OriginateFinished)
 
 
@@ -311,6 +328,9 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "contactstatus": lambda h: ContactChanged(h.get("EndpointName") or h.get("AOR", ""), h.get("ContactStatus", ""),
                                               h.get("URI", "")),
     "devicestatechange": lambda h: DeviceStateChanged(h.get("Device", ""), h.get("State", "")),
+    "challengeresponsefailed": _security,
+    "invalidpassword": _security,
+    "invalidaccountid": _security,
     "originateresponse": lambda h: OriginateFinished(h.get("ActionID", ""), h.get("Response", "") == "Success",
                                                      _int(h.get("Reason")), h.get("Uniqueid", "")),
     "fullybooted": lambda h: AsteriskBooted(),

@@ -7,9 +7,11 @@ spool. Files holding secrets are readable by Asterisk's user only.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import jinja2
 
@@ -84,8 +86,9 @@ class InstanceDirs:
         return self.log / "messages.log"
 
 
-def render(install: AsteriskInstall, config: Config, creds: Credentials) -> InstanceDirs:
-    """Write the instance's config; create its folders owned by Asterisk's user."""
+def render(install: AsteriskInstall, config: Config, creds: Credentials, banned: Iterable[str] = ()) -> InstanceDirs:
+    """Write the instance's config; create its folders owned by Asterisk's user. `banned`: source
+    addresses PJSIP refuses (callcenter/security.py), already checked as IP addresses."""
     dirs = InstanceDirs(install.instance_base(config.runtime_dir))
     for d in (dirs.etc, dirs.run, dirs.log, dirs.spool, dirs.db, dirs.lib, dirs.voicemail, dirs.tts):
         d.mkdir(parents=True, exist_ok=True)
@@ -106,6 +109,7 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials) -> Inst
         "queues": config.queues, "agents": config.agents, "secrets": creds,
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,
+        "banned": [str(ipaddress.ip_address(a)) for a in sorted(banned)],
     }
     templates = Path(os.environ.get("CALLCENTER_ASTERISK_TEMPLATES") or TEMPLATES)
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(templates), undefined=jinja2.StrictUndefined,

@@ -84,6 +84,7 @@ dids:
   "{TEAM_DIDS['wrap']}": {{greeting: beep, queue: wrap}}
   "{TEAM_DIDS['cbq']}": {{greeting: beep, queue: cbq}}
 routing: {{callback_attempts: 2, callback_retry_seconds: 2}}
+security: {{ban_threshold: 5, ban_window: 30, ban_seconds: 8}}
 """
 
 RELOADABLE_FLOW = """\
