@@ -207,7 +207,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     # queue_control always holds the config in force (apply_config hands it the reloaded one).
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
                         agents=lambda: list(queue_control.config.agents), clock=clock)
-    pump = Pump(ami.events, bus, tracker, presence, clock)
+    pump = Pump(ami.events, bus, tracker, presence, clock, event_time=lambda: getattr(ami, "event_time", None))
     guard = Guard(config.security)
     bouncer = Bouncer(guard, apply_bans or _no_bans, clock)
 

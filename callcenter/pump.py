@@ -27,8 +27,10 @@ class Pump:
     """Reads the AMI stream, applies it to the trackers, publishes what happened, in order."""
 
     def __init__(self, stream: Callable[[], AsyncIterator[Any]], bus: Bus, tracker: CallTracker,
-                 presence: Presence, clock: Callable[[], float]) -> None:
+                 presence: Presence, clock: Callable[[], float],
+                 event_time: Callable[[], float | None] = lambda: None) -> None:
         self.stream, self.bus, self.tracker, self.presence, self.clock = stream, bus, tracker, presence, clock
+        self.event_time = event_time
         self.events = 0
         self.tracker_errors = 0
         self._timer_changed = asyncio.Event()
@@ -45,7 +47,9 @@ class Pump:
         if isinstance(item, (AmiConnected, AmiDisconnectedEvent)):
             await self.bus.publish(item)
             return
-        now = self.clock()
+        # When it happened, as Asterisk says (timestampevents), not when we got to it: a backlog
+        # after a busy moment must not shift call records.
+        now = self.event_time() or self.clock()
         changes: list[ev.DomainEvent] = []
         try:
             changes = self.tracker.apply(item, now)

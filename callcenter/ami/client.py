@@ -197,6 +197,7 @@ class AmiClient:
         self._ready = asyncio.Event()
         self._closing = False
         self.events_seen = 0  # raw AMI events read from the stream
+        self.event_time: float | None = None  # Asterisk's Timestamp of the last event yielded (epoch s)
         self.translate_errors = 0
 
     # -- the event stream -------------------------------------------------------------------
@@ -219,6 +220,8 @@ class AmiClient:
                 continue
             self.events_seen += 1
             try:
+                stamp = item.get("Timestamp")
+                self.event_time = float(stamp) if stamp else None
                 event = translate(item)
             except Exception:
                 self.translate_errors += 1

@@ -185,6 +185,12 @@ class CallTracker:
         if call is not None:
             call.did, call.direction = did, "inbound"
 
+    def end_ivr(self, call_id: str, end: str) -> None:
+        """Where the IVR let go of the caller, unless already said (a hangup before the flow began)."""
+        call = self.get(call_id)
+        if call is not None and not call.ivr_end:
+            call.ivr_end = end
+
     def ivr(self, call_id: str, *, flow: str, version: int, path: list[str], variables: dict[str, str],
             end: str = "", voicemail: str = "") -> None:
         """Record the caller's way through the IVR (the controller calls this as the flow runs; the

@@ -102,6 +102,7 @@ class IvrSessions:
                 raise
             except AgiHangup:
                 log.info("%s: caller hung up", name)
+                self.tracker.end_ivr(agi.linkedid, "caller hung up")  # however early it happened
             except Exception:
                 self.failures += 1
                 log.exception("%s failed; releasing the caller to the dialplan fallback", name)
