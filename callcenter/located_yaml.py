@@ -156,6 +156,13 @@ def load(text: str, file: str, duplicate_words: Mapping[KeyPath, str] | Duplicat
         duplicate_word = duplicate_words
     loc = Located(file)
     try:
+        return _load(text, file, loc, duplicate_word)
+    except RecursionError:  # thousands of nested brackets or blocks: PyYAML recurses per level
+        raise YamlProblem(file, 0, 0, "", "too-large", "the document is nested too deeply") from None
+
+
+def _load(text: str, file: str, loc: Located, duplicate_word: DuplicateWord) -> tuple[Any, Located]:
+    try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

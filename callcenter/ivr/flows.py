@@ -2,6 +2,8 @@
 
 A reload builds a complete new FlowSet and swaps it in only if it has no errors; otherwise the
 running version stays and the errors are kept for `callcenter flow list` / `status` and the log.
+That includes files that cannot be read as flows (too large, not UTF-8, a NUL byte), `say:` prompts
+that cannot be synthesized (`tts-failed`, located at the prompt), and any unexpected failure.
 Calls keep the FlowSet they started on. The folder is polled (cheap: names, sizes, mtimes), so
 an edit applies to new calls well within 2 s, with no restart.
 """
@@ -77,9 +79,11 @@ def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, st
                             try:
                                 say_files[(flow.language, flow.voice, item.text)] = synth.file_for(
                                     item.text, flow.language, flow.voice)
-                            except TtsFailed as exc:
+                            except Exception as exc:  # TtsFailed, or anything else: a located error
+                                failed = exc if isinstance(exc, TtsFailed) else \
+                                    TtsFailed(item.text, f"{type(exc).__name__}: {exc}")
                                 line, col = flow.at(*key_path, str(i))
-                                errors.append(Problem(flow.file, line, col, exc.error_id, str(exc)))
+                                errors.append(Problem(flow.file, line, col, failed.error_id, str(failed)))
     if errors:
         return LoadResult(None, errors, warnings)
     return LoadResult(m.FlowSet({f.name: f for f in flows}, version, time.time(), say_files), errors, warnings)
@@ -114,8 +118,13 @@ class FlowLibrary:
         """Load the folder; swap it in if it is clean. Returns True if the flows changed."""
         self._signature = self._files_signature()
         self.last_attempt_at = time.time()
-        result = load_flows(flow_files(self.directory), self.context, required=self.required, synth=self.synth,
-                            version=self.current.version + 1)
+        try:
+            result = load_flows(flow_files(self.directory), self.context, required=self.required, synth=self.synth,
+                                version=self.current.version + 1)
+        except Exception as exc:  # a bug: refused like an invalid flow, and said where it is seen
+            log.exception("flow reload failed")
+            result = LoadResult(None, [Problem(str(self.directory), 0, 0, "bad-value",
+                                               f"the reload failed: {type(exc).__name__}: {exc}")], [])
         self.errors, self.warnings = result.errors, result.warnings
         for w in result.warnings:
             log.warning("flow warning: %s", w)

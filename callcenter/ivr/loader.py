@@ -17,6 +17,7 @@ Shape problems (unknown keys, wrong types, missing keys) are found here; graph p
 
 from __future__ import annotations
 
+import importlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,11 +25,17 @@ from typing import Any, Callable
 
 from callcenter import located_yaml
 from callcenter.ivr import model as m
+from callcenter.ivr.model import MAX_MATCH_LENGTH
 from callcenter.ivr.schedule import ScheduleError, parse_schedule
 from callcenter.located_yaml import KeyPath, Located, YamlProblem
 
 DIGITS = set("0123456789*#")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+# An Asterisk sound language (en, fr, en_US, pt_BR) and an espeak-ng voice (en-us, fr-fr, en+f3,
+# mb/mb-fr1): they become parts of file paths and an espeak-ng argument, so they are names, never
+# paths or options.
+_LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+_VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]{0,63}")
 TESTS = ("equals", "prefix", "matches", "in")
 SUBJECTS_FIXED = ("caller_id", "did")
 
@@ -43,10 +50,22 @@ class Problem:
     severity: str = "error"  # error | warning
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        """One line, whatever the flow file holds (a key or a value quoted in the message may
+        contain line breaks or control characters: they are shown escaped)."""
+        where = _one_line(f"{self.file}:{self.line}:{self.column}")
+        message = _one_line(self.message)
         if self.severity == "warning":
-            return f"{where}: warning: {self.error_id}: {self.message}"
-        return f"{where}: {self.error_id}: {self.message}"
+            return f"{where}: warning: {self.error_id}: {message}"
+        return f"{where}: {self.error_id}: {message}"
+
+
+MAX_MESSAGE = 500
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def _one_line(text: str) -> str:
+    text = _CONTROL.sub(lambda c: repr(c[0])[1:-1], text)
+    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
 
 
 class _Invalid(Exception):
@@ -133,6 +152,189 @@ def _not_negative(v: int) -> str:
     return "" if v >= 0 else "must be 0 or more"
 
 
+def _language(v: str) -> str:
+    return "" if _LANGUAGE.fullmatch(v) else f"'{v}' is not a language code (like en, fr, en_US)"
+
+
+def _voice(v: str) -> str:
+    return "" if not v or (_VOICE.fullmatch(v) and ".." not in v) else \
+        f"'{v}' is not an espeak-ng voice name (like en-us, fr-fr, en+f3)"
+
+
+# -- regular expressions ------------------------------------------------------------------------
+#
+# A caller-ID `matches:` or a collect `pattern:` is run by Python's backtracking `re` while the
+# controller's event loop waits. Patterns that can make it backtrack exponentially, or as a high
+# power of the text's length, are refused here (`slow-pattern`):
+#
+# - a quantified group that contains a quantifier, or alternatives that can match at the same
+#   place (`(a+)+`, `(\d+-)*`, `(a|aa)+`, `(.*x){20}`): exponential;
+# - more ways to split a text of MAX_MATCH_LENGTH characters between the pattern's quantifiers and
+#   alternatives than MAX_PATTERN_WAYS (`\d*\d*\d*\d*`, `a?a?a?...` twenty times): a high power.
+#
+# The stepper never matches more than MAX_MATCH_LENGTH characters, so the count is a bound of the
+# work of one match (and a shape that slips through stays bounded too).
+
+MAX_PATTERN = 200  # characters of a pattern
+MAX_PATTERN_WAYS = 1_000_000  # about 0.1 s of backtracking at worst
+_L = MAX_MATCH_LENGTH
+_CAP = 10 ** 15  # counts stop growing here (the limit is far below)
+_sre_parse: Any = importlib.import_module("re._parser")  # the parser `re` itself uses (3.11+)
+_sre: Any = importlib.import_module("re._constants")
+_REPEATS = {_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT}
+_OPEN = 10  # a repeated group with more than this many optional repeats counts as unbounded: (x?){30}
+_ZERO_WIDTH = {_sre.AT, _sre.GROUPREF, _sre.GROUPREF_IGNORE, _sre.GROUPREF_LOC_IGNORE, _sre.GROUPREF_UNI_IGNORE}
+_NESTED = ("a repeated group contains a quantifier, or alternatives that can match the same text (like (a+)+, "
+           "(a|aa)* or (.*x){20}): matching can take exponential time on a text that does not match; repeat "
+           "one simple thing instead, e.g. ^\\+?[0-9]+$ rather than ^(\\+?[0-9]+)+$")
+
+Ways = list[int]  # [n0, n1, ...]: in how many ways the pattern can consume exactly i characters
+
+
+class _Slow(Exception):
+    pass
+
+
+def _first_chars(items: Any) -> set[str] | None:
+    """The characters a (parsed) pattern can start with, in lower case (a pattern may ignore case);
+    None: any, too many to list, or beyond ASCII (where case rules are subtler)."""
+    for op, av in items:
+        if op == _sre.AT:
+            continue  # ^ $ \b take no character
+        if op == _sre.LITERAL:
+            return {chr(av).lower()} if av < 128 else None
+        if op == _sre.IN:
+            out: set[str] = set()
+            for item_op, item in av:
+                if item_op == _sre.LITERAL and item < 128:
+                    out.add(chr(item).lower())
+                elif item_op == _sre.RANGE and item[1] < 128:
+                    out.update(chr(c).lower() for c in range(item[0], item[1] + 1))
+                else:
+                    return None
+            return out
+        if op == _sre.SUBPATTERN and av[-1].getwidth()[0] > 0:
+            return _first_chars(av[-1])
+        return None
+    return None  # empty: it starts with whatever follows
+
+
+def _disjoint(alternatives: list) -> bool:
+    """Do the alternatives of a|b|c start with different characters (and none is empty)? Then at
+    most one of them can go on at any place."""
+    seen: set[str] = set()
+    for alt in alternatives:
+        first = _first_chars(alt) if alt.getwidth()[0] > 0 else None
+        if first is None or first & seen:
+            return False
+        seen |= first
+    return True
+
+
+def _times(a: Ways, b: Ways) -> Ways:
+    """Ways of `a` then `b`."""
+    out = [0] * (_L + 1)
+    b_terms = [(j, y) for j, y in enumerate(b) if y]
+    for i, x in enumerate(a):
+        if x:
+            for j, y in b_terms:
+                if i + j > _L:
+                    break
+                out[i + j] += x * y
+    return [v if v < _CAP else _CAP for v in out]
+
+
+def _unit(width: int = 0, count: int = 1) -> Ways:
+    out = [0] * (_L + 1)
+    if width <= _L:
+        out[width] = min(count, _CAP)
+    return out
+
+
+def _repeat(body: Ways, low: int, high: int) -> Ways:
+    """Ways of body{low,high}."""
+    high = min(high, _L + 1)  # more would consume more than _L characters (or repeat an empty match)
+    out = [0] * (_L + 1)
+    terms = [(i, x) for i, x in enumerate(body) if x]
+    if len(terms) == 1 and terms[0][0] > 0:  # a fixed width, the usual case: \d+, a{2,5}, (ab)*
+        width, count = terms[0]
+        for n in range(low, high + 1):
+            if width * n > _L:
+                break
+            out[width * n] = min(_CAP, count ** n)  # n <= _L
+        return out
+    power = _unit()
+    for n in range(high + 1):
+        if n >= low:
+            out = [min(_CAP, x + y) for x, y in zip(out, power)]
+        if not any(power):
+            break
+        power = _times(power, body)
+    return out
+
+
+def _ways(items: Any) -> tuple[Ways, bool]:
+    """(in how many ways the parsed pattern can consume 0, 1, ... _L characters; can it match one
+    text in more than one way). Raises _Slow for a repeated group that can (exponential)."""
+    ways, varies = _unit(), False
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, body = av
+            inner, inner_varies = _ways(body)
+            if high > 1 and inner_varies and (high == _sre.MAXREPEAT or high - low > _OPEN):
+                raise _Slow(_NESTED)
+            here, varies = _repeat(inner, low, high), varies or inner_varies or low != high
+        elif op in (_sre.BRANCH, _sre.GROUPREF_EXISTS):  # a|b, (?(1)a|b)
+            alts = av[1] if op == _sre.BRANCH else [a if a is not None else _sre_parse.SubPattern(av[1].state)
+                                                     for a in av[1:]]
+            parts = [_ways(alt) for alt in alts]
+            one_way = op == _sre.BRANCH and _disjoint(alts)
+            pick = max if one_way else sum
+            here = [min(_CAP, pick(p[0][i] for p in parts)) for i in range(_L + 1)]
+            varies = varies or not one_way or any(v for _, v in parts)
+        elif op in (_sre.SUBPATTERN, _sre.ATOMIC_GROUP):
+            here, inner_varies = _ways(av if op == _sre.ATOMIC_GROUP else av[-1])
+            varies = varies or inner_varies
+        elif op in (_sre.ASSERT, _sre.ASSERT_NOT):  # a look-around: tried whole, takes no character
+            inner, inner_varies = _ways(av[-1])
+            here, varies = _unit(0, sum(inner)), varies or inner_varies
+        elif op in _ZERO_WIDTH:
+            continue
+        else:  # one character
+            here = _unit(1)
+        ways = _times(ways, here)
+    return ways, varies
+
+
+def pattern_problem(pattern: str) -> tuple[str, str] | None:
+    """(error id, message) if `pattern` is not a regular expression (`bad-pattern`) or one that may
+    take very long to match (`slow-pattern`); None if it is fine."""
+    if len(pattern) > MAX_PATTERN:
+        return "slow-pattern", f"the pattern is {len(pattern)} characters long; at most {MAX_PATTERN}"
+    try:
+        re.compile(pattern)
+        parsed = _sre_parse.parse(pattern)
+    except re.error as exc:
+        return "bad-pattern", f"not a valid regular expression: {exc}"
+    except (RecursionError, OverflowError, ValueError) as exc:  # (((((...))))) nested too deeply
+        return "bad-pattern", f"not a regular expression that can be used: {type(exc).__name__}"
+    try:
+        ways, _ = _ways(parsed)
+    except RecursionError:
+        return "slow-pattern", "the pattern is nested too deeply"
+    except _Slow as exc:
+        return "slow-pattern", str(exc)
+    anchored = bool(parsed.data) and parsed.data[0] in ((_sre.AT, _sre.AT_BEGINNING), (_sre.AT, _sre.AT_BEGINNING_STRING))
+    total = sum(ways) * (1 if anchored else _L + 1)  # re.search tries every start unless ^
+    if total > MAX_PATTERN_WAYS:
+        hint = "start it with ^ (it is tried at every position otherwise)" if sum(ways) <= MAX_PATTERN_WAYS \
+            else "use fewer"
+        return "slow-pattern", (f"too many quantifiers that can take the same characters (like \\d*\\d*\\d*\\d* or "
+                                f"a?a?a?a?...): a {_L}-character text can be split between them in about "
+                                f"{total:.0e} ways, and matching may try them all; {hint}")
+    return None
+
+
 # -- one node kind each --------------------------------------------------------------------------
 
 def _play(r: _Reader, node: dict, p: KeyPath) -> m.Step:
@@ -182,11 +384,8 @@ def _collect(r: _Reader, node: dict, p: KeyPath) -> m.Step:
     if finish_on not in ("", "#", "*"):
         raise r.fail(q + ("finish_on",), "bad-digit", "must be '#', '*' or '' (no end key)")
     pattern = r.scalar(d, "pattern", q, str, "")
-    if pattern:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise r.fail(q + ("pattern",), "bad-pattern", f"not a valid regular expression: {exc}") from None
+    if pattern and (bad := pattern_problem(pattern)):
+        raise r.fail(q + ("pattern",), *bad)
     return m.Collect(prompt=r.prompt(d["prompt"], q + ("prompt",)), variable=variable,
                      next=r.scalar(node, "next", p, str), failure=r.scalar(node, "failure", p, str),
                      min_digits=low, max_digits=high, finish_on=finish_on, pattern=pattern,
@@ -228,11 +427,8 @@ def _branch(r: _Reader, node: dict, p: KeyPath) -> m.Step:
             value = tuple(str(v) for v in value)
         else:
             value = str(r.scalar(d, test, rp, str))
-            if test == "matches":
-                try:
-                    re.compile(value)
-                except re.error as exc:
-                    raise r.fail(rp + (test,), "bad-pattern", f"not a valid regular expression: {exc}") from None
+            if test == "matches" and (bad := pattern_problem(value)):
+                raise r.fail(rp + (test,), *bad)
         subject = r.scalar(d, "if", rp, str)
         rules.append(m.Rule(subject, test, value, r.scalar(d, "goto", rp, str)))
     return m.Branch(tuple(rules), r.scalar(node, "else", p, str))
@@ -299,19 +495,65 @@ def _duplicate_word(path: KeyPath) -> str:
     return "digit" if path and path[-1] == "options" else "key"
 
 
+MAX_NESTING = 50  # [ and { inside each other; a flow needs a handful
+
+
+def _too_deep(text: str) -> tuple[int, int] | None:
+    """Where [ or { brackets first nest more than MAX_NESTING deep (outside quotes and comments),
+    if they do: such a file is refused before the YAML reader, whose time grows with the square
+    of the depth and which recurses until Python's limit. (A rough scan: what it misses, the
+    reader's RecursionError still catches.)"""
+    if text.count("[") + text.count("{") <= MAX_NESTING:
+        return None
+    depth, line, line_start, quote, comment, escaped, previous = 0, 1, 0, "", False, False, "\n"
+    for i, c in enumerate(text):
+        if c == "\n":
+            line, line_start, comment = line + 1, i + 1, False
+        elif comment:
+            pass
+        elif quote:
+            if escaped:
+                escaped = False
+            elif quote == '"' and c == "\\":
+                escaped = True
+            elif c == quote:
+                if quote == "'" and text[i + 1:i + 2] == "'":  # 'it''s'
+                    escaped = True
+                else:
+                    quote = ""
+        elif c == "#" and previous in " \t\n":
+            comment = True
+        elif c in "\"'" and previous in " \t\n[{,:":
+            quote = c
+        elif c in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                return line, i - line_start + 1
+        elif c in "]}":
+            depth = max(0, depth - 1)
+        previous = c
+    return None
+
+
 def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, list[Problem]]:
     """One flow file → (flow or None, problems). A flow with errors in some nodes is still
     returned (without those nodes) so the graph checks can run; it is never used for calls."""
+    if deep := _too_deep(text):
+        return None, [Problem(file, *deep, "too-large", f"brackets nested more than {MAX_NESTING} deep")]
     try:
         data, loc = located_yaml.load(text, file, _duplicate_word)
     except YamlProblem as p:
         return None, [Problem(p.file, p.line, p.column, p.error_id, p.message)]
+    except RecursionError:  # [[[[[[...]]]]]]: the YAML composer is recursive
+        return None, [Problem(file, 1, 1, "too-large", "the document is nested too deeply")]
+    except Exception as exc:  # a reader's bug must be a located problem, not a traceback
+        return None, [Problem(file, 1, 1, "yaml-syntax", f"cannot read this YAML: {type(exc).__name__}: {exc}")]
     r = _Reader(loc)
     try:
         top = r.mapping(data, (), {"name", "language", "voice", "entry", "nodes"}, {"entry", "nodes"})
         name = r.scalar(top, "name", (), str, default_name)
-        language = r.scalar(top, "language", (), str, "en")
-        voice = r.scalar(top, "voice", (), str, "")
+        language = r.scalar(top, "language", (), str, "en", _language)
+        voice = r.scalar(top, "voice", (), str, "", _voice)
         entry = r.scalar(top, "entry", (), str)
         if not isinstance(top["nodes"], dict) or not top["nodes"]:
             raise r.fail(("nodes",), "wrong-type", "must be a mapping of node names to nodes")
@@ -334,6 +576,9 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
         try:
             step = READERS[kinds[0]](r, raw, where)
         except _Invalid:
+            continue
+        except Exception as exc:  # a bug here must be one located problem, not a traceback
+            r.problem(where, "bad-value", f"node '{node_name}' could not be read: {type(exc).__name__}: {exc}")
             continue
         line, col = loc.at(where)
         nodes[node_name] = m.Node(node_name, step, line, col)

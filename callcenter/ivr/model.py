@@ -13,6 +13,11 @@ from typing import Mapping
 
 from callcenter.ivr.schedule import Schedule
 
+# A caller ID or a call variable longer than this matches no branch rule and no collect pattern:
+# regular expressions never run on more characters, which bounds the time of the patterns the
+# validator accepts (it refuses those whose time would explode even on this length: slow-pattern).
+MAX_MATCH_LENGTH = 64
+
 
 @dataclass(frozen=True)
 class Sound:

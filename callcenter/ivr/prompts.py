@@ -23,6 +23,7 @@ VOICES = {"en": "en-us", "fr": "fr-fr", "de": "de", "es": "es", "it": "it", "nl"
 
 class TtsFailed(CallcenterError):
     def __init__(self, text: str, why: str) -> None:
+        why = " ".join(why.split())[:300]  # one line: it ends up in the log and `callcenter flow list`
         super().__init__("tts-failed", f"could not turn {text[:40]!r} into audio: {why}", {"text": text})
 
 
@@ -51,20 +52,27 @@ class PromptSynth:
         for tool in ("espeak-ng", "sox"):
             if shutil.which(tool) is None:
                 raise TtsFailed(text, f"{tool} is not installed (make install, or apt-get install espeak-ng sox)")
-        self.directory.mkdir(parents=True, exist_ok=True)
         raw, tmp = target.with_suffix(".raw.wav"), target.with_suffix(".tmp.wav")
         try:
-            subprocess.run(["espeak-ng", "-v", voice, "-s", "155", "-w", str(raw), text], check=True,
-                           capture_output=True, timeout=60)
+            self.directory.mkdir(parents=True, exist_ok=True)
+            # The text goes on stdin, never in argv: no "Argument list too long", and a text that starts
+            # with "-" is not an option.
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "155", "-w", str(raw), "--stdin"], input=text.encode(),
+                           check=True, capture_output=True, timeout=60)
             subprocess.run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer", str(tmp)],
                            check=True, capture_output=True, timeout=60)
+            if self.uid >= 0 and os.geteuid() == 0:
+                os.chown(tmp, self.uid, self.gid)
+            os.replace(tmp, target)
         except subprocess.CalledProcessError as exc:
             raise TtsFailed(text, (exc.stderr or b"").decode(errors="replace").strip() or str(exc)) from None
+        except subprocess.TimeoutExpired as exc:
+            raise TtsFailed(text, f"timed out after {exc.timeout:g} s") from None
+        except OSError as exc:  # cannot run it, or cannot write the cache
+            raise TtsFailed(text, f"{type(exc).__name__}: {exc}") from None
         finally:
             raw.unlink(missing_ok=True)
-        if self.uid >= 0 and os.geteuid() == 0:
-            os.chown(tmp, self.uid, self.gid)
-        os.replace(tmp, target)
+            tmp.unlink(missing_ok=True)
 
 
 def resolve_in_root(sysroot: Path, inner: str) -> Path:
@@ -88,10 +96,13 @@ def resolve_in_root(sysroot: Path, inner: str) -> Path:
 def sound_finder(sysroot: Path, data_dir: str) -> Callable[[str, str], bool]:
     """`exists(name, language)` for Asterisk's sounds (names like `hello-world`, `digits/1`)."""
     def exists(name: str, language: str) -> bool:
-        if name.startswith("/"):
-            stems = [resolve_in_root(sysroot, name)]
-        else:
-            stems = [resolve_in_root(sysroot, f"{data_dir}/sounds/{language}/{name}"),
-                     resolve_in_root(sysroot, f"{data_dir}/sounds/{name}")]
-        return any(stem.with_name(f"{stem.name}.{ext}").exists() for stem in stems for ext in SOUND_EXTENSIONS)
+        try:
+            if name.startswith("/"):
+                stems = [resolve_in_root(sysroot, name)]
+            else:
+                stems = [resolve_in_root(sysroot, f"{data_dir}/sounds/{language}/{name}"),
+                         resolve_in_root(sysroot, f"{data_dir}/sounds/{name}")]
+            return any(stem.with_name(f"{stem.name}.{ext}").exists() for stem in stems for ext in SOUND_EXTENSIONS)
+        except (OSError, ValueError):  # a name too long for a file, a NUL, a path out of the root
+            return False
     return exists

@@ -17,10 +17,18 @@ from dataclasses import dataclass, field
 from typing import Any, Generator
 
 from callcenter.ivr import model as m
+from callcenter.ivr.model import MAX_MATCH_LENGTH
 from callcenter.ivr.schedule import is_open
 
 ALL_DIGITS = "0123456789*#"
 MAX_STEPS = 500  # a safety net; the validator already refuses loops that take no input
+
+
+def _search(pattern: str, text: str) -> bool:
+    """A branch's `matches` or a collect's `pattern`, on at most MAX_MATCH_LENGTH characters (a
+    longer text never matches): the validator refuses exponential shapes and counts the ways the
+    others can split a text of that length, so the time of a match is bounded."""
+    return len(text) <= MAX_MATCH_LENGTH and re.search(pattern, text) is not None
 
 
 # -- actions (out) -------------------------------------------------------------------------------
@@ -238,7 +246,7 @@ class FlowRun:
                     break
                 digits += d
             valid = s.min_digits <= len(digits) <= s.max_digits and (
-                not s.pattern or re.search(s.pattern, digits) is not None)
+                not s.pattern or _search(s.pattern, digits))
             if valid:
                 self.variables[s.variable] = digits
                 self.path.append(f"collected:{s.variable}={digits}")
@@ -253,10 +261,12 @@ class FlowRun:
         value = {"caller_id": self.caller_id, "did": self.did}.get(rule.subject)
         if value is None:
             value = self.variables.get(rule.subject, "")
+        if len(value) > MAX_MATCH_LENGTH:
+            return False  # a hostile caller ID: no rule matches it, the branch goes to `else`
         if rule.test == "equals":
             return value == rule.value
         if rule.test == "prefix":
             return value.startswith(str(rule.value))
         if rule.test == "matches":
-            return re.search(str(rule.value), value) is not None
+            return _search(str(rule.value), value)
         return value in rule.value  # "in"

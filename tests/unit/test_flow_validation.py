@@ -44,7 +44,7 @@ ERROR_IDS = {
     "unknown-kind", "bad-digit", "bad-value", "bad-range", "bad-pattern", "missing-exit", "unknown-target",
     "unknown-flow", "unknown-queue", "unknown-agent", "unknown-extension", "unknown-sound", "no-outbound-trunk",
     "no-way-out", "input-free-loop", "duplicate-flow", "impossible-schedule", "bad-time", "bad-day", "bad-date",
-    "unknown-timezone", "missing-flow", "bad-encoding", "too-large",
+    "unknown-timezone", "missing-flow", "bad-encoding", "too-large", "slow-pattern",
 }
 WARNING_IDS = {"unreachable-node", "never-open", "unset-variable"}
 # Reported outside the fixtures' reach: tested on their own below.

@@ -93,3 +93,9 @@ def test_the_loader_survives_yaml_shaped_noise(lines: list[str]) -> None:
         parse_config("\n".join(lines), file="fuzz.yaml", env={})
     except ConfigError:
         pass
+
+
+def test_deep_nesting_is_too_large_not_a_recursion_error() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("sip: " + "[" * 3000 + "]" * 3000, file="deep.yaml", env={})
+    assert info.value.error_id == "too-large"
