@@ -43,7 +43,12 @@ def flow_context(config: Config, install: AsteriskInstall | None) -> tuple[Conte
                       extensions=frozenset(a.extension for a in config.agents.values()),
                       sound_exists=sound_finder(install.sysroot, install.data_dir) if install else None,
                       can_dial_out=bool(config.trunk.host))
-    required = {did.flow: f"DID {number} in {config.source}" for number, did in config.dids.items() if did.flow}
+    required = {}
+    for number, did in config.dids.items():
+        if did.flow:
+            # "DID 800... in callcenter.yaml:12:5": a missing flow is reported where the DID names it.
+            line, column = config.positions.get(("dids", number, "flow"), (0, 0))
+            required[did.flow] = f"DID {number} in {config.source}:{line}:{column}"
     return context, required
 
 
@@ -65,8 +70,14 @@ def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, st
     names = {f.name for f in flows}
     for name, who in (required or {}).items():
         if name not in names:
-            problems.append(Problem(str(next(iter(files), "ivr_flows")), 0, 0, "missing-flow",
-                                    f"flow '{name}' is used by {who} but no flow file defines it"))
+            # Located where it is asked for (`who` may end in file:line:col, the DID's line).
+            where, _, rest = who.rpartition(" in ")
+            at_file, at_line, at_col = (rest.rsplit(":", 2) + ["0", "0"])[:3] if rest else ("", "0", "0")
+            located = at_line.isdigit() and at_col.isdigit() and int(at_line) > 0
+            problems.append(Problem(at_file if located else str(next(iter(files), "ivr_flows")),
+                                    int(at_line) if located else 0, int(at_col) if located else 0, "missing-flow",
+                                    f"flow '{name}' is used by {where if located else who} but no flow file "
+                                    "defines it"))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     say_files: dict[tuple[str, str, str], str] = {}

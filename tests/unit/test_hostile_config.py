@@ -99,3 +99,15 @@ def test_deep_nesting_is_too_large_not_a_recursion_error() -> None:
     with pytest.raises(ConfigError) as info:
         parse_config("sip: " + "[" * 3000 + "]" * 3000, file="deep.yaml", env={})
     assert info.value.error_id == "too-large"
+
+
+def test_config_check_finds_a_dids_missing_flow_at_the_dids_line(tmp_path: Path) -> None:
+    (tmp_path / "flows").mkdir()
+    text = (REPO / "callcenter.yaml").read_text().replace("ivr_flows: ivr_flows", "ivr_flows: flows")
+    config = tmp_path / "callcenter.yaml"
+    config.write_text(text)
+    line = next(i for i, row in enumerate(text.splitlines(), 1) if "flow: hotline" in row)
+    result = subprocess.run([sys.executable, "-m", "callcenter.cli", "--config", str(config), "config", "check"],
+                            capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert result.returncode == 1
+    assert f"{config}:{line}:" in result.stderr and "missing-flow" in result.stderr
