@@ -173,13 +173,12 @@ class Liveness:
         found["ended"] = sum(isinstance(c, ev.CallEnded) for c in changes)
 
     async def _queues(self, found: dict[str, Any]) -> None:
-        await self.queues.restore()
+        found["queue_status"] = await self.queues.restore()
 
     async def _devices(self, found: dict[str, Any]) -> None:
         devices = await self.ami.send(actions.device_state_list())
         contacts = await self.ami.send(actions.pjsip_show_contacts())
-        status = await self.ami.send(actions.queue_status())  # the latest word on waiting callers
-        for change in self.presence.rebuild(status, devices, contacts, self.clock()):
+        for change in self.presence.rebuild(found["queue_status"], devices, contacts, self.clock()):
             await self.bus.publish(change)
         found["waiting"] = sum(len(q.waiting) for q in self.presence.queues.values())
         found["registered"] = sum(a.registered for a in self.presence.agents.values())

@@ -16,7 +16,7 @@ panoramisk message.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from callcenter.ami.events import caller_name, caller_text
 from callcenter.errors import CallcenterError
@@ -398,12 +398,6 @@ def _contacts(raw: Any) -> list[ContactRow]:
 def pjsip_show_contacts() -> Action[list[ContactRow]]:
     # No contact at all is answered `Response: Error / Message: No Contacts found`: an empty list.
     return Action({"Action": "PJSIPShowContacts"}, _contacts, as_list=True, check=False, timeout=10)
-
-
-def check_all(values: Sequence[tuple[Any, str, int]]) -> None:
-    """Check several values at once (for callers that store before they send)."""
-    for value, what, max_length in values:
-        text(value, what, max_length)
 
 
 def unchecked(fields: Mapping[str, Any], as_list: bool | None = None, timeout: float | None = None) -> Action[Any]:
