@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-import yaml
 
 from callcenter.config import CONTROLLER_FILE, DEFAULT_CONFIG, Config, ConfigError, check_sounds, load_config
 from callcenter.credentials import Credentials
@@ -72,12 +71,12 @@ def _raw_runtime_dir(path: Path) -> Path:
     """runtime_dir as written in a config that does not validate (default: var beside it)."""
     base = path.resolve().parent
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8", errors="replace")[:1_000_000])
-        if isinstance(data, dict) and isinstance(data.get("runtime_dir"), str):
-            return base / data["runtime_dir"]
-    except yaml.YAMLError:
-        pass
-    return base / "var"
+        # A top-level `runtime_dir: X` line, read as text: the rest of the file may be anything.
+        found = re.search(r"""(?m)^runtime_dir:[ \t]*["']?([^"'#\s]+)""",
+                          path.read_text(encoding="utf-8", errors="replace")[:1_000_000])
+    except OSError:
+        found = None
+    return base / found[1] if found else base / "var"
 
 
 def _one_line(text: str) -> str:

@@ -24,6 +24,7 @@ from callcenter.located_yaml import KeyPath, Located, YamlProblem
 
 DEFAULT_CONFIG = "callcenter.yaml"
 MAX_STRING = 200  # characters, any string value
+MAX_INT = 1_000_000  # any integer value (ports, seconds, counts): nothing sensible is larger
 # Written by a running controller into its runtime folder: where its API listens (the CLI finds it
 # there when callcenter.yaml does not validate).
 CONTROLLER_FILE = "controller.json"
@@ -280,6 +281,8 @@ def _coerce(tp: Any, value: Any, path: Path_, loc: _Located) -> Any:
     if tp is int or tp is bool:
         if type(value) is not tp:
             raise loc.error(path, f"must be {_type_name(tp)}, not {type(value).__name__} {value!r}", "wrong-type")
+        if tp is int and abs(value) > MAX_INT:
+            raise loc.error(path, f"{value} is out of range (at most {MAX_INT:,})", "bad-value")
         return value
     raise TypeError(f"unsupported config type {tp}")  # a programming error, not a user one
 
@@ -378,10 +381,10 @@ def _check(config: Config, loc: _Located) -> None:
     if not _NAME.fullmatch(config.trunk.name):
         raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' must be lower-case letters, digits, "
                         "- or _", "bad-name")
-    for key, value, low in (("action_timeout", config.ami.action_timeout, 0.1),
-                            ("ping_interval", config.ami.ping_interval, 0.1)):
-        if value < low:
-            raise loc.error(("ami", key), f"{key} {value:g} must be at least {low:g} s", "bad-value")
+    for key, fvalue, lo, hi in (("action_timeout", config.ami.action_timeout, 0.1, 600.0),
+                                ("ping_interval", config.ami.ping_interval, 0.1, 600.0)):
+        if not lo <= fvalue <= hi:
+            raise loc.error(("ami", key), f"{key} {fvalue:g} must be {lo:g} to {hi:g} s", "bad-value")
     for i, net in enumerate(config.security.exempt):
         if not _ip(net, network=True):
             raise loc.error(("security", "exempt", str(i)), f"'{net}' is not an IP address or network", "bad-address")
@@ -390,12 +393,12 @@ def _check(config: Config, loc: _Located) -> None:
                             ("ban_seconds", config.security.ban_seconds, 1)):
         if value < low:
             raise loc.error(("security", key), f"{key} {value} must be at least {low}", "bad-value")
-    for key, value, low in (("auto_pause_after", config.routing.auto_pause_after, 0),
-                            ("service_level_seconds", config.routing.service_level_seconds, 1),
-                            ("callback_attempts", config.routing.callback_attempts, 1),
-                            ("callback_retry_seconds", config.routing.callback_retry_seconds, 1)):
-        if value < low:
-            raise loc.error(("routing", key), f"{key} {value} must be at least {low}", "bad-value")
+    for key, value, low, high in (("auto_pause_after", config.routing.auto_pause_after, 0, 100),
+                                  ("service_level_seconds", config.routing.service_level_seconds, 1, 3600),
+                                  ("callback_attempts", config.routing.callback_attempts, 1, 20),
+                                  ("callback_retry_seconds", config.routing.callback_retry_seconds, 1, 86400)):
+        if not low <= value <= high:
+            raise loc.error(("routing", key), f"{key} {value} must be {low} to {high}", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")
@@ -407,10 +410,10 @@ def _check(config: Config, loc: _Located) -> None:
         if not _NAME.fullmatch(name):
             raise loc.error(("queues", name), f"queue name '{name}' must be lower-case letters, digits, - or _",
                             "bad-name")
-        for key, value, low in (("ring_timeout", queue.ring_timeout, 1), ("retry", queue.retry, 0),
-                                ("wrapup", queue.wrapup, 0), ("weight", queue.weight, 0)):
-            if value < low:
-                raise loc.error(("queues", name, key), f"{key} {value} must be at least {low}", "bad-value")
+        for key, value, low, high in (("ring_timeout", queue.ring_timeout, 1, 600), ("retry", queue.retry, 0, 600),
+                                      ("wrapup", queue.wrapup, 0, 3600), ("weight", queue.weight, 0, 1000)):
+            if not low <= value <= high:
+                raise loc.error(("queues", name, key), f"{key} {value} must be {low} to {high}", "bad-value")
         if not _SOUND.fullmatch(queue.music):
             raise loc.error(("queues", name, "music"), f"'{queue.music}' is not a music class name", "bad-value")
         if queue.strategy not in QUEUE_STRATEGIES:

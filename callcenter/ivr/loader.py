@@ -156,6 +156,12 @@ def _language(v: str) -> str:
     return "" if _LANGUAGE.fullmatch(v) else f"'{v}' is not a language code (like en, fr, en_US)"
 
 
+def _flow_name(v: str) -> str:
+    # A flow's name travels in goto targets and in the dialplan's CC_RESUME ("flow/node").
+    return "" if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v) and ".." not in v else \
+        f"'{v}' is not a flow name (letters, digits, _ . -)"
+
+
 def _voice(v: str) -> str:
     return "" if not v or (_VOICE.fullmatch(v) and ".." not in v) else \
         f"'{v}' is not an espeak-ng voice name (like en-us, fr-fr, en+f3)"
@@ -551,7 +557,7 @@ def parse_flow(text: str, file: str, default_name: str) -> tuple[m.Flow | None, 
     r = _Reader(loc)
     try:
         top = r.mapping(data, (), {"name", "language", "voice", "entry", "nodes"}, {"entry", "nodes"})
-        name = r.scalar(top, "name", (), str, default_name)
+        name = r.scalar(top, "name", (), str, default_name, _flow_name)
         language = r.scalar(top, "language", (), str, "en", _language)
         voice = r.scalar(top, "voice", (), str, "", _voice)
         entry = r.scalar(top, "entry", (), str)

@@ -43,6 +43,10 @@ MAX_JSON_DEPTH = 64
 MAX_BODY = 64 * 1024  # bytes; every request body here is a few fields
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _depth(value: Any, level: int = 0) -> int:
     if level > MAX_JSON_DEPTH:
         return level
@@ -93,6 +97,8 @@ def make_app(parts: "Callcenter", token: str,
             limit = int(request.query.get("limit", "50"))
         except ValueError:
             return _error(400, "bad-limit", "limit must be an integer")
+        if not 1 <= limit <= 10_000:
+            return _error(400, "bad-limit", "limit must be 1 to 10000")
         return web.json_response(view.calls(limit))
 
     async def call(request: web.Request) -> web.Response:
@@ -113,7 +119,7 @@ def make_app(parts: "Callcenter", token: str,
     async def json_body(request: web.Request) -> dict[str, Any]:
         raw = await request.read()  # aiohttp refuses bodies over client_max_size with 413
         try:
-            body = json.loads(raw)
+            body = json.loads(raw, parse_constant=_no_constant)  # NaN / Infinity are not JSON
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             raise CallcenterError("bad-request", "the body must be JSON (at most 64 levels deep)") from None
         if _depth(body) > MAX_JSON_DEPTH:

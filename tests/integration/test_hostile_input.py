@@ -36,6 +36,11 @@ def test_api_bodies_at_the_edges_get_json_errors(system: System) -> None:
     assert status == 400 and b"invalid-text" in body
     status, data = system.api("/api/no/such/route")
     assert status == 404 and data["error_id"] == "not-found"
+    for limit in ("-1", "0", "99999999999999999999", "x"):
+        status, data = system.api(f"/api/calls?limit={limit}")
+        assert status == 400 and data["error_id"] == "bad-limit"
+    status, body, kind = raw_post(system, "/api/queues/support/members", b'{"agent": NaN}')
+    assert status == 400 and b"bad-request" in body
     assert system.api("/api/agents/agent1")[1]["pause"] is None  # nothing was stored
 
 
@@ -103,6 +108,10 @@ def test_the_cli_keeps_working_while_the_config_is_broken(system: System, tmp_pa
         assert system.cli("agent", "list", check=False).returncode == 0
         check = system.cli("config", "check", check=False)
         assert check.returncode == 2 and check.stderr.startswith("error: ") and "Traceback" not in check.stderr
+        # Broken past what even a lenient reader takes (nested thousands deep): still one warning line.
+        system.config_path.write_bytes(original + b"x: " + b"[" * 5000 + b"]" * 5000 + b"\n")
+        result = system.cli("status", check=False)
+        assert result.returncode == 0 and len(result.stderr.splitlines()) == 1, result.stderr[-500:]
     finally:
         system.config_path.write_bytes(original)
     # Outside the repo, without --config: the CLI says how to point at the config.

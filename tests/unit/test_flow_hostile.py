@@ -573,3 +573,10 @@ def test_fuzz_any_bytes_are_loaded_or_refused_with_located_problems(fuzz_dir, da
     result = load_flows([path], CTX)
     for problem in result.errors + result.warnings:
         assert problem.error_id in KNOWN_IDS, str(problem)
+
+
+def test_a_flow_name_that_is_no_name_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text("name: ../x\nentry: a\nnodes:\n  a:\n    hangup: {}\n")
+    flow, problems = read_flow_file(path)
+    assert [p.error_id for p in problems] == ["bad-value"] and "not a flow name" in problems[0].message
