@@ -46,3 +46,24 @@ async def test_a_withheld_number_cannot_ask_for_a_callback_and_stays_in_the_queu
     assert call.state != "ended"
     assert not [r for r in system.api("/api/callbacks")[1] if r["number"] in ("anonymous", "")]
     await asyncio.to_thread(call.hangup)
+
+
+async def test_a_phone_that_declines_every_offer_is_paused_with_its_own_reason(
+        system: System, ami_watch: AmiWatch, phones) -> None:
+    agent = phones.agent("agent3")
+    system.cli("queue", "unpause", "agent3")
+    system.cli("queue", "add", "solo", "agent3")
+    try:
+        caller = phones.caller("5559300001")
+        call = await asyncio.to_thread(caller.call, TEAM_DIDS["solo"])
+        for _ in range(2):
+            offer = await asyncio.to_thread(agent.wait_for_incoming, 15)
+            await asyncio.to_thread(offer.hangup)  # 486 Busy Here while it rings
+        await asyncio.to_thread(
+            wait_until, lambda: (system.api("/api/agents/agent3")[1]["pause"] or {}).get("reason", "").endswith(
+                "calls declined"), 15, "agent3 auto-paused for declining")
+        assert system.api("/api/agents/agent3")[1]["state"] == "paused"
+        await asyncio.to_thread(call.hangup)
+    finally:
+        system.cli("queue", "unpause", "agent3")
+        system.cli("queue", "remove", "solo", "agent3", check=False)
