@@ -40,7 +40,7 @@ from callcenter.config import CONTROLLER_FILE, Config, ConfigError, check_sounds
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
 from callcenter.ivr import sessions as ivr_sessions
-from callcenter.ivr.flows import FlowLibrary, flow_context
+from callcenter.ivr.flows import FlowLibrary, Needed, flow_context
 from callcenter.ivr.prompts import PromptSynth, sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.ivr.sessions import IvrSessions
@@ -166,7 +166,7 @@ class Callcenter:
                                (self.pump.run(), "pump")):
                 tasks.create_task(coro, name=name)
 
-    async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str]) -> None:
+    async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
         self.config = config
         self.sessions.apply_config(config)

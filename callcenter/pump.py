@@ -19,6 +19,7 @@ from callcenter.ami.client import AmiConnected, AmiDisconnectedEvent
 from callcenter.bus import Bus
 from callcenter.calls.tracker import CallTracker
 from callcenter.routing.presence import Presence
+from callcenter.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +71,5 @@ class Pump:
     async def _wrapups(self) -> None:
         """Publish the end of each wrap-up when it comes (AgentStateChanged wrapup → ready/paused)."""
         while True:
-            wakeup = self.presence.next_wakeup()
-            timeout = None if wakeup is None else max(0.0, wakeup - self.clock()) + 0.01
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._timer_changed.wait()
-            except TimeoutError:
-                pass
-            self._timer_changed.clear()
+            await wait_for_change_or(self._timer_changed, self.presence.next_wakeup(), self.clock)
             await self.publish_changes(self.presence.tick(self.clock()))

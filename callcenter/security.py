@@ -24,6 +24,7 @@ from typing import Any, Awaitable, Callable
 
 from callcenter.ami.events import SecurityFailure
 from callcenter.config import SecuritySettings
+from callcenter.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +96,7 @@ class Bouncer:
     async def run(self) -> None:
         applied: list[str] = []
         while True:
-            wakeup = self.guard.next_wakeup()
-            timeout = None if wakeup is None else max(0.0, wakeup - self.clock()) + 0.05
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._changed.wait()
-            except TimeoutError:
-                pass
-            self._changed.clear()
+            await wait_for_change_or(self._changed, self.guard.next_wakeup(), self.clock)
             for address in self.guard.expire(self.clock()):
                 log.info("SIP: ban of %s ended", address)
             banned = sorted(self.guard.banned)

@@ -36,27 +36,37 @@ class LoadResult:
     warnings: list[Problem]
 
 
-def flow_context(config: Config, install: AsteriskInstall | None) -> tuple[Context, dict[str, str]]:
+def flow_context(config: Config, install: AsteriskInstall | None) -> tuple[Context, dict[str, str | Needed]]:
     """What flows are checked against (this config; this Asterisk's sounds, unless there is none
     installed), and the flows the config's DIDs need."""
     context = Context(queues=frozenset(config.queues), agents=frozenset(config.agents),
                       extensions=frozenset(a.extension for a in config.agents.values()),
                       sound_exists=sound_finder(install.sysroot, install.data_dir) if install else None,
                       can_dial_out=bool(config.trunk.host))
-    required = {}
+    required: dict[str, str | Needed] = {}
     for number, did in config.dids.items():
         if did.flow:
-            # "DID 800... in callcenter.yaml:12:5": a missing flow is reported where the DID names it.
+            # A missing flow is reported where the DID names it.
             line, column = config.positions.get(("dids", number, "flow"), (0, 0))
-            required[did.flow] = f"DID {number} in {config.source}:{line}:{column}"
+            required[did.flow] = Needed(f"DID {number}", config.source, line, column)
     return context, required
+
+
+@dataclass(frozen=True)
+class Needed:
+    """Who needs a flow, and where they say so (file, line, column)."""
+
+    who: str
+    file: str
+    line: int
+    column: int
 
 
 def flow_files(directory: Path) -> list[Path]:
     return sorted(p for p in directory.glob("*.yaml") if not p.name.startswith("."))
 
 
-def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, str] | None = None,
+def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, str | Needed] | None = None,
                synth: PromptSynth | None = None, version: int = 0) -> LoadResult:
     """Load and validate flow files together. `required`: flow name → who needs it (a DID).
     With `synth`, `say:` prompts are synthesized (their failures are errors too)."""
@@ -70,14 +80,10 @@ def load_flows(files: Iterable[Path], ctx: Context, *, required: Mapping[str, st
     names = {f.name for f in flows}
     for name, who in (required or {}).items():
         if name not in names:
-            # Located where it is asked for (`who` may end in file:line:col, the DID's line).
-            where, _, rest = who.rpartition(" in ")
-            at_file, at_line, at_col = (rest.rsplit(":", 2) + ["0", "0"])[:3] if rest else ("", "0", "0")
-            located = at_line.isdigit() and at_col.isdigit() and int(at_line) > 0
-            problems.append(Problem(at_file if located else str(next(iter(files), "ivr_flows")),
-                                    int(at_line) if located else 0, int(at_col) if located else 0, "missing-flow",
-                                    f"flow '{name}' is used by {where if located else who} but no flow file "
-                                    "defines it"))
+            # Located where it is asked for when that is known (the DID's line in callcenter.yaml).
+            need = who if isinstance(who, Needed) else Needed(who, str(next(iter(files), "ivr_flows")), 0, 0)
+            problems.append(Problem(need.file, need.line, need.column, "missing-flow",
+                                    f"flow '{name}' is used by {need.who} but no flow file defines it"))
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
     say_files: dict[tuple[str, str, str], str] = {}
@@ -106,7 +112,7 @@ class FlowLibrary:
 
     directory: Path
     context: Context
-    required: Mapping[str, str] = field(default_factory=dict)
+    required: Mapping[str, str | Needed] = field(default_factory=dict)
     synth: PromptSynth | None = None
     current: m.FlowSet = field(default_factory=m.FlowSet)
     errors: list[Problem] = field(default_factory=list)

@@ -24,6 +24,7 @@ from callcenter.config import Config
 from callcenter.routing.callbacks import CallbackBook, CallbackRequest, dialable, due
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
+from callcenter.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 
@@ -73,14 +74,7 @@ class CallbackDialer:
 
     async def run(self) -> None:
         while True:
-            wakeup = self.book.next_wakeup(self.clock())
-            timeout = None if wakeup is None else max(0.0, wakeup - self.clock()) + 0.05
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._wake.wait()
-            except TimeoutError:
-                pass
-            self._wake.clear()
+            await wait_for_change_or(self._wake, self.book.next_wakeup(self.clock()), self.clock)
             if self.ami.state != "connected" or not self.book.open():
                 continue
             try:
