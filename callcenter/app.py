@@ -55,6 +55,8 @@ from callcenter.routing.control import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
 from callcenter.security import Bouncer, Guard
+from callcenter.store import Store, db as store_db, policy as store_policy
+from callcenter.store import calls as store_calls
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -157,6 +159,8 @@ class Callcenter:
     flows: FlowLibrary | None
     guard: Guard
     bouncer: Bouncer
+    store: Store | None = None
+    writer: store_calls.CallWriter | None = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -187,10 +191,12 @@ async def _no_bans(banned: list[str]) -> None:
 def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
           faults: frozenset[str] = frozenset(),
-          apply_bans: Callable[[list[str]], Awaitable[None]] | None = None) -> Callcenter:
+          apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
+          store: Store | None = None) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
     a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
-    Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf)."""
+    Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf). `store` (an
+    opened Store) makes every call an interaction on its customer's ticket."""
     bus = Bus()
     tracker = CallTracker()
     presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
@@ -221,6 +227,11 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     bus.subscribe("callback dialer", dialer.on_event, *dialer_mod.EVENTS)
     bus.subscribe("sip guard", bouncer.on_event, SecurityFailure)
     bus.subscribe_queued("auto-pause", auto_pause, ev.AutoPauseDecided, on_full="wait")
+    writer = None
+    if store is not None:
+        writer = store_calls.CallWriter(store, lambda did: store_calls.topics(queue_control.config.dids)(did))
+        # "wait": the store never loses a step; its queue is deep enough for bursts of calls.
+        bus.subscribe_queued("store", writer.on_event, *store_calls.EVENTS, on_full="wait", maxsize=10_000)
     if "subscriber" in faults:
         def faulty(event: Any) -> None:
             raise FaultySubscriberError(f"fault injected on {type(event).__name__}")
@@ -231,15 +242,15 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
         bus.subscribe("fault: inline", faulty)
         bus.subscribe_queued("fault: queued", faulty_queued, on_full="drop")
     view = ReadModel(lambda: queue_control.config, ami, bus, tracker, presence, queue_control, book, sessions,
-                     liveness, flows, clock, extra=lambda: {"pump": {"events": pump.events,
-                                                                     "tracker_errors": pump.tracker_errors},
-                                                            "security": guard.describe(clock())})
+                     liveness, flows, clock, store=store,
+                     extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
+                                    "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                      view, flows, guard, bouncer)
+                      view, flows, guard, bouncer, store, writer)
 
 
 # Sections a running system cannot change: they move sockets or folders.
-RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api")
+RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store")
 
 
 async def reload_asterisk_config(ami: AmiClient) -> None:
@@ -378,6 +389,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     flows = flow_library(config, install, dirs)
     if not flows.reload():
         raise FlowsInvalid(flows.errors)
+    store = await open_store(config)  # before Asterisk: a broken store.url stops here, with its key
     asterisk = AsteriskProcess(install, dirs)
     adopted = asterisk.adopt()
     if not adopted:
@@ -403,7 +415,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
             await ami.send(actions.command("module reload res_pjsip.so"), timeout=15)
 
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
-                      faults=faults_from_env(), apply_bans=apply_bans)
+                      faults=faults_from_env(), apply_bans=apply_bans, store=store)
 
         def parts_config() -> Config:
             assert parts is not None
@@ -433,6 +445,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         await ami.close()
         if api is not None:
             await api.cleanup()
+        await store.close()
         if deliberate:
             await asyncio.to_thread(asterisk.stop)
         with contextlib.suppress(Exception):
@@ -442,6 +455,20 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
               file=out, flush=True)
     if died is not None:
         raise ControllerDied(f"{type(died).__name__}: {died}")
+
+
+async def open_store(config: Config) -> Store:
+    """The store at config.store_url, migrated to this code's schema (Alembic; idempotent).
+    Errors: StoreError `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
+    await asyncio.to_thread(store_db.upgrade, config.store_url)
+    store = Store(config.store_url, store_policy(config.store))
+    try:
+        await store.open()
+    except BaseException:
+        await store.close()
+        raise
+    log.info("store: %s", store_db.describe(config.store_url))
+    return store
 
 
 async def _supervise(coros: Any, stop: asyncio.Event) -> BaseException | None:

@@ -569,5 +569,8 @@ def config_check(ctx: click.Context) -> None:
                f"{len(config.dids)} DIDs)")
 
 
+# The store's commands (db, customer, ticket, retention) register themselves on `main`.
+from callcenter import cli_store  # noqa: E402,F401
+
 if __name__ == "__main__":
     main()

@@ -167,6 +167,26 @@ class RoutingSettings:
 
 
 @dataclass(frozen=True)
+class SlaSettings:
+    """Minutes from a ticket's creation to its first response and to its resolution."""
+
+    first_response: int
+    resolution: int
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """The ticket store (callcenter/store/). `url` empty: a SQLite file in the runtime folder;
+    CALLCENTER_STORE_URL overrides it (`postgresql+asyncpg://user:pw@127.0.0.1/db`)."""
+
+    url: str = ""
+    default_region: str = "US"  # ISO 3166 region for caller IDs written without a country code
+    reopen_days: int = 7  # a contact joins the customer's ticket on the same topic touched this recently
+    sla: Mapping[str, SlaSettings] = field(default_factory=dict)  # "normal" or "voicemail/normal" → targets
+    retention_days: Mapping[str, int] = field(default_factory=dict)  # recordings | transcripts | bodies (0: keep)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -179,6 +199,7 @@ class Config:
     trunk: TrunkSettings = field(default_factory=TrunkSettings)
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
+    store: StoreSettings = field(default_factory=StoreSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -194,6 +215,11 @@ class Config:
             if normalize_did(number) == digits:
                 return number
         return None
+
+    @property
+    def store_url(self) -> str:
+        """The store's SQLAlchemy URL (store.url, or the SQLite file in the runtime folder)."""
+        return self.store.url or f"sqlite+aiosqlite:///{self.runtime_dir / 'callcenter.db'}"
 
     def error(self, path: tuple[str, ...], message: str, error_id: str) -> "ConfigError":
         """A located error about this config, found after loading (e.g. a DID's flow is missing)."""
@@ -316,9 +342,11 @@ def _env_overrides(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, An
     data = dict(data)
     if "CALLCENTER_RUNTIME_DIR" in env:
         data["runtime_dir"] = env["CALLCENTER_RUNTIME_DIR"]
-    for section, cls in (("sip", SipSettings), ("ami", AmiSettings), ("api", ApiSettings)):
+    for section, cls in (("sip", SipSettings), ("ami", AmiSettings), ("api", ApiSettings), ("store", StoreSettings)):
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
+            if hints[f.name] not in (str, int, float):
+                continue  # only scalar keys come from the environment
             var = f"CALLCENTER_{section.upper()}_{f.name.upper()}"
             if var in env:
                 raw = env[var]
@@ -360,6 +388,41 @@ def _ip(value: str, network: bool = False) -> bool:
         return False
 
 
+STORE_PRIORITIES = ("low", "normal", "high", "urgent")
+STORE_CHANNELS = ("voice", "voicemail", "chat", "sms", "email")
+RETENTION_KINDS = ("recordings", "transcripts", "bodies")
+
+
+def _check_store(store: StoreSettings, loc: _Located) -> None:
+    from callcenter.store import db, identity  # the store package owns SQLAlchemy and phonenumbers
+    if store.url:
+        try:
+            db.parse_url(store.url, key="")
+        except db.StoreError as exc:
+            raise loc.error(("store", "url"), f"{exc.message} (set in the file or CALLCENTER_STORE_URL)",
+                            exc.error_id) from None
+    if not identity.known_region(store.default_region):
+        raise loc.error(("store", "default_region"), f"'{store.default_region}' is not an ISO 3166 region code "
+                        "known to phonenumbers (e.g. US, GB, CN, DE)", "bad-value")
+    if not 0 <= store.reopen_days <= 3650:
+        raise loc.error(("store", "reopen_days"), f"reopen_days {store.reopen_days} must be 0 to 3650", "bad-value")
+    for key, target in store.sla.items():
+        channel, _, priority = key.rpartition("/")
+        if priority not in STORE_PRIORITIES or channel and channel not in STORE_CHANNELS:
+            raise loc.error(("store", "sla", key), f"'{key}' must be a priority ({', '.join(STORE_PRIORITIES)}) or "
+                            f"channel/priority (channels: {', '.join(STORE_CHANNELS)})", "bad-value")
+        for name, value in (("first_response", target.first_response), ("resolution", target.resolution)):
+            if not 1 <= value <= 525_600:
+                raise loc.error(("store", "sla", key, name), f"{name} {value} must be 1 to 525600 minutes",
+                                "bad-value")
+    for key, days in store.retention_days.items():
+        if key not in RETENTION_KINDS:
+            raise loc.error(("store", "retention_days", key), f"unknown data type '{key}' (one of: "
+                            f"{', '.join(RETENTION_KINDS)})", "unknown-key")
+        if not 0 <= days <= 36500:
+            raise loc.error(("store", "retention_days", key), f"{days} days must be 0 (keep) to 36500", "bad-value")
+
+
 def _check(config: Config, loc: _Located) -> None:
     """Checks that span keys: references, uniqueness, ranges, addresses, names that are rendered."""
     for section in ("queues", "agents", "dids"):
@@ -399,6 +462,7 @@ def _check(config: Config, loc: _Located) -> None:
                                   ("callback_retry_seconds", config.routing.callback_retry_seconds, 1, 86400)):
         if not low <= value <= high:
             raise loc.error(("routing", key), f"{key} {value} must be {low} to {high}", "bad-value")
+    _check_store(config.store, loc)
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")

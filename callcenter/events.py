@@ -27,8 +27,9 @@ class CallStarted:
     caller_id: str
     caller_name: str
     did: str
-    direction: str  # inbound | internal
+    direction: str  # inbound | internal | callback
     at: float
+    callback_of: str = ""  # for a callback: the Linkedid of the call that asked for it
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from callcenter.liveness import Liveness
 from callcenter.routing.callbacks import CallbackBook
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
+from callcenter.store import Store
+from callcenter.store import db as store_db
 
 
 class ReadModel:
@@ -30,22 +32,33 @@ class ReadModel:
     def __init__(self, config: Callable[[], Config], ami: AmiClient, bus: Bus, tracker: CallTracker,
                  presence: Presence, queues: QueueControl, callbacks: CallbackBook, sessions: IvrSessions,
                  liveness: Liveness, flows: FlowLibrary | None, clock: Callable[[], float],
-                 extra: Callable[[], dict[str, Any]] = dict) -> None:
+                 extra: Callable[[], dict[str, Any]] = dict, store: Store | None = None) -> None:
         self._config, self.ami, self.bus, self.tracker, self.presence = config, ami, bus, tracker, presence
         self.queue_control, self.callbacks, self.sessions, self.liveness = queues, callbacks, sessions, liveness
-        self.flows, self.clock, self.extra = flows, clock, extra
+        self.flows, self.clock, self.extra, self.store = flows, clock, extra, store
 
     # -- calls ------------------------------------------------------------------------------------
 
-    def calls(self, limit: int) -> dict[str, list[dict[str, Any]]]:
-        return {"active": [c.as_dict() for c in self.tracker.active()],
-                "recent": [c.as_dict() for c in self.tracker.recent()[:max(0, limit)]]}
+    async def calls(self, limit: int) -> dict[str, list[dict[str, Any]]]:
+        """Live calls, and the `limit` most recent ended ones: those this controller saw (at once,
+        in memory) and those in the store (from before a restart), newest first."""
+        recent = [c.as_dict() for c in self.tracker.recent()[:max(0, limit)]]
+        if self.store is not None:
+            seen = {c["call_id"] for c in recent} | {c.call_id for c in self.tracker.active()}
+            for row in await self.store.recent_calls(limit):
+                if row["call_id"] not in seen and row["record"]:
+                    recent.append({**row["record"], "customer_id": row["customer_id"], "ticket_id": row["ticket_id"]})
+            recent.sort(key=lambda c: c["started_at"], reverse=True)
+        return {"active": [c.as_dict() for c in self.tracker.active()], "recent": recent[:max(0, limit)]}
 
-    def call(self, call_id: str) -> dict[str, Any]:
+    async def call(self, call_id: str) -> dict[str, Any]:
         record: CallRecord | None = self.tracker.get(call_id)
-        if record is None:
+        if record is not None:
+            return record.as_dict()
+        row = await self.store.call(call_id) if self.store is not None else None
+        if row is None or not row["record"]:
             raise UnknownCall(call_id)
-        return record.as_dict()
+        return {**row["record"], "customer_id": row["customer_id"], "ticket_id": row["ticket_id"]}
 
     # -- queues and agents ------------------------------------------------------------------------
 
@@ -134,5 +147,7 @@ class ReadModel:
                                           "longest_wait_seconds")} for q in queues],
             "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
                        "errors": [str(p) for p in self.flows.errors]} if self.flows else None),
+            "store": ({"url": store_db.describe(self.store.url), "writes": self.store.writes}
+                      if self.store is not None else None),
             **self.extra(),
         }

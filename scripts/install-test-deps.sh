@@ -3,8 +3,20 @@
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)   # SIPp: scripted SIP calls
+# PostgreSQL server binaries: tests/support/pgcluster.py runs a private cluster of its own (initdb in a temp folder,
+# 127.0.0.1 only); the system's default cluster is never used.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "install-test-deps: installing ${need[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}" >/dev/null
+  # The package's postinst may create and start a default cluster (main, port 5432): not ours, so stop it (never drop it).
+  if [[ " ${need[*]} " == *" postgresql "* ]] && command -v pg_lsclusters >/dev/null 2>&1; then
+    pg_lsclusters --no-header 2>/dev/null | while read -r ver name _port status _rest; do
+      if [[ "$status" == online* ]]; then
+        echo "install-test-deps: stopping the default PostgreSQL cluster $ver/$name (the tests run their own)"
+        pg_ctlcluster "$ver" "$name" stop || true
+      fi
+    done
+  fi
 fi

@@ -171,7 +171,8 @@ class CallTracker:
 
     @staticmethod
     def _started(call: CallRecord, now: float) -> ev.CallStarted:
-        return ev.CallStarted(call.call_id, call.caller_id, call.caller_name, call.did, call.direction, now)
+        return ev.CallStarted(call.call_id, call.caller_id, call.caller_name, call.did, call.direction, now,
+                              call.callback_of)
 
     def note(self, call_id: str, step: str) -> None:
         """Add a step to a call's path (the controller's own decisions, e.g. 'greeting')."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.web import store_api
 from callcenter.web.openapi import SPEC
 
 if TYPE_CHECKING:
@@ -34,6 +35,16 @@ STATUS_OF_ERROR = {
     "unknown-agent": 404,
     "not-a-member": 409,
     "invalid-text": 400,
+    "unknown-customer": 404,
+    "unknown-ticket": 404,
+    "unknown-merge": 404,
+    "no-store": 404,
+    "ticket-conflict": 409,
+    "identity-taken": 409,
+    "merge-undone": 409,
+    "same-customer": 409,
+    "invalid-transition": 422,
+    "store-unavailable": 503,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -99,10 +110,10 @@ def make_app(parts: "Callcenter", token: str,
             return _error(400, "bad-limit", "limit must be an integer")
         if not 1 <= limit <= 10_000:
             return _error(400, "bad-limit", "limit must be 1 to 10000")
-        return web.json_response(view.calls(limit))
+        return web.json_response(await view.calls(limit))
 
     async def call(request: web.Request) -> web.Response:
-        return web.json_response(view.call(request.match_info["call_id"]))
+        return web.json_response(await view.call(request.match_info["call_id"]))
 
     async def flows(request: web.Request) -> web.Response:
         if parts.flows is None:
@@ -174,6 +185,7 @@ def make_app(parts: "Callcenter", token: str,
         return web.json_response(view.callback_requests())
 
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
+    store_api.add_routes(app, parts.store, json_body)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_post("/api/config/reload", config_reload)
     app.router.add_get("/api/queues", queues)

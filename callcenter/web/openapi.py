@@ -35,6 +35,65 @@ PAUSE_BODY = {"type": "object", "required": ["reason"], "properties": {
                               "(CR, LF, NUL, ...): refused with 400 `invalid-text`."},
     "queue": {"type": "string", "description": "Pause in this queue only (default: all the agent's queues)."}}}
 
+_Q_LIMIT = {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}
+_IDENTITIES = {"type": "array", "maxItems": 50, "items": {"type": "object", "required": ["kind", "value"], "properties": {
+    "kind": {"enum": ["phone", "email", "chat", "account"]},
+    "value": {"type": "string", "description": "Any common format: `+1 415-555-2671`, `(415) 555-2671` (the "
+                                               "store's default region), `Ann@Example.com`."}}}}
+_TAGS = {"type": "array", "maxItems": 50, "items": {"type": "string", "maxLength": 40}}
+CUSTOMER_FILE = ("`{customer, identities, open_tickets, timeline}`: the customer, every identity (phones in E.164, "
+                 "`valid: false` for a number kept raw), tickets not closed, and the newest interactions first "
+                 "(`limit`, default 50). Times are epoch seconds, durations seconds.")
+TICKET_BODY = {"type": "object", "properties": {
+    "status": {"enum": ["new", "open", "pending", "resolved", "closed"],
+               "description": "new → open → pending → resolved → closed; pending ↔ open; resolved → open; closed is "
+                              "final. Anything else: 422 `invalid-transition`."},
+    "priority": {"enum": ["low", "normal", "high", "urgent"]}, "assignee": {"type": "string", "maxLength": 200},
+    "note": {"type": "string", "maxLength": 10000, "description": "An internal note (kept in the history)."},
+    "add_tags": _TAGS, "remove_tags": _TAGS,
+    "version": {"type": "integer", "description": "The version you read: 409 `ticket-conflict` if it changed since."},
+    "actor": {"type": "string", "description": "Who makes the change (default `api`); kept in the history."}}}
+
+STORE_PATHS: dict[str, Any] = {
+    "/api/customers": {
+        "get": {**_op("Find a customer (the screen-pop file)", CUSTOMER_FILE, _ok("the customer's file"),
+                      errors=("400", "401", "404")),
+                "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"},
+                                "description": "A phone number or email in any common format, or `#ID`."}, _Q_LIMIT]},
+        "post": _op("Create a customer", "201 with the file. 409 `identity-taken` if an identity belongs to "
+                    "another customer (merge instead).", _ok("the customer's file"), errors=("400", "401", "409"),
+                    body={"type": "object", "properties": {"name": {"type": "string", "maxLength": 200},
+                                                           "identities": _IDENTITIES}})},
+    "/api/customers/{id}": {
+        "get": {**_op("A customer's file", CUSTOMER_FILE, _ok("the customer's file"), errors=("401", "404"),
+                      params=("id",))},
+        "patch": _op("Rename, tag (e.g. `vip`, which IVR flows can branch on), add identities", "",
+                     _ok("the customer's file"), errors=("400", "401", "404", "409"), params=("id",),
+                     body={"type": "object", "properties": {"name": {"type": "string"}, "add_tags": _TAGS,
+                                                            "remove_tags": _TAGS, "identities": _IDENTITIES}})},
+    "/api/customers/{id}/merge": {"post": _op(
+        "Merge another customer into this one", "Identities, tickets and interactions of `source` move here; "
+        "audited; undo with /api/merges/{id}/undo. Never automatic.", _ok("`{merge_id, target, source, moved}`"),
+        errors=("400", "401", "404", "409"), params=("id",),
+        body={"type": "object", "required": ["source"], "properties": {"source": {"type": "integer"},
+                                                                       "actor": {"type": "string"}}})},
+    "/api/merges/{id}/undo": {"post": _op("Undo a merge", "What moved moves back.", _ok("`{merge_id, restored}`"),
+                                          errors=("401", "404", "409"), params=("id",),
+                                          body={"type": "object", "properties": {"actor": {"type": "string"}}})},
+    "/api/tickets": {"get": {**_op("Tickets, newest activity first", "", _ok("tickets", _LIST), errors=("400", "401")),
+                             "parameters": [{"name": n, "in": "query", "schema": {"type": "string"}}
+                                            for n in ("status", "customer", "assignee")] + [_Q_LIMIT]}},
+    "/api/tickets/{id}": {
+        "get": _op("A ticket with its history and interactions", "History: `{at, actor, field, old, new}`.",
+                   _ok("ticket"), errors=("401", "404"), params=("id",)),
+        "patch": _op("Change a ticket", "Each change is written to the history.", _ok("ticket"),
+                     errors=("400", "401", "404", "409", "422"), params=("id",), body=TICKET_BODY)},
+    "/api/retention/apply": {"post": _op(
+        "Purge what is older than store.retention_days", "Recordings (files), transcripts, message bodies; the "
+        "contact itself stays, marked `purged_at`.", _ok("what was (or would be) removed"), errors=("400", "401"),
+        body={"type": "object", "properties": {"dry_run": {"type": "boolean"}}})},
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "callcenter controller API", "version": "0.1.0",
@@ -97,5 +156,6 @@ SPEC: dict[str, Any] = {
                                            errors=("401", "422"))},
         "/api/callbacks": {"get": _op("Queue callback requests", "pending | dialing | connected | failed, attempts.",
                                       _ok("requests", _LIST))},
+        **STORE_PATHS,
     },
 }

@@ -1,0 +1,26 @@
+"""The ticket store: one customer, one file (SQLAlchemy 2 async; SQLite or PostgreSQL).
+
+`schema.py` the tables, `migrations/` their Alembic history, `db.py` engines and migrations,
+`identity.py` phone/email normalization (pure), `rules.py` ticket rules (pure), `store.py` the
+operations, `calls.py` the bus subscriber that writes calls. Nothing outside this package imports
+SQLAlchemy or phonenumbers.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from callcenter.store.rules import SlaTarget
+from callcenter.store.store import Store, StorePolicy
+
+if TYPE_CHECKING:
+    from callcenter.config import StoreSettings
+
+__all__ = ["Store", "StorePolicy", "policy"]
+
+
+def policy(settings: "StoreSettings") -> StorePolicy:
+    """The store's policy from callcenter.yaml's `store:` section."""
+    return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days,
+                       sla={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.sla.items()},
+                       retention_days=dict(settings.retention_days))

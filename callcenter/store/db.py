@@ -1,0 +1,114 @@
+"""The store's database: the engine for `store.url`, sessions, and Alembic migrations.
+
+SQLite (aiosqlite, the default: a file in the runtime folder, WAL so the API reads while the call
+writer writes) and PostgreSQL (asyncpg) are the two supported backends; the URL decides. This is
+the only module that creates engines; `callcenter/store/` is the only package that imports
+SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from callcenter.errors import CallcenterError
+
+log = logging.getLogger(__name__)
+
+DRIVERS = {"sqlite+aiosqlite": "SQLite", "postgresql+asyncpg": "PostgreSQL"}
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StoreError(CallcenterError):
+    """A store that cannot be used: `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
+
+
+def default_url(runtime_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{runtime_dir / 'callcenter.db'}"
+
+
+def parse_url(url: str, key: str = "store.url (or CALLCENTER_STORE_URL)") -> URL:
+    """The URL if it names a supported backend. Errors: StoreError `bad-store-url` naming `key`
+    (empty: the caller names it)."""
+    key = f"{key}: " if key else ""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise StoreError("bad-store-url", f"{key}{url!r} is not a database URL ({exc})") from None
+    if parsed.drivername not in DRIVERS:
+        known = ", ".join(f"{d}://..." for d in DRIVERS)
+        raise StoreError("bad-store-url", f"{key}driver {parsed.drivername!r} is not supported (use {known})")
+    if parsed.drivername.startswith("sqlite") and not parsed.database:
+        raise StoreError("bad-store-url", f"{key}a SQLite URL needs a file (sqlite+aiosqlite:///path/callcenter.db)")
+    return parsed
+
+
+def describe(url: str) -> str:
+    """The URL with its password hidden, for logs and `status`."""
+    return parse_url(url).render_as_string(hide_password=True)
+
+
+def create_engine(url: str) -> AsyncEngine:
+    """An engine for `url`. SQLite gets WAL, foreign keys and a busy timeout on every connection.
+    Errors: StoreError `bad-store-url`."""
+    parsed = parse_url(url)
+    if parsed.drivername.startswith("sqlite"):
+        assert parsed.database
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(parsed, connect_args={"timeout": 30})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; WAL survives a crash
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+        return engine
+    return create_async_engine(parsed, pool_size=5, max_overflow=5, pool_pre_ping=True)
+
+
+def sessions(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config as AlembicConfig
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to `revision` (Alembic). Blocking: call it in a thread from
+    async code. Errors: StoreError `bad-store-url`, `store-unavailable` (cannot connect)."""
+    from alembic import command
+    parse_url(url)
+    try:
+        command.upgrade(_alembic_config(url), revision)
+    except (OSError, ConnectionError) as exc:
+        raise StoreError("store-unavailable", f"cannot reach the store {describe(url)}: {exc}") from None
+
+
+async def current(engine: AsyncEngine) -> str | None:
+    """The revision the database is at (None: never migrated). Errors: SQLAlchemy's on no connection."""
+    from alembic.runtime.migration import MigrationContext
+
+    async with engine.connect() as conn:
+        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def head() -> str:
+    """The newest revision this code knows."""
+    from alembic.script import ScriptDirectory
+    rev = ScriptDirectory.from_config(_alembic_config("")).get_current_head()
+    assert rev is not None
+    return rev

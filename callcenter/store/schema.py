@@ -1,0 +1,147 @@
+"""The store's tables (SQLAlchemy 2 declarative; the migrations in store/migrations/ create them).
+
+Times are epoch seconds (float, UTC) like the domain events' `at`; durations are whole seconds.
+One customer has many identities (phone in E.164, email, chat visitor id, account id), tickets and
+interactions; an interaction is one contact on one channel (a call, a voicemail, a chat, an SMS, an
+email) and belongs to one ticket. `Interaction.customer_id` repeats the ticket's customer so the
+screen-pop timeline is one indexed read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # A contact without a usable identity (withheld caller ID): a customer of its own, never matched.
+    unidentified: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class CustomerIdentity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "value", name="uq_identity"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # phone | email | chat | account
+    value: Mapped[str] = mapped_column(String(320))  # E.164, lower-cased email, ...; raw when not valid
+    raw: Mapped[str] = mapped_column(String(320), default="")
+    valid: Mapped[bool] = mapped_column(Boolean, default=True)  # False: an unparseable number, kept raw
+    created_at: Mapped[float] = mapped_column(Float)
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    subject: Mapped[str] = mapped_column(String(300))
+    topic: Mapped[str] = mapped_column(String(100), default="")  # contacts on the same topic share a ticket
+    status: Mapped[str] = mapped_column(String(16), default="new")
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    assignee: Mapped[str] = mapped_column(String(100), default="")
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    callback_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_response_due: Mapped[float | None] = mapped_column(Float, default=None)
+    resolution_due: Mapped[float | None] = mapped_column(Float, default=None)
+    first_response_at: Mapped[float | None] = mapped_column(Float, default=None)
+    resolved_at: Mapped[float | None] = mapped_column(Float, default=None)
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    # Optimistic concurrency: an UPDATE that finds another version changed nothing and is retried.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class TicketChange(Base):
+    """One change to a ticket (who, when, what, from → to); internal notes are changes of `note`."""
+
+    __tablename__ = "ticket_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(100))  # an agent, a user, "system"
+    field: Mapped[str] = mapped_column(String(32))
+    old: Mapped[str] = mapped_column(Text, default="")
+    new: Mapped[str] = mapped_column(Text, default="")
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+    __table_args__ = (Index("ix_interactions_customer_started", "customer_id", "started_at"),
+                      # A call is written once per channel (its voice and its voicemail), whatever replays.
+                      Index("uq_interactions_call", "channel", "call_id", unique=True,
+                            sqlite_where=text("call_id != ''"), postgresql_where=text("call_id != ''")),
+                      Index("ix_interactions_started", "started_at"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    channel: Mapped[str] = mapped_column(String(16))  # voice | voicemail | chat | sms | email
+    direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound | internal
+    step: Mapped[str] = mapped_column(String(16), default="started")  # started | queued | answered | ended
+    started_at: Mapped[float] = mapped_column(Float)
+    ended_at: Mapped[float | None] = mapped_column(Float, default=None)
+    address: Mapped[str] = mapped_column(String(320), default="")  # the caller ID / address as received
+    name: Mapped[str] = mapped_column(String(200), default="")  # the caller's name as sent
+    # Calls (Linkedid, DID, IVR, queue, agent; durations in seconds; Q.850 cause).
+    call_id: Mapped[str] = mapped_column(String(64), default="")
+    did: Mapped[str] = mapped_column(String(32), default="")
+    flow: Mapped[str] = mapped_column(String(64), default="")
+    ivr_path: Mapped[list[str]] = mapped_column(JSON, default=list)
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    agent: Mapped[str] = mapped_column(String(64), default="")
+    wait_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    talk_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    hangup_cause: Mapped[int | None] = mapped_column(Integer, default=None)
+    hangup_cause_text: Mapped[str] = mapped_column(String(100), default="")
+    hung_up_by: Mapped[str] = mapped_column(String(16), default="")
+    abandoned: Mapped[bool] = mapped_column(Boolean, default=False)
+    callback_of: Mapped[str] = mapped_column(String(64), default="")  # the original call's Linkedid
+    callback_request: Mapped[str] = mapped_column(String(64), default="")
+    record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # the call's final record (tracker's shape)
+    reconciled: Mapped[bool] = mapped_column(Boolean, default=False)  # written from Asterisk's CDR after an outage
+    # Recording / voicemail audio (path on this host, seconds, bytes, sha256); a problem is said.
+    recording_path: Mapped[str] = mapped_column(String(500), default="")
+    recording_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    recording_bytes: Mapped[int | None] = mapped_column(Integer, default=None)
+    recording_sha256: Mapped[str] = mapped_column(String(64), default="")
+    recording_problem: Mapped[str] = mapped_column(String(200), default="")
+    # Text channels and transcripts: the body (retention may purge it, keeping the contact).
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    body: Mapped[str] = mapped_column(Text, default="")
+    purged_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class Merge(Base):
+    """An explicit merge of `source` into `target` (who, when, what moved), undone by unmerge."""
+
+    __tablename__ = "merges"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(100))
+    source_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    target_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"identities": [...], "tickets": [...], ...}
+    undone_at: Mapped[float | None] = mapped_column(Float, default=None)
+    undone_by: Mapped[str] = mapped_column(String(100), default="")

@@ -1,0 +1,587 @@
+"""The store's operations: customers and identities, tickets, interactions, merges, retention.
+
+Every public method is one transaction. Inputs from outside (caller IDs, names, notes, tags) are
+validated here before they reach SQL (bound parameters only, lengths bounded). Returns plain
+dicts (JSON-ready) for the API and the CLI. Errors are StoreError/TicketRuleError/IdentityError
+with an error id: `unknown-customer`, `unknown-ticket`, `unknown-merge`, `merge-undone`,
+`same-customer`, `ticket-conflict`, `invalid-transition`, `bad-priority`, `bad-status`,
+`invalid-identity`, `identity-taken`, `bad-text`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from callcenter.store import db, identity, rules
+from callcenter.store.schema import Customer, CustomerIdentity, Interaction, Merge, Ticket, TicketChange
+
+log = logging.getLogger(__name__)
+
+TIMELINE_LIMIT = 50
+MAX_TEXT = 10_000  # a note, a body written through the API
+MAX_SHORT = 200  # names, tags, assignees
+
+
+@dataclass(frozen=True)
+class StorePolicy:
+    """What the config says about the store (config.StoreSettings, resolved)."""
+
+    default_region: str = "US"
+    reopen_days: int = 7
+    sla: Mapping[str, rules.SlaTarget] = field(default_factory=dict)
+    retention_days: Mapping[str, int] = field(default_factory=dict)  # recordings | transcripts | bodies → days
+
+
+def _text(value: Any, what: str, limit: int = MAX_SHORT, *, empty: bool = True) -> str:
+    """Outside text that may be stored: a string, no control characters but newline/tab in long
+    texts, bounded. Errors: StoreError `bad-text`."""
+    if not isinstance(value, str):
+        raise db.StoreError("bad-text", f"{what} must be text, not {type(value).__name__}")
+    allowed = "\n\t" if limit > MAX_SHORT else ""
+    bad = next((c for c in value if (ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F
+                or 0xD800 <= ord(c) <= 0xDFFF), None)
+    if bad is not None:
+        raise db.StoreError("bad-text", f"{what}: control character U+{ord(bad):04X} is not allowed")
+    if len(value) > limit:
+        raise db.StoreError("bad-text", f"{what}: {len(value)} characters; at most {limit}")
+    if not empty and not value.strip():
+        raise db.StoreError("bad-text", f"{what} is empty")
+    return value
+
+
+def customer_dict(c: Customer) -> dict[str, Any]:
+    return {"id": c.id, "name": c.name, "unidentified": c.unidentified, "tags": list(c.tags),
+            "merged_into": c.merged_into, "created_at": c.created_at, "updated_at": c.updated_at}
+
+
+def identity_dict(i: CustomerIdentity) -> dict[str, Any]:
+    return {"kind": i.kind, "value": i.value, "raw": i.raw, "valid": i.valid}
+
+
+def ticket_dict(t: Ticket) -> dict[str, Any]:
+    return {"id": t.id, "customer_id": t.customer_id, "subject": t.subject, "topic": t.topic, "status": t.status,
+            "priority": t.priority, "assignee": t.assignee, "tags": list(t.tags),
+            "callback_requested": t.callback_requested, "first_response_due": t.first_response_due,
+            "resolution_due": t.resolution_due, "first_response_at": t.first_response_at,
+            "resolved_at": t.resolved_at, "created_at": t.created_at, "updated_at": t.updated_at,
+            "version": t.version}
+
+
+def interaction_dict(i: Interaction) -> dict[str, Any]:
+    data = {c.key: getattr(i, c.key) for c in Interaction.__table__.columns}
+    data["ivr_path"], data["variables"] = list(i.ivr_path or []), dict(i.variables or {})
+    return data
+
+
+def change_dict(c: TicketChange) -> dict[str, Any]:
+    return {"at": c.at, "actor": c.actor, "field": c.field, "old": c.old, "new": c.new}
+
+
+class Store:
+    """The ticket store at one URL. `open()` checks it is reachable and migrated."""
+
+    def __init__(self, url: str, policy: StorePolicy = StorePolicy(), clock: Callable[[], float] = time.time) -> None:
+        self.url, self.policy, self.clock = url, policy, clock
+        self.engine: AsyncEngine = db.create_engine(url)
+        self._sessions = db.sessions(self.engine)
+        self.writes = 0  # transactions committed (status, benches)
+
+    async def open(self) -> None:
+        """Errors: StoreError `store-unavailable` (cannot connect), `store-not-migrated`."""
+        try:
+            revision = await db.current(self.engine)
+        except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
+            raise db.StoreError("store-unavailable", f"cannot open the store {db.describe(self.url)}: "
+                                f"{type(exc).__name__}: {exc}") from None
+        if revision != db.head():
+            raise db.StoreError("store-not-migrated", f"the store {db.describe(self.url)} is at revision "
+                                f"{revision or 'none'}, this code needs {db.head()}: run `callcenter db upgrade`")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    def session(self) -> AsyncSession:
+        return self._sessions()
+
+    # -- customers ------------------------------------------------------------------------
+
+    async def _customer(self, s: AsyncSession, customer_id: int) -> Customer:
+        customer = await s.get(Customer, customer_id)
+        if customer is None:
+            raise db.StoreError("unknown-customer", f"no customer #{customer_id}", {"customer": customer_id})
+        # A merged customer answers as the one it was merged into.
+        while customer.merged_into is not None:
+            nxt = await s.get(Customer, customer.merged_into)
+            assert nxt is not None
+            customer = nxt
+        return customer
+
+    async def _by_identity(self, s: AsyncSession, ident: identity.Identity) -> Customer | None:
+        row = (await s.execute(select(CustomerIdentity.customer_id).where(
+            CustomerIdentity.kind == ident.kind, CustomerIdentity.value == ident.value))).scalar_one_or_none()
+        return None if row is None else await self._customer(s, row)
+
+    async def _contact_customer(self, s: AsyncSession, kind: str, raw: str, name: str, now: float) -> Customer:
+        """The customer a contact from `raw` (a caller ID, an address) belongs to, created if new.
+        A withheld caller ID gets a new unidentified customer, never matched again."""
+        try:
+            ident = identity.parse(kind, raw, self.policy.default_region)
+        except identity.IdentityError:
+            ident = None
+        name = name[:MAX_SHORT]
+        if ident is not None:
+            found = await self._by_identity(s, ident)
+            if found is not None:
+                if name and not found.name:
+                    found.name, found.updated_at = name, now
+                return found
+        customer = Customer(name=name, unidentified=ident is None, tags=[], created_at=now, updated_at=now)
+        s.add(customer)
+        await s.flush()
+        if ident is not None:
+            s.add(CustomerIdentity(customer_id=customer.id, kind=ident.kind, value=ident.value, raw=ident.raw[:320],
+                                   valid=ident.valid, created_at=now))
+            await s.flush()
+        return customer
+
+    async def find_customer(self, text: str) -> dict[str, Any] | None:
+        """A customer by `#ID`/`ID` or any identity in any common format (`+1 415-555-2671`,
+        `(415) 555-2671`, an email). Errors: IdentityError `invalid-identity`."""
+        text = text.strip()
+        async with self.session() as s:
+            if text.lstrip("#").isdigit() and len(text.lstrip("#")) <= 9 and (text.startswith("#") or
+                                                                               len(text) <= 6):
+                customer = await s.get(Customer, int(text.lstrip("#")))
+                if customer is not None:
+                    customer = await self._customer(s, customer.id)
+                    return customer_dict(customer)
+            ident = identity.guess(text, self.policy.default_region)
+            if ident is None:
+                return None
+            found = await self._by_identity(s, ident)
+            return None if found is None else customer_dict(found)
+
+    async def create_customer(self, name: str, identities: Sequence[tuple[str, str]] = (),
+                              actor: str = "admin") -> dict[str, Any]:
+        """A new customer with identities [(kind, raw)]. Errors: `invalid-identity`, `identity-taken`."""
+        name = _text(name, "name")
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            customer = Customer(name=name, unidentified=False, tags=[], created_at=now, updated_at=now)
+            s.add(customer)
+            await s.flush()
+            for kind, raw in identities:
+                await self._add_identity(s, customer, kind, raw, now)
+            self.writes += 1
+            return customer_dict(customer)
+
+    async def _add_identity(self, s: AsyncSession, customer: Customer, kind: str, raw: str, now: float) -> None:
+        ident = identity.parse(kind, raw, self.policy.default_region)
+        if ident is None:
+            raise identity.IdentityError(f"{raw!r} is withheld or not a number: it identifies nobody")
+        other = await self._by_identity(s, ident)
+        if other is not None and other.id != customer.id:
+            raise db.StoreError("identity-taken", f"{ident.kind} {ident.value} belongs to customer #{other.id} "
+                                "(merge them with `callcenter customer merge`)", {"customer": other.id})
+        if other is None:
+            s.add(CustomerIdentity(customer_id=customer.id, kind=ident.kind, value=ident.value, raw=ident.raw,
+                                   valid=ident.valid, created_at=now))
+            customer.unidentified = False
+        customer.updated_at = now
+
+    async def update_customer(self, customer_id: int, *, name: str | None = None, add_tags: Sequence[str] = (),
+                              remove_tags: Sequence[str] = (), add_identities: Sequence[tuple[str, str]] = ()
+                              ) -> dict[str, Any]:
+        """Rename, tag/untag (`vip`), add identities. Errors: `unknown-customer`, `bad-text`,
+        `invalid-identity`, `identity-taken`."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            customer = await self._customer(s, customer_id)
+            if name is not None:
+                customer.name = _text(name, "name")
+            tags = list(customer.tags)
+            for tag in add_tags:
+                tag = _text(tag, "tag", 40, empty=False).strip().lower()
+                if tag not in tags:
+                    tags.append(tag)
+            tags = [t for t in tags if t not in {r.strip().lower() for r in remove_tags}]
+            customer.tags, customer.updated_at = tags, now
+            for kind, raw in add_identities:
+                await self._add_identity(s, customer, kind, raw, now)
+            self.writes += 1
+            return customer_dict(customer)
+
+    async def customer_file(self, customer_id: int, limit: int = TIMELINE_LIMIT) -> dict[str, Any]:
+        """The screen pop: the customer, identities, open tickets, and the last `limit` interactions
+        newest first. Errors: `unknown-customer`."""
+        async with self.session() as s:
+            customer = await self._customer(s, customer_id)
+            idents = (await s.execute(select(CustomerIdentity).where(
+                CustomerIdentity.customer_id == customer.id).order_by(CustomerIdentity.id))).scalars().all()
+            tickets = (await s.execute(select(Ticket).where(
+                Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES + ("resolved",)))
+                .order_by(Ticket.updated_at.desc()))).scalars().all()
+            timeline = (await s.execute(select(Interaction).where(Interaction.customer_id == customer.id)
+                                        .order_by(Interaction.started_at.desc()).limit(limit))).scalars().all()
+            return {"customer": customer_dict(customer), "identities": [identity_dict(i) for i in idents],
+                    "open_tickets": [ticket_dict(t) for t in tickets],
+                    "timeline": [interaction_dict(i) for i in timeline]}
+
+    async def customer_facts(self, caller_id: str) -> dict[str, Any]:
+        """What an IVR flow may branch on for a caller ID: `known`, `tags`, `open_tickets`, `id`."""
+        try:
+            ident = identity.phone(caller_id, self.policy.default_region)
+        except identity.IdentityError:
+            ident = None
+        if ident is None:
+            return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+        async with self.session() as s:
+            customer = await self._by_identity(s, ident)
+            if customer is None:
+                return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+            count = (await s.execute(select(func.count()).select_from(Ticket).where(
+                Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES)))).scalar_one()
+            return {"known": True, "tags": list(customer.tags), "open_tickets": int(count), "id": customer.id}
+
+    # -- merges ---------------------------------------------------------------------------
+
+    async def merge(self, target_id: int, source_id: int, actor: str) -> dict[str, Any]:
+        """Merge customer `source_id` into `target_id`: identities, tickets and interactions move;
+        the source stays as a pointer. Audited and reversible (`unmerge`). Errors:
+        `unknown-customer`, `same-customer`."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            target, source = await self._customer(s, target_id), await self._customer(s, source_id)
+            if target.id == source.id:
+                raise db.StoreError("same-customer", f"#{target_id} and #{source_id} are one customer already")
+            ids = {}
+            for model in (CustomerIdentity, Ticket, Interaction):
+                rows = (await s.execute(select(model.id).where(model.customer_id == source.id))).scalars().all()
+                ids[model.__tablename__] = sorted(rows)
+                await s.execute(update(model).where(model.customer_id == source.id).values(customer_id=target.id)
+                                .execution_options(synchronize_session=False))
+            added = [t for t in source.tags if t not in target.tags]
+            ids["tags"] = added  # type: ignore[assignment]
+            target.tags = list(target.tags) + added
+            ids["target_unidentified"] = target.unidentified  # type: ignore[assignment]
+            if target.unidentified and ids["identities"]:
+                target.unidentified = False
+            source.merged_into, source.updated_at, target.updated_at = target.id, now, now
+            merge = Merge(at=now, actor=actor, source_id=source.id, target_id=target.id, moved=ids)
+            s.add(merge)
+            await s.flush()
+            self.writes += 1
+            return {"merge_id": merge.id, "target": target.id, "source": source.id, "moved": ids}
+
+    async def unmerge(self, merge_id: int, actor: str) -> dict[str, Any]:
+        """Undo a merge: what moved moves back (tickets and interactions the target has gained
+        since stay). Errors: `unknown-merge`, `merge-undone`."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            merge = await s.get(Merge, merge_id)
+            if merge is None:
+                raise db.StoreError("unknown-merge", f"no merge #{merge_id}")
+            if merge.undone_at is not None:
+                raise db.StoreError("merge-undone", f"merge #{merge_id} was undone by {merge.undone_by}")
+            source = await s.get(Customer, merge.source_id)
+            target = await s.get(Customer, merge.target_id)
+            assert source is not None and target is not None
+            for model in (CustomerIdentity, Ticket, Interaction):
+                moved = merge.moved.get(model.__tablename__, [])
+                if moved:
+                    await s.execute(update(model).where(model.id.in_(moved)).values(customer_id=source.id)
+                                    .execution_options(synchronize_session=False))
+            target.tags = [t for t in target.tags if t not in merge.moved.get("tags", [])]
+            target.unidentified = bool(merge.moved.get("target_unidentified", target.unidentified))
+            source.merged_into, source.updated_at, target.updated_at = None, now, now
+            merge.undone_at, merge.undone_by = now, actor
+            self.writes += 1
+            return {"merge_id": merge.id, "target": target.id, "source": source.id, "restored": merge.moved}
+
+    # -- tickets --------------------------------------------------------------------------
+
+    async def _ticket_for(self, s: AsyncSession, customer: Customer, topic: str, channel: str, subject: str,
+                          now: float) -> Ticket:
+        """The customer's open ticket on `topic` (reopened if resolved), else a new one."""
+        candidates = (await s.execute(select(Ticket).where(
+            Ticket.customer_id == customer.id, Ticket.topic == topic, Ticket.status != "closed")
+            .order_by(Ticket.updated_at.desc()).limit(1))).scalars().all()
+        for ticket in candidates:
+            if not customer.unidentified and rules.joinable(ticket.status, ticket.topic, ticket.updated_at,
+                                                            want_topic=topic, now=now,
+                                                            reopen_days=self.policy.reopen_days):
+                if ticket.status == "resolved":
+                    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved",
+                                       new="open"))
+                    ticket.status, ticket.resolved_at = "open", None
+                ticket.updated_at = now
+                return ticket
+        first, resolution = rules.sla_due(self.policy.sla, channel, "normal", now)
+        ticket = Ticket(customer_id=customer.id, subject=subject[:300], topic=topic, status="new", priority="normal",
+                        assignee="", tags=[], first_response_due=first, resolution_due=resolution, created_at=now,
+                        updated_at=now)
+        s.add(ticket)
+        await s.flush()
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="", new=subject[:300]))
+        return ticket
+
+    async def ticket(self, ticket_id: int) -> dict[str, Any]:
+        """A ticket with its history and interactions. Errors: `unknown-ticket`."""
+        async with self.session() as s:
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+            changes = (await s.execute(select(TicketChange).where(TicketChange.ticket_id == ticket_id)
+                                       .order_by(TicketChange.id))).scalars().all()
+            contacts = (await s.execute(select(Interaction).where(Interaction.ticket_id == ticket_id)
+                                        .order_by(Interaction.started_at))).scalars().all()
+            return {**ticket_dict(ticket), "history": [change_dict(c) for c in changes],
+                    "interactions": [interaction_dict(i) for i in contacts]}
+
+    async def tickets(self, *, status: str | None = None, customer_id: int | None = None, assignee: str | None = None,
+                      limit: int = 100) -> list[dict[str, Any]]:
+        """Tickets, newest activity first. Errors: `bad-status`."""
+        query = select(Ticket).order_by(Ticket.updated_at.desc()).limit(limit)
+        if status is not None:
+            if status not in rules.STATUSES:
+                raise rules.TicketRuleError("bad-status", f"no status {status!r} (statuses: {', '.join(rules.STATUSES)})")
+            query = query.where(Ticket.status == status)
+        if customer_id is not None:
+            query = query.where(Ticket.customer_id == customer_id)
+        if assignee is not None:
+            query = query.where(Ticket.assignee == assignee)
+        async with self.session() as s:
+            return [ticket_dict(t) for t in (await s.execute(query)).scalars().all()]
+
+    async def update_ticket(self, ticket_id: int, actor: str, *, status: str | None = None,
+                            priority: str | None = None, assignee: str | None = None, note: str | None = None,
+                            add_tags: Sequence[str] = (), remove_tags: Sequence[str] = (),
+                            expected_version: int | None = None) -> dict[str, Any]:
+        """Change a ticket; each change is written to its history (who, when, from → to).
+        `expected_version` (optimistic): refused with `ticket-conflict` if someone changed it since.
+        Without it, a concurrent change is retried on the fresh row, never lost. Errors:
+        `unknown-ticket`, `invalid-transition`, `bad-status`, `bad-priority`, `bad-text`,
+        `ticket-conflict`."""
+        actor = _text(actor, "actor", empty=False)
+        if note is not None:
+            note = _text(note, "note", MAX_TEXT, empty=False)
+        if assignee is not None:
+            assignee = _text(assignee, "assignee")
+        if priority is not None:
+            rules.check_priority(priority)
+        tags_add = [_text(t, "tag", 40, empty=False).strip().lower() for t in add_tags]
+        tags_remove = {_text(t, "tag", 40).strip().lower() for t in remove_tags}
+        for attempt in range(5):
+            try:
+                return await self._update_ticket(ticket_id, actor, status, priority, assignee, note, tags_add,
+                                                 tags_remove, expected_version)
+            except StaleDataError:
+                if expected_version is not None or attempt == 4:
+                    raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
+                                        "again and retry", {"ticket": ticket_id}) from None
+        raise AssertionError("unreachable")
+
+    async def _update_ticket(self, ticket_id: int, actor: str, status: str | None, priority: str | None,
+                             assignee: str | None, note: str | None, add_tags: list[str], remove_tags: set[str],
+                             expected_version: int | None) -> dict[str, Any]:
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+            if expected_version is not None and ticket.version != expected_version:
+                raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} is at version {ticket.version}, "
+                                    f"not {expected_version}: read it again", {"version": ticket.version})
+            changes: list[tuple[str, str, str]] = []
+            if status is not None and status != ticket.status:
+                rules.check_transition(ticket.status, status)
+                changes.append(("status", ticket.status, status))
+                ticket.status = status
+                ticket.resolved_at = now if status in ("resolved", "closed") else None
+            if priority is not None and priority != ticket.priority:
+                changes.append(("priority", ticket.priority, priority))
+                ticket.priority = priority
+                ticket.first_response_due, ticket.resolution_due = rules.sla_due(
+                    self.policy.sla, "voice", priority, ticket.created_at)
+            if assignee is not None and assignee != ticket.assignee:
+                changes.append(("assignee", ticket.assignee, assignee))
+                ticket.assignee = assignee
+            tags = [t for t in ticket.tags if t not in remove_tags] + [t for t in add_tags if t not in ticket.tags]
+            if tags != list(ticket.tags):
+                changes.append(("tags", ",".join(ticket.tags), ",".join(tags)))
+                ticket.tags = tags
+            if note is not None:
+                changes.append(("note", "", note))
+            if not changes:
+                return ticket_dict(ticket)
+            ticket.updated_at = now
+            for name, old, new in changes:
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=name, old=old, new=new))
+            await s.flush()
+            self.writes += 1
+            return ticket_dict(ticket)
+
+    # -- interactions -----------------------------------------------------------------------
+
+    async def _interaction(self, s: AsyncSession, channel: str, call_id: str) -> Interaction | None:
+        return (await s.execute(select(Interaction).where(Interaction.channel == channel,
+                                                          Interaction.call_id == call_id))).scalar_one_or_none()
+
+    async def call_step(self, call_id: str, *, step: str, caller_id: str = "", caller_name: str = "", did: str = "",
+                        topic: str = "general", direction: str = "inbound", callback_of: str = "",
+                        started_at: float | None = None, values: Mapping[str, Any] | None = None,
+                        channel: str = "voice", first_response: bool = False) -> dict[str, Any]:
+        """Write one business step of a call (started, queued, answered, ended) in one transaction:
+        the interaction is created at its first step (customer looked up or created by caller ID,
+        ticket chosen) and updated at the next ones; a replayed step changes nothing twice (one
+        interaction per Linkedid and channel). A callback joins its original call's ticket."""
+        now = self.clock()
+        values = dict(values or {})
+        for attempt in range(3):
+            try:
+                async with self.session() as s, s.begin():
+                    row = await self._interaction(s, channel, call_id)
+                    if row is None:
+                        row = await self._new_call(s, call_id, channel, caller_id, caller_name, did, topic,
+                                                   direction, callback_of, started_at or now, now)
+                    order = ("started", "queued", "answered", "ended")
+                    if step in order and order.index(step) > order.index(row.step if row.step in order else "started"):
+                        row.step = step
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    ticket = await s.get(Ticket, row.ticket_id)
+                    assert ticket is not None
+                    ticket.updated_at = now
+                    if first_response and ticket.first_response_at is None:
+                        ticket.first_response_at = now
+                    await s.flush()
+                    self.writes += 1
+                    return interaction_dict(row)
+            except (IntegrityError, StaleDataError):
+                if attempt == 2:  # two writers raced for the same call (a replay): the row exists now
+                    raise
+        raise AssertionError("unreachable")
+
+    async def _new_call(self, s: AsyncSession, call_id: str, channel: str, caller_id: str, caller_name: str,
+                        did: str, topic: str, direction: str, callback_of: str, started_at: float,
+                        now: float) -> Interaction:
+        # A voicemail joins its call's ticket; a callback its original call's.
+        original = await self._interaction(s, "voice", callback_of or call_id) if callback_of or channel != "voice" \
+            else None
+        if original is not None:
+            customer = await self._customer(s, original.customer_id)
+            ticket = await s.get(Ticket, original.ticket_id)
+            assert ticket is not None
+            if ticket.status == "closed":
+                ticket = await self._ticket_for(s, customer, ticket.topic, channel, ticket.subject, now)
+        else:
+            customer = await self._contact_customer(s, "phone", caller_id, caller_name, now)
+            what = {"voice": "Call", "voicemail": "Voicemail"}.get(channel, channel)
+            who = caller_name or caller_id or "a withheld number"
+            subject = f"{what} from {who}" + (f" to {did}" if did else "")
+            ticket = await self._ticket_for(s, customer, topic, channel, subject, now)
+        row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction=direction,
+                          step="started", started_at=started_at, address=caller_id[:320], name=caller_name[:200],
+                          call_id=call_id, did=did, callback_of=callback_of, ivr_path=[], variables={})
+        s.add(row)
+        await s.flush()
+        return row
+
+    async def request_callback(self, call_id: str, request_id: str) -> None:
+        """A caller asked to be called back: the call's ticket is flagged `callback_requested`."""
+        async with self.session() as s, s.begin():
+            row = await self._interaction(s, "voice", call_id)
+            if row is None:
+                return
+            ticket = await s.get(Ticket, row.ticket_id)
+            if ticket is not None and not ticket.callback_requested:
+                ticket.callback_requested = True
+                s.add(TicketChange(ticket_id=ticket.id, at=self.clock(), actor="system", field="callback_requested",
+                                   old="", new=request_id))
+            self.writes += 1
+
+    async def recent_calls(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Calls (voice interactions), newest first."""
+        async with self.session() as s:
+            rows = (await s.execute(select(Interaction).where(Interaction.channel == "voice")
+                                    .order_by(Interaction.started_at.desc()).limit(limit))).scalars().all()
+            return [interaction_dict(i) for i in rows]
+
+    async def call(self, call_id: str) -> dict[str, Any] | None:
+        async with self.session() as s:
+            row = await self._interaction(s, "voice", call_id)
+            return None if row is None else interaction_dict(row)
+
+    async def known_calls(self, call_ids: Sequence[str]) -> set[str]:
+        """Which of these Linkedids are in the store already (reconciliation)."""
+        if not call_ids:
+            return set()
+        async with self.session() as s:
+            rows = (await s.execute(select(Interaction.call_id).where(Interaction.channel == "voice",
+                                                                      Interaction.call_id.in_(list(call_ids)))))
+            return set(rows.scalars().all())
+
+    async def counts(self) -> dict[str, int]:
+        async with self.session() as s:
+            out = {}
+            for model in (Customer, Ticket, Interaction):
+                out[model.__tablename__] = int((await s.execute(select(func.count()).select_from(model))).scalar_one())
+            return out
+
+    # -- retention ------------------------------------------------------------------------
+
+    async def apply_retention(self, *, dry_run: bool = False) -> dict[str, Any]:
+        """Purge recordings (files), transcripts and message bodies older than `retention_days`
+        per type (0: keep); the interaction stays (the contact happened), marked `purged_at`.
+        Returns what was (or would be) removed."""
+        now = self.clock()
+        out: dict[str, Any] = {"dry_run": dry_run, "recordings": [], "bodies": 0, "transcripts": 0}
+        async with self.session() as s, s.begin():
+            days = self.policy.retention_days
+            if days.get("recordings", 0) > 0:
+                cutoff = now - days["recordings"] * 86400
+                rows = (await s.execute(select(Interaction).where(Interaction.recording_path != "",
+                                                                  Interaction.started_at < cutoff))).scalars().all()
+                for row in rows:
+                    out["recordings"].append({"interaction": row.id, "path": row.recording_path})
+                    if not dry_run:
+                        try:
+                            os.unlink(row.recording_path)
+                        except FileNotFoundError:
+                            pass
+                        row.recording_path, row.purged_at = "", now
+                        row.recording_problem = "purged by retention"
+            for kind, channels in (("transcripts", ("voicemail",)), ("bodies", ("chat", "sms", "email"))):
+                if days.get(kind, 0) <= 0:
+                    continue
+                cutoff = now - days[kind] * 86400
+                where = (Interaction.channel.in_(channels), Interaction.body != "", Interaction.started_at < cutoff)
+                out[kind] = int((await s.execute(select(func.count()).select_from(Interaction).where(*where)))
+                                .scalar_one())
+                if not dry_run:
+                    await s.execute(update(Interaction).where(*where).values(body="", purged_at=now)
+                                    .execution_options(synchronize_session=False))
+            if dry_run:
+                await s.rollback()
+        return out
+
+
+def file_facts(path: Path) -> tuple[int, str]:
+    """(size in bytes, sha256 hex) of a file. Errors: OSError."""
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return path.stat().st_size, digest.hexdigest()
+

@@ -1,0 +1,140 @@
+"""REST routes of the ticket store: customers, merges, tickets, retention (web/openapi.py says
+their shapes). Bodies are JSON objects; a wrong type is a 400 `bad-request`, never a repr stored.
+The actor of a change is the body's `actor` (default `api`)."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from callcenter.errors import CallcenterError
+from callcenter.store import Store
+
+JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
+MAX_ID = 2**31 - 1
+
+
+def _id(value: str, what: str) -> int:
+    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
+        raise CallcenterError(f"unknown-{what}", f"no {what} {value!r}")
+    return int(value)
+
+
+def _str(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
+    value = body.get(key, default)
+    if value is not None and not isinstance(value, str):
+        raise CallcenterError("bad-request", f"{key} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _strings(body: dict[str, Any], key: str) -> list[str]:
+    value = body.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 50:
+        raise CallcenterError("bad-request", f"{key} must be a list of at most 50 strings")
+    return value
+
+
+def _identities(body: dict[str, Any]) -> list[tuple[str, str]]:
+    value = body.get("identities", [])
+    if not isinstance(value, list) or len(value) > 50 or not all(
+            isinstance(i, dict) and isinstance(i.get("kind"), str) and isinstance(i.get("value"), str) for i in value):
+        raise CallcenterError("bad-request", 'identities must be a list of {"kind": ..., "value": ...} (at most 50)')
+    return [(i["kind"], i["value"]) for i in value]
+
+
+def add_routes(app: web.Application, store: Store | None, json_body: JsonBody) -> None:
+    def need() -> Store:
+        if store is None:
+            raise CallcenterError("no-store", "this controller runs without a store")
+        return store
+
+    async def find_customers(request: web.Request) -> web.Response:
+        q = request.query.get("q", "")
+        if not q:
+            raise CallcenterError("bad-request", "give ?q=PHONE|EMAIL|ID")
+        found = await need().find_customer(q)
+        if found is None:
+            raise CallcenterError("unknown-customer", f"no customer {q!r}")
+        return web.json_response(await need().customer_file(found["id"], _limit(request)))
+
+    async def customer(request: web.Request) -> web.Response:
+        return web.json_response(await need().customer_file(_id(request.match_info["id"], "customer"),
+                                                            _limit(request)))
+
+    async def create_customer(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        created = await need().create_customer(_str(body, "name", "") or "", _identities(body),
+                                               _str(body, "actor", "api") or "api")
+        return web.json_response(await need().customer_file(created["id"]), status=201)
+
+    async def update_customer(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        cid = _id(request.match_info["id"], "customer")
+        await need().update_customer(cid, name=_str(body, "name"), add_tags=_strings(body, "add_tags"),
+                                     remove_tags=_strings(body, "remove_tags"), add_identities=_identities(body))
+        return web.json_response(await need().customer_file(cid))
+
+    async def merge(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        source = body.get("source")
+        if not isinstance(source, int) or isinstance(source, bool):
+            raise CallcenterError("bad-request", "source must be a customer id (an integer)")
+        return web.json_response(await need().merge(_id(request.match_info["id"], "customer"), source,
+                                                    _str(body, "actor", "api") or "api"))
+
+    async def unmerge(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        return web.json_response(await need().unmerge(_id(request.match_info["id"], "merge"),
+                                                      _str(body, "actor", "api") or "api"))
+
+    async def tickets(request: web.Request) -> web.Response:
+        q = request.query
+        customer_id = None
+        if "customer" in q:
+            found = await need().find_customer(q["customer"])
+            if found is None:
+                raise CallcenterError("unknown-customer", f"no customer {q['customer']!r}")
+            customer_id = found["id"]
+        return web.json_response(await need().tickets(status=q.get("status"), customer_id=customer_id,
+                                                      assignee=q.get("assignee"), limit=_limit(request, 100)))
+
+    async def ticket(request: web.Request) -> web.Response:
+        return web.json_response(await need().ticket(_id(request.match_info["id"], "ticket")))
+
+    async def update_ticket(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        version = body.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+            raise CallcenterError("bad-request", "version must be an integer")
+        tid = _id(request.match_info["id"], "ticket")
+        await need().update_ticket(tid, _str(body, "actor", "api") or "api", status=_str(body, "status"),
+                                   priority=_str(body, "priority"), assignee=_str(body, "assignee"),
+                                   note=_str(body, "note"), add_tags=_strings(body, "add_tags"),
+                                   remove_tags=_strings(body, "remove_tags"), expected_version=version)
+        return web.json_response(await need().ticket(tid))
+
+    async def retention(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise CallcenterError("bad-request", "dry_run must be true or false")
+        return web.json_response(await need().apply_retention(dry_run=dry_run))
+
+    app.router.add_get("/api/customers", find_customers)
+    app.router.add_post("/api/customers", create_customer)
+    app.router.add_get("/api/customers/{id}", customer)
+    app.router.add_patch("/api/customers/{id}", update_customer)
+    app.router.add_post("/api/customers/{id}/merge", merge)
+    app.router.add_post("/api/merges/{id}/undo", unmerge)
+    app.router.add_get("/api/tickets", tickets)
+    app.router.add_get("/api/tickets/{id}", ticket)
+    app.router.add_patch("/api/tickets/{id}", update_ticket)
+    app.router.add_post("/api/retention/apply", retention)
+
+
+def _limit(request: web.Request, default: int = 50) -> int:
+    raw = request.query.get("limit", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        raise CallcenterError("bad-limit", "limit must be 1 to 1000")
+    return int(raw)
