@@ -573,4 +573,7 @@ def config_check(ctx: click.Context) -> None:
 from callcenter import cli_store  # noqa: E402,F401
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m callcenter.cli`: use the importable module's `main`, the one the store's
+    # commands registered on (this file runs as __main__, a second copy).
+    from callcenter.cli import main as _main
+    _main()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -26,3 +28,30 @@ def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
     finally:
         cluster.stop()
+
+
+_databases = iter(range(1, 1_000_000))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated store database: a SQLite file, or a fresh database on the test cluster."""
+    from callcenter.store import db
+
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    else:
+        import asyncpg  # only to create the database; the store itself goes through SQLAlchemy
+        base = request.getfixturevalue("pg_url")
+        name = f"store_{os.getpid()}_{next(_databases)}"
+
+        async def create() -> None:
+            conn = await asyncpg.connect(base.replace("postgresql+asyncpg://", "postgresql://"))
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+        asyncio.run(create())
+        url = base.rsplit("/", 1)[0] + f"/{name}"
+    db.upgrade(url)
+    return url

@@ -106,6 +106,13 @@ async def current(engine: AsyncEngine) -> str | None:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
 
 
+def downgrade(url: str, revision: str) -> None:
+    """Take the database at `url` back to `revision` (`base`: no tables). Blocking, like upgrade."""
+    from alembic import command
+    parse_url(url)
+    command.downgrade(_alembic_config(url), revision)
+
+
 def head() -> str:
     """The newest revision this code knows."""
     from alembic.script import ScriptDirectory

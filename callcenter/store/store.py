@@ -10,9 +10,11 @@ with an error id: `unknown-customer`, `unknown-ticket`, `unknown-merge`, `merge-
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import os
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +31,7 @@ from callcenter.store.schema import Customer, CustomerIdentity, Interaction, Mer
 log = logging.getLogger(__name__)
 
 TIMELINE_LIMIT = 50
+UPDATE_ATTEMPTS = 20  # optimistic retries of a ticket change that raced another
 MAX_TEXT = 10_000  # a note, a body written through the API
 MAX_SHORT = 200  # names, tags, assignees
 
@@ -382,14 +385,16 @@ class Store:
             rules.check_priority(priority)
         tags_add = [_text(t, "tag", 40, empty=False).strip().lower() for t in add_tags]
         tags_remove = {_text(t, "tag", 40).strip().lower() for t in remove_tags}
-        for attempt in range(5):
+        for attempt in range(UPDATE_ATTEMPTS):
             try:
                 return await self._update_ticket(ticket_id, actor, status, priority, assignee, note, tags_add,
                                                  tags_remove, expected_version)
             except StaleDataError:
-                if expected_version is not None or attempt == 4:
+                if expected_version is not None or attempt == UPDATE_ATTEMPTS - 1:
                     raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
                                         "again and retry", {"ticket": ticket_id}) from None
+                # SQLite has no row locks: writers that raced try again, spread out.
+                await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
         raise AssertionError("unreachable")
 
     async def _update_ticket(self, ticket_id: int, actor: str, status: str | None, priority: str | None,
@@ -397,7 +402,9 @@ class Store:
                              expected_version: int | None) -> dict[str, Any]:
         now = self.clock()
         async with self.session() as s, s.begin():
-            ticket = await s.get(Ticket, ticket_id)
+            # PostgreSQL locks the row (concurrent editors wait their turn); SQLite ignores FOR UPDATE
+            # and relies on the version check.
+            ticket = await s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
                 raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             if expected_version is not None and ticket.version != expected_version:

@@ -243,7 +243,7 @@ class PgCluster:
 
     def _make_role_and_db(self) -> None:
         self.password = secrets.token_urlsafe(24)  # [A-Za-z0-9_-]: safe in an SQL literal and in a URL
-        sql = (f"CREATE ROLE {NAME} LOGIN PASSWORD '{self.password}';\n"
+        sql = (f"CREATE ROLE {NAME} LOGIN CREATEDB PASSWORD '{self.password}';\n"
                f"CREATE DATABASE {NAME} OWNER {NAME};\n")
         self._run([self._bin("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.datadir), "-p", str(self.port),
                    "-U", SUPERUSER, "-d", "postgres", "-f", "-"], input=sql)

@@ -1,0 +1,255 @@
+"""The ticket store on both databases (SQLite file, PostgreSQL on the private test cluster):
+identities, tickets, the status machine, merges, concurrency, retention, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from callcenter.errors import CallcenterError
+from callcenter.store import Store, StorePolicy, db
+from callcenter.store.rules import SlaTarget
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    s = Store(store_url, StorePolicy(default_region="US", reopen_days=7,
+                                     retention_days={"recordings": 30, "bodies": 30}), clock=Clock())
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def call(store: Store, call_id: str, caller: str, name: str = "", **values: Any) -> dict[str, Any]:
+    await store.call_step(call_id, step="started", caller_id=caller, caller_name=name, did="8005550100",
+                          topic="support")
+    return await store.call_step(call_id, step="ended", values={"talk_seconds": 30, **values})
+
+
+async def test_one_caller_in_three_number_formats_is_one_customer_with_one_ticket(store: Store) -> None:
+    a = await call(store, "100.1", "+1 415-555-2671", "Ann O'Brien")
+    b = await call(store, "100.2", "4155552671")
+    c = await call(store, "100.3", "(415) 555-2671")
+    assert a["customer_id"] == b["customer_id"] == c["customer_id"]
+    assert a["ticket_id"] == b["ticket_id"] == c["ticket_id"]
+    for text in ("+14155552671", "415.555.2671", f"#{a['customer_id']}"):
+        found = await store.find_customer(text)
+        assert found is not None and found["id"] == a["customer_id"] and found["name"] == "Ann O'Brien"
+    file = await store.customer_file(a["customer_id"])
+    assert [i["value"] for i in file["identities"]] == ["+14155552671"]
+    assert [i["call_id"] for i in file["timeline"]] == ["100.3", "100.2", "100.1"]  # newest first (same clock: id)
+    assert len(file["open_tickets"]) == 1
+
+
+async def test_withheld_callers_are_separate_unidentified_customers_never_merged(store: Store) -> None:
+    ids = set()
+    for i, caller in enumerate(["anonymous", "", "Restricted", "sip:anonymous@anonymous.invalid", "unavailable"]):
+        row = await call(store, f"200.{i}", caller)
+        ids.add(row["customer_id"])
+        assert (await store.customer_file(row["customer_id"]))["customer"]["unidentified"] is True
+    assert len(ids) == 5
+    assert await store.find_customer("anonymous") is None
+
+
+async def test_an_unparseable_number_is_kept_raw_and_flagged(store: Store) -> None:
+    row = await call(store, "300.1", "12ab#")
+    file = await store.customer_file(row["customer_id"])
+    assert file["identities"] == [{"kind": "phone", "value": "12ab#", "raw": "12ab#", "valid": False}]
+    again = await call(store, "300.2", "12ab#")
+    assert again["customer_id"] == row["customer_id"]
+
+
+async def test_a_replayed_step_writes_the_call_once(store: Store) -> None:
+    for _ in range(3):
+        await call(store, "400.1", "5551230001")
+    assert (await store.counts())["interactions"] == 1
+
+
+async def test_status_machine_refuses_invalid_transitions_and_keeps_history(store: Store) -> None:
+    t = (await call(store, "500.1", "5551230002"))["ticket_id"]
+    await store.update_ticket(t, "agent1", status="open", assignee="agent1", priority="high", note="card lost")
+    with pytest.raises(CallcenterError) as bad:
+        await store.update_ticket(t, "agent1", status="new")
+    assert bad.value.error_id == "invalid-transition"
+    await store.update_ticket(t, "agent1", status="resolved")
+    await store.update_ticket(t, "agent2", status="closed")
+    for status in ("open", "resolved", "new"):
+        with pytest.raises(CallcenterError) as final:
+            await store.update_ticket(t, "agent1", status=status)
+        assert final.value.error_id == "invalid-transition"
+    with pytest.raises(CallcenterError) as unknown:
+        await store.update_ticket(t, "agent1", status="bogus")
+    assert unknown.value.error_id == "bad-status"
+    history = [(h["actor"], h["field"], h["old"], h["new"]) for h in (await store.ticket(t))["history"]]
+    assert ("agent1", "status", "new", "open") in history and ("agent1", "note", "", "card lost") in history
+    assert ("agent1", "priority", "normal", "high") in history and ("agent2", "status", "resolved", "closed") in history
+
+
+async def test_a_new_contact_reopens_a_resolved_ticket_and_a_closed_one_gets_a_new_ticket(store: Store) -> None:
+    first = await call(store, "600.1", "5551230003")
+    await store.update_ticket(first["ticket_id"], "agent1", status="resolved")
+    second = await call(store, "600.2", "5551230003")
+    assert second["ticket_id"] == first["ticket_id"]
+    ticket = await store.ticket(first["ticket_id"])
+    assert ticket["status"] == "open" and ("system", "status", "resolved", "open") in [
+        (h["actor"], h["field"], h["old"], h["new"]) for h in ticket["history"]]
+    await store.update_ticket(first["ticket_id"], "agent1", status="closed")
+    third = await call(store, "600.3", "5551230003")
+    assert third["ticket_id"] != first["ticket_id"] and third["customer_id"] == first["customer_id"]
+
+
+async def test_an_old_ticket_or_another_topic_gets_a_new_ticket(store: Store) -> None:
+    clock = store.clock
+    assert isinstance(clock, Clock)
+    first = await call(store, "700.1", "5551230004")
+    clock.now += 8 * 86400  # older than reopen_days
+    later = await call(store, "700.2", "5551230004")
+    assert later["ticket_id"] != first["ticket_id"]
+    await store.call_step("700.3", step="started", caller_id="5551230004", topic="sales")
+    sales = await store.call("700.3")
+    assert sales is not None and sales["ticket_id"] not in (first["ticket_id"], later["ticket_id"])
+
+
+async def test_a_callback_and_a_voicemail_join_the_original_calls_ticket(store: Store) -> None:
+    original = await call(store, "800.1", "5551230005")
+    await store.request_callback("800.1", "cb1")
+    await store.call_step("800.2", step="started", caller_id="5551230005", direction="outbound", callback_of="800.1",
+                          topic="general")
+    callback = await store.call("800.2")
+    await store.call_step("800.1", step="ended", channel="voicemail", caller_id="5551230005",
+                          values={"recording_path": "/x.wav", "recording_seconds": 4.0})
+    ticket = await store.ticket(original["ticket_id"])
+    assert callback is not None and callback["ticket_id"] == original["ticket_id"]
+    assert ticket["callback_requested"] is True
+    assert sorted(i["channel"] for i in ticket["interactions"]) == ["voice", "voice", "voicemail"]
+
+
+async def test_merge_and_unmerge_restore_the_original_state(store: Store) -> None:
+    a = await call(store, "900.1", "5551230006", "Ann")
+    b = await call(store, "900.2", "sip:5551230007@example.invalid", "Ann (mobile)")
+    await store.update_customer(b["customer_id"], add_tags=["VIP"])
+    before = [await store.customer_file(c) for c in (a["customer_id"], b["customer_id"])]
+    merged = await store.merge(a["customer_id"], b["customer_id"], "supervisor")
+    file = await store.customer_file(a["customer_id"])
+    assert {i["value"] for i in file["identities"]} == {"+15551230006", "+15551230007"}
+    assert file["customer"]["tags"] == ["vip"] and len(file["timeline"]) == 2
+    assert (await store.find_customer("5551230007"))["id"] == a["customer_id"]  # type: ignore[index]
+    with pytest.raises(CallcenterError) as same:
+        await store.merge(a["customer_id"], b["customer_id"], "supervisor")
+    assert same.value.error_id == "same-customer"
+    await store.unmerge(merged["merge_id"], "supervisor")
+    after = [await store.customer_file(c) for c in (a["customer_id"], b["customer_id"])]
+
+    def strip(f: dict[str, Any]) -> Any:
+        return ({k: v for k, v in f["customer"].items() if k != "updated_at"}, f["identities"],
+                [t["id"] for t in f["open_tickets"]], [i["id"] for i in f["timeline"]])
+    assert [strip(f) for f in after] == [strip(f) for f in before]
+    with pytest.raises(CallcenterError) as twice:
+        await store.unmerge(merged["merge_id"], "supervisor")
+    assert twice.value.error_id == "merge-undone"
+
+
+async def test_concurrent_updates_to_one_ticket_lose_no_change(store: Store) -> None:
+    t = (await call(store, "1000.1", "5551230008"))["ticket_id"]
+    await asyncio.gather(*(store.update_ticket(t, f"agent{i}", note=f"note {i}", add_tags=[f"t{i}"])
+                           for i in range(8)))
+    ticket = await store.ticket(t)
+    assert sorted(ticket["tags"]) == sorted(f"t{i}" for i in range(8))
+    assert sorted(h["new"] for h in ticket["history"] if h["field"] == "note") == sorted(f"note {i}" for i in range(8))
+    with pytest.raises(CallcenterError) as stale:
+        await store.update_ticket(t, "agent1", note="late", expected_version=1)
+    assert stale.value.error_id == "ticket-conflict"
+
+
+async def test_bad_text_is_refused_before_sql(store: Store) -> None:
+    t = (await call(store, "1100.1", "5551230009"))["ticket_id"]
+    for kwargs in ({"note": "x" * 10_001}, {"note": "\x00"}, {"assignee": "a\r\nb"}, {"priority": "asap"},
+                   {"note": 42}, {"add_tags": ["'; DROP TABLE tickets; --\n"]}):
+        with pytest.raises(CallcenterError):
+            await store.update_ticket(t, "agent1", **kwargs)
+    await store.update_ticket(t, "agent1", note="'; DROP TABLE tickets; --")  # only text, bound as a parameter
+    assert (await store.ticket(t))["history"][-1]["new"] == "'; DROP TABLE tickets; --"
+    with pytest.raises(CallcenterError) as taken:
+        await store.create_customer("Other", [("phone", "5551230009")])
+    assert taken.value.error_id == "identity-taken"
+    with pytest.raises(CallcenterError) as withheld:
+        await store.create_customer("Nobody", [("phone", "anonymous")])
+    assert withheld.value.error_id == "invalid-identity"
+
+
+async def test_sla_due_times_follow_channel_and_priority(store_url: str) -> None:
+    s = Store(store_url, StorePolicy(sla={"normal": SlaTarget(10, 100), "voicemail/normal": SlaTarget(5, 50),
+                                          "urgent": SlaTarget(1, 2)}), clock=Clock(1000.0))
+    await s.open()
+    try:
+        voice = await s.ticket((await call(s, "1200.1", "5551230010"))["ticket_id"])
+        await s.call_step("1200.2", step="ended", channel="voicemail", caller_id="5551230011", topic="x")
+        vm = await s.call("1200.2")
+        assert vm is None  # a voicemail is not a voice interaction
+        tickets = await s.tickets()
+        by_subject = {t["subject"].split()[0]: t for t in tickets}
+        assert (voice["first_response_due"], voice["resolution_due"]) == (1000 + 600, 1000 + 6000)
+        assert (by_subject["Voicemail"]["first_response_due"], by_subject["Voicemail"]["resolution_due"]) == (1300, 4000)
+        urgent = await s.update_ticket(voice["id"], "agent1", priority="urgent")
+        assert (urgent["first_response_due"], urgent["resolution_due"]) == (1060, 1120)
+    finally:
+        await s.close()
+
+
+async def test_retention_removes_only_what_is_due(store: Store, tmp_path: Path) -> None:
+    clock = store.clock
+    assert isinstance(clock, Clock)
+    old, new = tmp_path / "old.wav", tmp_path / "new.wav"
+    old.write_bytes(b"RIFF"), new.write_bytes(b"RIFF")
+    await call(store, "1300.1", "5551230012", recording_path=str(old))
+    clock.now += 31 * 86400
+    await call(store, "1300.2", "5551230012", recording_path=str(new))
+    dry = await store.apply_retention(dry_run=True)
+    assert [r["path"] for r in dry["recordings"]] == [str(old)] and old.exists()
+    done = await store.apply_retention()
+    assert [r["path"] for r in done["recordings"]] == [str(old)]
+    assert not old.exists() and new.exists()
+    purged = await store.call("1300.1")
+    assert purged is not None and purged["recording_path"] == "" and purged["purged_at"] == clock.now
+    assert (await store.apply_retention())["recordings"] == []
+    assert (await store.counts())["interactions"] == 2  # the contacts stay
+
+
+async def test_migrations_run_down_and_up_again(store_url: str) -> None:
+    await asyncio.to_thread(db.downgrade, store_url, "base")
+    s = Store(store_url)
+    with pytest.raises(db.StoreError) as unmigrated:
+        await s.open()
+    assert unmigrated.value.error_id == "store-not-migrated"
+    await s.close()
+    await asyncio.to_thread(db.upgrade, store_url)
+    s = Store(store_url)
+    await s.open()
+    await s.close()
+
+
+def test_a_broken_store_url_is_one_error_naming_the_key() -> None:
+    for url, words in (("mysql://x/y", "driver 'mysql'"), ("not a url", "not a database URL"),
+                       ("sqlite+aiosqlite://", "needs a file")):
+        with pytest.raises(db.StoreError) as bad:
+            db.parse_url(url)
+        assert bad.value.error_id == "bad-store-url" and "store.url" in str(bad.value) and words in str(bad.value)
+
+
+async def test_an_unreachable_store_is_store_unavailable() -> None:
+    s = Store("postgresql+asyncpg://nobody:pw@127.0.0.1:9/none")
+    with pytest.raises(db.StoreError) as down:
+        await s.open()
+    assert down.value.error_id == "store-unavailable"
+    await s.close()
