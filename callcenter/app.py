@@ -35,6 +35,7 @@ from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
 from callcenter.asterisk.render import InstanceDirs, render
 from callcenter.bus import Bus
+from callcenter.calls.recording import Recordings
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import CONTROLLER_FILE, Config, ConfigError, check_sounds, load_config
 from callcenter.credentials import Credentials
@@ -57,6 +58,7 @@ from callcenter.routing.presence import Presence
 from callcenter.security import Bouncer, Guard
 from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
+from callcenter.store.reconcile import CdrReconciler
 from callcenter.web.api import make_app, start_api
 
 log = logging.getLogger("callcenter")
@@ -159,6 +161,7 @@ class Callcenter:
     flows: FlowLibrary | None
     guard: Guard
     bouncer: Bouncer
+    recordings: Recordings
     store: Store | None = None
     writer: store_calls.CallWriter | None = None
 
@@ -192,11 +195,14 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
           faults: frozenset[str] = frozenset(),
           apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
-          store: Store | None = None) -> Callcenter:
+          store: Store | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None
+          ) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
     a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
     Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf). `store` (an
-    opened Store) makes every call an interaction on its customer's ticket."""
+    opened Store) makes every call an interaction on its customer's ticket. `recordings_dir` is
+    where Asterisk's MixMonitor writes queue calls (the instance's spool/monitor); `cdr_file` is
+    Asterisk's CDR file, read after each resync for calls that ended unseen."""
     bus = Bus()
     tracker = CallTracker()
     presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
@@ -209,7 +215,8 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, tracker, clock)
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
-                           callbacks=dialer, clock=clock)
+                           callbacks=dialer, clock=clock,
+                           customer_facts=store.customer_facts if store is not None else None)
     # queue_control always holds the config in force (apply_config hands it the reloaded one).
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
                         agents=lambda: list(queue_control.config.agents), clock=clock)
@@ -227,9 +234,17 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     bus.subscribe("callback dialer", dialer.on_event, *dialer_mod.EVENTS)
     bus.subscribe("sip guard", bouncer.on_event, SecurityFailure)
     bus.subscribe_queued("auto-pause", auto_pause, ev.AutoPauseDecided, on_full="wait")
+    recordings = Recordings(ami, tracker, lambda: queue_control.config, recordings_dir)
     writer = None
     if store is not None:
-        writer = store_calls.CallWriter(store, lambda did: store_calls.topics(queue_control.config.dids)(did))
+        writer = store_calls.CallWriter(store, lambda did: store_calls.topics(queue_control.config.dids)(did),
+                                        recording_of=recordings.path_of)
+        if cdr_file is not None:
+            # The controller's own calls (live, or seen to their end) are the writer's; the CDR
+            # fills in only what it did not see.
+            reconciler = CdrReconciler(writer, cdr_file, agents=lambda: list(queue_control.config.agents),
+                                       live=lambda: {c.call_id for c in tracker.active() + tracker.recent()})
+            writer.after_resync = reconciler.run_once
         # "wait": the store never loses a step; its queue is deep enough for bursts of calls.
         bus.subscribe_queued("store", writer.on_event, *store_calls.EVENTS, on_full="wait", maxsize=10_000)
     if "subscriber" in faults:
@@ -246,7 +261,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                      extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
                                     "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                      view, flows, guard, bouncer, store, writer)
+                      view, flows, guard, bouncer, recordings, store, writer)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -415,7 +430,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
             await ami.send(actions.command("module reload res_pjsip.so"), timeout=15)
 
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
-                      faults=faults_from_env(), apply_bans=apply_bans, store=store)
+                      faults=faults_from_env(), apply_bans=apply_bans, store=store, recordings_dir=dirs.recordings,
+                      cdr_file=dirs.cdr)
 
         def parts_config() -> Config:
             assert parts is not None

@@ -222,6 +222,24 @@ def ticket_update(ctx: click.Context, ticket_id: int, status: str | None, assign
     click.echo(json.dumps(data, indent=2) if as_json else _show_ticket(data))
 
 
+@main.group("call")
+def call_group() -> None:
+    """One live call."""
+
+
+@call_group.command("record")
+@click.argument("action", type=click.Choice(["pause", "resume"]))
+@click.argument("call_id")
+@click.pass_context
+def call_record(ctx: click.Context, action: str, call_id: str) -> None:
+    """Pause or resume a live call's recording (e.g. while a card number is read out); the
+    paused part is silence in the file. CALL_ID is the Linkedid (`callcenter calls`)."""
+    if not call_id.replace(".", "").isdigit() or len(call_id) > 64:
+        _fail("unknown-call", f"no call {call_id!r}")
+    data = _api(_remote(ctx), f"/api/calls/{call_id}/recording", "POST", body={"action": action})
+    click.echo(f"call {data['call_id']}: recording {data['recording']}")
+
+
 @main.group()
 def retention() -> None:
     """Purge old recordings, transcripts and message bodies (store.retention_days)."""

@@ -134,6 +134,7 @@ class QueueSettings:
     leave_when_empty: bool = False  # callers are sent on when the last agent logs out
     skill: str = ""  # agents with this skill get a penalty from their level (10 - level)
     callback: bool = False  # waiting callers may press * to hang up, keep their place and be called back
+    record: bool = False  # answered calls are recorded (MixMonitor, WAV) and linked to the interaction
 
 
 @dataclass(frozen=True)

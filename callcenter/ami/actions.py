@@ -364,6 +364,13 @@ def queue_pause(interface: str, paused: bool, reason: str = "", queue: str = "")
     return _fields("QueuePause", fields)
 
 
+def mixmonitor_mute(channel: str, muted: bool) -> Action[Reply]:
+    """Mute (silence) or unmute both directions of a channel's MixMonitor recording (Asterisk's
+    MixMonitorMute action): the file keeps running, with silence while muted."""
+    return _fields("MixMonitorMute", {"Channel": text(channel, "channel", MAX_NAME, empty=False),
+                                      "Direction": "both", "State": "1" if muted else "0"})
+
+
 # -- devices and registrations --------------------------------------------------------------------
 
 @dataclass(frozen=True)

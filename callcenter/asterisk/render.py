@@ -65,6 +65,16 @@ class InstanceDirs:
         return self.spool / "voicemail"
 
     @property
+    def recordings(self) -> Path:
+        """Queue calls recorded by MixMonitor (queues with `record: true`): <Linkedid>.wav."""
+        return self.spool / "monitor"
+
+    @property
+    def cdr(self) -> Path:
+        """Asterisk's call records (cdr_custom.conf): one JSON object per line."""
+        return self.log / "cdr-custom" / "cdr.json"
+
+    @property
     def tts(self) -> Path:
         """Prompts synthesized from flows' `say:` text."""
         return self.lib / "sounds" / "tts"
@@ -90,7 +100,8 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials, banned:
     """Write the instance's config; create its folders owned by Asterisk's user. `banned`: source
     addresses PJSIP refuses (callcenter/security.py), already checked as IP addresses."""
     dirs = InstanceDirs(install.instance_base(config.runtime_dir))
-    for d in (dirs.etc, dirs.run, dirs.log, dirs.spool, dirs.db, dirs.lib, dirs.voicemail, dirs.tts):
+    for d in (dirs.etc, dirs.run, dirs.log, dirs.cdr.parent, dirs.spool, dirs.db, dirs.lib, dirs.voicemail,
+              dirs.recordings, dirs.tts):
         d.mkdir(parents=True, exist_ok=True)
         os.chown(d, install.uid, install.gid)  # Asterisk writes here (logs, AstDB, recordings)
     os.chmod(dirs.etc, 0o750)

@@ -36,7 +36,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 # paths or options.
 _LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 _VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]{0,63}")
-TESTS = ("equals", "prefix", "matches", "in")
+TESTS = ("equals", "prefix", "matches", "in", "contains", "above")
+# What the store knows of the caller when the call enters the flow (callcenter/store, customer_facts).
+CUSTOMER_FACTS = ("customer.known", "customer.tags", "customer.open_tickets")
 SUBJECTS_FIXED = ("caller_id", "did")
 
 
@@ -431,11 +433,17 @@ def _branch(r: _Reader, node: dict, p: KeyPath) -> m.Step:
             if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
                 raise r.fail(rp + ("in",), "wrong-type", "must be a list of values")
             value = tuple(str(v) for v in value)
+        elif isinstance(value, bool):  # `equals: true` (customer.known)
+            value = "true" if value else "false"
         else:
             value = str(r.scalar(d, test, rp, str))
             if test == "matches" and (bad := pattern_problem(value)):
                 raise r.fail(rp + (test,), *bad)
         subject = r.scalar(d, "if", rp, str)
+        if subject.startswith("customer.") and subject not in CUSTOMER_FACTS:
+            raise r.fail(rp + ("if",), "bad-value", f"no customer fact '{subject}' (known: {', '.join(CUSTOMER_FACTS)})")
+        if test == "above" and not re.fullmatch(r"-?[0-9]{1,9}", value):
+            raise r.fail(rp + ("above",), "bad-value", f"'above' needs a whole number, not {value!r}")
         rules.append(m.Rule(subject, test, value, r.scalar(d, "goto", rp, str)))
     return m.Branch(tuple(rules), r.scalar(node, "else", p, str))
 

@@ -93,8 +93,8 @@ class Hours:
 
 @dataclass(frozen=True)
 class Rule:
-    subject: str  # caller_id | did | the name of a call variable
-    test: str  # equals | prefix | matches | in
+    subject: str  # caller_id | did | customer.known | customer.tags | customer.open_tickets | a call variable
+    test: str  # equals | prefix | matches | in | contains | above
     value: str | tuple[str, ...]
     goto: str
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any, Callable, Coroutine
+from typing import Any, Awaitable, Callable, Coroutine
 
 from callcenter import events as ev
 from callcenter.ami import actions
@@ -35,6 +35,7 @@ from callcenter.routing.callbacks import dialable
 from callcenter.routing.dialer import CallbackDialer
 
 KEEPALIVE_INTERVAL = 4.0  # seconds; well inside the dialplan's WATCHDOG
+CUSTOMER_LOOKUP_TIMEOUT = 0.5  # seconds a caller may wait for the store before the flow starts
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,10 @@ class IvrSessions:
 
     def __init__(self, config: Config, ami: AmiClient, bus: Bus, tracker: CallTracker, *,
                  flows: FlowLibrary | None, mailbox: VoicemailBox, callbacks: CallbackDialer,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float],
+                 customer_facts: Callable[[str], Awaitable[dict[str, Any]]] | None = None) -> None:
         self.config, self.ami, self.bus, self.tracker = config, ami, bus, tracker
+        self.customer_facts = customer_facts
         self.flows, self.mailbox, self.callbacks, self.clock = flows, mailbox, callbacks, clock
         self.dialing = dialing_for(config)
         self.channels: dict[str, AgiChannel] = {}  # uniqueid → channel in our hands
@@ -155,10 +158,25 @@ class IvrSessions:
             await agi.release()
             return
         flows = self.flows.current  # the version this call keeps to its end
-        run = FlowRun(flows, did.flow, caller_id=caller_text(agi.env.get("agi_callerid")), did=number)
+        caller_id = caller_text(agi.env.get("agi_callerid"))
+        run = FlowRun(flows, did.flow, caller_id=caller_id, did=number, customer=await self._customer(caller_id))
         # The flow's language picks Asterisk's sounds (hello-world in en, fr, ...) for this channel.
         await ivr_runner.set_variables(agi, **{"CHANNEL(language)": flows.flows[did.flow].language})
         await self._run(agi, run, run.start(self.clock()))
+
+    async def _customer(self, caller_id: str) -> dict[str, Any]:
+        """What the store knows of the caller, for `branch: - {if: customer.tags, contains: vip}`.
+        A slow or failing store must not hold the caller: after CUSTOMER_LOOKUP_TIMEOUT seconds, or
+        on any error, the caller is treated as unknown (logged)."""
+        if self.customer_facts is None:
+            return {}
+        try:
+            async with asyncio.timeout(CUSTOMER_LOOKUP_TIMEOUT):
+                return await self.customer_facts(caller_id)
+        except Exception as exc:  # noqa: BLE001 - the call goes on without the facts
+            log.warning("customer lookup for %r failed (%s); the flow sees an unknown caller", caller_id,
+                        type(exc).__name__ or exc)
+            return {}
 
     async def _resume(self, agi: AgiChannel, status: str, where: str) -> None:
         """Back from a queue that overflowed or a transfer nobody answered: the flow goes on."""
@@ -174,8 +192,9 @@ class IvrSessions:
             log.warning("call %s: cannot resume at %r; releasing to the fallback", agi.linkedid, where)
             await agi.release()
             return
-        run = FlowRun(flows, flow_name, caller_id=caller_text(agi.env.get("agi_callerid")), did=self._did_of(agi),
-                      start_node=node)
+        caller_id = caller_text(agi.env.get("agi_callerid"))
+        run = FlowRun(flows, flow_name, caller_id=caller_id, did=self._did_of(agi), start_node=node,
+                      customer=await self._customer(caller_id))
         await self._run(agi, run, run.start(self.clock()))
 
     async def _run(self, agi: AgiChannel, run: FlowRun, action: Action) -> None:

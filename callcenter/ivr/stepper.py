@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Generator
+from typing import Any, Generator, Mapping
 
 from callcenter.ivr import model as m
 from callcenter.ivr.model import MAX_MATCH_LENGTH
@@ -127,6 +127,8 @@ class FlowRun:
     caller_id: str = ""
     did: str = ""
     start_node: str = ""  # to resume a flow at a node (after a controller restart)
+    # What the store knows of the caller: {"known": bool, "tags": [str], "open_tickets": int}.
+    customer: Mapping[str, Any] = field(default_factory=dict)
     variables: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)
     now: float = 0.0
@@ -258,6 +260,8 @@ class FlowRun:
         return s.failure
 
     def _matches(self, rule: m.Rule) -> bool:
+        if rule.subject.startswith("customer."):
+            return _fact_matches(self.customer.get(rule.subject.removeprefix("customer.")), rule)
         value = {"caller_id": self.caller_id, "did": self.did}.get(rule.subject)
         if value is None:
             value = self.variables.get(rule.subject, "")
@@ -269,4 +273,27 @@ class FlowRun:
             return value.startswith(str(rule.value))
         if rule.test == "matches":
             return _search(str(rule.value), value)
+        if rule.test == "contains":
+            return str(rule.value) in value
+        if rule.test == "above":
+            return value.isdigit() and int(value) > int(str(rule.value))
         return value in rule.value  # "in"
+
+
+def _fact_matches(fact: Any, rule: m.Rule) -> bool:
+    """A customer fact (None when the store knows nothing) against a rule: `tags contains vip`,
+    `open_tickets above 0`, `known equals true`."""
+    if fact is None:
+        return False
+    if rule.test == "contains":
+        return str(rule.value).lower() in [str(t).lower() for t in fact] if isinstance(fact, list) else False
+    if rule.test == "above":
+        return isinstance(fact, int) and not isinstance(fact, bool) and fact > int(str(rule.value))
+    text = ("true" if fact else "false") if isinstance(fact, bool) else str(fact)
+    if rule.test == "equals":
+        return text.lower() == str(rule.value).lower()
+    if rule.test == "in":
+        return text in rule.value
+    if rule.test == "prefix":
+        return text.startswith(str(rule.value))
+    return _search(str(rule.value), text[:MAX_MATCH_LENGTH])  # matches

@@ -301,7 +301,8 @@ def _check_graph(flow: m.Flow) -> list[Problem]:
     for node in flow.nodes.values():
         if isinstance(node.step, m.Branch):
             for i, rule in enumerate(node.step.rules):
-                if rule.subject not in ("caller_id", "did") and rule.subject not in collected:
+                if rule.subject not in ("caller_id", "did") and rule.subject not in collected and \
+                        not rule.subject.startswith("customer."):
                     out.append(_problem(flow, ("nodes", node.name, "branch", str(i), "if"), "unset-variable",
                                         f"no node of this flow collects '{rule.subject}'", "warning"))
     return out

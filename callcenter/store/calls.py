@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from callcenter import events as ev
+from callcenter.calls import recording
 from callcenter.calls.tracker import CallRecord
 from callcenter.store.store import Store
 
 log = logging.getLogger(__name__)
 
 EVENTS = (ev.CallStarted, ev.CallerQueued, ev.AgentConnected, ev.CallEnded, ev.VoicemailRecorded,
-          ev.CallbackRequested)
+          ev.CallbackRequested, ev.PictureRebuilt)
 RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between tries of a step the database refused
 
 
@@ -47,8 +49,12 @@ class CallWriter:
     (the queue it serves), which decides the ticket a call joins."""
 
     def __init__(self, store: Store, topic_of: Callable[[str], str],
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        self.store, self.topic_of, self.sleep = store, topic_of, sleep
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 recording_of: Callable[[CallRecord], Path | None] = lambda record: None) -> None:
+        self.store, self.topic_of, self.sleep, self.recording_of = store, topic_of, sleep, recording_of
+        # After each resync: write the calls that ended unseen (store/reconcile.py), in this same
+        # task, so the store's writes stay in one order.
+        self.after_resync: Callable[[], Awaitable[object]] | None = None
         self.retried = 0
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
@@ -87,11 +93,15 @@ class CallWriter:
             if record.call_id in self._skip or record.direction == "internal":
                 self._skip.discard(record.call_id)
                 return
+            values = ended_values(record)
+            path = self.recording_of(record)
+            if path is not None:
+                values.update(await asyncio.to_thread(recording.facts, path))
             await store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
                                   direction="outbound" if record.direction == "callback" else "inbound",
                                   callback_of=record.callback_of, started_at=record.started_at,
-                                  values=ended_values(record))
+                                  values=values)
         elif isinstance(event, ev.VoicemailRecorded):
             await store.call_step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
@@ -99,6 +109,24 @@ class CallWriter:
                                           "recording_seconds": event.seconds})
         elif isinstance(event, ev.CallbackRequested):
             await store.request_callback(event.call_id, event.request_id)
+        elif isinstance(event, ev.PictureRebuilt) and self.after_resync is not None:
+            await self.after_resync()
+
+
+async def reconcile(writer: "CallWriter", record: CallRecord) -> str:
+    """Write a call the controller did not see end (rebuilt from Asterisk's CDR): `added` if the
+    store had nothing, `completed` if it had the call's first steps, `known` if it had it all."""
+    existing = await writer.store.call(record.call_id)
+    if existing is not None and existing["step"] == "ended":
+        return "known"
+    values = {**ended_values(record), "reconciled": True}
+    path = writer.recording_of(record)
+    if path is not None:
+        values.update(await asyncio.to_thread(recording.facts, path, 0.0))
+    await writer.store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
+                                 caller_name=record.caller_name, did=record.did, topic=writer.topic_of(record.did),
+                                 direction="inbound", started_at=record.started_at, values=values)
+    return "completed" if existing is not None else "added"
 
 
 def topics(dids: Mapping[str, Any]) -> Callable[[str], str]:

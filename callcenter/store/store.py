@@ -11,13 +11,11 @@ with an error id: `unknown-customer`, `unknown-ticket`, `unknown-merge`, `merge-
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import os
 import random
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from sqlalchemy import func, select, update
@@ -582,13 +580,3 @@ class Store:
             if dry_run:
                 await s.rollback()
         return out
-
-
-def file_facts(path: Path) -> tuple[int, str]:
-    """(size in bytes, sha256 hex) of a file. Errors: OSError."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return path.stat().st_size, digest.hexdigest()
-

@@ -34,6 +34,7 @@ STATUS_OF_ERROR = {
     "unknown-queue": 404,
     "unknown-agent": 404,
     "not-a-member": 409,
+    "not-recorded": 409,
     "invalid-text": 400,
     "unknown-customer": 404,
     "unknown-ticket": 404,
@@ -114,6 +115,13 @@ def make_app(parts: "Callcenter", token: str,
 
     async def call(request: web.Request) -> web.Response:
         return web.json_response(await view.call(request.match_info["call_id"]))
+
+    async def recording(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        action = body.get("action")
+        if action not in ("pause", "resume"):
+            raise CallcenterError("bad-request", 'action must be "pause" or "resume"')
+        return web.json_response(await parts.recordings.set_paused(request.match_info["call_id"], action == "pause"))
 
     async def flows(request: web.Request) -> web.Response:
         if parts.flows is None:
@@ -203,6 +211,7 @@ def make_app(parts: "Callcenter", token: str,
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/calls", calls)
     app.router.add_get("/api/calls/{call_id}", call)
+    app.router.add_post("/api/calls/{call_id}/recording", recording)
     return app
 
 

@@ -128,6 +128,12 @@ SPEC: dict[str, Any] = {
                                                                                          "default": 50}}]}},
         "/api/calls/{call_id}": {"get": _op("One call record", "`call_id` is the Linkedid.", _ok("call"),
                                             errors=("401", "404"), params=("call_id",))},
+        "/api/calls/{call_id}/recording": {"post": _op(
+            "Pause or resume a live call's recording", "For card numbers: the recording is muted (silence) while "
+            "paused. 409 `not-recorded` unless the call was answered in a queue with `record: true`.",
+            _ok("`{call_id, recording: paused | recording}`"), errors=("400", "401", "404", "409"),
+            params=("call_id",), body={"type": "object", "required": ["action"],
+                                       "properties": {"action": {"enum": ["pause", "resume"]}}})},
         "/api/queues": {"get": _op("Queues with live numbers", "Waiting callers, longest wait, offered, answered, "
                                    "abandoned, overflowed, service level, ASA, AHT, members with state.",
                                    _ok("queues", _LIST))},

@@ -4,17 +4,41 @@ kept apart, an answered call's business steps, and recent calls that survive a c
 from __future__ import annotations
 
 import asyncio
+import audioop
+import contextlib
 import json
 import signal
-from typing import Any
+import wave
+from pathlib import Path
+from typing import Any, AsyncIterator
 
+from callcenter.asterisk.render import HEARTBEAT_MAX
 from callcenter.store import Store
-from tests.support.system import PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
+from tests.support.system import HOTLINE, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
 
 def customer_file(system: System, who: str) -> dict[str, Any] | None:
     status, data = system.api(f"/api/customers?q={who}")
     return data if status == 200 else None
+
+
+@contextlib.asynccontextmanager
+async def answered_solo_call(system: System, ami_watch: AmiWatch, phones, caller_id: str) -> AsyncIterator[Any]:
+    """A call into `solo` (a queue with `record: true`) that agent3 answered; agent3 leaves the
+    queue afterwards."""
+    agent = phones.agent("agent3")
+    system.cli("queue", "add", "solo", "agent3")
+    system.cli("queue", "unpause", "agent3")
+    try:
+        await asyncio.to_thread(wait_until, lambda: system.api("/api/agents/agent3")[1]["state"] == "ready", 15,
+                                "agent3 ready")
+        call = await asyncio.to_thread(phones.caller(caller_id).call, TEAM_DIDS["solo"])
+        incoming = await asyncio.to_thread(agent.wait_for_incoming, 15)
+        await asyncio.to_thread(incoming.answer)
+        await ami_watch.wait_for(Event="AgentConnect", Queue="solo", MemberName="agent3", timeout=10)
+        yield call
+    finally:
+        system.cli("queue", "remove", "solo", "agent3", check=False)
 
 
 async def one_call(ami_watch: AmiWatch, phones, caller_id: str, did: str = PLAIN) -> None:
@@ -74,17 +98,7 @@ async def test_two_withheld_callers_are_two_unidentified_customers(system: Syste
 
 async def test_an_answered_call_records_agent_wait_talk_and_first_response(system: System, ami_watch: AmiWatch,
                                                                            phones) -> None:
-    agent = phones.agent("agent3")
-    system.cli("queue", "add", "solo", "agent3")
-    system.cli("queue", "unpause", "agent3")
-    try:
-        await asyncio.to_thread(wait_until, lambda: system.api("/api/agents/agent3")[1]["state"] == "ready", 15,
-                                "agent3 ready")
-        caller = phones.caller("5559400001")
-        call = await asyncio.to_thread(caller.call, TEAM_DIDS["solo"])
-        incoming = await asyncio.to_thread(agent.wait_for_incoming, 15)
-        await asyncio.to_thread(incoming.answer)
-        await ami_watch.wait_for(Event="AgentConnect", Queue="solo", MemberName="agent3", timeout=10)
+    async with answered_solo_call(system, ami_watch, phones, "5559400001") as call:
         await asyncio.sleep(2.0)
         await asyncio.to_thread(call.hangup)
         file = await asyncio.to_thread(
@@ -95,8 +109,10 @@ async def test_an_answered_call_records_agent_wait_talk_and_first_response(syste
         assert row["talk_seconds"] >= 1 and row["wait_seconds"] is not None
         ticket = file["open_tickets"][0]
         assert ticket["first_response_at"] is not None and ticket["topic"] == "solo"
-    finally:
-        system.cli("queue", "remove", "solo", "agent3", check=False)
+        # solo records its calls: the file is linked, with its real length, size and checksum.
+        assert row["recording_problem"] == "" and row["recording_path"].endswith(f"{row['call_id']}.wav"), row
+        assert 1.0 <= row["recording_seconds"] <= 5.0 and row["recording_bytes"] > 8000
+        assert len(row["recording_sha256"]) == 64
 
 
 async def test_ticket_cli_moves_a_ticket_and_refuses_an_invalid_transition(system: System, ami_watch: AmiWatch,
@@ -123,3 +139,93 @@ async def test_recent_calls_survive_a_controller_restart(system: System, ami_wat
     rows = system.api("/api/calls?limit=200")[1]["recent"]
     mine = [c for c in rows if c["caller_id"] == "5559400003"]
     assert len(mine) == 1 and mine[0]["did"] == PLAIN and mine[0]["customer_id"], mine
+
+
+async def test_a_vip_tagged_through_the_cli_skips_the_menu_with_queue_priority(system: System, ami_watch: AmiWatch,
+                                                                                phones) -> None:
+    system.cli("customer", "create", "--name", "Vera VIP", "--phone", "+1 555 940 0010")
+    system.cli("customer", "tag", "555-940-0010", "vip")
+    caller = phones.caller("5559400010")
+    call = await asyncio.to_thread(caller.call, HOTLINE)
+    joined = await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5559400010", timeout=20)
+    assert joined["Queue"] == "support"
+    await asyncio.to_thread(call.hangup)
+    file = await asyncio.to_thread(
+        wait_until, lambda: (f := customer_file(system, "5559400010")) and f["timeline"] and
+        f["timeline"][0]["step"] == "ended" and f, 15, "the ended interaction")
+    path = file["timeline"][0]["ivr_path"]
+    assert "hotline/vip_support" in path and "hotline/main_menu" not in path, path
+    assert file["customer"]["name"] == "Vera VIP" and file["customer"]["tags"] == ["vip"]
+
+
+async def test_pausing_the_recording_leaves_a_silent_gap(system: System, ami_watch: AmiWatch, phones) -> None:
+    async with answered_solo_call(system, ami_watch, phones, "5559400020") as call:
+        live = next(c for c in system.api("/api/calls")[1]["active"] if c["caller_id"] == "5559400020")
+        refused = system.cli("call", "record", "pause", "1.2.3", check=False)
+        assert refused.returncode != 0 and "unknown-call" in refused.stderr
+        tone = asyncio.create_task(asyncio.to_thread(call.play_tone, 8.0, 440.0, 0.5))
+        await asyncio.sleep(2.5)
+        assert "recording paused" in system.cli("call", "record", "pause", live["call_id"]).stdout
+        await asyncio.sleep(2.5)
+        assert "recording recording" in system.cli("call", "record", "resume", live["call_id"]).stdout
+        await tone
+        await asyncio.to_thread(call.hangup)
+        file = await asyncio.to_thread(
+            wait_until, lambda: (f := customer_file(system, "5559400020")) and f["timeline"] and
+            f["timeline"][0]["step"] == "ended" and f, 15, "the ended interaction")
+        row = file["timeline"][0]
+        assert row["recording_problem"] == "", row
+        with wave.open(row["recording_path"], "rb") as w:
+            rate, width, frames = w.getframerate(), w.getsampwidth(), w.readframes(w.getnframes())
+        step = rate * width // 4  # quarter seconds
+        levels = [audioop.rms(frames[i:i + step], width) for i in range(0, len(frames) - step + 1, step)]
+        loud = [lvl > 1000 for lvl in levels]
+        assert any(loud[:8]) and any(loud[-12:]), levels  # the tone before the pause and after
+        first, last = loud.index(True), len(loud) - 1 - loud[::-1].index(True)
+        gaps = "".join("x" if v else "." for v in loud[first:last + 1])
+        assert "......" in gaps, gaps  # >= 1.5 s of silence inside the tone: the pause
+        assert "recording:paused" in row["record"]["path"] and "recording:resumed" in row["record"]["path"]
+        assert Path(row["recording_path"]).stat().st_size == row["recording_bytes"]
+
+
+async def test_calls_during_a_controller_kill_are_all_in_the_store_once(system: System, ami_watch: AmiWatch,
+                                                                        phones) -> None:
+    """SIGKILL the controller during 10 calls: 6 in the queue when it dies (their first steps are
+    in the store), 4 that come and go while it is down (the fallback; the store saw nothing). After
+    the restart every one is in the store exactly once, ended; the controller-less ones are marked
+    reconciled (from Asterisk's CDR)."""
+    numbers = [f"555950{i:04d}" for i in range(10)]
+    before = [await asyncio.to_thread(phones.caller(n).call, PLAIN) for n in numbers[:6]]
+    for n in numbers[:6]:
+        await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum=n, timeout=20)
+    await asyncio.to_thread(wait_until, lambda: all(customer_file(system, n) for n in numbers[:6]), 15,
+                            "the first steps of the six calls in the store")
+    system.stop_controller(signal.SIGKILL)
+    for call in before:
+        await asyncio.to_thread(call.hangup)
+    await asyncio.sleep(HEARTBEAT_MAX + 1.5)  # new callers now take the dialplan's fallback
+    for n in numbers[6:]:
+        call = await asyncio.to_thread(phones.caller(n).call, PLAIN)
+        await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum=n, timeout=20)
+        await asyncio.to_thread(call.hangup)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(system.start_controller)
+
+    def all_ended() -> list[dict[str, Any]] | None:
+        rows = []
+        for n in numbers:
+            f = customer_file(system, n)
+            if f is None or len(f["timeline"]) != 1 or f["timeline"][0]["step"] != "ended":
+                return None
+            rows.append(f["timeline"][0])
+        return rows
+    rows = await asyncio.to_thread(wait_until, all_ended, 20, "all ten calls ended in the store, once each")
+    assert all(r["reconciled"] for r in rows), [(r["address"], r["reconciled"]) for r in rows]
+    for r in rows:
+        assert (r["did"], r["queue"], r["channel"]) == (PLAIN, "support", "voice"), r
+        assert r["ended_at"] and r["started_at"] <= r["ended_at"]
+    # A second restart reconciles nothing twice.
+    system.stop_controller(signal.SIGTERM)
+    await asyncio.to_thread(system.start_controller)
+    await asyncio.sleep(1.0)
+    assert all(len((customer_file(system, n) or {"timeline": []})["timeline"]) == 1 for n in numbers)

@@ -63,7 +63,7 @@ queues:
   ring3: {{strategy: ringall, ring_timeout: 8}}
   rr3: {{strategy: rrmemory, ring_timeout: 8}}
   lr3: {{strategy: leastrecent, ring_timeout: 8}}
-  solo: {{strategy: ringall, ring_timeout: 3, retry: 1}}
+  solo: {{strategy: ringall, ring_timeout: 3, retry: 1, record: true}}
   wrap: {{strategy: ringall, ring_timeout: 8, wrapup: 5}}
   cbq: {{strategy: ringall, ring_timeout: 8, callback: true}}
 agents:

@@ -577,7 +577,7 @@ def test_path_of_the_levels_fixture_is_as_documented():
 
 
 def test_path_of_the_hotline_is_as_documented():
-    """docs/ivr-flows.md: ["hotline/welcome", "hotline/hours", "open", "hotline/main_menu", "pressed:2", ...]."""
+    """docs/ivr-flows.md: ["hotline/welcome", "hotline/hours", "open", "hotline/vip_check", "hotline/main_menu", ...]."""
     flow, problems = read_flow_file(REPO / "ivr_flows" / "hotline.yaml")
     assert problems == []
     run = FlowRun(m.FlowSet({"hotline": flow}), "hotline", caller_id="5551230001", did="8005550100")
@@ -585,8 +585,42 @@ def test_path_of_the_hotline_is_as_documented():
     assert isinstance(run.send(Pressed(""), NOW), Play)  # the menu prompt (hours: always open)
     action = run.send(Pressed("2"), NOW)
     assert isinstance(action, ToQueue) and action.queue == "support"
-    assert run.path == ["hotline/welcome", "hotline/hours", "open", "hotline/main_menu", "pressed:2",
-                        "hotline/support"]
+    assert run.path == ["hotline/welcome", "hotline/hours", "open", "hotline/vip_check", "hotline/main_menu",
+                        "pressed:2", "hotline/support"]
+
+
+def test_a_vip_customer_skips_the_menu_and_queues_with_priority():
+    flow, _ = read_flow_file(REPO / "ivr_flows" / "hotline.yaml")
+    run = FlowRun(m.FlowSet({"hotline": flow}), "hotline", caller_id="5551230001", did="8005550100",
+                  customer={"known": True, "tags": ["VIP"], "open_tickets": 1})
+    assert isinstance(run.start(NOW), Play)
+    action = run.send(Pressed(""), NOW)
+    assert action == ToQueue("support", 10, 300, "hotline/voicemail")
+
+
+def test_customer_facts_in_branch_rules():
+    flows = flow_set("""\
+name: c
+entry: route
+nodes:
+  route:
+    branch:
+      - {if: customer.known, equals: false, goto: stranger}
+      - {if: customer.open_tickets, above: 0, goto: follow_up}
+      - {if: customer.tags, contains: gold, goto: gold}
+    else: plain
+  stranger: {hangup: beep}
+  follow_up: {hangup: beep}
+  gold: {hangup: beep}
+  plain: {hangup: beep}
+""")
+    for customer, node in (({}, "plain"), ({"known": False, "tags": [], "open_tickets": 0}, "stranger"),
+                           ({"known": True, "tags": [], "open_tickets": 2}, "follow_up"),
+                           ({"known": True, "tags": ["Gold"], "open_tickets": 0}, "gold"),
+                           ({"known": True, "tags": ["silver"], "open_tickets": 0}, "plain")):
+        run = FlowRun(flows, "c", customer=customer)
+        run.start(NOW)
+        assert run.path[-1] == f"c/{node}", (customer, run.path)
 
 
 def test_an_unsynthesized_say_prompt_plays_an_empty_name():
@@ -650,3 +684,12 @@ def test_a_refused_reload_keeps_the_running_version(tmp_path):
     assert not library.reload()
     assert library.current is good and [e.error_id for e in library.errors] == ["unknown-queue"]
     assert library.describe()["errors"][0].startswith(f"{tmp_path / 't.yaml'}:")
+
+
+def test_unknown_customer_facts_and_non_numbers_for_above_are_refused():
+    for rule, words in (("{if: customer.balance, equals: '1', goto: a}", "no customer fact 'customer.balance'"),
+                        ("{if: customer.open_tickets, above: many, goto: a}", "'above' needs a whole number")):
+        text = f"name: c\nentry: r\nnodes:\n  r:\n    branch:\n      - {rule}\n    else: a\n  a: {{hangup: beep}}\n"
+        flow, problems = parse_flow(text, "c.yaml", "c")
+        assert [p.error_id for p in problems] == ["bad-value"], problems  # the node is broken, the flow refused
+        assert words in str(problems[0]) and problems[0].line == 6
