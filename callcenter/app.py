@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, TextIO
+from typing import Any, Awaitable, Callable, Sequence, TextIO
 
 from callcenter import events as ev
 from callcenter.ami import actions
@@ -51,13 +52,15 @@ from callcenter import liveness as liveness_mod
 from callcenter.pump import Pump
 from callcenter.readmodel import ReadModel
 from callcenter.routing import dialer as dialer_mod
-from callcenter.routing.callbacks import CallbackBook
+from callcenter.routing.callbacks import CallbackBook, CallbackRequest
+from callcenter.routing.callbacks import read_file as read_callbacks_file
 from callcenter.routing.control import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
 from callcenter.security import Bouncer, Guard
 from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
+from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
 from callcenter.web.api import make_app, start_api
 
@@ -164,6 +167,7 @@ class Callcenter:
     recordings: Recordings
     store: Store | None = None
     writer: store_calls.CallWriter | None = None
+    keeper: Keeper | None = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -172,6 +176,8 @@ class Callcenter:
                                (self.bouncer.run(), "sip guard"),
                                (self.pump.run(), "pump")):
                 tasks.create_task(coro, name=name)
+            if self.keeper is not None:
+                tasks.create_task(self.keeper.run(), name="callback keeper")
 
     async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
@@ -195,14 +201,16 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
           faults: frozenset[str] = frozenset(),
           apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
-          store: Store | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None
-          ) -> Callcenter:
+          store: Store | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None,
+          callback_requests: Sequence[CallbackRequest] = ()) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
     a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
     Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf). `store` (an
     opened Store) makes every call an interaction on its customer's ticket. `recordings_dir` is
     where Asterisk's MixMonitor writes queue calls (the instance's spool/monitor); `cdr_file` is
-    Asterisk's CDR file, read after each resync for calls that ended unseen."""
+    Asterisk's CDR file, read after each resync for calls that ended unseen. With a store, queue
+    callback requests are kept in it (`callback_requests`: those it holds); without, in
+    <runtime>/callbacks.json."""
     bus = Bus()
     tracker = CallTracker()
     presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
@@ -210,8 +218,9 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                         auto_pause_after=config.routing.auto_pause_after,
                         service_level_seconds=config.routing.service_level_seconds)
     queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
-    book = CallbackBook(config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
-                        config.routing.callback_retry_seconds)
+    keeper = Keeper("callback requests", store.save_callback) if store is not None else None
+    book = CallbackBook(None if keeper else config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
+                        config.routing.callback_retry_seconds, keeper=keeper, requests=callback_requests)
     dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, tracker, clock)
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
@@ -261,7 +270,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                      extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
                                     "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                      view, flows, guard, bouncer, recordings, store, writer)
+                      view, flows, guard, bouncer, recordings, store, writer, keeper)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -405,6 +414,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     if not flows.reload():
         raise FlowsInvalid(flows.errors)
     store = await open_store(config)  # before Asterisk: a broken store.url stops here, with its key
+    await import_callbacks(store, config.runtime_dir / "callbacks.json")
+    callback_rows = [CallbackRequest(**row) for row in await store.callback_requests()]
     asterisk = AsteriskProcess(install, dirs)
     adopted = asterisk.adopt()
     if not adopted:
@@ -431,7 +442,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
 
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
                       faults=faults_from_env(), apply_bans=apply_bans, store=store, recordings_dir=dirs.recordings,
-                      cdr_file=dirs.cdr)
+                      cdr_file=dirs.cdr, callback_requests=callback_rows)
 
         def parts_config() -> Config:
             assert parts is not None
@@ -485,6 +496,25 @@ async def open_store(config: Config) -> Store:
         raise
     log.info("store: %s", store_db.describe(config.store_url))
     return store
+
+
+async def import_callbacks(store: Store, path: Path) -> int:
+    """One time: the requests of a callbacks.json (kept before the store existed) go into the
+    store, and the file is renamed *.imported. Returns how many."""
+    if not path.exists():
+        return 0
+    try:
+        requests = read_callbacks_file(path)
+    except (ValueError, TypeError) as exc:  # never dropped silently: set aside, said
+        path.rename(path.with_name(path.name + ".broken"))
+        log.error("%s is not a list of callback requests (%s); kept as %s.broken, nothing imported", path, exc,
+                  path.name)
+        return 0
+    for request in requests:
+        await store.save_callback(dataclasses.asdict(request))
+    path.rename(path.with_name(path.name + ".imported"))
+    log.info("imported %d callback requests from %s into the store", len(requests), path)
+    return len(requests)
 
 
 async def _supervise(coros: Any, stop: asyncio.Event) -> BaseException | None:

@@ -12,7 +12,10 @@ and asks Asterisk whether that channel exists before deciding anything. A failed
 answer, busy, unreachable) is retried after `retry_seconds`, up to `attempts` times, then the
 request is recorded as failed.
 
-`due()` is the pure policy; `CallbackBook` keeps the requests in `<runtime>/callbacks.json`.
+`due()` is the pure policy; `CallbackBook` keeps the requests: in the ticket store when there is
+one (a `Keeper` writes each changed request, in order; `flush()` waits until it is written, which
+the dialer does before every Originate), else in `<runtime>/callbacks.json`, rewritten at every
+change.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Literal, Mapping
+from typing import Any, Iterable, Literal, Mapping, Protocol
 
 CallbackState = Literal["pending", "dialing", "connected", "failed"]
 
@@ -80,21 +83,44 @@ def due(requests: Iterable[CallbackRequest], free_agents: Mapping[str, int],
     return out
 
 
+class Keeper(Protocol):
+    """Writes changed requests somewhere durable, in order (callcenter/store/keeper.py)."""
+
+    def put(self, row: dict[str, Any]) -> None: ...
+
+    async def flush(self) -> None: ...
+
+
+def read_file(path: Path) -> list[CallbackRequest]:
+    """The requests of a callbacks.json (none if there is no file). Errors: OSError, ValueError."""
+    if not path.exists():
+        return []
+    return [CallbackRequest(**row) for row in json.loads(path.read_text())]
+
+
 class CallbackBook:
-    """The open and settled requests, saved in callbacks.json at every change (never dialed twice)."""
+    """The open and settled requests, written down at every change (never dialed twice): through
+    `keeper` (the store), or into the JSON file `path`."""
 
-    def __init__(self, path: Path, attempts: int = 3, retry_seconds: int = 60) -> None:
-        self.path, self.attempts, self.retry_seconds = path, attempts, retry_seconds
+    def __init__(self, path: Path | None, attempts: int = 3, retry_seconds: int = 60,
+                 keeper: Keeper | None = None, requests: Iterable[CallbackRequest] = ()) -> None:
+        self.path, self.attempts, self.retry_seconds, self.keeper = path, attempts, retry_seconds, keeper
         self.requests: dict[str, CallbackRequest] = {}
-        if path.exists():
-            for row in json.loads(path.read_text()):
-                request = CallbackRequest(**row)
-                self.requests[request.id] = request
+        for request in (read_file(path) if path is not None and keeper is None else requests):
+            self.requests[request.id] = request
 
-    def save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps([asdict(r) for r in self.requests.values()], indent=2))
-        os.replace(tmp, self.path)
+    def save(self, request: CallbackRequest) -> None:
+        if self.keeper is not None:
+            self.keeper.put(asdict(request))
+        elif self.path is not None:
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps([asdict(r) for r in self.requests.values()], indent=2))
+            os.replace(tmp, self.path)
+
+    async def flush(self) -> None:
+        """Wait until every change so far is written (a file is written at once)."""
+        if self.keeper is not None:
+            await self.keeper.flush()
 
     def request(self, queue: str, number: str, joined_at: float, now: float, call_id: str) -> CallbackRequest:
         """A caller asked; one open request per number and queue (pressing * twice is one request)."""
@@ -103,15 +129,16 @@ class CallbackBook:
                 return r
         request = CallbackRequest(uuid.uuid4().hex[:12], queue, number, joined_at, now, call_id=call_id)
         self.requests[request.id] = request
-        self.save()
+        self.save(request)
         return request
 
     def start_attempt(self, request: CallbackRequest) -> str:
-        """Written down before the Originate is sent: a crash after this never dials twice."""
+        """Written down before the Originate is sent (the dialer awaits `flush()`): a crash after
+        this never dials twice."""
         request.attempts += 1
         request.state = "dialing"
         request.attempt_id = f"cb-{request.id}-{request.attempts}"
-        self.save()
+        self.save(request)
         return request.attempt_id
 
     def by_attempt(self, attempt_id: str) -> CallbackRequest | None:
@@ -125,7 +152,7 @@ class CallbackBook:
         else:
             request.state, request.last_error = "pending", reason
             request.next_try_at = now + self.retry_seconds
-        self.save()
+        self.save(request)
 
     def next_wakeup(self, now: float) -> float | None:
         """The next retry time still ahead (epoch seconds), or None: the dialer sleeps until then

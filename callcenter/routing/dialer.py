@@ -94,6 +94,7 @@ class CallbackDialer:
                 self.book.finished(request, False, "caller ID cannot be dialed", self.clock())
                 continue
             attempt = self.book.start_attempt(request)
+            await self.book.flush()  # `dialing` is on disk before the Originate leaves
             # The channel the Originate makes gets this uniqueid: its record is the callback's.
             self.tracker.expect_callback(attempt, request.call_id, request.id, request.number)
             log.info("callback %s: calling %s back for queue %s (attempt %d)", request.id, request.number,

@@ -145,3 +145,21 @@ class Merge(Base):
     moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # {"identities": [...], "tickets": [...], ...}
     undone_at: Mapped[float | None] = mapped_column(Float, default=None)
     undone_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class CallbackRequestRow(Base):
+    """A queue callback request (routing/callbacks.py's CallbackRequest), kept at every change."""
+
+    __tablename__ = "callback_requests"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    queue: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(64))
+    joined_at: Mapped[float] = mapped_column(Float)
+    requested_at: Mapped[float] = mapped_column(Float)
+    state: Mapped[str] = mapped_column(String(16), index=True)  # pending | dialing | connected | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[float] = mapped_column(Float, default=0.0)
+    attempt_id: Mapped[str] = mapped_column(String(64), default="")
+    last_error: Mapped[str] = mapped_column(String(300), default="")
+    call_id: Mapped[str] = mapped_column(String(64), default="")  # the original call's Linkedid

@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.store import db, identity, rules
-from callcenter.store.schema import Customer, CustomerIdentity, Interaction, Merge, Ticket, TicketChange
+from callcenter.store.schema import (CallbackRequestRow, Customer, CustomerIdentity, Interaction, Merge, Ticket,
+                                     TicketChange)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ TIMELINE_LIMIT = 50
 UPDATE_ATTEMPTS = 20  # optimistic retries of a ticket change that raced another
 MAX_TEXT = 10_000  # a note, a body written through the API
 MAX_SHORT = 200  # names, tags, assignees
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
 
 
 @dataclass(frozen=True)
@@ -118,7 +120,7 @@ class Store:
     # -- customers ------------------------------------------------------------------------
 
     async def _customer(self, s: AsyncSession, customer_id: int) -> Customer:
-        customer = await s.get(Customer, customer_id)
+        customer = await s.get(Customer, customer_id) if 0 < customer_id <= MAX_ID else None
         if customer is None:
             raise db.StoreError("unknown-customer", f"no customer #{customer_id}", {"customer": customer_id})
         # A merged customer answers as the one it was merged into.
@@ -157,16 +159,15 @@ class Store:
         return customer
 
     async def find_customer(self, text: str) -> dict[str, Any] | None:
-        """A customer by `#ID`/`ID` or any identity in any common format (`+1 415-555-2671`,
+        """A customer by `#ID` or any identity in any common format (`+1 415-555-2671`,
         `(415) 555-2671`, an email). Errors: IdentityError `invalid-identity`."""
         text = text.strip()
         async with self.session() as s:
-            if text.lstrip("#").isdigit() and len(text.lstrip("#")) <= 9 and (text.startswith("#") or
-                                                                               len(text) <= 6):
-                customer = await s.get(Customer, int(text.lstrip("#")))
-                if customer is not None:
-                    customer = await self._customer(s, customer.id)
-                    return customer_dict(customer)
+            if text.startswith("#"):  # a customer id; a bare number is a phone number
+                if not text[1:].isdigit() or not 0 < int(text[1:]) <= MAX_ID:
+                    return None
+                customer = await s.get(Customer, int(text[1:]))
+                return None if customer is None else customer_dict(await self._customer(s, customer.id))
             ident = identity.guess(text, self.policy.default_region)
             if ident is None:
                 return None
@@ -543,6 +544,28 @@ class Store:
             for model in (Customer, Ticket, Interaction):
                 out[model.__tablename__] = int((await s.execute(select(func.count()).select_from(model))).scalar_one())
             return out
+
+    # -- queue callback requests (routing/callbacks.py) ---------------------------------------
+
+    async def save_callback(self, row: Mapping[str, Any]) -> None:
+        """Insert or update one callback request (the fields of CallbackRequest)."""
+        fields = {c.key for c in CallbackRequestRow.__table__.columns}
+        values = {k: v for k, v in row.items() if k in fields}
+        values["last_error"] = str(values.get("last_error", ""))[:300]
+        async with self.session() as s, s.begin():
+            existing = await s.get(CallbackRequestRow, values["id"])
+            if existing is None:
+                s.add(CallbackRequestRow(**values))
+            else:
+                for key, value in values.items():
+                    setattr(existing, key, value)
+            self.writes += 1
+
+    async def callback_requests(self) -> list[dict[str, Any]]:
+        """Every callback request, oldest place first."""
+        async with self.session() as s:
+            rows = (await s.execute(select(CallbackRequestRow).order_by(CallbackRequestRow.joined_at))).scalars()
+            return [{c.key: getattr(r, c.key) for c in CallbackRequestRow.__table__.columns} for r in rows]
 
     # -- retention ------------------------------------------------------------------------
 

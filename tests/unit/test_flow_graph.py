@@ -31,7 +31,7 @@ def test_dot_has_every_node_and_labelled_exits():
 def test_mermaid_text():
     text = to_mermaid(hotline())
     assert text.startswith("flowchart TD\n  start((call)) --> n0\n")
-    assert "-->|press 9|" in text and text.count("-->") == 1 + 15  # the start, and every exit (menu failure too)
+    assert "-->|press 9|" in text and text.count("-->") == 1 + 18  # the start, and every exit (menu failure too)
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz is installed by make install")

@@ -253,3 +253,48 @@ async def test_an_unreachable_store_is_store_unavailable() -> None:
         await s.open()
     assert down.value.error_id == "store-unavailable"
     await s.close()
+
+
+async def test_callback_requests_are_kept_and_a_callbacks_file_is_imported_once(store: Store, tmp_path: Path) -> None:
+    import json
+
+    from callcenter.app import import_callbacks
+    from callcenter.routing.callbacks import CallbackBook, CallbackRequest
+    from callcenter.store.keeper import Keeper
+
+    old = tmp_path / "callbacks.json"
+    old.write_text(json.dumps([{"id": "abc", "queue": "q", "number": "5551", "joined_at": 1.0, "requested_at": 2.0,
+                                "state": "pending", "attempts": 1, "call_id": "9.9"}]))
+    assert await import_callbacks(store, old) == 1 and not old.exists()
+    assert (tmp_path / "callbacks.json.imported").exists()
+    keeper = Keeper("callbacks", store.save_callback)
+    task = asyncio.create_task(keeper.run())
+    try:
+        book = CallbackBook(None, attempts=2, keeper=keeper,
+                            requests=[CallbackRequest(**r) for r in await store.callback_requests()])
+        assert book.open()[0].id == "abc"
+        new = book.request("q", "5552", joined_at=3, now=4, call_id="9.10")
+        attempt = book.start_attempt(new)
+        await book.flush()  # what the dialer awaits before the Originate
+        rows = {r["id"]: r for r in await store.callback_requests()}
+        assert rows[new.id]["state"] == "dialing" and rows[new.id]["attempt_id"] == attempt
+        book.finished(new, answered=True, reason="", now=5)
+        await book.flush()
+        assert {r["id"]: r["state"] for r in await store.callback_requests()} == {"abc": "pending", new.id: "connected"}
+    finally:
+        task.cancel()
+    broken = tmp_path / "callbacks.json"
+    broken.write_text("{not json")
+    assert await import_callbacks(store, broken) == 0 and (tmp_path / "callbacks.json.broken").exists()
+
+
+def test_the_migrations_create_exactly_the_tables_of_the_models(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from callcenter.store.schema import Base
+
+    db.upgrade(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
+    with sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}").connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
