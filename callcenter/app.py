@@ -54,6 +54,7 @@ from callcenter.readmodel import ReadModel
 from callcenter.routing import dialer as dialer_mod
 from callcenter.routing.callbacks import CallbackBook, CallbackRequest
 from callcenter.routing.callbacks import read_file as read_callbacks_file
+from callcenter.routing.control import DOCUMENT as ROUTING_DOCUMENT
 from callcenter.routing.control import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
@@ -167,7 +168,7 @@ class Callcenter:
     recordings: Recordings
     store: Store | None = None
     writer: store_calls.CallWriter | None = None
-    keeper: Keeper | None = None
+    keepers: tuple[Keeper, ...] = ()  # the store's writers of routing state and callback requests
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -176,8 +177,8 @@ class Callcenter:
                                (self.bouncer.run(), "sip guard"),
                                (self.pump.run(), "pump")):
                 tasks.create_task(coro, name=name)
-            if self.keeper is not None:
-                tasks.create_task(self.keeper.run(), name="callback keeper")
+            for keeper in self.keepers:
+                tasks.create_task(keeper.run(), name=keeper.name)
 
     async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
@@ -187,6 +188,7 @@ class Callcenter:
         self.presence.update(config.agents, config.queues, {q: s.wrapup for q, s in config.queues.items()},
                              {q: s.ring_timeout for q, s in config.queues.items()})
         self.queue_control.apply_config(config)
+        await self.queue_control.flush()
         await self.queue_control.restore()
         if self.flows is not None:
             self.flows.context, self.flows.required = context, required_flows
@@ -202,25 +204,28 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
           faults: frozenset[str] = frozenset(),
           apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
           store: Store | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None,
-          callback_requests: Sequence[CallbackRequest] = ()) -> Callcenter:
+          callback_requests: Sequence[CallbackRequest] = (), routing_document: str | None = None) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
     a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
     Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf). `store` (an
     opened Store) makes every call an interaction on its customer's ticket. `recordings_dir` is
     where Asterisk's MixMonitor writes queue calls (the instance's spool/monitor); `cdr_file` is
     Asterisk's CDR file, read after each resync for calls that ended unseen. With a store, queue
-    callback requests are kept in it (`callback_requests`: those it holds); without, in
-    <runtime>/callbacks.json."""
+    callback requests and the routing state are kept in it (`callback_requests`, `routing_document`:
+    what it holds); without, in <runtime>/callbacks.json and routing.json."""
     bus = Bus()
     tracker = CallTracker()
     presence = Presence(config.agents, config.queues, wrapup={q: s.wrapup for q, s in config.queues.items()},
                         ring_timeout={q: s.ring_timeout for q, s in config.queues.items()},
                         auto_pause_after=config.routing.auto_pause_after,
                         service_level_seconds=config.routing.service_level_seconds)
-    queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json")
-    keeper = Keeper("callback requests", store.save_callback) if store is not None else None
-    book = CallbackBook(None if keeper else config.runtime_dir / "callbacks.json", config.routing.callback_attempts,
-                        config.routing.callback_retry_seconds, keeper=keeper, requests=callback_requests)
+    routing_keeper = Keeper("routing state", store.save_document) if store is not None else None
+    queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json", keeper=routing_keeper,
+                                 stored=routing_document)
+    callback_keeper = Keeper("callback requests", store.save_callback) if store is not None else None
+    book = CallbackBook(None if callback_keeper else config.runtime_dir / "callbacks.json",
+                        config.routing.callback_attempts, config.routing.callback_retry_seconds,
+                        keeper=callback_keeper, requests=callback_requests)
     dialer = CallbackDialer(config, ami, bus, book, presence, queue_control, tracker, clock)
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
@@ -270,7 +275,8 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                      extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
                                     "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
-                      view, flows, guard, bouncer, recordings, store, writer, keeper)
+                      view, flows, guard, bouncer, recordings, store, writer,
+                      tuple(k for k in (routing_keeper, callback_keeper) if k is not None))
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -416,6 +422,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     store = await open_store(config)  # before Asterisk: a broken store.url stops here, with its key
     await import_callbacks(store, config.runtime_dir / "callbacks.json")
     callback_rows = [CallbackRequest(**row) for row in await store.callback_requests()]
+    routing_document = await import_routing(store, config.runtime_dir / "routing.json")
     asterisk = AsteriskProcess(install, dirs)
     adopted = asterisk.adopt()
     if not adopted:
@@ -442,7 +449,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
 
         parts = build(config, ami=ami, flows=flows, mailbox=VoicemailBox(dirs.voicemail, install.inner),
                       faults=faults_from_env(), apply_bans=apply_bans, store=store, recordings_dir=dirs.recordings,
-                      cdr_file=dirs.cdr, callback_requests=callback_rows)
+                      cdr_file=dirs.cdr, callback_requests=callback_rows, routing_document=routing_document)
 
         def parts_config() -> Config:
             assert parts is not None
@@ -515,6 +522,18 @@ async def import_callbacks(store: Store, path: Path) -> int:
     path.rename(path.with_name(path.name + ".imported"))
     log.info("imported %d callback requests from %s into the store", len(requests), path)
     return len(requests)
+
+
+async def import_routing(store: Store, path: Path) -> str | None:
+    """The routing state's text from the store; one time, a routing.json (kept before the store
+    existed) goes into it and the file is renamed *.imported (QueueControl checks the text)."""
+    text = await store.document(ROUTING_DOCUMENT)
+    if text is None and path.exists():
+        text = path.read_text(encoding="utf-8", errors="replace")
+        await store.save_document({"id": ROUTING_DOCUMENT, "body": text})
+        path.rename(path.with_name(path.name + ".imported"))
+        log.info("imported the routing state from %s into the store", path)
+    return text
 
 
 async def _supervise(coros: Any, stop: asyncio.Event) -> BaseException | None:

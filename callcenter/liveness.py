@@ -9,7 +9,7 @@ Asterisk's truth and rebuild from it, step by step:
   1. channels (CoreShowChannels + each channel's CC_DID): call records settle and adopted calls
      are rebuilt with their agent, DID and queue; parked AGI callers nobody drives are released;
      callback attempts whose result was lost are settled;
-  2. queues: members and pauses put back from routing.json (QueueAdd/QueuePause), then
+  2. queues: members and pauses put back from the kept routing state (QueueAdd/QueuePause), then
      QueueStatus read back;
   3. device states (DeviceStateList) and registrations (PJSIPShowContacts): agents' presence and
      the queues' waiting lists are rebuilt.

@@ -1,7 +1,7 @@
 """Routing: who may take which call, and when.
 
 presence.py (pure: agent states from the device and the queues, queue numbers: SL, ASA, AHT) ·
-control.py (queue memberships and pauses with reasons, kept in routing.json and put back into
+control.py (queue memberships and pauses with reasons, kept in the store (or routing.json) and put back into
 app_queue after every reconnect) · callbacks.py (queue callbacks: the pure `due()` policy and the
 request book) · dialer.py (the bus subscriber that dials callbacks when they are due).
 Distribution itself is app_queue's (shared/DESIGN.md decision 1).

@@ -25,7 +25,9 @@ import os
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Protocol
+from typing import Iterable, Literal, Mapping
+
+from callcenter.routing.keeping import Keeper
 
 CallbackState = Literal["pending", "dialing", "connected", "failed"]
 
@@ -81,14 +83,6 @@ def due(requests: Iterable[CallbackRequest], free_agents: Mapping[str, int],
             continue  # a caller on the line has waited longer: the queue serves them first
         out.append(first)
     return out
-
-
-class Keeper(Protocol):
-    """Writes changed requests somewhere durable, in order (callcenter/store/keeper.py)."""
-
-    def put(self, row: dict[str, Any]) -> None: ...
-
-    async def flush(self) -> None: ...
 
 
 def read_file(path: Path) -> list[CallbackRequest]:

@@ -1,10 +1,10 @@
 """Queue membership and pauses: the controller owns them, Asterisk's app_queue carries them out.
 
 Members are dynamic app_queue members (QueueAdd), never static ones, so they can be changed live.
-Who is in which queue with which penalty, and who is paused for what reason, is kept in
-`<runtime>/routing.json` and pushed back into Asterisk each time the AMI connection comes up: an
-Asterisk restart loses no membership and no pause reason. The first start takes the memberships
-of callcenter.yaml.
+Who is in which queue with which penalty, and who is paused for what reason, is kept in the
+ticket store (document `routing`; without a store, `<runtime>/routing.json`) and pushed back
+into Asterisk each time the AMI connection comes up: an Asterisk restart loses no membership and
+no pause reason. The first start takes the memberships of callcenter.yaml.
 """
 
 from __future__ import annotations
@@ -20,10 +20,12 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.config import Config
 from callcenter.errors import CallcenterError, UnknownAgent, UnknownQueue
+from callcenter.routing.keeping import Keeper
 
 log = logging.getLogger(__name__)
 
 MAX_PENALTY = 100
+DOCUMENT = "routing"  # the store's document that holds the routing state (routing.json's text)
 
 
 @dataclass
@@ -82,12 +84,16 @@ def _interface(agent: str) -> str:
 
 
 class QueueControl:
-    """Queue memberships and pauses: commands (REST/CLI), routing.json, and restore into app_queue."""
+    """Queue memberships and pauses: commands (REST/CLI), the kept state, and restore into app_queue."""
 
-    def __init__(self, config: Config, ami: AmiClient, state_file: Path) -> None:
+    def __init__(self, config: Config, ami: AmiClient, state_file: Path, keeper: Keeper | None = None,
+                 stored: str | None = None) -> None:
+        """`keeper` (the store): the state is the store's document `routing` (its text: `stored`,
+        None if the store has none yet), written through the keeper; else the file `state_file`."""
         self.config = config
         self.ami = ami
         self.state_file = state_file
+        self.keeper, self._stored = keeper, stored
         self.state = self._load()
         self._save()  # what was dropped or taken from callcenter.yaml is written down at once
 
@@ -99,7 +105,12 @@ class QueueControl:
         the file has never seen (added to callcenter.yaml while the controller was down) take
         their memberships from callcenter.yaml."""
         try:
-            raw = self.state_file.read_text(encoding="utf-8")
+            if self.keeper is not None:
+                if self._stored is None:
+                    raise FileNotFoundError(DOCUMENT)
+                raw = self._stored
+            else:
+                raw = self.state_file.read_text(encoding="utf-8")
             data = json.loads(raw)
             if not isinstance(data, dict):
                 raise ValueError("not a JSON object")
@@ -140,6 +151,10 @@ class QueueControl:
 
     def _set_aside(self, why: str, copy: str | None = None) -> None:
         """Never drop a state file silently: keep it as routing.broken and say what was wrong."""
+        if self.keeper is not None:
+            self.keeper.put({"id": f"{DOCUMENT}.broken", "body": copy if copy is not None else self._stored or ""})
+            log.error("routing state in the store: %s; the text is kept as the document %s.broken", why, DOCUMENT)
+            return
         aside = self.state_file.with_suffix(".broken")
         if copy is None:
             os.replace(self.state_file, aside)
@@ -148,13 +163,21 @@ class QueueControl:
         log.error("routing state %s: %s; the file is kept as %s", self.state_file, why, aside)
 
     def _save(self) -> None:
-        tmp = self.state_file.with_suffix(".tmp")
         known_agents = {*self.config.agents, *self.state.kept_paused,
                         *(a for m in self.state.kept_members.values() for a in m)}
-        tmp.write_text(json.dumps({**self.state.saved(), "agents": sorted(known_agents),
-                                   "queues": sorted({*self.config.queues, *self.state.kept_members})},
-                                  indent=2, sort_keys=True))
+        text = json.dumps({**self.state.saved(), "agents": sorted(known_agents),
+                           "queues": sorted({*self.config.queues, *self.state.kept_members})}, indent=2, sort_keys=True)
+        if self.keeper is not None:
+            self.keeper.put({"id": DOCUMENT, "body": text})
+            return
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(text)
         os.replace(tmp, self.state_file)
+
+    async def flush(self) -> None:
+        """Wait until the state is written (a command answers only once its change is durable)."""
+        if self.keeper is not None:
+            await self.keeper.flush()
 
     def apply_config(self, config: Config) -> None:
         """New agents and queues (config reload): what was never seen takes the config's
@@ -241,6 +264,7 @@ class QueueControl:
             await self._add(queue, agent, penalty)
         self.state.members[queue][agent] = penalty
         self._save()
+        await self.flush()
 
     async def remove(self, queue: str, agent: str) -> None:
         self._queue(queue)
@@ -254,6 +278,7 @@ class QueueControl:
                                   f"{reply.message}", {"queue": queue, "agent": agent})
         del self.state.members[queue][agent]
         self._save()
+        await self.flush()
 
     async def pause(self, agent: str, reason: str, queue: str = "") -> None:
         """Pause an agent in all its queues, or in one; the reason is kept (and survives restarts).
@@ -278,6 +303,7 @@ class QueueControl:
         await self._pause(agent, True, reason.strip(), queue)
         self.state.paused[agent] = {"reason": reason.strip(), "queue": queue}
         self._save()
+        await self.flush()
 
     async def unpause(self, agent: str) -> None:
         self._agent(agent)
@@ -285,6 +311,7 @@ class QueueControl:
         if pause is not None:
             await self._pause(agent, False, "", pause["queue"])
         self._save()
+        await self.flush()
 
     def memberships(self, agent: str) -> dict[str, int]:
         return {q: m[agent] for q, m in self.state.members.items() if agent in m}

@@ -163,3 +163,13 @@ class CallbackRequestRow(Base):
     attempt_id: Mapped[str] = mapped_column(String(64), default="")
     last_error: Mapped[str] = mapped_column(String(300), default="")
     call_id: Mapped[str] = mapped_column(String(64), default="")  # the original call's Linkedid
+
+
+class Document(Base):
+    """A named JSON text the controller keeps (the routing state: memberships, pauses, penalties)."""
+
+    __tablename__ = "documents"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.store import db, identity, rules
-from callcenter.store.schema import (CallbackRequestRow, Customer, CustomerIdentity, Interaction, Merge, Ticket,
+from callcenter.store.schema import (CallbackRequestRow, Customer, Document, CustomerIdentity, Interaction, Merge, Ticket,
                                      TicketChange)
 
 log = logging.getLogger(__name__)
@@ -566,6 +566,21 @@ class Store:
         async with self.session() as s:
             rows = (await s.execute(select(CallbackRequestRow).order_by(CallbackRequestRow.joined_at))).scalars()
             return [{c.key: getattr(r, c.key) for c in CallbackRequestRow.__table__.columns} for r in rows]
+
+    async def save_document(self, row: Mapping[str, Any]) -> None:
+        """Keep a named text (`{"id": name, "body": text}`, what a routing Keeper hands over)."""
+        async with self.session() as s, s.begin():
+            existing = await s.get(Document, row["id"])
+            if existing is None:
+                s.add(Document(name=row["id"], body=row["body"], updated_at=self.clock()))
+            else:
+                existing.body, existing.updated_at = row["body"], self.clock()
+            self.writes += 1
+
+    async def document(self, name: str) -> str | None:
+        async with self.session() as s:
+            found = await s.get(Document, name)
+            return None if found is None else found.body
 
     # -- retention ------------------------------------------------------------------------
 

@@ -139,7 +139,7 @@ SPEC: dict[str, Any] = {
                                    _ok("queues", _LIST))},
         "/api/queues/{name}": {"get": _op("One queue", "", _ok("queue"), errors=("401", "404"), params=("name",))},
         "/api/queues/{name}/members": {"post": _op(
-            "Add an agent to a queue (or change its penalty)", "Kept in routing.json and restored after restarts.",
+            "Add an agent to a queue (or change its penalty)", "Kept in the store and restored after restarts.",
             _ok("the queue"), errors=("400", "401", "404"), params=("name",),
             body={"type": "object", "required": ["agent"], "properties": {
                 "agent": {"type": "string"}, "penalty": {"type": "integer", "minimum": 0, "maximum": 100}}})},

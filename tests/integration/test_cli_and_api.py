@@ -57,5 +57,5 @@ def test_cli_reports_a_missing_controller_in_one_line(system: System, tmp_path) 
     (tmp_path / "runtime" / "secrets.yaml").write_text("ami_secret: a\napi_token: b\n")
     result = system.cli("--config", str(config), "status", check=False)
     assert result.returncode == 1
-    assert result.stderr.startswith("error: controller-unreachable: no controller at http://127.0.0.1:18999")
+    assert result.stderr.startswith(f"error: controller-unreachable: no controller at http://127.0.0.1:{API_PORT + 919}")
     assert result.stderr.count("\n") == 1

@@ -3,7 +3,7 @@
 - a subscriber that raises on every event drops no call (the errors are counted);
 - a broken or badly timed edit of callcenter.yaml stops nothing;
 - agent presence comes from the device: direct calls, vanished phones, re-registrations;
-- untrusted text (pause reasons with CR/LF, too long) never reaches AMI or routing.json;
+- untrusted text (pause reasons with CR/LF, too long) never reaches AMI or the kept routing state;
 - after a controller SIGKILL the next start rebuilds connected and queued calls, agents, queues;
 - after Asterisk is SIGKILLed again and again, memberships, pauses, agent states and waiting
   lists are right after each restart.
@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from callcenter.ami import actions
+from callcenter.store import Store
 from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 
@@ -162,9 +163,18 @@ async def test_presence_comes_from_the_device(system: System, ami_watch: AmiWatc
     await wait_state(system, "agent1", "ready")
 
 
-async def test_untrusted_text_never_reaches_ami_or_the_routing_file(system: System, ami_watch: AmiWatch) -> None:
-    routing = system.runtime_dir / "routing.json"
-    before = routing.read_text()
+async def routing_state(system: System) -> str:
+    """The kept routing state (the store's document `routing`)."""
+    store = Store(system.config.store_url)
+    try:
+        return await store.document("routing") or ""
+    finally:
+        await store.close()
+
+
+async def test_untrusted_text_never_reaches_ami_or_the_routing_state(system: System, ami_watch: AmiWatch) -> None:
+    before = await routing_state(system)
+    assert '"members"' in before
     injected = "lunch\r\nAction: Originate\r\nChannel: Local/1002@agents\r\nApplication: Wait\r\nData: 1"
     mark = len(ami_watch.events)
     for reason in (injected, "x" * 1100, "tab\there", "nul\x00", 42):
@@ -173,13 +183,12 @@ async def test_untrusted_text_never_reaches_ami_or_the_routing_file(system: Syst
     result = system.cli("queue", "pause", "agent2", "--reason", "lunch\nAction: Originate", check=False)
     assert result.returncode != 0 and "invalid-text" in result.stderr and len(result.stderr.splitlines()) == 1
     await asyncio.sleep(1.0)
-    assert routing.read_text() == before
+    assert await routing_state(system) == before
     assert api(system, "/api/agents/agent2")["pause"] is None
     assert not [e for e in ami_watch.events[mark:] if e.get("Event") in ("OriginateResponse", "Newchannel")]
     members = (await ami_watch.client.send(actions.queue_status())).members
     assert not any(m.agent == "agent2" and m.paused for m in members)
-    # A routing.json edited by hand with a line break in a reason is not replayed into Asterisk.
-    assert "lunch\r\n" not in routing.read_text()
+    assert "lunch\r\n" not in await routing_state(system)
 
 
 async def test_controller_killed_with_connected_and_queued_calls_rebuilds_the_picture(

@@ -298,3 +298,40 @@ def test_the_migrations_create_exactly_the_tables_of_the_models(tmp_path: Path) 
     db.upgrade(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     with sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}").connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+
+
+async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_once(store: Store,
+                                                                                   tmp_path: Path) -> None:
+    import json
+
+    from callcenter.app import import_routing
+    from callcenter.config import parse_config
+    from callcenter.routing.control import QueueControl
+    from callcenter.store.keeper import Keeper
+
+    config = parse_config("queues:\n  support: {}\nagents:\n  agent1: {extension: '1001', queues: [support]}\n"
+                          "dids:\n  '8005550100': {queue: support}\n", file="t.yaml", env={})
+    old = tmp_path / "routing.json"
+    old.write_text(json.dumps({"members": {"support": {"agent1": 7}}, "paused": {"agent1": {"reason": "lunch"}},
+                               "agents": ["agent1"], "queues": ["support"]}))
+    text = await import_routing(store, old)
+    assert text is not None and not old.exists() and (tmp_path / "routing.json.imported").exists()
+    keeper = Keeper("routing", store.save_document)
+    task = asyncio.create_task(keeper.run())
+    try:
+        control = QueueControl(config, None, tmp_path / "unused.json", keeper=keeper, stored=text)  # type: ignore[arg-type]
+        assert control.state.members["support"] == {"agent1": 7}
+        assert control.state.paused["agent1"]["reason"] == "lunch"
+        control.state.members["support"]["agent1"] = 3
+        control._save()
+        await control.flush()
+        again = QueueControl(config, None, tmp_path / "unused.json", keeper=keeper,  # type: ignore[arg-type]
+                             stored=await import_routing(store, old))
+        assert again.state.members["support"] == {"agent1": 3} and not (tmp_path / "unused.json").exists()
+        # A bad entry is dropped and reported; the text is kept beside it, never lost.
+        broken = json.dumps({"members": {"support": {"agent1": "high"}}, "agents": ["agent1"], "queues": ["support"]})
+        QueueControl(config, None, tmp_path / "unused.json", keeper=keeper, stored=broken)  # type: ignore[arg-type]
+        await keeper.flush()
+        assert await store.document("routing.broken") == broken
+    finally:
+        task.cancel()

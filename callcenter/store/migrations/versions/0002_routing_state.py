@@ -1,4 +1,4 @@
-"""queue callback requests move from callbacks.json into the store
+"""queue callback requests (callbacks.json) and the routing state (routing.json) move into the store
 
 Revision ID: 0002
 Revises: 0001
@@ -32,9 +32,16 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_callback_requests_state'), ['state'], unique=False)
+    op.create_table('documents',
+    sa.Column('name', sa.String(length=64), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('updated_at', sa.Float(), nullable=False),
+    sa.PrimaryKeyConstraint('name')
+    )
 
 
 def downgrade() -> None:
+    op.drop_table('documents')
     with op.batch_alter_table('callback_requests', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_callback_requests_state'))
     op.drop_table('callback_requests')
