@@ -419,7 +419,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     flows = flow_library(config, install, dirs)
     if not flows.reload():
         raise FlowsInvalid(flows.errors)
-    store = await open_store(config)  # before Asterisk: a broken store.url stops here, with its key
+    # Before Asterisk: a broken store.url stops here, with its key.
+    store = await open_store(config, (dirs.recordings, dirs.voicemail))
     await import_callbacks(store, config.runtime_dir / "callbacks.json")
     callback_rows = [CallbackRequest(**row) for row in await store.callback_requests()]
     routing_document = await import_routing(store, config.runtime_dir / "routing.json")
@@ -491,11 +492,11 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         raise ControllerDied(f"{type(died).__name__}: {died}")
 
 
-async def open_store(config: Config) -> Store:
+async def open_store(config: Config, recording_roots: tuple[Path, ...] = ()) -> Store:
     """The store at config.store_url, migrated to this code's schema (Alembic; idempotent).
     Errors: StoreError `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
     await asyncio.to_thread(store_db.upgrade, config.store_url)
-    store = Store(config.store_url, store_policy(config.store))
+    store = Store(config.store_url, store_policy(config.store, recording_roots))
     try:
         await store.open()
     except BaseException:

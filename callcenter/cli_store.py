@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.parse
 from typing import Any
 
@@ -39,13 +40,12 @@ def upgrade(ctx: click.Context) -> None:
     """Create or migrate the store's tables to this version (Alembic; idempotent)."""
     from callcenter.store import db as store_db
     config = _config(ctx)
+    config.runtime_dir.mkdir(parents=True, exist_ok=True)  # the default store's folder
     try:
         store_db.upgrade(config.store_url)
         click.echo(f"store {store_db.describe(config.store_url)} is at revision {store_db.head()}")
     except CallcenterError as exc:
         _fail(exc.error_id, str(exc), 2)
-    except Exception as exc:  # noqa: BLE001 - a driver's error (refused connection, bad password) in one line
-        _fail("store-unavailable", f"{store_db.describe(config.store_url)}: {type(exc).__name__}: {exc}", 2)
 
 
 def _timeline_line(i: dict[str, Any]) -> str:
@@ -82,6 +82,24 @@ def _show_file(data: dict[str, Any]) -> str:
 @main.group()
 def customer() -> None:
     """Customers: one file per customer, whatever the channel (phones in E.164, emails)."""
+
+
+@customer.command("list")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def customer_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Customers with their identities, latest activity first."""
+    rows = _api(_remote(ctx), f"/api/customers?limit={limit}")
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for c in rows:
+        flags = " [unidentified]" if c["unidentified"] else ""
+        click.echo(f"#{c['id']:<6} {c['name'] or '-':<24} {', '.join(c['identities']) or '-'}{flags}"
+                   + (f"  tags: {', '.join(c['tags'])}" if c["tags"] else ""))
+    if not rows:
+        click.echo("no customers yet")
 
 
 @customer.command("show")
@@ -234,10 +252,10 @@ def call_group() -> None:
 def call_record(ctx: click.Context, action: str, call_id: str) -> None:
     """Pause or resume a live call's recording (e.g. while a card number is read out); the
     paused part is silence in the file. CALL_ID is the Linkedid (`callcenter calls`)."""
-    if not call_id.replace(".", "").isdigit() or len(call_id) > 64:
+    if not re.fullmatch(r"[0-9]+(\.[0-9]+)?", call_id) or len(call_id) > 64:  # a Linkedid: ASCII digits
         _fail("unknown-call", f"no call {call_id!r}")
-    data = _api(_remote(ctx), f"/api/calls/{call_id}/recording", "POST", body={"action": action})
-    click.echo(f"call {data['call_id']}: recording {data['recording']}")
+    data = _api(_remote(ctx), f"/api/calls/{urllib.parse.quote(call_id)}/recording", "POST", body={"action": action})
+    click.echo(f"call {data['call_id']}: recording {'paused' if data['recording'] == 'paused' else 'resumed'}")
 
 
 @main.group()
@@ -256,3 +274,5 @@ def retention_apply(ctx: click.Context, dry_run: bool) -> None:
                f"{data['bodies']} message bodies")
     for r in data["recordings"]:
         click.echo(f"  {r['path']} (interaction {r['interaction']})")
+    for r in data["refused"]:
+        click.echo(f"  kept {r['path']} (interaction {r['interaction']}): {r['why']}")

@@ -546,6 +546,10 @@ def parse_config(text: str, *, file: str = DEFAULT_CONFIG, env: Mapping[str, str
     config = dataclasses.replace(config, source=file, runtime_dir=(base / config.runtime_dir).resolve(),
                                  ivr_flows=(base / config.ivr_flows).resolve(), positions=loc.marks)
     _check(config, loc)
+    if config.store.url:
+        from callcenter.store import db as store_db  # a relative SQLite file sits beside this file, like runtime_dir
+        config = dataclasses.replace(config, store=dataclasses.replace(config.store,
+                                                                       url=store_db.anchored(config.store.url, base)))
     return config
 
 

@@ -8,6 +8,7 @@ SQLAlchemy or phonenumbers.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from callcenter.store.rules import SlaTarget
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["Store", "StorePolicy", "policy"]
 
 
-def policy(settings: "StoreSettings") -> StorePolicy:
-    """The store's policy from callcenter.yaml's `store:` section."""
+def policy(settings: "StoreSettings", recording_roots: tuple[Path, ...] = ()) -> StorePolicy:
+    """The store's policy from callcenter.yaml's `store:` section; `recording_roots`: the folders
+    retention may delete recordings from."""
     return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days,
                        sla={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.sla.items()},
-                       retention_days=dict(settings.retention_days))
+                       retention_days=dict(settings.retention_days), recording_roots=recording_roots)

@@ -44,9 +44,20 @@ def parse_url(url: str, key: str = "store.url (or CALLCENTER_STORE_URL)") -> URL
     if parsed.drivername not in DRIVERS:
         known = ", ".join(f"{d}://..." for d in DRIVERS)
         raise StoreError("bad-store-url", f"{key}driver {parsed.drivername!r} is not supported (use {known})")
-    if parsed.drivername.startswith("sqlite") and not parsed.database:
-        raise StoreError("bad-store-url", f"{key}a SQLite URL needs a file (sqlite+aiosqlite:///path/callcenter.db)")
+    if parsed.drivername.startswith("sqlite") and (not parsed.database or parsed.database == ":memory:"
+                                                   or parsed.database.startswith("file:")):
+        raise StoreError("bad-store-url", f"{key}a SQLite URL needs a file (sqlite+aiosqlite:///path/callcenter.db): "
+                         "the store must outlive the controller")
     return parsed
+
+
+def anchored(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file made absolute against `base` (the config file's folder);
+    other URLs as they are."""
+    parsed = parse_url(url)
+    if parsed.drivername.startswith("sqlite") and parsed.database and not Path(parsed.database).is_absolute():
+        return parsed.set(database=str((base / parsed.database).resolve())).render_as_string(hide_password=False)
+    return url
 
 
 def describe(url: str) -> str:
@@ -60,7 +71,10 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = parse_url(url)
     if parsed.drivername.startswith("sqlite"):
         assert parsed.database
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(parsed.database).parent
+        if not folder.is_dir():  # never invent folders from a URL: a typo would go unnoticed
+            raise StoreError("store-unavailable", f"store.url (or CALLCENTER_STORE_URL): the folder {folder} of "
+                             f"{describe(url)} does not exist")
         engine = create_async_engine(parsed, connect_args={"timeout": 30})
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -94,8 +108,18 @@ def upgrade(url: str, revision: str = "head") -> None:
     parse_url(url)
     try:
         command.upgrade(_alembic_config(url), revision)
-    except (OSError, ConnectionError) as exc:
-        raise StoreError("store-unavailable", f"cannot reach the store {describe(url)}: {exc}") from None
+    except StoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - refused connection, bad password, a file that is no database
+        raise unavailable(url, exc) from None
+
+
+def unavailable(url: str, exc: BaseException) -> StoreError:
+    """`store-unavailable` in one line, naming the key and the URL (password hidden)."""
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    first = (str(cause).strip().splitlines() or [""])[0][:300]
+    return StoreError("store-unavailable", f"store.url (or CALLCENTER_STORE_URL) {describe(url)}: cannot use the "
+                      f"database: {type(cause).__name__}: {first}")
 
 
 async def current(engine: AsyncEngine) -> str | None:

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import os
 import random
+from pathlib import Path
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
@@ -34,6 +35,8 @@ UPDATE_ATTEMPTS = 20  # optimistic retries of a ticket change that raced another
 MAX_TEXT = 10_000  # a note, a body written through the API
 MAX_SHORT = 200  # names, tags, assignees
 MAX_ID = 2**31 - 1  # ids are 32-bit integers on PostgreSQL
+MAX_MERGE_CHAIN = 100  # customers merged into one another, one after the other
+MAX_TAGS = 50
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,9 @@ class StorePolicy:
     reopen_days: int = 7
     sla: Mapping[str, rules.SlaTarget] = field(default_factory=dict)
     retention_days: Mapping[str, int] = field(default_factory=dict)  # recordings | transcripts | bodies → days
+    # The only folders retention may delete files from (Asterisk's recordings and voicemail): a
+    # path in the database is never trusted to name a file to delete.
+    recording_roots: tuple[Path, ...] = ()
 
 
 def _text(value: Any, what: str, limit: int = MAX_SHORT, *, empty: bool = True) -> str:
@@ -98,6 +104,7 @@ class Store:
         self.url, self.policy, self.clock = url, policy, clock
         self.engine: AsyncEngine = db.create_engine(url)
         self._sessions = db.sessions(self.engine)
+        self._merging = asyncio.Lock()
         self.writes = 0  # transactions committed (status, benches)
 
     async def open(self) -> None:
@@ -105,8 +112,7 @@ class Store:
         try:
             revision = await db.current(self.engine)
         except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
-            raise db.StoreError("store-unavailable", f"cannot open the store {db.describe(self.url)}: "
-                                f"{type(exc).__name__}: {exc}") from None
+            raise db.unavailable(self.url, exc) from None
         if revision != db.head():
             raise db.StoreError("store-not-migrated", f"the store {db.describe(self.url)} is at revision "
                                 f"{revision or 'none'}, this code needs {db.head()}: run `callcenter db upgrade`")
@@ -119,14 +125,20 @@ class Store:
 
     # -- customers ------------------------------------------------------------------------
 
-    async def _customer(self, s: AsyncSession, customer_id: int) -> Customer:
-        customer = await s.get(Customer, customer_id) if 0 < customer_id <= MAX_ID else None
+    async def _customer(self, s: AsyncSession, customer_id: int, *, lock: bool = False) -> Customer:
+        """The customer, or the one it was merged into (followed to the end). `lock`: PostgreSQL
+        locks the rows read (FOR UPDATE) until the transaction ends. Errors: `unknown-customer`,
+        `merge-loop` (a chain that comes back on itself: never written by merge(), refused)."""
+        customer = await s.get(Customer, customer_id, with_for_update=lock) if 0 < customer_id <= MAX_ID else None
         if customer is None:
             raise db.StoreError("unknown-customer", f"no customer #{customer_id}", {"customer": customer_id})
-        # A merged customer answers as the one it was merged into.
+        seen = {customer.id}
         while customer.merged_into is not None:
-            nxt = await s.get(Customer, customer.merged_into)
-            assert nxt is not None
+            nxt = await s.get(Customer, customer.merged_into, with_for_update=lock)
+            if nxt is None or nxt.id in seen or len(seen) > MAX_MERGE_CHAIN:
+                raise db.StoreError("merge-loop", f"customer #{customer_id}'s merges lead back to themselves "
+                                    f"(through #{', #'.join(map(str, sorted(seen)))})", {"customer": customer_id})
+            seen.add(nxt.id)
             customer = nxt
         return customer
 
@@ -174,19 +186,35 @@ class Store:
             found = await self._by_identity(s, ident)
             return None if found is None else customer_dict(found)
 
+    async def customers(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Customers (not merged away), latest activity first, each with its identity values."""
+        async with self.session() as s:
+            rows = (await s.execute(select(Customer).where(Customer.merged_into.is_(None))
+                                    .order_by(Customer.updated_at.desc(), Customer.id.desc()).limit(limit))).scalars().all()
+            idents = (await s.execute(select(CustomerIdentity).where(
+                CustomerIdentity.customer_id.in_([c.id for c in rows])))).scalars().all()
+            out = []
+            for c in rows:
+                out.append({**customer_dict(c), "identities": [i.value for i in idents if i.customer_id == c.id]})
+            return out
+
     async def create_customer(self, name: str, identities: Sequence[tuple[str, str]] = (),
                               actor: str = "admin") -> dict[str, Any]:
         """A new customer with identities [(kind, raw)]. Errors: `invalid-identity`, `identity-taken`."""
         name = _text(name, "name")
         now = self.clock()
-        async with self.session() as s, s.begin():
-            customer = Customer(name=name, unidentified=False, tags=[], created_at=now, updated_at=now)
-            s.add(customer)
-            await s.flush()
-            for kind, raw in identities:
-                await self._add_identity(s, customer, kind, raw, now)
-            self.writes += 1
-            return customer_dict(customer)
+        try:
+            async with self.session() as s, s.begin():
+                customer = Customer(name=name, unidentified=False, tags=[], created_at=now, updated_at=now)
+                s.add(customer)
+                await s.flush()
+                for kind, raw in identities:
+                    await self._add_identity(s, customer, kind, raw, now)
+                self.writes += 1
+                return customer_dict(customer)
+        except IntegrityError:  # another request took the identity between our check and our insert
+            raise db.StoreError("identity-taken", "one of these identities was just given to another customer "
+                                "(merge them with `callcenter customer merge`)") from None
 
     async def _add_identity(self, s: AsyncSession, customer: Customer, kind: str, raw: str, now: float) -> None:
         ident = identity.parse(kind, raw, self.policy.default_region)
@@ -208,6 +236,15 @@ class Store:
         """Rename, tag/untag (`vip`), add identities. Errors: `unknown-customer`, `bad-text`,
         `invalid-identity`, `identity-taken`."""
         now = self.clock()
+        try:
+            return await self._update_customer(customer_id, name, add_tags, remove_tags, add_identities, now)
+        except IntegrityError:  # another request took the identity between our check and our insert
+            raise db.StoreError("identity-taken", "one of these identities was just given to another customer "
+                                "(merge them with `callcenter customer merge`)") from None
+
+    async def _update_customer(self, customer_id: int, name: str | None, add_tags: Sequence[str],
+                               remove_tags: Sequence[str], add_identities: Sequence[tuple[str, str]],
+                               now: float) -> dict[str, Any]:
         async with self.session() as s, s.begin():
             customer = await self._customer(s, customer_id)
             if name is not None:
@@ -218,6 +255,8 @@ class Store:
                 if tag not in tags:
                     tags.append(tag)
             tags = [t for t in tags if t not in {r.strip().lower() for r in remove_tags}]
+            if len(tags) > MAX_TAGS:
+                raise db.StoreError("bad-text", f"a customer has at most {MAX_TAGS} tags")
             customer.tags, customer.updated_at = tags, now
             for kind, raw in add_identities:
                 await self._add_identity(s, customer, kind, raw, now)
@@ -262,9 +301,13 @@ class Store:
         """Merge customer `source_id` into `target_id`: identities, tickets and interactions move;
         the source stays as a pointer. Audited and reversible (`unmerge`). Errors:
         `unknown-customer`, `same-customer`."""
+        actor = _text(actor, "actor", empty=False)
         now = self.clock()
-        async with self.session() as s, s.begin():
-            target, source = await self._customer(s, target_id), await self._customer(s, source_id)
+        # One merge at a time in this controller (SQLite has no row locks), and on PostgreSQL the
+        # rows are locked: two crossed merges (A into B, B into A) can never both happen.
+        async with self._merging, self.session() as s, s.begin():
+            target = await self._customer(s, target_id, lock=True)
+            source = await self._customer(s, source_id, lock=True)
             if target.id == source.id:
                 raise db.StoreError("same-customer", f"#{target_id} and #{source_id} are one customer already")
             ids = {}
@@ -273,7 +316,7 @@ class Store:
                 ids[model.__tablename__] = sorted(rows)
                 await s.execute(update(model).where(model.customer_id == source.id).values(customer_id=target.id)
                                 .execution_options(synchronize_session=False))
-            added = [t for t in source.tags if t not in target.tags]
+            added = [t for t in source.tags if t not in target.tags][:max(0, MAX_TAGS - len(target.tags))]
             ids["tags"] = added  # type: ignore[assignment]
             target.tags = list(target.tags) + added
             ids["target_unidentified"] = target.unidentified  # type: ignore[assignment]
@@ -289,21 +332,25 @@ class Store:
     async def unmerge(self, merge_id: int, actor: str) -> dict[str, Any]:
         """Undo a merge: what moved moves back (tickets and interactions the target has gained
         since stay). Errors: `unknown-merge`, `merge-undone`."""
+        actor = _text(actor, "actor", empty=False)
         now = self.clock()
-        async with self.session() as s, s.begin():
-            merge = await s.get(Merge, merge_id)
+        async with self._merging, self.session() as s, s.begin():
+            merge = await s.get(Merge, merge_id) if 0 < merge_id <= MAX_ID else None
             if merge is None:
                 raise db.StoreError("unknown-merge", f"no merge #{merge_id}")
             if merge.undone_at is not None:
                 raise db.StoreError("merge-undone", f"merge #{merge_id} was undone by {merge.undone_by}")
-            source = await s.get(Customer, merge.source_id)
-            target = await s.get(Customer, merge.target_id)
+            source = await s.get(Customer, merge.source_id, with_for_update=True)
+            target = await s.get(Customer, merge.target_id, with_for_update=True)
             assert source is not None and target is not None
+            # What moved is wherever the target's rows are now (the target may have been merged on
+            # since): only rows still there move back; rows a later unmerge already took home stay.
+            holder = await self._customer(s, target.id, lock=True)
             for model in (CustomerIdentity, Ticket, Interaction):
                 moved = merge.moved.get(model.__tablename__, [])
                 if moved:
-                    await s.execute(update(model).where(model.id.in_(moved)).values(customer_id=source.id)
-                                    .execution_options(synchronize_session=False))
+                    await s.execute(update(model).where(model.id.in_(moved), model.customer_id == holder.id)
+                                    .values(customer_id=source.id).execution_options(synchronize_session=False))
             target.tags = [t for t in target.tags if t not in merge.moved.get("tags", [])]
             target.unidentified = bool(merge.moved.get("target_unidentified", target.unidentified))
             source.merged_into, source.updated_at, target.updated_at = None, now, now
@@ -584,12 +631,20 @@ class Store:
 
     # -- retention ------------------------------------------------------------------------
 
+    def _deletable(self, path: str) -> bool:
+        try:
+            real = Path(path).resolve()
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return any(real.is_relative_to(root.resolve()) and real != root.resolve() for root in self.policy.recording_roots)
+
     async def apply_retention(self, *, dry_run: bool = False) -> dict[str, Any]:
         """Purge recordings (files), transcripts and message bodies older than `retention_days`
         per type (0: keep); the interaction stays (the contact happened), marked `purged_at`.
+        Only files inside `recording_roots` are deleted; others are listed as `refused`.
         Returns what was (or would be) removed."""
         now = self.clock()
-        out: dict[str, Any] = {"dry_run": dry_run, "recordings": [], "bodies": 0, "transcripts": 0}
+        out: dict[str, Any] = {"dry_run": dry_run, "recordings": [], "refused": [], "bodies": 0, "transcripts": 0}
         async with self.session() as s, s.begin():
             days = self.policy.retention_days
             if days.get("recordings", 0) > 0:
@@ -597,6 +652,10 @@ class Store:
                 rows = (await s.execute(select(Interaction).where(Interaction.recording_path != "",
                                                                   Interaction.started_at < cutoff))).scalars().all()
                 for row in rows:
+                    if not self._deletable(row.recording_path):
+                        out["refused"].append({"interaction": row.id, "path": row.recording_path,
+                                               "why": "outside the recordings folders: not deleted"})
+                        continue
                     out["recordings"].append({"interaction": row.id, "path": row.recording_path})
                     if not dry_run:
                         try:

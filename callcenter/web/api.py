@@ -44,6 +44,7 @@ STATUS_OF_ERROR = {
     "identity-taken": 409,
     "merge-undone": 409,
     "same-customer": 409,
+    "merge-loop": 409,
     "invalid-transition": 422,
     "store-unavailable": 503,
 }

@@ -56,9 +56,10 @@ TICKET_BODY = {"type": "object", "properties": {
 
 STORE_PATHS: dict[str, Any] = {
     "/api/customers": {
-        "get": {**_op("Find a customer (the screen-pop file)", CUSTOMER_FILE, _ok("the customer's file"),
-                      errors=("400", "401", "404")),
-                "parameters": [{"name": "q", "in": "query", "required": True, "schema": {"type": "string"},
+        "get": {**_op("Find a customer (the screen-pop file), or list customers",
+                      CUSTOMER_FILE + " Without `q`: customers with their identities, latest activity first.",
+                      _ok("the customer's file, or a list"), errors=("400", "401", "404")),
+                "parameters": [{"name": "q", "in": "query", "schema": {"type": "string"},
                                 "description": "A phone number or email in any common format, or `#ID`."}, _Q_LIMIT]},
         "post": _op("Create a customer", "201 with the file. 409 `identity-taken` if an identity belongs to "
                     "another customer (merge instead).", _ok("the customer's file"), errors=("400", "401", "409"),

@@ -51,8 +51,8 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody) -
 
     async def find_customers(request: web.Request) -> web.Response:
         q = request.query.get("q", "")
-        if not q:
-            raise CallcenterError("bad-request", "give ?q=PHONE|EMAIL|ID")
+        if not q:  # no search: the list, latest activity first
+            return web.json_response(await need().customers(_limit(request, 100)))
         found = await need().find_customer(q)
         if found is None:
             raise CallcenterError("unknown-customer", f"no customer {q!r}")

@@ -67,6 +67,8 @@ async def test_one_caller_in_two_formats_is_one_customer_one_ticket_two_interact
     assert "+14155550101" in shown and shown.count("voice") == 2, shown
     as_json = json.loads(system.cli("customer", "show", "+1 415 555 0101", "--json").stdout)
     assert as_json["customer"]["id"] == file["customer"]["id"]
+    listed = json.loads(system.cli("customer", "list", "--json").stdout)
+    assert any(c["id"] == file["customer"]["id"] and c["identities"] == ["+14155550101"] for c in listed)
 
 
 async def test_two_withheld_callers_are_two_unidentified_customers(system: System, ami_watch: AmiWatch,
@@ -161,13 +163,14 @@ async def test_a_vip_tagged_through_the_cli_skips_the_menu_with_queue_priority(s
 async def test_pausing_the_recording_leaves_a_silent_gap(system: System, ami_watch: AmiWatch, phones) -> None:
     async with answered_solo_call(system, ami_watch, phones, "5559400020") as call:
         live = next(c for c in system.api("/api/calls")[1]["active"] if c["caller_id"] == "5559400020")
-        refused = system.cli("call", "record", "pause", "1.2.3", check=False)
-        assert refused.returncode != 0 and "unknown-call" in refused.stderr
+        for bad in ("1.2.3", "١٢", "../x", "1\r\n2"):
+            refused = system.cli("call", "record", "pause", bad, check=False)
+            assert refused.returncode != 0 and "unknown-call" in refused.stderr and "Traceback" not in refused.stderr
         tone = asyncio.create_task(asyncio.to_thread(call.play_tone, 8.0, 440.0, 0.5))
         await asyncio.sleep(2.5)
         assert "recording paused" in system.cli("call", "record", "pause", live["call_id"]).stdout
         await asyncio.sleep(2.5)
-        assert "recording recording" in system.cli("call", "record", "resume", live["call_id"]).stdout
+        assert "recording resumed" in system.cli("call", "record", "resume", live["call_id"]).stdout
         await tone
         await asyncio.to_thread(call.hangup)
         file = await asyncio.to_thread(

@@ -208,6 +208,8 @@ async def test_sla_due_times_follow_channel_and_priority(store_url: str) -> None
 
 
 async def test_retention_removes_only_what_is_due(store: Store, tmp_path: Path) -> None:
+    import dataclasses
+    store.policy = dataclasses.replace(store.policy, recording_roots=(tmp_path,))
     clock = store.clock
     assert isinstance(clock, Clock)
     old, new = tmp_path / "old.wav", tmp_path / "new.wav"
@@ -224,6 +226,14 @@ async def test_retention_removes_only_what_is_due(store: Store, tmp_path: Path) 
     assert purged is not None and purged["recording_path"] == "" and purged["purged_at"] == clock.now
     assert (await store.apply_retention())["recordings"] == []
     assert (await store.counts())["interactions"] == 2  # the contacts stay
+    # A path outside the recordings folders (a database someone else can write) is never deleted.
+    outside = tmp_path.parent / f"{tmp_path.name}-victim.txt"
+    outside.write_text("keep me")
+    await call(store, "1300.3", "5551230013", recording_path=str(outside))
+    await call(store, "1300.4", "5551230013", recording_path=str(tmp_path / ".." / outside.name))
+    clock.now += 31 * 86400
+    done = await store.apply_retention()
+    assert outside.exists() and len(done["refused"]) == 2 and [r["path"] for r in done["recordings"]] == [str(new)]
 
 
 async def test_migrations_run_down_and_up_again(store_url: str) -> None:
@@ -335,3 +345,58 @@ async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_o
         assert await store.document("routing.broken") == broken
     finally:
         task.cancel()
+
+
+async def test_crossed_merges_cannot_make_a_loop_and_unmerges_in_any_order_restore_everyone(store: Store) -> None:
+    a, b, c = [(await call(store, f"1400.{i}", f"55512300{20 + i}"))["customer_id"] for i in range(3)]
+    results = await asyncio.gather(store.merge(a, b, "s1"), store.merge(b, a, "s2"), return_exceptions=True)
+    ok = [r for r in results if isinstance(r, dict)]
+    refused = [r for r in results if isinstance(r, CallcenterError)]
+    assert len(ok) == 1 and len(refused) == 1 and refused[0].error_id == "same-customer", results
+    await store.unmerge(ok[0]["merge_id"], "s")
+    # C into B, then B into A; undone in the same order: each gets its own back.
+    before = {x: {i["value"] for i in (await store.customer_file(x))["identities"]} for x in (a, b, c)}
+    first = await store.merge(b, c, "s")
+    second = await store.merge(a, b, "s")
+    assert {i["value"] for i in (await store.customer_file(a))["identities"]} == set().union(*before.values())
+    await store.unmerge(first["merge_id"], "s")
+    await store.unmerge(second["merge_id"], "s")
+    assert {x: {i["value"] for i in (await store.customer_file(x))["identities"]} for x in (a, b, c)} == before
+    # A loop written into the database by someone else is refused, not followed forever.
+    async with store.session() as s, s.begin():
+        from sqlalchemy import update as sql_update
+
+        from callcenter.store.schema import Customer
+        await s.execute(sql_update(Customer).where(Customer.id == a).values(merged_into=b))
+        await s.execute(sql_update(Customer).where(Customer.id == b).values(merged_into=a))
+    with pytest.raises(CallcenterError) as loop:
+        await store.customer_file(a)
+    assert loop.value.error_id == "merge-loop"
+    for huge in (2**31, 10**400, -1, 0):
+        with pytest.raises(CallcenterError) as unknown:
+            await store.merge(c, huge, "s")
+        assert unknown.value.error_id == "unknown-customer"
+
+
+async def test_the_same_identity_created_concurrently_is_one_customer_and_409s(store: Store) -> None:
+    results = await asyncio.gather(*(store.create_customer(f"n{i}", [("phone", "+1 555 123 0099")]) for i in range(8)),
+                                   return_exceptions=True)
+    assert len([r for r in results if isinstance(r, dict)]) == 1, results
+    assert all(r.error_id == "identity-taken" for r in results if not isinstance(r, dict)), results  # type: ignore[union-attr]
+
+
+async def test_a_store_that_cannot_be_used_is_one_line_naming_the_key(tmp_path: Path) -> None:
+    from callcenter.app import open_store
+    from callcenter.config import parse_config
+
+    (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
+    for url, words in ((f"sqlite+aiosqlite:///{tmp_path / 'garbage.db'}", "file is not a database"),
+                       (f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'x.db'}", "does not exist"),
+                       ("postgresql+asyncpg://u:secret@127.0.0.1:9/db", "cannot use the database")):
+        config = parse_config(f"store: {{url: '{url}'}}\nqueues: {{q: {{}}}}\nagents: {{a: {{extension: '10'}}}}\n"
+                              "dids: {'8005550100': {queue: q}}\n", file="t.yaml", env={})
+        with pytest.raises(db.StoreError) as bad:
+            await open_store(config)
+        message = str(bad.value)
+        assert bad.value.error_id == "store-unavailable" and "store.url" in message and words in message, message
+        assert "\n" not in message and "secret" not in message
