@@ -6,9 +6,10 @@
 Run from the repository root, as root (PostgreSQL: a private server from tests/support/pgcluster.py
 on 127.0.0.1, port CALLCENTER_TEST_PORT_BASE + 532, removed at the end). Three figures per database:
 
-  (a) screen pop      the agent page's query when a phone rings: the customer by a phone number
-                      in a national format (normalized to E.164, looked up by identity), then
-                      `customer_file`: identities, open tickets and the last 50 interactions.
+  (a) screen pop      the agent page's query when a phone rings (`Store.screen_pop`, what
+                      GET /api/customers?q= runs): the customer by a phone number in a national
+                      format (normalized to E.164, looked up by identity), then in the same read its
+                      identities, open tickets and the last 50 interactions.
                       p50 / p95 / max over --lookups random existing customers, on a store filled
                       with --customers customers (one phone each) and --interactions interactions
                       (spread over them, on one ticket per 10), loaded in bulk before timing.
@@ -95,11 +96,9 @@ async def screen_pop(store: Store, customers: int, lookups: int) -> list[float]:
         i = rng.randint(1, customers)
         national = f"(415) {str(2000000 + i)[:3]}-{str(2000000 + i)[3:]}"
         t0 = time.perf_counter()
-        found = await store.find_customer(national)
-        assert found is not None and found["id"] == i, (national, found)
-        file = await store.customer_file(found["id"], 50)
+        file = await store.screen_pop(national, 50)
         times.append(time.perf_counter() - t0)
-        assert file["timeline"]
+        assert file is not None and file["customer"]["id"] == i and file["timeline"], (national, file)
     return times
 
 

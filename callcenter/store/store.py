@@ -267,17 +267,34 @@ class Store:
         """The screen pop: the customer, identities, open tickets, and the last `limit` interactions
         newest first. Errors: `unknown-customer`."""
         async with self.session() as s:
-            customer = await self._customer(s, customer_id)
-            idents = (await s.execute(select(CustomerIdentity).where(
-                CustomerIdentity.customer_id == customer.id).order_by(CustomerIdentity.id))).scalars().all()
-            tickets = (await s.execute(select(Ticket).where(
-                Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES + ("resolved",)))
-                .order_by(Ticket.updated_at.desc()))).scalars().all()
-            timeline = (await s.execute(select(Interaction).where(Interaction.customer_id == customer.id)
-                                        .order_by(Interaction.started_at.desc()).limit(limit))).scalars().all()
-            return {"customer": customer_dict(customer), "identities": [identity_dict(i) for i in idents],
-                    "open_tickets": [ticket_dict(t) for t in tickets],
-                    "timeline": [interaction_dict(i) for i in timeline]}
+            return await self._file(s, await self._customer(s, customer_id), limit)
+
+    async def screen_pop(self, text: str, limit: int = TIMELINE_LIMIT) -> dict[str, Any] | None:
+        """`find_customer` and `customer_file` in one read (what a ringing phone asks). None if
+        nobody has that identity. Errors: `invalid-identity`."""
+        found = await self.find_customer(text) if text.strip().startswith("#") else None
+        if found is not None:
+            return await self.customer_file(found["id"], limit)
+        if text.strip().startswith("#"):
+            return None
+        ident = identity.guess(text, self.policy.default_region)
+        if ident is None:
+            return None
+        async with self.session() as s:
+            customer = await self._by_identity(s, ident)
+            return None if customer is None else await self._file(s, customer, limit)
+
+    async def _file(self, s: AsyncSession, customer: Customer, limit: int) -> dict[str, Any]:
+        idents = (await s.execute(select(CustomerIdentity).where(
+            CustomerIdentity.customer_id == customer.id).order_by(CustomerIdentity.id))).scalars().all()
+        tickets = (await s.execute(select(Ticket).where(
+            Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES + ("resolved",)))
+            .order_by(Ticket.updated_at.desc()))).scalars().all()
+        timeline = (await s.execute(select(Interaction).where(Interaction.customer_id == customer.id)
+                                    .order_by(Interaction.started_at.desc()).limit(limit))).scalars().all()
+        return {"customer": customer_dict(customer), "identities": [identity_dict(i) for i in idents],
+                "open_tickets": [ticket_dict(t) for t in tickets],
+                "timeline": [interaction_dict(i) for i in timeline]}
 
     async def customer_facts(self, caller_id: str) -> dict[str, Any]:
         """What an IVR flow may branch on for a caller ID: `known`, `tags`, `open_tickets`, `id`."""

@@ -53,10 +53,10 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody) -
         q = request.query.get("q", "")
         if not q:  # no search: the list, latest activity first
             return web.json_response(await need().customers(_limit(request, 100)))
-        found = await need().find_customer(q)
+        found = await need().screen_pop(q, _limit(request))
         if found is None:
             raise CallcenterError("unknown-customer", f"no customer {q!r}")
-        return web.json_response(await need().customer_file(found["id"], _limit(request)))
+        return web.json_response(found)
 
     async def customer(request: web.Request) -> web.Response:
         return web.json_response(await need().customer_file(_id(request.match_info["id"], "customer"),

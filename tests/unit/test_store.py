@@ -50,6 +50,8 @@ async def test_one_caller_in_three_number_formats_is_one_customer_with_one_ticke
     assert [i["value"] for i in file["identities"]] == ["+14155552671"]
     assert [i["call_id"] for i in file["timeline"]] == ["100.3", "100.2", "100.1"]  # newest first (same clock: id)
     assert len(file["open_tickets"]) == 1
+    assert await store.screen_pop("(415) 555-2671") == file == await store.screen_pop(f"#{a['customer_id']}")
+    assert await store.screen_pop("+1 212 555 0000") is None and await store.screen_pop("#999999") is None
 
 
 async def test_withheld_callers_are_separate_unidentified_customers_never_merged(store: Store) -> None:
