@@ -199,6 +199,10 @@ def status(ctx: click.Context, as_json: bool) -> None:
             line += f" in {resync['last_duration']:.2f} s ({resync['resyncs']} since start): {resync['last']}"
         click.echo(line)
     click.echo(f"Calls      {data['calls']['active']} active")
+    store = data.get("store")
+    if store:
+        click.echo(f"Store      {store['url']}, {store['writes']} writes" +
+                   (f"; PROBLEM: {store['problem']}" if store["problem"] else ""))
     ctl = data.get("controller", {})
     errors = {n: s for n, s in data.get("subscribers", {}).items() if s["errors"] or s["dropped"]}
     click.echo(f"Events     {ctl.get('events_seen', 0)} from Asterisk, {ctl.get('events_published', 0)} published; "

@@ -23,7 +23,6 @@ from callcenter.routing.callbacks import CallbackBook
 from callcenter.routing.control import QueueControl
 from callcenter.routing.presence import Presence
 from callcenter.store import Store
-from callcenter.store import db as store_db
 
 
 class ReadModel:
@@ -147,7 +146,6 @@ class ReadModel:
                                           "longest_wait_seconds")} for q in queues],
             "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
                        "errors": [str(p) for p in self.flows.errors]} if self.flows else None),
-            "store": ({"url": store_db.describe(self.store.url), "writes": self.store.writes}
-                      if self.store is not None else None),
+            "store": self.store.describe() if self.store is not None else None,
             **self.extra(),
         }

@@ -120,6 +120,15 @@ class Store:
     async def close(self) -> None:
         await self.engine.dispose()
 
+    def describe(self) -> dict[str, Any]:
+        """For `status`: the URL (password hidden), transactions written, and a problem seen
+        from outside the database (a SQLite file deleted under the running controller)."""
+        parsed = db.parse_url(self.url)
+        problem = ""
+        if parsed.drivername.startswith("sqlite") and parsed.database and not Path(parsed.database).exists():
+            problem = f"the database file {parsed.database} is gone: writes go nowhere; restore it and restart"
+        return {"url": db.describe(self.url), "writes": self.writes, "problem": problem}
+
     def session(self) -> AsyncSession:
         return self._sessions()
 

@@ -36,6 +36,7 @@ def test_status_json(system: System) -> None:
 def test_status_and_calls_text(system: System) -> None:
     out = system.cli("status").stdout
     assert "Asterisk   22." in out and "AMI        connected" in out and "support" in out
+    assert "Store      sqlite+aiosqlite:///" in out and "PROBLEM" not in out
     assert system.cli("calls").returncode == 0
 
 

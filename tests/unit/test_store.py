@@ -402,3 +402,16 @@ async def test_a_store_that_cannot_be_used_is_one_line_naming_the_key(tmp_path: 
         message = str(bad.value)
         assert bad.value.error_id == "store-unavailable" and "store.url" in message and words in message, message
         assert "\n" not in message and "secret" not in message
+
+
+async def test_status_says_when_the_sqlite_file_is_gone(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'gone.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    s = Store(url)
+    await s.open()
+    try:
+        assert s.describe()["problem"] == "" and s.describe()["url"] == url
+        (tmp_path / "gone.db").unlink()
+        assert "is gone" in s.describe()["problem"]
+    finally:
+        await s.close()
