@@ -573,8 +573,8 @@ def config_check(ctx: click.Context) -> None:
                f"{len(config.dids)} DIDs)")
 
 
-# The store's commands (db, customer, ticket, retention) register themselves on `main`.
-from callcenter import cli_store  # noqa: E402,F401
+# The store's commands (db, customer, ticket, retention) and speech's register themselves on `main`.
+from callcenter import cli_speech, cli_store  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run as `python -m callcenter.cli`: use the importable module's `main`, the one the store's

@@ -188,6 +188,17 @@ class StoreSettings:
 
 
 @dataclass(frozen=True)
+class SpeechSettings:
+    """Voicemail transcription (callcenter/speech/). `model` empty: the installed default
+    (Whisper base, /opt/callcenter/models/whisper-base, or $CALLCENTER_MODELS)."""
+
+    engine: str = "faster-whisper"
+    model: str = ""  # a model folder; relative to this file
+    language: str = "auto"  # auto-detect, or an ISO 639-1 code: en, zh, ...
+    threads: int = 2  # CPU threads per transcription
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -201,6 +212,7 @@ class Config:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    speech: SpeechSettings = field(default_factory=SpeechSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -216,6 +228,13 @@ class Config:
             if normalize_did(number) == digits:
                 return number
         return None
+
+    @property
+    def speech_model(self) -> Path | None:
+        """The model folder config `speech.model` names (relative to this file), or None: the default."""
+        if not self.speech.model:
+            return None
+        return (Path(self.source).resolve().parent / self.speech.model).resolve()
 
     @property
     def store_url(self) -> str:
@@ -389,6 +408,7 @@ def _ip(value: str, network: bool = False) -> bool:
         return False
 
 
+SPEECH_ENGINES = ("faster-whisper",)
 STORE_PRIORITIES = ("low", "normal", "high", "urgent")
 STORE_CHANNELS = ("voice", "voicemail", "chat", "sms", "email")
 RETENTION_KINDS = ("recordings", "transcripts", "bodies")
@@ -464,6 +484,14 @@ def _check(config: Config, loc: _Located) -> None:
         if not low <= value <= high:
             raise loc.error(("routing", key), f"{key} {value} must be {low} to {high}", "bad-value")
     _check_store(config.store, loc)
+    if config.speech.engine not in SPEECH_ENGINES:
+        raise loc.error(("speech", "engine"), f"unknown engine '{config.speech.engine}' (engines: "
+                        f"{', '.join(SPEECH_ENGINES)})", "bad-value")
+    if config.speech.language != "auto" and not re.fullmatch(r"[a-z]{2,3}", config.speech.language):
+        raise loc.error(("speech", "language"), f"'{config.speech.language}' is not auto or a language code "
+                        "(en, zh, ...)", "bad-value")
+    if not 1 <= config.speech.threads <= 64:
+        raise loc.error(("speech", "threads"), f"threads {config.speech.threads} must be 1 to 64", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")
