@@ -59,6 +59,7 @@ from callcenter.routing.control import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
 from callcenter.security import Bouncer, Guard
+from callcenter.speech.worker import TranscriptionWorker
 from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
@@ -169,6 +170,7 @@ class Callcenter:
     store: Store | None = None
     writer: store_calls.CallWriter | None = None
     keepers: tuple[Keeper, ...] = ()  # the store's writers of routing state and callback requests
+    transcriber: TranscriptionWorker | None = None
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -179,6 +181,8 @@ class Callcenter:
                 tasks.create_task(coro, name=name)
             for keeper in self.keepers:
                 tasks.create_task(keeper.run(), name=keeper.name)
+            if self.transcriber is not None:
+                tasks.create_task(self.transcriber.run(), name="transcription")
 
     async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
@@ -250,6 +254,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     bus.subscribe_queued("auto-pause", auto_pause, ev.AutoPauseDecided, on_full="wait")
     recordings = Recordings(ami, tracker, lambda: queue_control.config, recordings_dir)
     writer = None
+    transcriber = None
     if store is not None:
         writer = store_calls.CallWriter(store, lambda did: store_calls.topics(queue_control.config.dids)(did),
                                         recording_of=recordings.path_of)
@@ -259,6 +264,10 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
             reconciler = CdrReconciler(writer, cdr_file, agents=lambda: list(queue_control.config.agents),
                                        live=lambda: {c.call_id for c in tracker.active() + tracker.recent()})
             writer.after_resync = reconciler.run_once
+        transcriber = TranscriptionWorker(store, bus.publish, clock, engine=config.speech.engine,
+                                          model=config.speech_model, threads=config.speech.threads,
+                                          workers=config.speech.workers, attempts=config.speech.attempts)
+        writer.transcription_language, writer.after_voicemail = config.speech.language, transcriber.wake
         # "wait": the store never loses a step; its queue is deep enough for bursts of calls.
         bus.subscribe_queued("store", writer.on_event, *store_calls.EVENTS, on_full="wait", maxsize=10_000)
     if "subscriber" in faults:
@@ -276,11 +285,11 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                                     "security": guard.describe(clock())})
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
                       view, flows, guard, bouncer, recordings, store, writer,
-                      tuple(k for k in (routing_keeper, callback_keeper) if k is not None))
+                      tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber)
 
 
 # Sections a running system cannot change: they move sockets or folders.
-RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store")
+RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store", "speech")
 
 
 async def reload_asterisk_config(ami: AmiClient) -> None:

@@ -65,3 +65,63 @@ def speech_transcribe(ctx: click.Context, file: str, language: str | None, as_js
     click.echo(result.text)
     click.echo(f"({result.language}, {result.duration:.1f} s of audio in {result.seconds:.1f} s, "
                f"{result.engine} {result.model})", err=True)
+
+
+@main.group()
+def voicemail() -> None:
+    """Voicemails: transcribed into text on the caller's ticket."""
+
+
+@voicemail.command("list")
+@click.option("--failed", is_flag=True, help="Only those whose transcription failed.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def voicemail_list(ctx: click.Context, failed: bool, limit: int, as_json: bool) -> None:
+    """Caller, time, length, state and the first words, newest first."""
+    from callcenter.cli import _api, _remote
+    rows = _api(_remote(ctx), f"/api/voicemails?limit={limit}" + ("&state=failed" if failed else ""))
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        words = " ".join(r["text"].split()[:12]) or r["error"] or "-"
+        click.echo(f"#{r['voicemail']:<5} {_when(r['started_at'])} {r['caller'] or 'withheld':<16} "
+                   f"{(r['seconds'] or 0):5.1f} s  {r['state']:<7} ticket #{r['ticket']:<5} {words}")
+    if not rows:
+        click.echo("no voicemails")
+
+
+@voicemail.command("show")
+@click.argument("voicemail_id", type=click.IntRange(1))
+@click.option("--json", "as_json", is_flag=True, help="With words, confidence and timings.")
+@click.pass_context
+def voicemail_show(ctx: click.Context, voicemail_id: int, as_json: bool) -> None:
+    """One voicemail: the text, its language and where the audio is."""
+    from callcenter.cli import _api, _remote
+    r = _api(_remote(ctx), f"/api/voicemails/{voicemail_id}")
+    if as_json:
+        click.echo(json.dumps(r, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"voicemail #{r['voicemail']} from {r['caller'] or 'withheld'} at {_when(r['started_at'])}, "
+               f"{(r['seconds'] or 0):.1f} s, ticket #{r['ticket']}, customer #{r['customer']}")
+    click.echo(f"state {r['state']} after {r['attempts']} attempt(s){': ' + r['error'] if r['error'] else ''}")
+    click.echo(f"audio {r['path']}")
+    if r["text"]:
+        click.echo(f"text ({r['language']}): {r['text']}")
+
+
+@voicemail.command("retranscribe")
+@click.argument("voicemail_id", type=click.IntRange(1))
+@click.option("--language", default="auto", show_default=True, help="auto, en, zh, ...")
+@click.pass_context
+def voicemail_retranscribe(ctx: click.Context, voicemail_id: int, language: str) -> None:
+    """Transcribe a voicemail again (after a failure, or with another language)."""
+    from callcenter.cli import _api, _remote
+    r = _api(_remote(ctx), f"/api/voicemails/{voicemail_id}/retranscribe", "POST", body={"language": language})
+    click.echo(f"voicemail #{r['voicemail']}: queued again (job {r['job']})")
+
+
+def _when(ts: float | None) -> str:
+    import datetime as dt
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"

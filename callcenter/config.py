@@ -196,6 +196,8 @@ class SpeechSettings:
     model: str = ""  # a model folder; relative to this file
     language: str = "auto"  # auto-detect, or an ISO 639-1 code: en, zh, ...
     threads: int = 2  # CPU threads per transcription
+    workers: int = 1  # transcription processes (each holds a model: ~350 MB)
+    attempts: int = 3  # tries of a voicemail before it is recorded as failed
 
 
 @dataclass(frozen=True)
@@ -490,8 +492,10 @@ def _check(config: Config, loc: _Located) -> None:
     if config.speech.language != "auto" and not re.fullmatch(r"[a-z]{2,3}", config.speech.language):
         raise loc.error(("speech", "language"), f"'{config.speech.language}' is not auto or a language code "
                         "(en, zh, ...)", "bad-value")
-    if not 1 <= config.speech.threads <= 64:
-        raise loc.error(("speech", "threads"), f"threads {config.speech.threads} must be 1 to 64", "bad-value")
+    for key, value, high in (("threads", config.speech.threads, 64), ("workers", config.speech.workers, 16),
+                             ("attempts", config.speech.attempts, 20)):
+        if not 1 <= value <= high:
+            raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")

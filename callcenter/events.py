@@ -82,6 +82,20 @@ class VoicemailRecorded:
 
 
 @dataclass(frozen=True)
+class VoicemailTranscribed:
+    """A voicemail's text is on its interaction (callcenter/speech/worker.py); `empty`: no speech."""
+
+    call_id: str
+    voicemail_id: int  # the interaction
+    ticket_id: int
+    customer_id: int
+    text: str
+    language: str
+    empty: bool
+    at: float
+
+
+@dataclass(frozen=True)
 class AgentStateChanged:
     agent: str
     state: AgentStateName
@@ -127,4 +141,4 @@ class PictureRebuilt:
 
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
-               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)
+               | VoicemailTranscribed | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)

@@ -55,6 +55,9 @@ class CallWriter:
         # After each resync: write the calls that ended unseen (store/reconcile.py), in this same
         # task, so the store's writes stay in one order.
         self.after_resync: Callable[[], Awaitable[object]] | None = None
+        # A voicemail written down: its transcription job is queued (speech/worker.py), then this.
+        self.transcription_language = "auto"
+        self.after_voicemail: Callable[[], None] | None = None
         self.retried = 0
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
@@ -107,6 +110,9 @@ class CallWriter:
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
                                   values={"ended_at": event.at, "recording_path": event.path,
                                           "recording_seconds": event.seconds})
+            await store.queue_transcription(event.call_id, self.transcription_language)
+            if self.after_voicemail is not None:
+                self.after_voicemail()
         elif isinstance(event, ev.CallbackRequested):
             await store.request_callback(event.call_id, event.request_id)
         elif isinstance(event, ev.PictureRebuilt) and self.after_resync is not None:

@@ -129,6 +129,9 @@ class Interaction(Base):
     # Text channels and transcripts: the body (retention may purge it, keeping the contact).
     subject: Mapped[str] = mapped_column(String(300), default="")
     body: Mapped[str] = mapped_column(Text, default="")
+    # A voicemail's transcript beyond its text (body): language, words with confidence, engine,
+    # model, audio and processing seconds (callcenter/speech/engine.py Transcript).
+    transcript: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     purged_at: Mapped[float | None] = mapped_column(Float, default=None)
 
 
@@ -172,4 +175,22 @@ class Document(Base):
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class TranscriptionJob(Base):
+    """A voicemail waiting for, or done with, speech to text. Durable: a restarted controller takes
+    up what was queued or running."""
+
+    __tablename__ = "transcription_jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id"), index=True)
+    path: Mapped[str] = mapped_column(String(500))
+    language: Mapped[str] = mapped_column(String(8), default="auto")
+    state: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | empty | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_try_at: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)

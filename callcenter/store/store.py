@@ -25,8 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.store import db, identity, rules
-from callcenter.store.schema import (CallbackRequestRow, Customer, Document, CustomerIdentity, Interaction, Merge, Ticket,
-                                     TicketChange)
+from callcenter.store.schema import (CallbackRequestRow, Customer, CustomerIdentity, Document, Interaction, Merge,
+                                     Ticket, TicketChange, TranscriptionJob)
 
 log = logging.getLogger(__name__)
 
@@ -654,6 +654,126 @@ class Store:
         async with self.session() as s:
             found = await s.get(Document, name)
             return None if found is None else found.body
+
+    # -- voicemail transcription jobs (callcenter/speech/worker.py) ------------------------------
+
+    async def queue_transcription(self, call_id: str, language: str = "auto") -> int | None:
+        """A job for the call's voicemail (idempotent: one open job per voicemail). Returns its id,
+        or None if the store has no voicemail for that call."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            vm = await self._interaction(s, "voicemail", call_id)
+            if vm is None:
+                return None
+            existing = (await s.execute(select(TranscriptionJob).where(
+                TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state.in_(("queued", "running")))
+            )).scalars().first()
+            if existing is not None:
+                return existing.id
+            job = TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language=language, state="queued",
+                                   attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
+            s.add(job)
+            await s.flush()
+            self.writes += 1
+            return job.id
+
+    async def retranscribe(self, interaction_id: int, language: str = "auto") -> int:
+        """Queue a voicemail again (another engine or language, or after a failure). Errors:
+        `unknown-voicemail`."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
+            if vm is None or vm.channel != "voicemail":
+                raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
+            job = TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language=language, state="queued",
+                                   attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
+            s.add(job)
+            await s.flush()
+            self.writes += 1
+            return job.id
+
+    async def recover_transcriptions(self) -> dict[str, int]:
+        """At start: jobs left `running` by a dead worker are queued again; voicemails that never got
+        a job (a crash between the two writes) get one."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            running = (await s.execute(select(TranscriptionJob).where(TranscriptionJob.state == "running"))).scalars().all()
+            for job in running:
+                job.state, job.updated_at = "queued", now
+            requeued = len(running)
+            orphans = (await s.execute(select(Interaction).where(
+                Interaction.channel == "voicemail", Interaction.recording_path != "",
+                ~select(TranscriptionJob.id).where(TranscriptionJob.interaction_id == Interaction.id).exists())
+            )).scalars().all()
+            for vm in orphans:
+                s.add(TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language="auto", state="queued",
+                                       attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now))
+            return {"requeued": int(requeued or 0), "created": len(orphans)}
+
+    async def next_transcription(self) -> dict[str, Any] | None:
+        """The oldest due queued job, marked running (attempts + 1); None if nothing is due."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            job = (await s.execute(select(TranscriptionJob).where(
+                TranscriptionJob.state == "queued", TranscriptionJob.next_try_at <= now)
+                .order_by(TranscriptionJob.id).limit(1))).scalars().first()
+            if job is None:
+                return None
+            job.state, job.attempts, job.updated_at = "running", job.attempts + 1, now
+            return {"id": job.id, "interaction_id": job.interaction_id, "path": job.path, "language": job.language,
+                    "attempts": job.attempts}
+
+    async def next_transcription_at(self) -> float | None:
+        async with self.session() as s:
+            return (await s.execute(select(func.min(TranscriptionJob.next_try_at)).where(
+                TranscriptionJob.state == "queued"))).scalar_one_or_none()
+
+    async def finish_transcription(self, job_id: int, *, state: str, transcript: Mapping[str, Any] | None = None,
+                                   error: str = "", retry_at: float | None = None) -> dict[str, Any]:
+        """Settle a job: `done` (the text goes on the voicemail, its ticket is flagged to call back),
+        `empty` (no speech: said on the voicemail), `failed` (with the reason), or `queued` again at
+        `retry_at`. Returns the voicemail interaction."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            job = await s.get(TranscriptionJob, job_id)
+            assert job is not None
+            vm = await s.get(Interaction, job.interaction_id)
+            assert vm is not None
+            job.state, job.error, job.updated_at = state, error[:500], now
+            if retry_at is not None:
+                job.next_try_at = retry_at
+            if state == "done" and transcript is not None:
+                vm.body, vm.transcript = str(transcript.get("text", "")), dict(transcript)
+                ticket = await s.get(Ticket, vm.ticket_id)
+                if ticket is not None and not ticket.callback_requested:
+                    ticket.callback_requested, ticket.updated_at = True, now
+                    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="callback_requested",
+                                       old="", new=f"voicemail #{vm.id} transcribed"))
+            elif state == "empty":
+                vm.recording_problem = "empty voicemail: no speech"
+                vm.transcript = dict(transcript or {})
+            elif state == "failed":
+                vm.recording_problem = f"transcription failed: {error}"[:200]
+            await s.flush()
+            self.writes += 1
+            return interaction_dict(vm)
+
+    async def transcriptions(self, *, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Voicemails with their latest job: caller, time, seconds, job state, the text."""
+        async with self.session() as s:
+            query = (select(TranscriptionJob, Interaction).join(Interaction,
+                                                                 Interaction.id == TranscriptionJob.interaction_id)
+                     .order_by(TranscriptionJob.id.desc()).limit(limit))
+            if state is not None:
+                query = query.where(TranscriptionJob.state == state)
+            out = []
+            for job, vm in (await s.execute(query)).all():
+                out.append({"voicemail": vm.id, "job": job.id, "state": job.state, "attempts": job.attempts,
+                            "error": job.error, "caller": vm.address, "call_id": vm.call_id, "ticket": vm.ticket_id,
+                            "customer": vm.customer_id, "started_at": vm.started_at, "seconds": vm.recording_seconds,
+                            "text": vm.body, "language": (vm.transcript or {}).get("language", ""),
+                            "path": vm.recording_path})
+            return out
 
     # -- retention ------------------------------------------------------------------------
 

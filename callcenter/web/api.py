@@ -39,6 +39,7 @@ STATUS_OF_ERROR = {
     "unknown-customer": 404,
     "unknown-ticket": 404,
     "unknown-merge": 404,
+    "unknown-voicemail": 404,
     "no-store": 404,
     "ticket-conflict": 409,
     "identity-taken": 409,
@@ -194,7 +195,8 @@ def make_app(parts: "Callcenter", token: str,
         return web.json_response(view.callback_requests())
 
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
-    store_api.add_routes(app, parts.store, json_body)
+    store_api.add_routes(app, parts.store, json_body,
+                         parts.transcriber.wake if parts.transcriber is not None else None)
     app.router.add_get("/api/callbacks", callbacks)
     app.router.add_post("/api/config/reload", config_reload)
     app.router.add_get("/api/queues", queues)

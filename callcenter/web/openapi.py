@@ -89,6 +89,18 @@ STORE_PATHS: dict[str, Any] = {
                    _ok("ticket"), errors=("401", "404"), params=("id",)),
         "patch": _op("Change a ticket", "Each change is written to the history.", _ok("ticket"),
                      errors=("400", "401", "404", "409", "422"), params=("id",), body=TICKET_BODY)},
+    "/api/voicemails": {"get": {**_op(
+        "Voicemails and their transcription", "Newest first: caller, time, seconds, state (queued | running | done "
+        "| empty | failed, with the reason), attempts, the text and its language.", _ok("voicemails", _LIST),
+        errors=("400", "401")), "parameters": [{"name": "state", "in": "query", "schema": {"type": "string"}},
+                                              _Q_LIMIT]}},
+    "/api/voicemails/{id}": {"get": _op("One voicemail", "With the transcript: words with start/end seconds and "
+                                        "confidence, language, engine, model, audio and processing seconds.",
+                                        _ok("voicemail"), errors=("401", "404"), params=("id",))},
+    "/api/voicemails/{id}/retranscribe": {"post": _op(
+        "Transcribe a voicemail again", "A new job (e.g. with another language).", _ok("`{voicemail, job, state}`"),
+        errors=("400", "401", "404"), params=("id",),
+        body={"type": "object", "properties": {"language": {"type": "string", "description": "auto, en, zh, ..."}}})},
     "/api/retention/apply": {"post": _op(
         "Purge what is older than store.retention_days", "Recordings (files), transcripts, message bodies; the "
         "contact itself stays, marked `purged_at`.", _ok("what was (or would be) removed"), errors=("400", "401"),

@@ -43,7 +43,9 @@ def _identities(body: dict[str, Any]) -> list[tuple[str, str]]:
     return [(i["kind"], i["value"]) for i in value]
 
 
-def add_routes(app: web.Application, store: Store | None, json_body: JsonBody) -> None:
+def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
+               on_voicemail: Callable[[], None] | None = None) -> None:
+    """`on_voicemail`: wakes the transcription worker after a retranscribe."""
     def need() -> Store:
         if store is None:
             raise CallcenterError("no-store", "this controller runs without a store")
@@ -121,6 +123,34 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody) -
             raise CallcenterError("bad-request", "dry_run must be true or false")
         return web.json_response(await need().apply_retention(dry_run=dry_run))
 
+    async def voicemails(request: web.Request) -> web.Response:
+        state = request.query.get("state")
+        if state is not None and state not in ("queued", "running", "done", "empty", "failed"):
+            raise CallcenterError("bad-request", "state must be queued, running, done, empty or failed")
+        return web.json_response(await need().transcriptions(state=state, limit=_limit(request, 100)))
+
+    async def voicemail(request: web.Request) -> web.Response:
+        vid = _id(request.match_info["id"], "voicemail")
+        rows = [r for r in await need().transcriptions(limit=1000) if r["voicemail"] == vid]
+        if not rows:
+            raise CallcenterError("unknown-voicemail", f"no voicemail #{vid}")
+        ticket = await need().ticket(rows[0]["ticket"])
+        item = next(i for i in ticket["interactions"] if i["id"] == vid)
+        return web.json_response({**rows[0], "transcript": item["transcript"], "jobs": len(rows)})
+
+    async def retranscribe(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        language = _str(body, "language", "auto") or "auto"
+        if language != "auto" and not (language.isascii() and language.isalpha() and 2 <= len(language) <= 3):
+            raise CallcenterError("bad-request", "language must be auto or a language code (en, zh, ...)")
+        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language.lower())
+        if on_voicemail is not None:
+            on_voicemail()
+        return web.json_response({"voicemail": int(request.match_info["id"]), "job": job, "state": "queued"})
+
+    app.router.add_get("/api/voicemails", voicemails)
+    app.router.add_get("/api/voicemails/{id}", voicemail)
+    app.router.add_post("/api/voicemails/{id}/retranscribe", retranscribe)
     app.router.add_get("/api/customers", find_customers)
     app.router.add_post("/api/customers", create_customer)
     app.router.add_get("/api/customers/{id}", customer)

@@ -1,0 +1,118 @@
+"""The transcription worker: durable voicemail jobs (in the store) run in a pool of processes.
+
+The event loop never transcribes: each job runs in a child process that loaded the engine once
+(`workers` processes, default 1 on 2 cores), so a slow model never stalls the calls and a crash
+of a child (out of memory, a native error) never takes the controller down: the pool is built
+again and the job retried. Jobs survive controller restarts (`running` ones are queued again at
+start). A file that cannot be read fails at once with the reason; other errors are retried with
+backoff (RETRY_SECONDS) up to `attempts` times, then the job is `failed`, visibly. A message with no
+speech (empty text) is `empty`. Each transcript goes on the voicemail's interaction, its ticket is
+flagged to call back, and `VoicemailTranscribed` is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+from callcenter import events as ev
+from callcenter.errors import CallcenterError
+from callcenter.store import Store
+from callcenter.timers import wait_for_change_or
+
+log = logging.getLogger(__name__)
+
+RETRY_SECONDS = (5.0, 30.0, 120.0)
+
+_engine: Any = None  # in each child process: the engine, loaded once
+
+
+def _start_child(engine_name: str, model: str | None, threads: int) -> None:
+    global _engine
+    from callcenter.speech.engines import engine
+    _engine = engine(engine_name, Path(model) if model else None, threads)
+
+
+def _transcribe(path: str, language: str) -> dict[str, Any]:
+    """In a child: the transcript as a dict; SpeechError passes back as (error_id, message)."""
+    try:
+        return {"ok": True, **_engine.transcribe(Path(path), language).as_dict()}
+    except CallcenterError as exc:
+        return {"ok": False, "error_id": exc.error_id, "message": str(exc)}
+
+
+class TranscriptionWorker:
+    def __init__(self, store: Store, publish: Callable[[Any], Awaitable[None]], clock: Callable[[], float], *,
+                 engine: str = "faster-whisper", model: Path | None = None, threads: int = 2, workers: int = 1,
+                 attempts: int = 3) -> None:
+        self.store, self.publish, self.clock = store, publish, clock
+        self.engine, self.model, self.threads, self.workers, self.attempts = engine, model, threads, workers, attempts
+        self._wake = asyncio.Event()
+        self._pool: ProcessPoolExecutor | None = None
+        self.done = self.failed = self.crashes = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # spawn: a clean child (no copy of the controller's sockets, threads or event loop).
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_child,
+                                   initargs=(self.engine, str(self.model) if self.model else None, self.threads))
+
+    async def run(self) -> None:
+        recovered = await self.store.recover_transcriptions()
+        if any(recovered.values()):
+            log.info("transcription: %d jobs queued again, %d voicemails without a job given one",
+                     recovered["requeued"], recovered["created"])
+        try:
+            while True:
+                job = await self.store.next_transcription()
+                if job is None:
+                    await wait_for_change_or(self._wake, await self.store.next_transcription_at(), self.clock)
+                    continue
+                await self._run_job(job)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _run_job(self, job: dict[str, Any]) -> None:
+        if self._pool is None:
+            self._pool = self._new_pool()
+        loop = asyncio.get_running_loop()
+        try:
+            result = await loop.run_in_executor(self._pool, _transcribe, job["path"], job["language"])
+        except BrokenProcessPool as exc:  # the child died (killed, out of memory): a new pool, a retry
+            self.crashes += 1
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+            result = {"ok": False, "error_id": "worker-crashed", "message": f"the transcription process died ({exc})"}
+        except Exception as exc:  # noqa: BLE001 - e.g. the engine failed to load in the child
+            result = {"ok": False, "error_id": "transcription-failed", "message": f"{type(exc).__name__}: {exc}"}
+        if result.pop("ok"):
+            state = "done" if result["text"].strip() else "empty"
+            vm = await self.store.finish_transcription(job["id"], state=state, transcript=result)
+            self.done += 1
+            log.info("voicemail #%s transcribed (%s, %.1f s of audio in %.1f s): %r", vm["id"], result["language"],
+                     result["duration"], result["seconds"], result["text"][:80])
+            await self.publish(ev.VoicemailTranscribed(vm["call_id"], vm["id"], vm["ticket_id"], vm["customer_id"],
+                                                       result["text"], result["language"], state == "empty",
+                                                       self.clock()))
+            return
+        reason = f"{result['error_id']}: {result['message']}"
+        final = result["error_id"] in ("unreadable-audio", "no-model", "unknown-engine") or job["attempts"] >= self.attempts
+        if final:
+            self.failed += 1
+            log.error("voicemail #%s: transcription failed after %d attempt(s): %s", job["interaction_id"],
+                      job["attempts"], reason)
+            await self.store.finish_transcription(job["id"], state="failed", error=reason)
+        else:
+            delay = RETRY_SECONDS[min(job["attempts"] - 1, len(RETRY_SECONDS) - 1)]
+            log.warning("voicemail #%s: %s; retrying in %g s", job["interaction_id"], reason, delay)
+            await self.store.finish_transcription(job["id"], state="queued", error=reason,
+                                                  retry_at=self.clock() + delay)

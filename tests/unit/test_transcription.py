@@ -1,0 +1,111 @@
+"""Voicemail → text → ticket: durable jobs in the store run by the worker's process pool with the
+real engine (faster-whisper, Whisper base), on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from callcenter import events as ev
+from callcenter.speech.worker import TranscriptionWorker
+from callcenter.store import Store, db
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[Store]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    s = Store(url)
+    await s.open()
+    yield s
+    await s.close()
+
+
+async def voicemail(store: Store, call_id: str, caller: str, wav: Path) -> int:
+    await store.call_step(call_id, step="started", caller_id=caller, did="8005550100", topic="support")
+    row = await store.call_step(call_id, step="ended", channel="voicemail", caller_id=caller, topic="support",
+                                values={"recording_path": str(wav), "recording_seconds": 6.0})
+    job = await store.queue_transcription(call_id)
+    assert job is not None and await store.queue_transcription(call_id) == job  # one open job per voicemail
+    return int(row["id"])
+
+
+async def run_until(worker: TranscriptionWorker, done: Any, timeout: float = 120) -> None:
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while not await done():
+                await asyncio.sleep(0.2)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+async def test_voicemails_become_text_on_the_callers_ticket_and_bad_files_fail_with_a_reason(
+        store: Store, tmp_path: Path) -> None:
+    published: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        published.append(event)
+
+    good = await voicemail(store, "700.1", "4155550177", FIXTURES / "en-order.wav")
+    (tmp_path / "broken.wav").write_bytes(b"RIFF" + b"\x01" * 300)
+    await voicemail(store, "700.2", "4155550178", tmp_path / "broken.wav")
+    await voicemail(store, "700.3", "4155550179", tmp_path / "missing.wav")
+    worker = TranscriptionWorker(store, publish, store.clock, workers=1)
+
+    async def settled() -> bool:
+        return all(t["state"] in ("done", "failed", "empty") for t in await store.transcriptions())
+    await run_until(worker, settled)
+    rows = {t["call_id"]: t for t in await store.transcriptions()}
+    assert rows["700.1"]["state"] == "done" and "john smith" in rows["700.1"]["text"].lower()
+    assert rows["700.1"]["language"] == "en"
+    for call_id in ("700.2", "700.3"):
+        assert rows[call_id]["state"] == "failed" and rows[call_id]["error"].startswith("unreadable-audio"), rows
+        assert rows[call_id]["attempts"] == 1  # an unreadable file is not retried
+    ticket = await store.ticket(rows["700.1"]["ticket"])
+    assert ticket["callback_requested"] and any(i["id"] == good and "4567" in i["body"]
+                                                for i in ticket["interactions"])
+    (event,) = [e for e in published if isinstance(e, ev.VoicemailTranscribed)]
+    assert event.voicemail_id == good and not event.empty
+
+
+async def test_a_killed_transcription_process_is_retried_and_jobs_survive_a_restart(store: Store,
+                                                                                    tmp_path: Path) -> None:
+    wav = tmp_path / "long.wav"
+    shutil.copy(FIXTURES / "en-invoice.wav", wav)
+    await voicemail(store, "710.1", "4155550180", wav)
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(60):  # wait for the job to be running in a child, then kill the child
+            while not (worker._pool and worker._pool._processes and
+                       (await store.transcriptions())[0]["state"] == "running"):
+                await asyncio.sleep(0.05)
+        for pid in list(worker._pool._processes):
+            os.kill(pid, signal.SIGKILL)
+        async with asyncio.timeout(120):
+            while (await store.transcriptions())[0]["state"] != "queued" or worker.crashes == 0:
+                await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # The controller "restarts": a new worker takes the job up (the retry waits RETRY_SECONDS; make it due).
+    store.clock = lambda: 10**10
+    again = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1)
+
+    async def done() -> bool:
+        return (await store.transcriptions())[0]["state"] == "done"
+    await run_until(again, done)
+    (row,) = await store.transcriptions()
+    assert row["attempts"] == 2 and "maria garcia" in row["text"].lower()
