@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from callcenter.cli import _config, _fail, main
+from callcenter.cli_store import _when
 from callcenter.errors import CallcenterError
 
 
@@ -120,8 +121,3 @@ def voicemail_retranscribe(ctx: click.Context, voicemail_id: int, language: str)
     from callcenter.cli import _api, _remote
     r = _api(_remote(ctx), f"/api/voicemails/{voicemail_id}/retranscribe", "POST", body={"language": language})
     click.echo(f"voicemail #{r['voicemail']}: queued again (job {r['job']})")
-
-
-def _when(ts: float | None) -> str:
-    import datetime as dt
-    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M") if ts else "-"

@@ -670,8 +670,7 @@ class Store:
             )).scalars().first()
             if existing is not None:
                 return existing.id
-            job = TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language=language, state="queued",
-                                   attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
+            job = _new_job(vm, language, now)
             s.add(job)
             await s.flush()
             self.writes += 1
@@ -685,8 +684,7 @@ class Store:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
             if vm is None or vm.channel != "voicemail":
                 raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
-            job = TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language=language, state="queued",
-                                   attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
+            job = _new_job(vm, language, now)
             s.add(job)
             await s.flush()
             self.writes += 1
@@ -706,8 +704,7 @@ class Store:
                 ~select(TranscriptionJob.id).where(TranscriptionJob.interaction_id == Interaction.id).exists())
             )).scalars().all()
             for vm in orphans:
-                s.add(TranscriptionJob(interaction_id=vm.id, path=vm.recording_path, language="auto", state="queued",
-                                       attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now))
+                s.add(_new_job(vm, "auto", now))
             return {"requeued": int(requeued or 0), "created": len(orphans)}
 
     async def next_transcription(self) -> dict[str, Any] | None:
@@ -823,3 +820,8 @@ class Store:
             if dry_run:
                 await s.rollback()
         return out
+
+
+def _new_job(voicemail: Interaction, language: str, now: float) -> TranscriptionJob:
+    return TranscriptionJob(interaction_id=voicemail.id, path=voicemail.recording_path, language=language,
+                            state="queued", attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
