@@ -66,17 +66,31 @@ class TranscriptionWorker:
                                    initargs=(self.engine, str(self.model) if self.model else None, self.threads))
 
     async def run(self) -> None:
-        recovered = await self.store.recover_transcriptions()
-        if any(recovered.values()):
-            log.info("transcription: %d jobs queued again, %d voicemails without a job given one",
-                     recovered["requeued"], recovered["created"])
+        """Until cancelled. A store that fails for a while (locked, restarting) is waited out with
+        backoff: the worker never ends the controller (DESIGN.md #11)."""
+        backoff = 1.0
+        recovered = False
         try:
             while True:
-                job = await self.store.next_transcription()
-                if job is None:
-                    await wait_for_change_or(self._wake, await self.store.next_transcription_at(), self.clock)
-                    continue
-                await self._run_job(job)
+                try:
+                    if not recovered:
+                        counts = await self.store.recover_transcriptions()
+                        recovered = True
+                        if any(counts.values()):
+                            log.info("transcription: %d jobs queued again, %d voicemails without a job given one",
+                                     counts["requeued"], counts["created"])
+                    job = await self.store.next_transcription()
+                    if job is None:
+                        await wait_for_change_or(self._wake, await self.store.next_transcription_at(), self.clock)
+                    else:
+                        await self._run_job(job)
+                    backoff = 1.0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - logged, waited out, tried again
+                    log.exception("transcription worker: error; trying again in %g s", backoff)
+                    await asyncio.sleep(backoff)
+                    backoff = min(60.0, backoff * 2)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
