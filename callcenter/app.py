@@ -266,7 +266,8 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
             writer.after_resync = reconciler.run_once
         transcriber = TranscriptionWorker(store, bus.publish, clock, engine=config.speech.engine,
                                           model=config.speech_model, threads=config.speech.threads,
-                                          workers=config.speech.workers, attempts=config.speech.attempts)
+                                          workers=config.speech.workers, attempts=config.speech.attempts,
+                                          max_seconds=config.speech.max_seconds)
         writer.transcription_language, writer.after_voicemail = config.speech.language, transcriber.wake
         # "wait": the store never loses a step; its queue is deep enough for bursts of calls.
         bus.subscribe_queued("store", writer.on_event, *store_calls.EVENTS, on_full="wait", maxsize=10_000)

@@ -32,7 +32,7 @@ def speech_models(ctx: click.Context, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for folder in sorted({configured, models.default_model()}):
         try:
-            models.check(folder)
+            models.check(folder, full=True)
             state = "ready"
         except CallcenterError as exc:
             state = f"{exc.error_id}: {exc}"
@@ -93,13 +93,22 @@ def voicemail_list(ctx: click.Context, failed: bool, limit: int, as_json: bool) 
         click.echo("no voicemails")
 
 
+def _voicemail_id(text: str) -> int:
+    """`6` or `#6` (as `voicemail list` prints it)."""
+    digits = text.removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()) or not 0 < int(digits) < 2**31:
+        _fail("unknown-voicemail", f"no voicemail {text[:20]!r}")
+    return int(digits)
+
+
 @voicemail.command("show")
-@click.argument("voicemail_id", type=click.IntRange(1))
+@click.argument("voicemail_ref", metavar="ID")
 @click.option("--json", "as_json", is_flag=True, help="With words, confidence and timings.")
 @click.pass_context
-def voicemail_show(ctx: click.Context, voicemail_id: int, as_json: bool) -> None:
+def voicemail_show(ctx: click.Context, voicemail_ref: str, as_json: bool) -> None:
     """One voicemail: the text, its language and where the audio is."""
     from callcenter.cli import _api, _remote
+    voicemail_id = _voicemail_id(voicemail_ref)
     r = _api(_remote(ctx), f"/api/voicemails/{voicemail_id}")
     if as_json:
         click.echo(json.dumps(r, indent=2, ensure_ascii=False))
@@ -113,11 +122,12 @@ def voicemail_show(ctx: click.Context, voicemail_id: int, as_json: bool) -> None
 
 
 @voicemail.command("retranscribe")
-@click.argument("voicemail_id", type=click.IntRange(1))
+@click.argument("voicemail_ref", metavar="ID")
 @click.option("--language", default="auto", show_default=True, help="auto, en, zh, ...")
 @click.pass_context
-def voicemail_retranscribe(ctx: click.Context, voicemail_id: int, language: str) -> None:
+def voicemail_retranscribe(ctx: click.Context, voicemail_ref: str, language: str) -> None:
     """Transcribe a voicemail again (after a failure, or with another language)."""
     from callcenter.cli import _api, _remote
+    voicemail_id = _voicemail_id(voicemail_ref)
     r = _api(_remote(ctx), f"/api/voicemails/{voicemail_id}/retranscribe", "POST", body={"language": language})
     click.echo(f"voicemail #{r['voicemail']}: queued again (job {r['job']})")

@@ -198,6 +198,7 @@ class SpeechSettings:
     threads: int = 2  # CPU threads per transcription
     workers: int = 1  # transcription processes (each holds a model: ~350 MB)
     attempts: int = 3  # tries of a voicemail before it is recorded as failed
+    max_seconds: int = 600  # audio past this is not transcribed (the transcript says truncated)
 
 
 @dataclass(frozen=True)
@@ -489,11 +490,15 @@ def _check(config: Config, loc: _Located) -> None:
     if config.speech.engine not in SPEECH_ENGINES:
         raise loc.error(("speech", "engine"), f"unknown engine '{config.speech.engine}' (engines: "
                         f"{', '.join(SPEECH_ENGINES)})", "bad-value")
-    if config.speech.language != "auto" and not re.fullmatch(r"[a-z]{2,3}", config.speech.language):
-        raise loc.error(("speech", "language"), f"'{config.speech.language}' is not auto or a language code "
-                        "(en, zh, ...)", "bad-value")
+    from callcenter.speech.whisper import languages  # the speech package owns faster-whisper
+    if config.speech.language != "auto" and config.speech.language not in languages():
+        raise loc.error(("speech", "language"), f"'{config.speech.language}' is not auto or a language code Whisper "
+                        "knows (en, zh, de, ...)", "bad-value")
+    if config.speech.model and not (Path(config.source).resolve().parent / config.speech.model).is_dir():
+        raise loc.error(("speech", "model"), f"no model folder '{config.speech.model}' (relative to this file)",
+                        "no-model")
     for key, value, high in (("threads", config.speech.threads, 64), ("workers", config.speech.workers, 16),
-                             ("attempts", config.speech.attempts, 20)):
+                             ("attempts", config.speech.attempts, 20), ("max_seconds", config.speech.max_seconds, 7200)):
         if not 1 <= value <= high:
             raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:

@@ -16,7 +16,7 @@ from callcenter.errors import CallcenterError
 
 
 class SpeechError(CallcenterError):
-    """`unreadable-audio`, `no-model`, `unknown-engine`, `model-install-failed`."""
+    """`unreadable-audio`, `no-model`, `unknown-engine`, `bad-language`, `model-install-failed`."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Transcript:
     model: str
     seconds: float  # processing time
     words: list[Word] = field(default_factory=list)
+    truncated: bool = False  # the audio was longer than the limit: only its beginning is here
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -46,4 +47,4 @@ class Engine(Protocol):
     name: str
     model: str
 
-    def transcribe(self, path: Path, language: str = "auto") -> Transcript: ...
+    def transcribe(self, path: Path, language: str = "auto", max_seconds: float = 600.0) -> Transcript: ...

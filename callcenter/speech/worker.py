@@ -13,8 +13,11 @@ flagged to call back, and `VoicemailTranscribed` is published.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import multiprocessing
+import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -22,26 +25,40 @@ from typing import Any, Awaitable, Callable
 
 from callcenter import events as ev
 from callcenter.errors import CallcenterError
+from callcenter.speech import models
+from callcenter.speech.engine import SpeechError
 from callcenter.store import Store
 from callcenter.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (5.0, 30.0, 120.0)
+FINAL = ("unreadable-audio", "no-model", "unknown-engine", "bad-language")  # retrying cannot help
 
 _engine: Any = None  # in each child process: the engine, loaded once
 
 
 def _start_child(engine_name: str, model: str | None, threads: int) -> None:
     global _engine
+    _die_with_parent()
     from callcenter.speech.engines import engine
     _engine = engine(engine_name, Path(model) if model else None, threads)
 
 
-def _transcribe(path: str, language: str) -> dict[str, Any]:
+def _die_with_parent() -> None:
+    """Linux: the child gets SIGKILL when the controller dies (even by SIGKILL), never orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(0)
+
+
+def _transcribe(path: str, language: str, max_seconds: float) -> dict[str, Any]:
     """In a child: the transcript as a dict; SpeechError passes back as (error_id, message)."""
     try:
-        return {"ok": True, **_engine.transcribe(Path(path), language).as_dict()}
+        return {"ok": True, **_engine.transcribe(Path(path), language, max_seconds).as_dict()}
     except CallcenterError as exc:
         return {"ok": False, "error_id": exc.error_id, "message": str(exc)}
 
@@ -49,9 +66,10 @@ def _transcribe(path: str, language: str) -> dict[str, Any]:
 class TranscriptionWorker:
     def __init__(self, store: Store, publish: Callable[[Any], Awaitable[None]], clock: Callable[[], float], *,
                  engine: str = "faster-whisper", model: Path | None = None, threads: int = 2, workers: int = 1,
-                 attempts: int = 3) -> None:
+                 attempts: int = 3, max_seconds: float = 600.0) -> None:
         self.store, self.publish, self.clock = store, publish, clock
         self.engine, self.model, self.threads, self.workers, self.attempts = engine, model, threads, workers, attempts
+        self.max_seconds = max_seconds
         self._wake = asyncio.Event()
         self._pool: ProcessPoolExecutor | None = None
         self.done = self.failed = self.crashes = 0
@@ -92,19 +110,32 @@ class TranscriptionWorker:
                     await asyncio.sleep(backoff)
                     backoff = min(60.0, backoff * 2)
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+            self._stop_pool()
+
+    def _stop_pool(self) -> None:
+        """Stop the children now, a transcription in progress too (its job stays `running` and is
+        queued again at the next start): a stopping controller never waits minutes for one."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        for process in list(getattr(pool, "_processes", {}).values()):  # no public handle on the children
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
     async def _run_job(self, job: dict[str, Any]) -> None:
-        if self._pool is None:
-            self._pool = self._new_pool()
         loop = asyncio.get_running_loop()
         try:
-            result = await loop.run_in_executor(self._pool, _transcribe, job["path"], job["language"])
+            # The model is checked here first: a missing or altered model fails the job with that
+            # reason, instead of a child that dies while loading it.
+            await asyncio.to_thread(models.check, self.model or models.default_model())
+            if self._pool is None:
+                self._pool = self._new_pool()
+            result = await loop.run_in_executor(self._pool, _transcribe, job["path"], job["language"], self.max_seconds)
+        except SpeechError as exc:
+            result = {"ok": False, "error_id": exc.error_id, "message": str(exc)}
         except BrokenProcessPool as exc:  # the child died (killed, out of memory): a new pool, a retry
             self.crashes += 1
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            self._stop_pool()
             result = {"ok": False, "error_id": "worker-crashed", "message": f"the transcription process died ({exc})"}
         except Exception as exc:  # noqa: BLE001 - e.g. the engine failed to load in the child
             result = {"ok": False, "error_id": "transcription-failed", "message": f"{type(exc).__name__}: {exc}"}
@@ -119,7 +150,7 @@ class TranscriptionWorker:
                                                        self.clock()))
             return
         reason = f"{result['error_id']}: {result['message']}"
-        final = result["error_id"] in ("unreadable-audio", "no-model", "unknown-engine") or job["attempts"] >= self.attempts
+        final = result["error_id"] in FINAL or job["attempts"] >= self.attempts
         if final:
             self.failed += 1
             log.error("voicemail #%s: transcription failed after %d attempt(s): %s", job["interaction_id"],

@@ -684,6 +684,13 @@ class Store:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
             if vm is None or vm.channel != "voicemail":
                 raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
+            waiting = (await s.execute(select(TranscriptionJob).where(
+                TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state.in_(("queued", "running")))
+            )).scalars().first()
+            if waiting is not None:  # asked again before the last one ran: one job, the latest language
+                if waiting.state == "queued":
+                    waiting.language, waiting.updated_at = language, now
+                return waiting.id
             job = _new_job(vm, language, now)
             s.add(job)
             await s.flush()
@@ -755,12 +762,19 @@ class Store:
             self.writes += 1
             return interaction_dict(vm)
 
-    async def transcriptions(self, *, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        """Voicemails with their latest job: caller, time, seconds, job state, the text."""
+    async def transcriptions(self, *, state: str | None = None, limit: int = 100,
+                             voicemail_id: int | None = None) -> list[dict[str, Any]]:
+        """Voicemails with their jobs, newest job first: caller, time, seconds, job state, the text
+        (`voicemail_id`: one voicemail's jobs, with its full transcript)."""
         async with self.session() as s:
             query = (select(TranscriptionJob, Interaction).join(Interaction,
                                                                  Interaction.id == TranscriptionJob.interaction_id)
                      .order_by(TranscriptionJob.id.desc()).limit(limit))
+            if voicemail_id is not None:
+                query = query.where(TranscriptionJob.interaction_id == voicemail_id)
+            else:  # one row per voicemail: its latest job
+                latest = select(func.max(TranscriptionJob.id)).group_by(TranscriptionJob.interaction_id)
+                query = query.where(TranscriptionJob.id.in_(latest))
             if state is not None:
                 query = query.where(TranscriptionJob.state == state)
             out = []
@@ -769,7 +783,8 @@ class Store:
                             "error": job.error, "caller": vm.address, "call_id": vm.call_id, "ticket": vm.ticket_id,
                             "customer": vm.customer_id, "started_at": vm.started_at, "seconds": vm.recording_seconds,
                             "text": vm.body, "language": (vm.transcript or {}).get("language", ""),
-                            "path": vm.recording_path})
+                            "path": vm.recording_path,
+                            **({"transcript": dict(vm.transcript or {})} if voicemail_id is not None else {})})
             return out
 
     # -- retention ------------------------------------------------------------------------

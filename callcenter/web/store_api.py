@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.speech.whisper import languages
 from callcenter.store import Store
 
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
@@ -16,9 +17,10 @@ MAX_ID = 2**31 - 1
 
 
 def _id(value: str, what: str) -> int:
-    if not value.isdigit() or not 0 < int(value) <= MAX_ID:
-        raise CallcenterError(f"unknown-{what}", f"no {what} {value!r}")
-    return int(value)
+    text = value.removeprefix("#")
+    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+        raise CallcenterError(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
+    return int(text)
 
 
 def _str(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
@@ -131,19 +133,18 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
 
     async def voicemail(request: web.Request) -> web.Response:
         vid = _id(request.match_info["id"], "voicemail")
-        rows = [r for r in await need().transcriptions(limit=1000) if r["voicemail"] == vid]
+        rows = await need().transcriptions(voicemail_id=vid, limit=100)
         if not rows:
             raise CallcenterError("unknown-voicemail", f"no voicemail #{vid}")
-        ticket = await need().ticket(rows[0]["ticket"])
-        item = next(i for i in ticket["interactions"] if i["id"] == vid)
-        return web.json_response({**rows[0], "transcript": item["transcript"], "jobs": len(rows)})
+        return web.json_response({**rows[0], "jobs": len(rows)})
 
     async def retranscribe(request: web.Request) -> web.Response:
         body = await json_body(request)
-        language = _str(body, "language", "auto") or "auto"
-        if language != "auto" and not (language.isascii() and language.isalpha() and 2 <= len(language) <= 3):
-            raise CallcenterError("bad-request", "language must be auto or a language code (en, zh, ...)")
-        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language.lower())
+        language = (_str(body, "language", "auto") or "auto").lower()
+        if language != "auto" and language not in languages():
+            raise CallcenterError("bad-language", f"{language[:20]!r} is not auto or a language code Whisper knows "
+                                  "(en, zh, de, ...)")
+        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language)
         if on_voicemail is not None:
             on_voicemail()
         return web.json_response({"voicemail": int(request.match_info["id"]), "job": job, "state": "queued"})

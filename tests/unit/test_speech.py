@@ -5,6 +5,8 @@ bad audio, and a model that is not what was published."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import wave
 from pathlib import Path
 
@@ -48,11 +50,35 @@ def test_bad_audio_is_a_clear_error(stt, tmp_path: Path) -> None:  # type: ignor
     (tmp_path / "junk.wav").write_bytes(b"RIFF" + b"\x00" * 10 + b"garbage" * 100)
     with wave.open(str(tmp_path / "zero.wav"), "wb") as w:
         w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+    os.mkfifo(tmp_path / "fifo.wav")  # would block a reader for ever
+    (tmp_path / "dir.wav").mkdir()
+    huge = tmp_path / "huge.wav"  # a header promising hours of audio over a tiny file
+    with wave.open(str(huge), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\x00\x01" * 8000)
+    with open(huge, "r+b") as f:
+        f.seek(40)
+        f.write((0xFFFFFFF0).to_bytes(4, "little"))
     for name, words in (("missing.wav", "no such file"), ("empty.wav", "not a WAV"), ("junk.wav", "not a WAV"),
-                        ("zero.wav", "no audio")):
+                        ("zero.wav", "no audio"), ("fifo.wav", "not a regular file"), ("dir.wav", "not a regular file")):
         with pytest.raises(SpeechError) as bad:
             stt.transcribe(tmp_path / name)
         assert bad.value.error_id == "unreadable-audio" and words in str(bad.value)
+    assert stt.transcribe(huge).duration == 1.0  # the bytes the file holds, not what the header claims
+    with pytest.raises(SpeechError) as language:
+        stt.transcribe(FIXTURES / "en-cancel.wav", "xx")
+    assert language.value.error_id == "bad-language"
+
+
+def test_silence_is_empty_and_long_audio_is_truncated(stt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    silence = tmp_path / "silence.wav"
+    with wave.open(str(silence), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(b"\x00\x00" * 8000 * 20)
+    quiet = stt.transcribe(silence)
+    assert quiet.text == "" and quiet.words == []
+    cut = stt.transcribe(FIXTURES / "en-order.wav", "en", max_seconds=3.0)
+    assert cut.truncated and cut.duration > 6 and "john smith" in cut.text.lower() and "afternoon" not in cut.text
 
 
 def test_a_model_folder_that_is_not_verified_is_refused(tmp_path: Path) -> None:
@@ -61,14 +87,32 @@ def test_a_model_folder_that_is_not_verified_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SpeechError) as missing:
         engine("faster-whisper", folder)
     assert missing.value.error_id == "no-model"
-    (folder / "model.bin").write_bytes(b"not a model")
+    for name in models.FILES:
+        (folder / name).write_bytes(b"not a model")
     (folder / models.MARKER).write_text("0" * 64)
-    with pytest.raises(SpeechError) as altered:
+    with pytest.raises(SpeechError) as unverified:
         engine("faster-whisper", folder)
-    assert altered.value.error_id == "no-model" and "not verified" in str(altered.value)
+    assert unverified.value.error_id == "no-model" and "not the verified one" in str(unverified.value)
     with pytest.raises(SpeechError) as unknown:
         engine("wav2vec", folder)
     assert unknown.value.error_id == "unknown-engine"
+
+
+def test_one_byte_changed_in_the_installed_model_is_noticed(tmp_path: Path) -> None:
+    copy = tmp_path / "whisper-base"
+    shutil.copytree(models.default_model(), copy)  # copies keep mtimes: the marker still matches
+    models.check(copy, full=True)
+    with open(copy / "model.bin", "r+b") as f:  # what `dd conv=notrunc` does
+        f.seek(1000)
+        f.write(b"X")
+    for full in (False, True):
+        with pytest.raises(SpeechError) as changed:
+            models.check(copy, full=full)
+        assert changed.value.error_id == "no-model"
+    os.utime(copy / "model.bin", ns=(0, int((copy / models.MARKER).read_text().split()[2])))  # mtime put back
+    models.check(copy)  # the quick check cannot see it ...
+    with pytest.raises(SpeechError):
+        models.check(copy, full=True)  # ... the full one (`speech models`, install) does
 
 
 def test_an_install_whose_wheel_changed_is_refused(tmp_path: Path) -> None:

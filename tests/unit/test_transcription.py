@@ -109,3 +109,14 @@ async def test_a_killed_transcription_process_is_retried_and_jobs_survive_a_rest
     await run_until(again, done)
     (row,) = await store.transcriptions()
     assert row["attempts"] == 2 and "maria garcia" in row["text"].lower()
+
+
+async def test_a_missing_model_fails_the_job_at_once_with_that_reason(store: Store, tmp_path: Path) -> None:
+    await voicemail(store, "720.1", "4155550181", FIXTURES / "en-cancel.wav")
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, model=tmp_path / "nothing")
+
+    async def settled() -> bool:
+        return (await store.transcriptions())[0]["state"] == "failed"
+    await run_until(worker, settled, 30)
+    (row,) = await store.transcriptions()
+    assert row["attempts"] == 1 and row["error"].startswith("no-model") and worker._pool is None
