@@ -256,7 +256,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     writer = None
     transcriber = None
     if store is not None:
-        writer = store_calls.CallWriter(store, lambda did: store_calls.topics(queue_control.config.dids)(did),
+        writer = store_calls.CallWriter(store, lambda did: store_calls.topic(queue_control.config.dids, did),
                                         recording_of=recordings.path_of)
         if cdr_file is not None:
             # The controller's own calls (live, or seen to their end) are the writer's; the CDR

@@ -447,6 +447,11 @@ def _check_store(store: StoreSettings, loc: _Located) -> None:
             raise loc.error(("store", "retention_days", key), f"{days} days must be 0 (keep) to 36500", "bad-value")
 
 
+def _speech_languages() -> frozenset[str]:
+    from callcenter.speech.whisper import languages  # imports faster-whisper: only when a language is set
+    return languages()
+
+
 def _check(config: Config, loc: _Located) -> None:
     """Checks that span keys: references, uniqueness, ranges, addresses, names that are rendered."""
     for section in ("queues", "agents", "dids"):
@@ -490,11 +495,10 @@ def _check(config: Config, loc: _Located) -> None:
     if config.speech.engine not in SPEECH_ENGINES:
         raise loc.error(("speech", "engine"), f"unknown engine '{config.speech.engine}' (engines: "
                         f"{', '.join(SPEECH_ENGINES)})", "bad-value")
-    from callcenter.speech.whisper import languages  # the speech package owns faster-whisper
-    if config.speech.language != "auto" and config.speech.language not in languages():
+    if config.speech.language != "auto" and config.speech.language not in _speech_languages():
         raise loc.error(("speech", "language"), f"'{config.speech.language}' is not auto or a language code Whisper "
                         "knows (en, zh, de, ...)", "bad-value")
-    if config.speech.model and not (Path(config.source).resolve().parent / config.speech.model).is_dir():
+    if config.speech_model is not None and not config.speech_model.is_dir():
         raise loc.error(("speech", "model"), f"no model folder '{config.speech.model}' (relative to this file)",
                         "no-model")
     for key, value, high in (("threads", config.speech.threads, 64), ("workers", config.speech.workers, 16),

@@ -65,11 +65,8 @@ def facts(path: Path, wait: float = 2.0) -> dict[str, Any]:
         out["recording_problem"] = "missing: Asterisk wrote no file"
         return out
     out["recording_bytes"] = size
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    out["recording_sha256"] = digest.hexdigest()
+        out["recording_sha256"] = hashlib.file_digest(f, "sha256").hexdigest()
     if size <= 44:  # a WAV header alone
         out["recording_problem"] = "empty: no audio recorded"
         return out

@@ -56,11 +56,8 @@ MARKER = ".verified"  # written last: a folder without it is an unfinished insta
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def default_model(root: Path = DEFAULT_ROOT) -> Path:

@@ -58,7 +58,6 @@ class CallWriter:
         # A voicemail written down: its transcription job is queued (speech/worker.py), then this.
         self.transcription_language = "auto"
         self.after_voicemail: Callable[[], None] | None = None
-        self.retried = 0
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
     async def on_event(self, event: ev.DomainEvent) -> None:
@@ -69,7 +68,6 @@ class CallWriter:
             except (OperationalError, DBAPIError, OSError) as exc:
                 if delay is None:
                     raise
-                self.retried += 1
                 log.warning("store: %s on %s; retrying in %g s", type(exc).__name__, type(event).__name__, delay)
                 await self.sleep(delay)
 
@@ -135,9 +133,6 @@ async def reconcile(writer: "CallWriter", record: CallRecord) -> str:
     return "completed" if existing is not None else "added"
 
 
-def topics(dids: Mapping[str, Any]) -> Callable[[str], str]:
+def topic(dids: Mapping[str, Any], did: str) -> str:
     """A DID's topic: the queue it serves (config `dids.N.queue`), else `general`."""
-    def topic_of(did: str) -> str:
-        settings = dids.get(did)
-        return getattr(settings, "queue", "") or "general"
-    return topic_of
+    return getattr(dids.get(did), "queue", "") or "general"

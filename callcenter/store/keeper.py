@@ -1,4 +1,4 @@
-"""Ordered, retried writes of small state rows (callback requests) into the store.
+"""Ordered, retried writes of small state rows (callback requests, the routing state) into the store.
 
 The owner changes its state in memory at once (in stream order, from inline subscribers too) and
 hands each changed row to `put()`; one task writes them in that order, retrying with backoff
@@ -9,6 +9,7 @@ callback dialer awaits it before sending an Originate, so `dialing` is durable f
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -21,7 +22,6 @@ class Keeper:
     def __init__(self, name: str, write: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         self.name, self.write = name, write
         self._queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self.written = self.retried = 0
 
     def put(self, row: dict[str, Any]) -> None:
         self._queue.put_nowait(dict(row))
@@ -33,15 +33,13 @@ class Keeper:
         while True:
             row = await self._queue.get()
             try:
-                for attempt in range(10**9):
+                for attempt in itertools.count():
                     try:
                         await self.write(row)
-                        self.written += 1
                         break
                     except asyncio.CancelledError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - kept until it is written
-                        self.retried += 1
                         delay = BACKOFF[min(attempt, len(BACKOFF) - 1)]
                         log.warning("%s: cannot write %s (%s: %s); retrying in %g s", self.name, row.get("id"),
                                     type(exc).__name__, exc, delay)

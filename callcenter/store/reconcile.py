@@ -29,7 +29,6 @@ class CdrReconciler:
                  live: Callable[[], Collection[str]]) -> None:
         self.writer, self.path, self.agents, self.live = writer, path, agents, live
         self._where: tuple[int, int] | None = None  # (inode, offset) read up to
-        self.added = self.completed = 0
 
     def _read_new(self) -> list[CdrRow]:
         try:
@@ -59,8 +58,6 @@ class CdrReconciler:
             result = await store_calls.reconcile(self.writer, record)
             if result in counts:
                 counts[result] += 1
-        self.added += counts["added"]
-        self.completed += counts["completed"]
         if counts["added"] or counts["completed"]:
             log.info("reconciled from Asterisk's CDR: %d calls added, %d completed", counts["added"],
                      counts["completed"])

@@ -336,16 +336,16 @@ class Store:
             source = await self._customer(s, source_id, lock=True)
             if target.id == source.id:
                 raise db.StoreError("same-customer", f"#{target_id} and #{source_id} are one customer already")
-            ids = {}
+            ids: dict[str, Any] = {}
             for model in (CustomerIdentity, Ticket, Interaction):
                 rows = (await s.execute(select(model.id).where(model.customer_id == source.id))).scalars().all()
                 ids[model.__tablename__] = sorted(rows)
                 await s.execute(update(model).where(model.customer_id == source.id).values(customer_id=target.id)
                                 .execution_options(synchronize_session=False))
             added = [t for t in source.tags if t not in target.tags][:max(0, MAX_TAGS - len(target.tags))]
-            ids["tags"] = added  # type: ignore[assignment]
+            ids["tags"] = added
             target.tags = list(target.tags) + added
-            ids["target_unidentified"] = target.unidentified  # type: ignore[assignment]
+            ids["target_unidentified"] = target.unidentified
             if target.unidentified and ids["identities"]:
                 target.unidentified = False
             source.merged_into, source.updated_at, target.updated_at = target.id, now, now
