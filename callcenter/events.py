@@ -79,6 +79,7 @@ class VoicemailRecorded:
     caller_id: str
     did: str
     at: float
+    empty: str = ""  # why it is an empty voicemail (shorter than the node's min_length, no sound), or ""
 
 
 @dataclass(frozen=True)

@@ -464,10 +464,15 @@ def _queue(r: _Reader, node: dict, p: KeyPath) -> m.Step:
 def _voicemail(r: _Reader, node: dict, p: KeyPath) -> m.Step:
     r.mapping(node, p, {"voicemail", "next"}, {"voicemail"})
     q = p + ("voicemail",)
-    d = r.mapping(node["voicemail"] or {}, q, {"greeting", "max_length", "beep"})
+    d = r.mapping(node["voicemail"] or {}, q, {"greeting", "max_length", "beep", "silence", "min_length"})
+    max_length = r.scalar(d, "max_length", q, int, 120, _positive)
     return m.Voicemail(greeting=r.prompt(d["greeting"], q + ("greeting",)) if "greeting" in d else m.Prompt(),
-                       max_length=r.scalar(d, "max_length", q, int, 120, _positive),
-                       beep=r.scalar(d, "beep", q, bool, True), next=r.scalar(node, "next", p, str, ""))
+                       max_length=max_length, beep=r.scalar(d, "beep", q, bool, True),
+                       next=r.scalar(node, "next", p, str, ""),
+                       silence=r.scalar(d, "silence", q, int, 5, lambda v: "" if 0 <= v <= 60 else
+                                        "must be 0 (off) to 60 seconds"),
+                       min_length=r.scalar(d, "min_length", q, float, 1.0, lambda v: "" if 0 <= v <= max_length else
+                                           f"must be 0 to max_length ({max_length}) seconds"))
 
 
 def _transfer(r: _Reader, node: dict, p: KeyPath) -> m.Step:

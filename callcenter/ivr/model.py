@@ -119,6 +119,8 @@ class Voicemail:
     max_length: int = 120
     beep: bool = True
     next: str = ""  # after the message; empty = thank and hang up
+    silence: int = 5  # seconds of silence that end the message (Asterisk's RECORD FILE s=); 0: off
+    min_length: float = 1.0  # seconds: a shorter message, or one without sound, is an empty voicemail
 
 
 @dataclass(frozen=True)

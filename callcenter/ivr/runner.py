@@ -18,6 +18,8 @@ from typing import Awaitable, Callable
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ivr import stepper as st
+from callcenter.speech import audio
+from callcenter.speech.engine import SpeechError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ def _digit(result: str) -> str:
     return chr(code) if code > 0 else ""
 
 
-OnVoicemail = Callable[[str, float], Awaitable[None]]  # (host path of the WAV, seconds)
+OnVoicemail = Callable[[str, float, str], Awaitable[None]]  # (host path of the WAV, seconds, why empty or "")
 
 
 async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox: VoicemailBox,
@@ -83,15 +85,21 @@ async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         host = mailbox.host_dir / f"{stamp}-{agi.linkedid}"  # the folder is Asterisk's (render.py)
         beep = " BEEP" if action.beep else ""
-        # Ends on '#', after max_length, or when the caller hangs up (the message is kept then too).
+        silence = f" s={action.silence}" if action.silence else ""
+        # Ends on '#', after max_length, after `silence` seconds of silence, or when the caller hangs
+        # up (the message is kept then too).
         result = await agi.command(f"RECORD FILE {quote_arg(mailbox.asterisk_name(host))} wav \"#\" "
-                                   f"{action.max_length * 1000} 0{beep}", timeout=action.max_length + 30, check=False)
+                                   f"{action.max_length * 1000} 0{beep}{silence}", timeout=action.max_length + 30,
+                                   check=False)
         if "(writefile)" in result.data:
             raise AgiCommandFailed("RECORD FILE", f"Asterisk cannot write {mailbox.asterisk_name(host)}.wav")
         samples = int(result.data.rpartition("endpos=")[2] or 0) if "endpos=" in result.data else 0
-        await on_voicemail(f"{host}.wav", samples / 8000)
-        log.info("call %s: voicemail recorded to %s.wav (%.1f s)", agi.linkedid, host, samples / 8000)
-        return st.Recorded(f"{host}.wav", samples / 8000)
+        path = f"{host}.wav"
+        seconds, empty = await asyncio.to_thread(_message_facts, Path(path), samples / 8000, action.min_length)
+        await on_voicemail(path, seconds, empty)
+        log.info("call %s: voicemail recorded to %s (%.1f s%s)", agi.linkedid, path, seconds,
+                 f"; empty: {empty}" if empty else "")
+        return st.Recorded(path, seconds, empty)
     if isinstance(action, st.Hangup):
         await play(agi, action.items, "")
         try:
@@ -100,6 +108,21 @@ async def perform(agi: AgiChannel, action: st.Action, dialing: Dialing, mailbox:
             pass  # the channel may be gone before the command's own result comes back
         return st.Done()
     raise TypeError(f"unknown action {action!r}")  # a programming error
+
+
+def _message_facts(path: Path, reported: float, min_length: float) -> tuple[float, str]:
+    """(seconds, why the message is empty or ""), from the file Asterisk wrote (its own count of
+    samples when the file cannot be read: then the transcription says what is wrong with it)."""
+    try:
+        seconds = audio.check_wav(path)
+        sound = audio.sound_seconds(path)
+    except SpeechError:
+        return reported, ""
+    if seconds < min_length:
+        return seconds, f"shorter than {min_length:g} s"
+    if sound < audio.MIN_SOUND_SECONDS:
+        return seconds, "no sound (silence only)"
+    return seconds, ""
 
 
 async def play(agi: AgiChannel, items: tuple[tuple[str, str], ...], escape: str) -> str:

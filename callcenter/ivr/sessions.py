@@ -210,10 +210,10 @@ class IvrSessions:
             self.tracker.ivr(agi.linkedid, flow=run.flow_name, version=run.flows.version, path=run.path,
                              variables=run.variables, end=end, voicemail=voicemail)
 
-        async def voicemail(path: str, seconds: float) -> None:
+        async def voicemail(path: str, seconds: float, empty: str) -> None:
             record(voicemail=path)
             await self.bus.publish(ev.VoicemailRecorded(agi.linkedid, path, seconds, run.caller_id, run.did,
-                                                        self.clock()))
+                                                        self.clock(), empty))
 
         record()
         try:

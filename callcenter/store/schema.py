@@ -188,6 +188,7 @@ class TranscriptionJob(Base):
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id"), index=True)
     path: Mapped[str] = mapped_column(String(500))
     language: Mapped[str] = mapped_column(String(8), default="auto")
+    engine: Mapped[str] = mapped_column(String(20), default="", server_default="")  # "": the configured one
     state: Mapped[str] = mapped_column(String(16), index=True)  # queued | running | done | empty | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_try_at: Mapped[float] = mapped_column(Float, default=0.0)

@@ -676,9 +676,26 @@ class Store:
             self.writes += 1
             return job.id
 
-    async def retranscribe(self, interaction_id: int, language: str = "auto") -> int:
-        """Queue a voicemail again (another engine or language, or after a failure). Errors:
-        `unknown-voicemail`."""
+    async def empty_voicemail(self, call_id: str, reason: str) -> None:
+        """The call's voicemail is empty (`reason`: too short, no sound): recorded as such, with a
+        settled `empty` job (listed, never transcribed, its ticket not flagged to call back).
+        Idempotent."""
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            vm = await self._interaction(s, "voicemail", call_id)
+            if vm is None:
+                return
+            vm.recording_problem = f"empty voicemail: {reason}"[:200]
+            if (await s.execute(select(TranscriptionJob.id).where(TranscriptionJob.interaction_id == vm.id)
+                                .limit(1))).first() is None:
+                job = _new_job(vm, "auto", now)
+                job.state, job.error = "empty", reason[:500]
+                s.add(job)
+            self.writes += 1
+
+    async def retranscribe(self, interaction_id: int, language: str = "auto", engine: str = "") -> int:
+        """Queue a voicemail again (another engine or language, or after a failure; `engine` ""
+        is the configured one). Errors: `unknown-voicemail`."""
         now = self.clock()
         async with self.session() as s, s.begin():
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
@@ -689,9 +706,9 @@ class Store:
             )).scalars().first()
             if waiting is not None:  # asked again before the last one ran: one job, the latest language
                 if waiting.state == "queued":
-                    waiting.language, waiting.updated_at = language, now
+                    waiting.language, waiting.engine, waiting.updated_at = language, engine, now
                 return waiting.id
-            job = _new_job(vm, language, now)
+            job = _new_job(vm, language, now, engine)
             s.add(job)
             await s.flush()
             self.writes += 1
@@ -725,7 +742,7 @@ class Store:
                 return None
             job.state, job.attempts, job.updated_at = "running", job.attempts + 1, now
             return {"id": job.id, "interaction_id": job.interaction_id, "path": job.path, "language": job.language,
-                    "attempts": job.attempts}
+                    "engine": job.engine, "attempts": job.attempts}
 
     async def next_transcription_at(self) -> float | None:
         async with self.session() as s:
@@ -837,6 +854,6 @@ class Store:
         return out
 
 
-def _new_job(voicemail: Interaction, language: str, now: float) -> TranscriptionJob:
+def _new_job(voicemail: Interaction, language: str, now: float, engine: str = "") -> TranscriptionJob:
     return TranscriptionJob(interaction_id=voicemail.id, path=voicemail.recording_path, language=language,
-                            state="queued", attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)
+                            engine=engine, state="queued", attempts=0, next_try_at=0.0, error="", created_at=now, updated_at=now)

@@ -98,9 +98,12 @@ STORE_PATHS: dict[str, Any] = {
                                         "confidence, language, engine, model, audio and processing seconds.",
                                         _ok("voicemail"), errors=("401", "404"), params=("id",))},
     "/api/voicemails/{id}/retranscribe": {"post": _op(
-        "Transcribe a voicemail again", "A new job (e.g. with another language).", _ok("`{voicemail, job, state}`"),
-        errors=("400", "401", "404"), params=("id",),
-        body={"type": "object", "properties": {"language": {"type": "string", "description": "auto, en, zh, ..."}}})},
+        "Transcribe a voicemail again", "A new job (e.g. with another language or engine).",
+        _ok("`{voicemail, job, state}`"), errors=("400", "401", "404"), params=("id",),
+        body={"type": "object", "properties": {
+            "language": {"type": "string", "description": "auto, en, zh, ..."},
+            "engine": {"type": "string", "enum": ["faster-whisper", "vosk"],
+                       "description": "default: speech.engine; vosk takes an installed model of the language"}}})},
     "/api/retention/apply": {"post": _op(
         "Purge what is older than store.retention_days", "Recordings (files), transcripts, message bodies; the "
         "contact itself stays, marked `purged_at`.", _ok("what was (or would be) removed"), errors=("400", "401"),

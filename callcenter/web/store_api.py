@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.speech.engines import ENGINES
 from callcenter.speech.whisper import languages
 from callcenter.store import Store
 
@@ -144,7 +145,10 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         if language != "auto" and language not in languages():
             raise CallcenterError("bad-language", f"{language[:20]!r} is not auto or a language code Whisper knows "
                                   "(en, zh, de, ...)")
-        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language)
+        engine = _str(body, "engine", "") or ""
+        if engine and engine not in ENGINES:
+            raise CallcenterError("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
+        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language, engine)
         if on_voicemail is not None:
             on_voicemail()
         return web.json_response({"voicemail": int(request.match_info["id"]), "job": job, "state": "queued"})

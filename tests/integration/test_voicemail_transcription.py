@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 import wave
 from pathlib import Path
@@ -16,9 +17,10 @@ from tests.support.system import HOTLINE, AmiWatch, System, find_call, wait_unti
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speech" / "en-order.wav"
 
 
-async def test_a_spoken_voicemail_is_transcribed_onto_the_callers_ticket(system: System, ami_watch: AmiWatch,
-                                                                         phones) -> None:
-    number = "4155550190"
+async def leave_message(system: System, phones: Any, number: str, pcm: bytes | None,
+                        hold: float = 0.0) -> float:
+    """A caller dials the hotline, presses 9, waits out the greeting and the beep, plays `pcm`
+    (None: stays silent for `hold` seconds) and hangs up; returns when it hung up (monotonic)."""
     caller = phones.caller(number)
     call = await asyncio.to_thread(caller.call, HOTLINE)
 
@@ -34,19 +36,31 @@ async def test_a_spoken_voicemail_is_transcribed_onto_the_callers_ticket(system:
     await asyncio.to_thread(wait_until, at_voicemail, 30, "the caller at the voicemail node")
     # The greeting ("Please leave your message after the tone. ...", ~5 s), then the beep: speak after.
     await asyncio.sleep(7.5)
-    with wave.open(str(FIXTURE), "rb") as w:
-        pcm = w.readframes(w.getnframes())
-    await asyncio.to_thread(call.play_audio, pcm)
-    await asyncio.sleep(0.5)
+    if pcm is not None:
+        await asyncio.to_thread(call.play_audio, pcm)
+    await asyncio.sleep(0.5 + hold)
     hung_up = time.monotonic()
     await asyncio.to_thread(call.hangup)
+    return hung_up
 
-    def transcribed() -> dict[str, Any] | None:
-        status, rows = system.api("/api/voicemails")
-        mine = [r for r in rows if r["caller"] == number and r["state"] in ("done", "failed", "empty")] \
-            if status == 200 else []
-        return mine[0] if mine else None
-    row = await asyncio.to_thread(wait_until, transcribed, 90, "the voicemail's transcript")
+
+def settled(system: System, number: str) -> dict[str, Any] | None:
+    status, rows = system.api("/api/voicemails")
+    mine = [r for r in rows if r["caller"] == number and r["state"] in ("done", "failed", "empty")] \
+        if status == 200 else []
+    return mine[0] if mine else None
+
+
+def pcm_of(path: Path) -> bytes:
+    with wave.open(str(path), "rb") as w:
+        return w.readframes(w.getnframes())
+
+
+async def test_a_spoken_voicemail_is_transcribed_onto_the_callers_ticket(system: System, ami_watch: AmiWatch,
+                                                                         phones) -> None:
+    number = "4155550190"
+    hung_up = await leave_message(system, phones, number, pcm_of(FIXTURE))
+    row = await asyncio.to_thread(wait_until, lambda: settled(system, number), 90, "the voicemail's transcript")
     took = time.monotonic() - hung_up
     assert row["state"] == "done", row
     text = row["text"].lower()
@@ -58,3 +72,38 @@ async def test_a_spoken_voicemail_is_transcribed_onto_the_callers_ticket(system:
     shown = json.loads(system.cli("voicemail", "show", str(row["voicemail"]), "--json").stdout)
     assert shown["transcript"]["language"] == "en" and shown["transcript"]["words"]
     assert "John Smith" in system.cli("voicemail", "list").stdout
+
+
+async def test_a_silent_voicemail_is_an_empty_voicemail_not_a_call_back(system: System, ami_watch: AmiWatch,
+                                                                         phones) -> None:
+    """The caller reaches the beep and says nothing: the message is recorded as an empty voicemail
+    (listed with the reason), never transcribed, and nobody is asked to call back."""
+    number = "4155550191"
+    await leave_message(system, phones, number, None, hold=3.0)
+    row = await asyncio.to_thread(wait_until, lambda: settled(system, number), 30, "the empty voicemail")
+    assert row["state"] == "empty" and "no sound" in row["error"] and row["attempts"] == 0, row
+    _, ticket = system.api(f"/api/tickets/{row['ticket']}")
+    assert ticket["callback_requested"] is False
+    (vm,) = [i for i in ticket["interactions"] if i["channel"] == "voicemail"]
+    assert vm["recording_problem"].startswith("empty voicemail") and vm["body"] == ""
+    assert "empty" in system.cli("voicemail", "list").stdout
+
+
+async def test_a_controller_killed_mid_transcription_finishes_the_job_once_after_restart(
+        system: System, ami_watch: AmiWatch, phones) -> None:
+    number = "4155550192"
+    await leave_message(system, phones, number, pcm_of(FIXTURE.with_name("en-invoice.wav")))
+
+    def running() -> bool:
+        status, rows = system.api("/api/voicemails")
+        return status == 200 and any(r["caller"] == number and r["state"] == "running" for r in rows)
+    await asyncio.to_thread(wait_until, running, 30, "the transcription running", 0.02)
+    system.stop_controller(signal.SIGKILL)
+    await asyncio.to_thread(system.start_controller)
+    row = await asyncio.to_thread(wait_until, lambda: settled(system, number), 90, "the transcript after restart")
+    assert row["state"] == "done" and row["attempts"] == 2 and "maria garcia" in row["text"].lower(), row
+    _, ticket = system.api(f"/api/tickets/{row['ticket']}")
+    voicemails = [i for i in ticket["interactions"] if i["channel"] == "voicemail"]
+    assert len(voicemails) == 1 and "Maria Garcia" in voicemails[0]["body"]
+    shown = system.api(f"/api/voicemails/{row['voicemail']}")[1]
+    assert shown["jobs"] == 1  # the same job, taken up again: not a second one

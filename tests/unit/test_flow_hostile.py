@@ -513,6 +513,8 @@ KINDS = [  # a node kind line (right or wrong), and the exits that kind needs
     ("    hours: {weekly: {xyz: '1'}}", "open closed"), ("    transfer: {number: '+33123456'}", "failure"),
     ("    transfer: {agent: agent1}", ""), ("    transfer: {extension: x, agent: y}", ""), ("    voicemail: {}", ""),
     ("    voicemail: ~", "next"), ("    voicemail: {greeting: {say: x}, max_length: 0}", ""), ("    nothing: 1", ""),
+    ("    voicemail: {max_length: 10, silence: 61, min_length: 11}", ""),
+    ("    voicemail: {silence: -1, min_length: .nan}", ""), ("    voicemail: {silence: 0, min_length: 0.5}", "next"),
 ]
 NOISE = ["      - x", "    - y", "&a [1]", "*a", "{", "]", ": :", "\t", "'", '"\\u0000"', "? [a]", "---", "...",
          "x: !!python/object {}", "!!binary aGk=", "%YAML 1.1", "a: 1e999", "a: 2026-02-30", "<<: *a", "   ", "#",

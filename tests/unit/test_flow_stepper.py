@@ -522,6 +522,32 @@ def test_voicemail_with_next_goes_on():
     assert run.path == ["vm/message", "message:3s", "vm/bye"]
 
 
+def test_voicemail_silence_and_minimum_length_reach_the_recording_and_an_empty_message_is_said_so():
+    fs = flow_set("""\
+        name: vm
+        entry: message
+        nodes:
+          message:
+            voicemail: {max_length: 60, silence: 3, min_length: 2.5}
+    """)
+    run = FlowRun(fs, "vm")
+    assert run.start(NOW) == RecordMessage((), max_length=60, beep=True, silence=3, min_length=2.5)
+    run.send(Recorded("/m.wav", 1.0, "shorter than 2.5 s"), NOW)
+    assert run.path == ["vm/message", "message:1s (empty)"]
+
+
+@pytest.mark.parametrize("body, problem", [
+    ("{silence: 61}", "0 (off) to 60"), ("{silence: -1}", "0 (off) to 60"), ("{silence: 2.5}", "must be an integer"),
+    ("{max_length: 10, min_length: 11}", "max_length (10)"), ("{min_length: .nan}", "max_length"),
+    ("{min_length: -1}", "max_length"), ("{min_length: yes}", "must be a number")])
+def test_voicemail_silence_and_minimum_length_are_checked(body: str, problem: str) -> None:
+    text = f"name: vm\nentry: message\nnodes:\n  message:\n    voicemail: {body}\n"
+    flow, problems = parse_flow(text, "vm.yaml", "vm")
+    assert len(problems) == 1 and problem in str(problems[0]), [str(p) for p in problems]
+    assert flow is None or "message" in flow.broken_nodes
+    assert "vm.yaml" in str(problems[0]) and ":5:" in str(problems[0])  # the file and the line
+
+
 # -- goto, path, resume --------------------------------------------------------------------------
 
 MAIN = """\

