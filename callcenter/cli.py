@@ -417,7 +417,8 @@ def agent_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def credentials(ctx: click.Context, as_json: bool) -> None:
-    """SIP credentials for the agents' softphones (generated at first start)."""
+    """SIP credentials for the agents' softphones and their web logins (generated at first start;
+    the web page: http://<api.bind>:<api.port>/, user name = agent name)."""
     config = _config(ctx)
     try:
         creds = Credentials.load(config.runtime_dir)
@@ -425,14 +426,19 @@ def credentials(ctx: click.Context, as_json: bool) -> None:
         _fail("no-credentials", f"no {Credentials.path(config.runtime_dir)} yet: run `callcenter run` once")
     server = f"{config.sip.bind}:{config.sip.port}"
     rows = [{"agent": name, "extension": a.extension, "username": name,
-             "password": creds.agent_passwords.get(name, ""), "registrar": f"sip:{server}", "transport": "udp"}
+             "password": creds.agent_passwords.get(name, ""), "registrar": f"sip:{server}", "transport": "udp",
+             "web_password": creds.web_passwords.get(name, "")}
             for name, a in config.agents.items()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"Register softphones at sip:{server} (UDP), user name = agent name:")
     for r in rows:
-        click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}")
+        click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}  "
+                   f"web_password {r['web_password'] or '(not generated yet)'}")
+    click.echo(f"Web page: http://{config.api.bind}:{config.api.port}/ (log in with the agent name and web_password; "
+               f"supervisors and admins: `callcenter user add`; the first admin is `admin`, password "
+               f"{creds.web_admin_password or '(not generated yet)'})")
 
 
 @main.group()

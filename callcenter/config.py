@@ -202,6 +202,17 @@ class SpeechSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """The agent workspace and the wallboard (docs/web.md)."""
+
+    pause_reasons: tuple[str, ...] = ("break", "lunch", "training", "meeting", "after-call work")
+    wrapup_codes: tuple[str, ...] = ("resolved", "follow-up needed", "escalated", "information given", "wrong number")
+    session_idle_minutes: int = 480  # a browser session idle this long must log in again
+    service_level_target: float = 0.8  # the share of calls answered within routing.service_level_seconds
+    service_level_abandoned: str = "exclude"  # exclude | count: abandoned calls count as missed in the service level
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -216,6 +227,7 @@ class Config:
     security: SecuritySettings = field(default_factory=SecuritySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
+    web: WebSettings = field(default_factory=WebSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -447,6 +459,27 @@ def _check_store(store: StoreSettings, loc: _Located) -> None:
             raise loc.error(("store", "retention_days", key), f"{days} days must be 0 (keep) to 36500", "bad-value")
 
 
+def _check_web(web: WebSettings, loc: _Located) -> None:
+    for key in ("pause_reasons", "wrapup_codes"):
+        values = getattr(web, key)
+        if not values:
+            raise loc.error(("web", key), f"{key} must list at least one", "bad-value")
+        for i, value in enumerate(values):
+            # A pause reason goes to app_queue (char[80], issue 7's finding): 79 bytes at most.
+            if not value.strip() or len(value.encode()) > 79:
+                raise loc.error(("web", key, str(i)), f"{value[:40]!r} must be 1 to 79 bytes", "bad-value")
+        if len(set(values)) != len(values):
+            raise loc.error(("web", key), f"{key} lists a value twice", "bad-value")
+    if not 1 <= web.session_idle_minutes <= 60 * 24 * 30:
+        raise loc.error(("web", "session_idle_minutes"), "session_idle_minutes must be 1 to 43200", "bad-value")
+    if not 0 < web.service_level_target <= 1:
+        raise loc.error(("web", "service_level_target"), "service_level_target must be more than 0, at most 1 "
+                        "(0.8 = 80 %)", "bad-value")
+    if web.service_level_abandoned not in ("exclude", "count"):
+        raise loc.error(("web", "service_level_abandoned"), "service_level_abandoned must be exclude or count",
+                        "bad-value")
+
+
 def _speech_languages() -> frozenset[str]:
     from callcenter.speech.whisper import languages  # imports faster-whisper: only when a language is set
     return languages()
@@ -505,6 +538,7 @@ def _check(config: Config, loc: _Located) -> None:
                              ("attempts", config.speech.attempts, 20), ("max_seconds", config.speech.max_seconds, 7200)):
         if not 1 <= value <= high:
             raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
+    _check_web(config.web, loc)
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")

@@ -1,14 +1,15 @@
 """Secrets generated at first start and kept in the runtime folder (`secrets.yaml`, mode 0600).
 
-No default passwords anywhere: the AMI secret, the API token and each agent's SIP password are
-random, created once, and never committed. New agents get a password when they first appear.
+No default passwords anywhere: the AMI secret, the API token, each agent's SIP password and web
+password, and the web `admin` password are random, created once, and never committed. New agents
+get their passwords when they first appear. (The store keeps only argon2 hashes of web passwords.)
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
@@ -22,6 +23,8 @@ class Credentials:
     ami_secret: str
     api_token: str
     agent_passwords: dict[str, str]
+    web_passwords: dict[str, str] = field(default_factory=dict)  # agent → web login password
+    web_admin_password: str = ""
 
     @staticmethod
     def path(runtime_dir: Path) -> Path:
@@ -31,7 +34,9 @@ class Credentials:
     def load(cls, runtime_dir: Path) -> "Credentials":
         data = yaml.safe_load(cls.path(runtime_dir).read_text()) or {}
         return cls(str(data["ami_secret"]), str(data["api_token"]),
-                   {str(k): str(v) for k, v in (data.get("agent_passwords") or {}).items()})
+                   {str(k): str(v) for k, v in (data.get("agent_passwords") or {}).items()},
+                   {str(k): str(v) for k, v in (data.get("web_passwords") or {}).items()},
+                   str(data.get("web_admin_password") or ""))
 
     @classmethod
     def load_or_create(cls, runtime_dir: Path, agents: Iterable[str]) -> "Credentials":
@@ -41,7 +46,7 @@ class Credentials:
         if path.exists():
             data = yaml.safe_load(path.read_text()) or {}
         changed = not path.exists()
-        for key in ("ami_secret", "api_token"):
+        for key in ("ami_secret", "api_token", "web_admin_password"):
             if not data.get(key):
                 data[key] = secrets.token_urlsafe(24)
                 changed = True
@@ -52,6 +57,12 @@ class Credentials:
                 passwords[agent] = secrets.token_hex(10)
                 changed = True
         data["agent_passwords"] = passwords
+        web = data.setdefault("web_passwords", {}) or {}
+        for agent in agents:
+            if not web.get(agent):
+                web[agent] = secrets.token_urlsafe(12)
+                changed = True
+        data["web_passwords"] = web
         if changed:
             runtime_dir.mkdir(parents=True, exist_ok=True)
             tmp = path.with_suffix(".tmp")

@@ -27,9 +27,10 @@ class CallStarted:
     caller_id: str
     caller_name: str
     did: str
-    direction: str  # inbound | internal | callback
+    direction: str  # inbound | internal | callback | outbound (click-to-call from the workspace)
     at: float
     callback_of: str = ""  # for a callback: the Linkedid of the call that asked for it
+    ticket_id: int | None = None  # for a click-to-call: the ticket it was made on
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)   # SIPp: scripted SIP calls
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests' headless Chromium (Playwright drives it)
 # PostgreSQL server binaries: tests/support/pgcluster.py runs a private cluster of its own (initdb in a temp folder,
 # 127.0.0.1 only); the system's default cluster is never used.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)

@@ -67,6 +67,7 @@ class CallRecord:
     voicemail: str = ""  # the recorded message's file
     callback_of: str = ""  # for a queue callback: the Linkedid of the call that asked for it
     callback_request: str = ""  # ... and the request's id
+    ticket_id: int | None = None  # a click-to-call from the workspace: the ticket it was made on
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
     @property
@@ -98,6 +99,11 @@ class CallTracker:
         self._requested_cause: dict[str, int] = {}  # uniqueid → first non-zero cause of a hangup request
         self._recent: collections.deque[CallRecord] = collections.deque(maxlen=recent_limit)
         self._callbacks: dict[str, tuple[str, str, str]] = {}  # uniqueid → (original call, request, number)
+        self._outbound: dict[str, tuple[str, str, int | None]] = {}  # uniqueid → (agent, number, ticket)
+
+    def expect_outbound(self, uniqueid: str, agent: str, number: str, ticket_id: int | None) -> None:
+        """The channel `uniqueid` (an Originate's ChannelId) is `agent`'s click-to-call to `number`."""
+        self._outbound[uniqueid] = (agent, number, ticket_id)
 
     def expect_callback(self, uniqueid: str, original_call: str, request_id: str, number: str) -> None:
         """The channel `uniqueid` (an Originate's ChannelId) is the callback of `original_call`."""
@@ -172,7 +178,7 @@ class CallTracker:
     @staticmethod
     def _started(call: CallRecord, now: float) -> ev.CallStarted:
         return ev.CallStarted(call.call_id, call.caller_id, call.caller_name, call.did, call.direction, now,
-                              call.callback_of)
+                              call.callback_of, call.ticket_id)
 
     def note(self, call_id: str, step: str) -> None:
         """Add a step to a call's path (the controller's own decisions, e.g. 'greeting')."""
@@ -274,6 +280,10 @@ class CallTracker:
             if callback is not None:
                 call.callback_of, call.callback_request, call.caller_id = callback
                 call.caller_name, call.direction = "", "callback"
+            outbound = self._outbound.pop(uniqueid, None)
+            if outbound is not None:  # the customer is the other party: they are the "caller" on file
+                call.agent, call.caller_id, call.ticket_id = outbound
+                call.caller_name, call.direction = "", "outbound"
             self._active[linkedid] = call
         call.channels[uniqueid] = channel
         self._by_channel[uniqueid] = linkedid

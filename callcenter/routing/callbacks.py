@@ -61,7 +61,7 @@ def dialable(number: str) -> bool:
     if text.lower() in WITHHELD:
         return False
     digits = text[1:] if text.startswith("+") else text
-    return digits.isdigit() and 3 <= len(digits) <= 20
+    return digits.isascii() and digits.isdigit() and 3 <= len(digits) <= 20  # not '٣' or '３': Asterisk's digits
 
 
 def due(requests: Iterable[CallbackRequest], free_agents: Mapping[str, int],

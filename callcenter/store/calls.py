@@ -23,6 +23,7 @@ from callcenter.store.store import Store
 
 log = logging.getLogger(__name__)
 
+OUTBOUND = ("callback", "outbound")  # calls we placed: the other party is the customer
 EVENTS = (ev.CallStarted, ev.CallerQueued, ev.AgentConnected, ev.CallEnded, ev.VoicemailRecorded,
           ev.CallbackRequested, ev.PictureRebuilt)
 RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between tries of a step the database refused
@@ -79,8 +80,8 @@ class CallWriter:
                 return
             await store.call_step(event.call_id, step="started", caller_id=event.caller_id,
                                   caller_name=event.caller_name, did=event.did, topic=self.topic_of(event.did),
-                                  direction="outbound" if event.direction == "callback" else "inbound",
-                                  callback_of=event.callback_of, started_at=event.at)
+                                  direction="outbound" if event.direction in OUTBOUND else "inbound",
+                                  callback_of=event.callback_of, started_at=event.at, ticket_id=event.ticket_id)
         elif isinstance(event, ev.CallerQueued):
             if event.call_id not in self._skip:
                 await store.call_step(event.call_id, step="queued", values={"queue": event.queue})
@@ -100,9 +101,9 @@ class CallWriter:
                 values.update(await asyncio.to_thread(recording.facts, path))
             await store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
-                                  direction="outbound" if record.direction == "callback" else "inbound",
+                                  direction="outbound" if record.direction in OUTBOUND else "inbound",
                                   callback_of=record.callback_of, started_at=record.started_at,
-                                  values=values)
+                                  values=values, ticket_id=record.ticket_id)
         elif isinstance(event, ev.VoicemailRecorded):
             await store.call_step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,

@@ -133,6 +133,10 @@ class Interaction(Base):
     # model, audio and processing seconds (callcenter/speech/engine.py Transcript).
     transcript: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     purged_at: Mapped[float | None] = mapped_column(Float, default=None)
+    # The agent's wrap-up code at the end of a call (config web.wrapup_codes); a voicemail handled.
+    wrapup_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
+    handled_at: Mapped[float | None] = mapped_column(Float, default=None)
+    handled_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class Merge(Base):
@@ -195,3 +199,31 @@ class TranscriptionJob(Base):
     error: Mapped[str] = mapped_column(String(500), default="")
     created_at: Mapped[float] = mapped_column(Float)
     updated_at: Mapped[float] = mapped_column(Float)
+
+
+class User(Base):
+    """A web login: an agent (same name as in callcenter.yaml), a supervisor or an admin. Only the
+    password's argon2 hash is kept (callcenter/auth/)."""
+
+    __tablename__ = "users"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))  # agent | supervisor | admin
+    password_hash: Mapped[str] = mapped_column(String(200))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)  # an agent no longer in the config
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+
+
+class WebSession(Base):
+    """A browser's login. The cookie holds a random token; only its sha256 is kept here, so the
+    store's contents give no one a session. Kept in the store: a restarted controller keeps its
+    users logged in."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(ForeignKey("users.name", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[float] = mapped_column(Float)
+    last_seen: Mapped[float] = mapped_column(Float)

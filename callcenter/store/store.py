@@ -520,11 +520,13 @@ class Store:
     async def call_step(self, call_id: str, *, step: str, caller_id: str = "", caller_name: str = "", did: str = "",
                         topic: str = "general", direction: str = "inbound", callback_of: str = "",
                         started_at: float | None = None, values: Mapping[str, Any] | None = None,
-                        channel: str = "voice", first_response: bool = False) -> dict[str, Any]:
+                        channel: str = "voice", first_response: bool = False,
+                        ticket_id: int | None = None) -> dict[str, Any]:
         """Write one business step of a call (started, queued, answered, ended) in one transaction:
         the interaction is created at its first step (customer looked up or created by caller ID,
         ticket chosen) and updated at the next ones; a replayed step changes nothing twice (one
-        interaction per Linkedid and channel). A callback joins its original call's ticket."""
+        interaction per Linkedid and channel). A callback joins its original call's ticket; a
+        click-to-call (`ticket_id`) the ticket it was made on, unless that one is closed."""
         now = self.clock()
         values = dict(values or {})
         for attempt in range(3):
@@ -533,7 +535,7 @@ class Store:
                     row = await self._interaction(s, channel, call_id)
                     if row is None:
                         row = await self._new_call(s, call_id, channel, caller_id, caller_name, did, topic,
-                                                   direction, callback_of, started_at or now, now)
+                                                   direction, callback_of, started_at or now, now, ticket_id)
                     order = ("started", "queued", "answered", "ended")
                     if step in order and order.index(step) > order.index(row.step if row.step in order else "started"):
                         row.step = step
@@ -554,16 +556,20 @@ class Store:
 
     async def _new_call(self, s: AsyncSession, call_id: str, channel: str, caller_id: str, caller_name: str,
                         did: str, topic: str, direction: str, callback_of: str, started_at: float,
-                        now: float) -> Interaction:
+                        now: float, ticket_id: int | None = None) -> Interaction:
         # A voicemail joins its call's ticket; a callback its original call's.
         original = await self._interaction(s, "voice", callback_of or call_id) if callback_of or channel != "voice" \
             else None
-        if original is not None:
+        chosen = await s.get(Ticket, ticket_id) if ticket_id is not None and 0 < ticket_id < 2**31 else None
+        if chosen is not None and chosen.status != "closed":
+            customer = await self._customer(s, chosen.customer_id)
+            ticket = chosen
+        elif original is not None:
             customer = await self._customer(s, original.customer_id)
-            ticket = await s.get(Ticket, original.ticket_id)
-            assert ticket is not None
-            if ticket.status == "closed":
-                ticket = await self._ticket_for(s, customer, ticket.topic, channel, ticket.subject, now)
+            joined = await s.get(Ticket, original.ticket_id)
+            assert joined is not None
+            ticket = joined if joined.status != "closed" else \
+                await self._ticket_for(s, customer, joined.topic, channel, joined.subject, now)
         else:
             customer = await self._contact_customer(s, "phone", caller_id, caller_name, now)
             what = {"voice": "Call", "voicemail": "Voicemail"}.get(channel, channel)

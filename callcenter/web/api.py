@@ -1,14 +1,15 @@
-"""The controller's REST API (aiohttp). Every request needs the API token, except /api/health and
-/api/openapi.json (the description of every route: web/openapi.py).
+"""The controller's web server (aiohttp): the REST API, and the agent and wallboard pages
+(web/workspace.py). Every /api/ request needs the API token (the CLI; generated at first start in
+the runtime folder's secrets.yaml) or a logged-in browser session with its CSRF token and a role
+that may (web/access.py), except /api/health, /api/openapi.json (the description of every route:
+web/openapi.py) and /api/login.
 
-The token is generated at first start (runtime folder, secrets.yaml); the CLI reads it there.
 This is the only place where our errors become HTTP statuses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
-from callcenter.web import store_api
+from callcenter.web import access, store_api, workspace
 from callcenter.web.openapi import SPEC
 
 if TYPE_CHECKING:
@@ -48,6 +49,13 @@ STATUS_OF_ERROR = {
     "merge-loop": 409,
     "invalid-transition": 422,
     "store-unavailable": 503,
+    "bad-login": 401,
+    "csrf": 403,
+    "forbidden": 403,
+    "unknown-user": 404,
+    "user-exists": 409,
+    "no-audio": 404,
+    "unknown-interaction": 404,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -79,15 +87,23 @@ def make_app(parts: "Callcenter", token: str,
              reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None,
              config_status: Callable[[], dict[str, Any]] | None = None) -> web.Application:
     view = parts.view
+    accounts = parts.accounts
+
+    async def session_of(cookie: str) -> dict[str, str] | None:
+        if accounts is None:
+            return None
+        return await accounts.session(cookie, parts.config.web.session_idle_minutes * 60.0)
+
+    def agent_names() -> frozenset[str]:
+        return frozenset(parts.config.agents)
 
     @web.middleware
     async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path not in ("/api/health", "/api/openapi.json"):
-            given = request.headers.get("Authorization", "")
-            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(401, "unauthorized", "missing or wrong API token (Authorization: Bearer <token>; "
-                              "the token is in the runtime folder's secrets.yaml)")
         try:
+            if request.path.startswith("/api/") and request.path not in access.PUBLIC:
+                request[access.PRINCIPAL] = await access.who(request, token, session_of, agent_names)
+            elif request.path == "/api/login" and not access.same_origin(request):
+                raise CallcenterError("csrf", "a login from another site")
             return await handler(request)
         except CallcenterError as exc:
             return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
@@ -123,6 +139,8 @@ def make_app(parts: "Callcenter", token: str,
         action = body.get("action")
         if action not in ("pause", "resume"):
             raise CallcenterError("bad-request", 'action must be "pause" or "resume"')
+        record = parts.tracker.get(request.match_info["call_id"])
+        access.own_agent(request, record.agent if record is not None else None, "pause the recording of a call")
         return web.json_response(await parts.recordings.set_paused(request.match_info["call_id"], action == "pause"))
 
     async def flows(request: web.Request) -> web.Response:
@@ -178,10 +196,12 @@ def make_app(parts: "Callcenter", token: str,
         queue = body.get("queue") or ""
         if not isinstance(queue, str):
             raise CallcenterError("bad-request", "queue must be a queue name")
+        access.own_agent(request, request.match_info["name"], "pause")
         await parts.queue_control.pause(request.match_info["name"], body.get("reason", ""), queue)
         return web.json_response(view.agent(request.match_info["name"]))
 
     async def unpause(request: web.Request) -> web.Response:
+        access.own_agent(request, request.match_info["name"], "unpause")
         await parts.queue_control.unpause(request.match_info["name"])
         return web.json_response(view.agent(request.match_info["name"]))
 
@@ -194,7 +214,16 @@ def make_app(parts: "Callcenter", token: str,
     async def callbacks(request: web.Request) -> web.Response:
         return web.json_response(view.callback_requests())
 
+    async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        if response.content_type == "text/html":
+            response.headers.update(workspace.PAGE_HEADERS)
+
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
+    app.on_response_prepare.append(security_headers)
+    if accounts is not None and parts.live is not None:
+        workspace.add_routes(app, accounts=accounts, live=parts.live, config=lambda: parts.config,
+                             json_body=json_body, parts=parts)
     store_api.add_routes(app, parts.store, json_body,
                          parts.transcriber.wake if parts.transcriber is not None else None)
     app.router.add_get("/api/callbacks", callbacks)

@@ -110,13 +110,71 @@ STORE_PATHS: dict[str, Any] = {
         body={"type": "object", "properties": {"dry_run": {"type": "boolean"}}})},
 }
 
+_CSRF = ("From a page: the session cookie `cc_session` and the header `X-CSRF-Token` (403 `csrf` without it); "
+         "roles in docs/web.md (403 `forbidden`).")
+WEB_PATHS: dict[str, Any] = {
+    "/api/login": {"post": {**_op(
+        "Log in (the pages)", "Sets the session cookie `cc_session` (HttpOnly, SameSite=Strict). 401 `bad-login` for a "
+        "wrong name or password alike; 5 failures per name or address in 5 minutes: 429 `too-many-attempts` with "
+        "Retry-After.", _ok("`{name, role, csrf_token, agent}`"), errors=("400", "401", "429"),
+        body={"type": "object", "required": ["name", "password"], "properties": {
+            "name": {"type": "string"}, "password": {"type": "string"}}}), "security": []}},
+    "/api/logout": {"post": _op("Log out", "Ends the session.", _ok("`{logged_out}`"))},
+    "/api/session": {"get": _op("Who is logged in", "With the CSRF token the page sends on changes.",
+                                _ok("`{name, role, csrf_token, agent}`"))},
+    "/api/users": {"get": _op("Web users (admins)", "Agents (one per agent of callcenter.yaml), supervisors, admins.",
+                              _ok("users", _LIST), errors=("401", "403")),
+                   "post": _op("Add a web user (admins)", "201 with a generated `password`, shown once.",
+                               _ok("`{name, role, password}`"), errors=("400", "401", "403", "409"),
+                               body={"type": "object", "required": ["name", "role"], "properties": {
+                                   "name": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"},
+                                   "role": {"enum": ["agent", "supervisor", "admin"]}}})},
+    "/api/users/{name}": {
+        "patch": _op("Change a user's role, or give a new password (admins)", "`new_password: true` answers with a "
+                     "generated `password`, shown once; the user's sessions end.", _ok("the user"),
+                     errors=("400", "401", "403", "404"), params=("name",),
+                     body={"type": "object", "properties": {"role": {"enum": ["agent", "supervisor", "admin"]},
+                                                            "new_password": {"type": "boolean"}}}),
+        "delete": _op("Remove a user (admins)", "Their sessions end.", _ok("`{removed}`"),
+                      errors=("401", "403", "404"), params=("name",))},
+    "/api/ws": {"get": _op("Live updates (WebSocket)", "A snapshot first, then agent / queue / pop / call / voicemail "
+                           "/ callbacks / wallboard messages (docs/web.md). Close code 4000: fell behind, reconnect.",
+                           _ok("101 Switching Protocols"))},
+    "/api/calls/{call_id}/wrapup": {"post": _op(
+        "Set a call's wrap-up code", f"One of `web.wrapup_codes`; an agent only on their own calls. {_CSRF}",
+        _ok("the call's interaction"), errors=("400", "401", "403", "404"), params=("call_id",),
+        body={"type": "object", "required": ["code"], "properties": {"code": {"type": "string"}}})},
+    "/api/originate": {"post": _op(
+        "Click-to-call", "The agent's phone rings first; when answered, the customer is called through the trunk "
+        "(showing the hotline's number), and the call goes on `ticket_id`. With the API token, name the `agent`.",
+        _ok("`{call_id, agent, number, ticket_id}`"), errors=("400", "401", "403", "404", "503"),
+        body={"type": "object", "required": ["number"], "properties": {
+            "number": {"type": "string", "description": "3-20 digits, an optional leading +"},
+            "ticket_id": {"type": "integer"}, "agent": {"type": "string"}}})},
+    "/api/voicemails/{id}/handled": {"post": _op(
+        "Mark a voicemail handled", "Clears its ticket's call-back flag (in the ticket's history).",
+        _ok("the voicemail's interaction"), errors=("401", "403", "404"), params=("id",))},
+    "/api/interactions/{id}/audio": {"get": _op(
+        "The audio of a call recording or a voicemail", "audio/wav; only files in Asterisk's recordings and voicemail "
+        "folders. 404 `no-audio` otherwise.", {"description": "audio/wav", "content": {"audio/wav": {}}},
+        errors=("401", "404"), params=("id",))},
+    "/api/wallboard": {"get": _op(
+        "The wallboard (supervisors)", "Per queue: waiting, longest wait, service level against its target, ASA, "
+        "abandon rate, agents by state; per agent: state and seconds in it, calls, talk and pause seconds; contacts "
+        "per channel today.", _ok("`{generated_at, queues, agents, today}`"), errors=("401", "403"))},
+    "/api/wallboard.csv": {"get": _op("Today's wallboard as CSV (supervisors)", "Queues, then agents, then channels.",
+                                      {"description": "text/csv", "content": {"text/csv": {}}},
+                                      errors=("401", "403"))},
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "callcenter controller API", "version": "0.1.0",
              "description": "The controller's live state and commands (the CLI uses the same API). Every "
-                            "request but /api/health and /api/openapi.json needs `Authorization: Bearer "
-                            "<token>`; the token is `api_token` in the runtime folder's secrets.yaml. Times are "
-                            "epoch seconds, durations seconds. Errors: JSON `{error_id, message, details}`."},
+                            "request but /api/health, /api/openapi.json and /api/login needs `Authorization: Bearer "
+                            "<token>` (`api_token` in the runtime folder's secrets.yaml) or, from the pages, a "
+                            "session cookie with its CSRF token (docs/web.md). Times are epoch seconds, durations "
+                            "seconds. Errors: JSON `{error_id, message, details}`."},
     "servers": [{"url": "http://127.0.0.1:8080"}],
     "components": {
         "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
@@ -179,5 +237,6 @@ SPEC: dict[str, Any] = {
         "/api/callbacks": {"get": _op("Queue callback requests", "pending | dialing | connected | failed, attempts.",
                                       _ok("requests", _LIST))},
         **STORE_PATHS,
+        **WEB_PATHS,
     },
 }

@@ -9,6 +9,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
+from callcenter.web import access
 from callcenter.speech.engines import ENGINES
 from callcenter.speech.whisper import languages
 from callcenter.store import Store
@@ -113,7 +114,17 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
             raise CallcenterError("bad-request", "version must be an integer")
         tid = _id(request.match_info["id"], "ticket")
-        await need().update_ticket(tid, _str(body, "actor", "api") or "api", status=_str(body, "status"),
+        me = request.get(access.PRINCIPAL)
+        actor = _str(body, "actor", "api") or "api"
+        if me is not None and me.via == "session":  # a person at the page: they are the actor
+            actor = me.name
+            if not me.may("supervisor"):  # an agent works tickets of their own or of nobody's, and takes them
+                current = (await need().ticket(tid))["assignee"]
+                wanted = _str(body, "assignee")
+                if current not in ("", me.name) or wanted not in (None, "", me.name):
+                    raise CallcenterError("forbidden", f"{me.name} may change only tickets assigned to them or to "
+                                          "nobody, and assign them only to themselves")
+        await need().update_ticket(tid, actor, status=_str(body, "status"),
                                    priority=_str(body, "priority"), assignee=_str(body, "assignee"),
                                    note=_str(body, "note"), add_tags=_strings(body, "add_tags"),
                                    remove_tags=_strings(body, "remove_tags"), expected_version=version)

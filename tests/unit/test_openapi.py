@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from callcenter import app as app_mod
 from callcenter.config import parse_config
+from callcenter.store import Store, db
 from callcenter.web.api import make_app
 from callcenter.web.openapi import SPEC
 from tests.unit.test_bus_and_build import CONFIG, FakeAmi
 
 
-def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None:
+async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None:
     config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-    parts = app_mod.build(config, ami=FakeAmi([]))  # type: ignore[arg-type]
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = Store(url)
+    await store.open()
+    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
     web_app = make_app(parts, "token")
+    await store.close()
     served = {(r.method.lower(), r.resource.canonical) for r in web_app.router.routes()  # type: ignore[union-attr]
-              if r.method != "HEAD"}
+              if r.method != "HEAD" and r.resource.canonical.startswith("/api/")}  # type: ignore[union-attr]
+    assert {"/", "/login", "/wallboard"} <= {r.resource.canonical for r in web_app.router.routes()}  # type: ignore[union-attr]
     described = {(method, path) for path, ops in SPEC["paths"].items() for method in ops}
     assert served == described
     assert SPEC["openapi"].startswith("3.1")

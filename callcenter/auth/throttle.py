@@ -1,0 +1,42 @@
+"""Login throttling (pure): at most `limit` failures per key (a name, an address) in `window`
+seconds; then the key waits until its oldest failure leaves the window."""
+
+from __future__ import annotations
+
+from collections import deque
+
+
+class LoginThrottle:
+    def __init__(self, limit: int = 5, window: float = 300.0, max_keys: int = 100_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._failures: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str, now: float) -> deque[float]:
+        failures = self._failures.get(key)
+        if failures is None:
+            return deque()
+        while failures and failures[0] <= now - self.window:
+            failures.popleft()
+        if not failures:
+            del self._failures[key]
+        return failures
+
+    def retry_after(self, keys: list[str], now: float) -> float:
+        """Seconds to wait before trying again (0: go ahead)."""
+        wait = 0.0
+        for key in keys:
+            failures = self._recent(key, now)
+            if len(failures) >= self.limit:
+                wait = max(wait, failures[0] + self.window - now)
+        return wait
+
+    def failed(self, keys: list[str], now: float) -> None:
+        if len(self._failures) >= self.max_keys:  # a flood of names: forget the oldest entries
+            for key in list(self._failures)[: self.max_keys // 10]:
+                del self._failures[key]
+        for key in keys:
+            self._failures.setdefault(key, deque()).append(now)
+
+    def succeeded(self, keys: list[str]) -> None:
+        for key in keys:
+            self._failures.pop(key, None)

@@ -1,0 +1,31 @@
+"""Click-to-call from the workspace: the agent's phone rings first; when the agent answers, the
+customer is dialed through the trunk, showing the hotline's number ([cc-clicktocall] in
+extensions.conf). The call is `outbound`, its customer the number dialed, on the ticket it was
+made from (store.call_step `ticket_id`). Errors: `bad-number`, `unknown-agent`, AMI errors."""
+
+from __future__ import annotations
+
+import secrets
+
+from callcenter.ami import actions
+from callcenter.ami.client import AmiClient
+from callcenter.calls.tracker import CallTracker
+from callcenter.config import Config
+from callcenter.errors import CallcenterError, UnknownAgent
+from callcenter.routing.callbacks import dialable
+
+
+async def click_to_call(ami: AmiClient, tracker: CallTracker, config: Config, agent: str, number: str,
+                        ticket_id: int | None) -> str:
+    """Originate it; returns the agent channel's uniqueid (the call's Linkedid)."""
+    number = number.strip().replace(" ", "").replace("-", "")
+    if not dialable(number):
+        raise CallcenterError("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
+    if agent not in config.agents:
+        raise UnknownAgent(agent, list(config.agents))
+    channel_id = f"c2c-{agent}-{secrets.token_hex(4)}"
+    tracker.expect_outbound(channel_id, agent, number, ticket_id)
+    await ami.send(actions.originate(action_id=channel_id, channel=f"PJSIP/{agent}", context="cc-clicktocall",
+                                     exten="s", caller_id=f'"Call {number}" <{number}>',
+                                     variables={"CC_C2C_NUMBER": number}, timeout_ms=30000))
+    return channel_id

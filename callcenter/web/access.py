@@ -1,0 +1,107 @@
+"""Who is asking, and may they (docs/web.md, "Logins and roles").
+
+Two ways in: the CLI's `Authorization: Bearer <api_token>` (an admin, no cookie, so no CSRF token
+needed) and a browser's session cookie `cc_session` (the user's role; every state change must carry
+`X-CSRF-Token`, and a WebSocket's Origin must be this server's). Routes are agent-level, supervisor-
+level (the default) or admin-level; handlers check ownership on top (an agent's own presence, calls,
+tickets). Errors: `unauthorized` (401), `csrf` and `forbidden` (403).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from callcenter.auth.roles import Principal, Role
+from callcenter.errors import CallcenterError
+
+COOKIE = "cc_session"
+PRINCIPAL = web.RequestKey("principal", Principal)
+PUBLIC = frozenset({"/api/health", "/api/openapi.json", "/api/login", "/", "/login", "/wallboard"})
+STATIC = "/static/"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+# Routes an agent may use (ownership checked in the handlers); anything else needs a supervisor,
+# and these an admin.
+AGENT_ROUTES = frozenset({
+    ("GET", "/api/session"), ("POST", "/api/logout"), ("GET", "/api/ws"),
+    ("GET", "/api/agents"), ("GET", "/api/agents/{name}"), ("POST", "/api/agents/{name}/pause"),
+    ("POST", "/api/agents/{name}/unpause"), ("GET", "/api/queues"), ("GET", "/api/queues/{name}"),
+    ("GET", "/api/customers"), ("POST", "/api/customers"), ("GET", "/api/customers/{id}"),
+    ("PATCH", "/api/customers/{id}"), ("POST", "/api/customers/{id}/merge"),
+    ("GET", "/api/tickets"), ("GET", "/api/tickets/{id}"), ("PATCH", "/api/tickets/{id}"),
+    ("GET", "/api/calls/{call_id}"), ("POST", "/api/calls/{call_id}/recording"), ("POST", "/api/calls/{call_id}/wrapup"),
+    ("POST", "/api/originate"), ("GET", "/api/callbacks"), ("GET", "/api/voicemails"),
+    ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"), ("GET", "/api/interactions/{id}/audio"),
+})
+ADMIN_PREFIXES = ("/api/users", "/api/config/", "/api/flows/reload", "/api/retention/")
+
+SessionLookup = Callable[[str], Awaitable["dict[str, str] | None"]]
+
+
+class Forbidden(CallcenterError):
+    def __init__(self, message: str) -> None:
+        super().__init__("forbidden", message)
+
+
+def needed_role(request: web.Request) -> Role:
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else request.path
+    if (request.method, canonical) in AGENT_ROUTES:
+        return "agent"
+    if canonical.startswith(ADMIN_PREFIXES):
+        return "admin"
+    return "supervisor"
+
+
+def same_origin(request: web.Request) -> bool:
+    """The request's Origin (when a browser sent one) is this server."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    return parts.netloc == request.host and parts.scheme in ("http", "https")
+
+
+async def who(request: web.Request, token: str, session: SessionLookup,
+              agents: Callable[[], frozenset[str]]) -> Principal:
+    """The principal of a request that is not public. Errors: `unauthorized`, `csrf`, `forbidden`."""
+    given = request.headers.get("Authorization", "")
+    if given:
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            raise CallcenterError("unauthorized", "wrong API token (Authorization: Bearer <token>; the token is in "
+                                  "the runtime folder's secrets.yaml)")
+        return Principal("api", "admin", None, "token")
+    cookie = request.cookies.get(COOKIE, "")
+    user = await session(cookie) if cookie else None
+    if user is None:
+        raise CallcenterError("unauthorized", "log in first (POST /api/login), or give the API token "
+                              "(Authorization: Bearer <token>, in the runtime folder's secrets.yaml)")
+    principal = Principal(user["name"], user["role"],  # type: ignore[arg-type]
+                          user["name"] if user["name"] in agents() else None, "session", user["csrf_token"])
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get("X-CSRF-Token", "")
+        if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()) or \
+                not same_origin(request):
+            raise CallcenterError("csrf", "a change from the page needs its X-CSRF-Token header (from /api/session)")
+    elif request.path == "/api/ws" and not same_origin(request):
+        raise CallcenterError("csrf", "a WebSocket from another site")
+    if not principal.may(needed_role(request)):
+        raise Forbidden(f"{principal.name} ({principal.role}) may not {request.method} {request.path[:80]}")
+    return principal
+
+
+def principal(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def own_agent(request: web.Request, agent: str | None, what: str) -> None:
+    """An agent acts only on their own (presence, calls); supervisors and admins on anyone's.
+    Errors: `forbidden`."""
+    p = principal(request)
+    if p.may("supervisor") or (agent is not None and p.is_agent(agent)):
+        return
+    raise Forbidden(f"{p.name} may not {what} of {agent or 'another agent'}")
