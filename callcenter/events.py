@@ -30,7 +30,7 @@ class CallStarted:
     direction: str  # inbound | internal | callback | outbound (click-to-call from the workspace)
     at: float
     callback_of: str = ""  # for a callback: the Linkedid of the call that asked for it
-    ticket_id: int | None = None  # for a click-to-call: the ticket it was made on
+    outbound_ticket: int | None = None  # for a click-to-call: the ticket it was made on
 
 
 @dataclass(frozen=True)

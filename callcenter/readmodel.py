@@ -52,9 +52,10 @@ class ReadModel:
 
     async def call(self, call_id: str) -> dict[str, Any]:
         record: CallRecord | None = self.tracker.get(call_id)
-        if record is not None:
-            return record.as_dict()
         row = await self.store.call(call_id) if self.store is not None else None
+        if record is not None:  # live (or just ended): the tracker's record, and where the store put it
+            return {**record.as_dict(), **({"customer_id": row["customer_id"], "ticket_id": row["ticket_id"]}
+                                           if row is not None else {})}
         if row is None or not row["record"]:
             raise UnknownCall(call_id)
         return {**row["record"], "customer_id": row["customer_id"], "ticket_id": row["ticket_id"]}

@@ -11,6 +11,9 @@ import pytest
 
 from tests.support.pgcluster import PgCluster, PgClusterError
 
+# The real system (Asterisk + controller, started once per session) and its SIP phones.
+pytest_plugins = ["tests.support.fixtures"]
+
 
 @pytest.fixture(scope="session")
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -67,7 +67,7 @@ class CallRecord:
     voicemail: str = ""  # the recorded message's file
     callback_of: str = ""  # for a queue callback: the Linkedid of the call that asked for it
     callback_request: str = ""  # ... and the request's id
-    ticket_id: int | None = None  # a click-to-call from the workspace: the ticket it was made on
+    outbound_ticket: int | None = None  # a click-to-call from the workspace: the ticket it was made on
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
 
     @property
@@ -178,7 +178,7 @@ class CallTracker:
     @staticmethod
     def _started(call: CallRecord, now: float) -> ev.CallStarted:
         return ev.CallStarted(call.call_id, call.caller_id, call.caller_name, call.did, call.direction, now,
-                              call.callback_of, call.ticket_id)
+                              call.callback_of, call.outbound_ticket)
 
     def note(self, call_id: str, step: str) -> None:
         """Add a step to a call's path (the controller's own decisions, e.g. 'greeting')."""
@@ -282,7 +282,7 @@ class CallTracker:
                 call.caller_name, call.direction = "", "callback"
             outbound = self._outbound.pop(uniqueid, None)
             if outbound is not None:  # the customer is the other party: they are the "caller" on file
-                call.agent, call.caller_id, call.ticket_id = outbound
+                call.agent, call.caller_id, call.outbound_ticket = outbound
                 call.caller_name, call.direction = "", "outbound"
             self._active[linkedid] = call
         call.channels[uniqueid] = channel

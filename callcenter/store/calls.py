@@ -81,7 +81,7 @@ class CallWriter:
             await store.call_step(event.call_id, step="started", caller_id=event.caller_id,
                                   caller_name=event.caller_name, did=event.did, topic=self.topic_of(event.did),
                                   direction="outbound" if event.direction in OUTBOUND else "inbound",
-                                  callback_of=event.callback_of, started_at=event.at, ticket_id=event.ticket_id)
+                                  callback_of=event.callback_of, started_at=event.at, ticket_id=event.outbound_ticket)
         elif isinstance(event, ev.CallerQueued):
             if event.call_id not in self._skip:
                 await store.call_step(event.call_id, step="queued", values={"queue": event.queue})
@@ -103,7 +103,7 @@ class CallWriter:
                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
                                   direction="outbound" if record.direction in OUTBOUND else "inbound",
                                   callback_of=record.callback_of, started_at=record.started_at,
-                                  values=values, ticket_id=record.ticket_id)
+                                  values=values, ticket_id=record.outbound_ticket)
         elif isinstance(event, ev.VoicemailRecorded):
             await store.call_step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,

@@ -66,6 +66,9 @@ class Ticket(Base):
     updated_at: Mapped[float] = mapped_column(Float)
     # Optimistic concurrency: an UPDATE that finds another version changed nothing and is retried.
     version: Mapped[int] = mapped_column(Integer, default=1)
+    # People's edits (update_ticket), apart from the calls that touch the row: a page that read
+    # `edits` N conflicts only with another person's edit, not with its own call being answered.
+    edits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __mapper_args__ = {"version_id_col": version}
 

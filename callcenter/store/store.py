@@ -84,7 +84,7 @@ def ticket_dict(t: Ticket) -> dict[str, Any]:
             "callback_requested": t.callback_requested, "first_response_due": t.first_response_due,
             "resolution_due": t.resolution_due, "first_response_at": t.first_response_at,
             "resolved_at": t.resolved_at, "created_at": t.created_at, "updated_at": t.updated_at,
-            "version": t.version}
+            "version": t.version, "edits": t.edits}
 
 
 def interaction_dict(i: Interaction) -> dict[str, Any]:
@@ -442,7 +442,7 @@ class Store:
     async def update_ticket(self, ticket_id: int, actor: str, *, status: str | None = None,
                             priority: str | None = None, assignee: str | None = None, note: str | None = None,
                             add_tags: Sequence[str] = (), remove_tags: Sequence[str] = (),
-                            expected_version: int | None = None) -> dict[str, Any]:
+                            expected_version: int | None = None, expected_edits: int | None = None) -> dict[str, Any]:
         """Change a ticket; each change is written to its history (who, when, from → to).
         `expected_version` (optimistic): refused with `ticket-conflict` if someone changed it since.
         Without it, a concurrent change is retried on the fresh row, never lost. Errors:
@@ -460,9 +460,9 @@ class Store:
         for attempt in range(UPDATE_ATTEMPTS):
             try:
                 return await self._update_ticket(ticket_id, actor, status, priority, assignee, note, tags_add,
-                                                 tags_remove, expected_version)
+                                                 tags_remove, expected_version, expected_edits)
             except StaleDataError:
-                if expected_version is not None or attempt == UPDATE_ATTEMPTS - 1:
+                if expected_version is not None or expected_edits is not None or attempt == UPDATE_ATTEMPTS - 1:
                     raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
                                         "again and retry", {"ticket": ticket_id}) from None
                 # SQLite has no row locks: writers that raced try again, spread out.
@@ -471,7 +471,7 @@ class Store:
 
     async def _update_ticket(self, ticket_id: int, actor: str, status: str | None, priority: str | None,
                              assignee: str | None, note: str | None, add_tags: list[str], remove_tags: set[str],
-                             expected_version: int | None) -> dict[str, Any]:
+                             expected_version: int | None, expected_edits: int | None = None) -> dict[str, Any]:
         now = self.clock()
         async with self.session() as s, s.begin():
             # PostgreSQL locks the row (concurrent editors wait their turn); SQLite ignores FOR UPDATE
@@ -482,6 +482,10 @@ class Store:
             if expected_version is not None and ticket.version != expected_version:
                 raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} is at version {ticket.version}, "
                                     f"not {expected_version}: read it again", {"version": ticket.version})
+            if expected_edits is not None and ticket.edits != expected_edits:
+                raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was edited since you read it "
+                                    f"({ticket.edits} edits, not {expected_edits}): read it again",
+                                    {"edits": ticket.edits})
             changes: list[tuple[str, str, str]] = []
             if status is not None and status != ticket.status:
                 rules.check_transition(ticket.status, status)
@@ -504,7 +508,7 @@ class Store:
                 changes.append(("note", "", note))
             if not changes:
                 return ticket_dict(ticket)
-            ticket.updated_at = now
+            ticket.updated_at, ticket.edits = now, ticket.edits + 1
             for name, old, new in changes:
                 s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=name, old=old, new=new))
             await s.flush()

@@ -221,6 +221,12 @@ def make_app(parts: "Callcenter", token: str,
 
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
     app.on_response_prepare.append(security_headers)
+    if parts.live is not None:
+        live = parts.live
+
+        async def close_pages(app: web.Application) -> None:
+            await live.close_all()  # else the server waits for every open page before it stops
+        app.on_shutdown.append(close_pages)
     if accounts is not None and parts.live is not None:
         workspace.add_routes(app, accounts=accounts, live=parts.live, config=lambda: parts.config,
                              json_body=json_body, parts=parts)

@@ -225,6 +225,11 @@ class LiveHub:
                     await sender
         return ws
 
+    async def close_all(self) -> None:
+        """The server stops: every page is told (1001 going away) and reconnects to the next one."""
+        await asyncio.gather(*(c.ws.close(code=1001, message=b"server stopping") for c in list(self.clients)),
+                             return_exceptions=True)
+
     async def _send(self, client: Client) -> None:
         with contextlib.suppress(ConnectionError, RuntimeError):
             while True:

@@ -51,7 +51,10 @@ TICKET_BODY = {"type": "object", "properties": {
     "priority": {"enum": ["low", "normal", "high", "urgent"]}, "assignee": {"type": "string", "maxLength": 200},
     "note": {"type": "string", "maxLength": 10000, "description": "An internal note (kept in the history)."},
     "add_tags": _TAGS, "remove_tags": _TAGS,
-    "version": {"type": "integer", "description": "The version you read: 409 `ticket-conflict` if it changed since."},
+    "version": {"type": "integer", "description": "The version you read: 409 `ticket-conflict` if the row changed "
+                                                  "since (calls that touch the ticket change it too)."},
+    "edits": {"type": "integer", "description": "The `edits` you read: 409 `ticket-conflict` only if a person "
+                                                "edited the ticket since (what the pages send)."},
     "actor": {"type": "string", "description": "Who makes the change (default `api`); kept in the history."}}}
 
 STORE_PATHS: dict[str, Any] = {

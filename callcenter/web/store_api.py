@@ -110,9 +110,10 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
 
     async def update_ticket(request: web.Request) -> web.Response:
         body = await json_body(request)
-        version = body.get("version")
-        if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
-            raise CallcenterError("bad-request", "version must be an integer")
+        version, edits = body.get("version"), body.get("edits")
+        for key, value in (("version", version), ("edits", edits)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise CallcenterError("bad-request", f"{key} must be an integer")
         tid = _id(request.match_info["id"], "ticket")
         me = request.get(access.PRINCIPAL)
         actor = _str(body, "actor", "api") or "api"
@@ -127,7 +128,8 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         await need().update_ticket(tid, actor, status=_str(body, "status"),
                                    priority=_str(body, "priority"), assignee=_str(body, "assignee"),
                                    note=_str(body, "note"), add_tags=_strings(body, "add_tags"),
-                                   remove_tags=_strings(body, "remove_tags"), expected_version=version)
+                                   remove_tags=_strings(body, "remove_tags"), expected_version=version,
+                                   expected_edits=edits)
         return web.json_response(await need().ticket(tid))
 
     async def retention(request: web.Request) -> web.Response:

@@ -36,6 +36,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_web_sessions_user'), ['user'], unique=False)
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('edits', sa.Integer(), nullable=False, server_default='0'))
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('wrapup_code', sa.String(length=40), nullable=False, server_default=''))
         batch_op.add_column(sa.Column('handled_at', sa.Float(), nullable=True))
@@ -47,6 +49,8 @@ def downgrade() -> None:
         batch_op.drop_column('handled_by')
         batch_op.drop_column('handled_at')
         batch_op.drop_column('wrapup_code')
+    with op.batch_alter_table('tickets', schema=None) as batch_op:
+        batch_op.drop_column('edits')
     with op.batch_alter_table('web_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_web_sessions_user'))
     op.drop_table('web_sessions')

@@ -317,7 +317,7 @@ $('#ticket-form').addEventListener('submit', async (ev) => {
   if (tags.length) body.add_tags = tags;
   if (value('#ticket-note')) body.note = value('#ticket-note');
   if (!Object.keys(body).length) return status(t('ticket.unchanged'));
-  body.version = tk.version;
+  body.edits = tk.edits; // a conflict is another person's edit, not this call being answered
   try {
     S.ticket = await api('PATCH', `/api/tickets/${enc(tk.id)}`, body, { quiet: true });
     $('#ticket-note').value = '';

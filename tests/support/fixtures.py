@@ -1,4 +1,5 @@
-"""Integration fixtures: the system under test is started once per session (see tests/support/system.py)."""
+"""The system fixtures (one Asterisk + controller per session, its AMI watch, SIP phones): shared by
+tests/integration and tests/browser through tests/conftest.py (see tests/support/system.py)."""
 
 from __future__ import annotations
 
