@@ -122,6 +122,9 @@ def banner(config: Config, creds: Credentials, install: AsteriskInstall, asteris
         f"  AMI        {config.ami.bind}:{config.ami.port}  (user {config.ami.username}, controller only)",
         f"  REST API   http://{config.api.bind}:{config.api.port}/api/status  "
         f"(token: {Credentials.path(config.runtime_dir)})",
+        f"  web        http://{config.api.bind}:{config.api.port}/ (agents: their name and web_password from "
+        f"`callcenter agent credentials`), /wallboard (supervisors; first admin: `admin`, web_admin_password in "
+        f"secrets.yaml)",
         f"  agents     register at sip:{sip} (UDP) with these demo credentials:",
     ]
     for name, agent in config.agents.items():

@@ -148,6 +148,9 @@ def main(ctx: click.Context, config_path: str | None) -> None:
                            callcenter agent list | show | credentials
     IVR flows:             callcenter flow validate | graph | list | reload
     Configuration:         callcenter config check | reload
+    Customers, tickets:    callcenter customer ... | ticket ... | voicemail list | show
+    Web pages:             http://127.0.0.1:8080/ (agents), /wallboard (supervisors)
+                           callcenter agent credentials (web_password) | user add | list | passwd | remove
     """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
@@ -580,7 +583,7 @@ def config_check(ctx: click.Context) -> None:
 
 
 # The store's commands (db, customer, ticket, retention) and speech's register themselves on `main`.
-from callcenter import cli_speech, cli_store  # noqa: E402,F401
+from callcenter import cli_speech, cli_store, cli_users  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run as `python -m callcenter.cli`: use the importable module's `main`, the one the store's

@@ -810,7 +810,7 @@ class Store:
                             "error": job.error, "caller": vm.address, "call_id": vm.call_id, "ticket": vm.ticket_id,
                             "customer": vm.customer_id, "started_at": vm.started_at, "seconds": vm.recording_seconds,
                             "text": vm.body, "language": (vm.transcript or {}).get("language", ""),
-                            "path": vm.recording_path,
+                            "path": vm.recording_path, "handled_at": vm.handled_at, "handled_by": vm.handled_by,
                             **({"transcript": dict(vm.transcript or {})} if voicemail_id is not None else {})})
             return out
 

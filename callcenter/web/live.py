@@ -59,11 +59,15 @@ class LiveHub:
         self._today: tuple[float, dict[str, int]] = (0.0, {})
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sent = self.dropped = 0
+        self._at = 0.0  # the time of the event being delivered
 
     # -- the bus side -----------------------------------------------------------------------
 
     def on_event(self, event: Any) -> None:
-        """Inline subscriber: never blocks (a slow page only fills its own queue)."""
+        """Inline subscriber: never blocks (a slow page only fills its own queue). Messages carry
+        the event's time (`at`, epoch seconds)."""
+        at = getattr(event, "at", None)
+        self._at = at if isinstance(at, (int, float)) else self.clock()
         if isinstance(event, ev.AgentStateChanged):
             self._to_all({"type": "agent", "agent": self._agent(event.agent)})
         elif isinstance(event, (ev.QueueChanged, ev.CallerQueued)):
@@ -118,7 +122,7 @@ class LiveHub:
             log.exception("screen pop of call %s for %s failed", call_id, agent)
             return
         self.pops[agent] = pop
-        self._to(lambda p: p.is_agent(agent), {"type": "pop", "pop": pop})
+        self._to(lambda p: p.is_agent(agent), {"type": "pop", "pop": pop, "at": pop["at"]})
 
     async def pop(self, call_id: str, queue: str = "") -> dict[str, Any]:
         """What a ringing agent sees: the call and the caller's file (None when the store has none)."""
@@ -145,7 +149,7 @@ class LiveHub:
         self._to(lambda p: True, message)
 
     def _to(self, who: Callable[[Principal], bool], message: dict[str, Any]) -> None:
-        text = json.dumps(message)
+        text = json.dumps({**message, "at": message.get("at", self._at)})
         for client in list(self.clients):
             if client.overflowed or not who(client.principal):
                 continue
@@ -163,7 +167,8 @@ class LiveHub:
             self._board_dirty.clear()
             if any(c.principal.may("supervisor") for c in self.clients):
                 board = await self.wallboard()
-                self._to(lambda p: p.may("supervisor"), {"type": "wallboard", "wallboard": board})
+                self._to(lambda p: p.may("supervisor"), {"type": "wallboard", "wallboard": board,
+                                                         "at": board["generated_at"]})
             await asyncio.sleep(1.0)
 
     async def wallboard(self) -> dict[str, Any]:

@@ -170,7 +170,7 @@ async def test_the_websocket_sends_a_snapshot_then_live_changes_and_refuses_stra
         assert snapshot["settings"]["pause_reasons"] and snapshot["wallboard"] is None  # agents get no wallboard
         await web.parts.bus.publish(ev.CallbackRequested("r1", "support", "4155550100", "1.1", 0.0))
         message = json.loads((await ws.receive(timeout=5)).data)
-        assert message == {"type": "callbacks"}
+        assert message == {"type": "callbacks", "at": 0.0}  # the event's own time
     await browser.close()
 
 
