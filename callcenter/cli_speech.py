@@ -96,6 +96,13 @@ def speech_fetch_model(ctx: click.Context, name: str, archive: str | None, url: 
     from callcenter.speech import models
     if url and not sha:
         _fail("bad-value", "a mirror (--url) needs the checksum of its zip (--sha256)")
+    if url and archive:
+        _fail("bad-value", "give either --file or --url, not both")
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # unwinds: the half-downloaded folder is removed
+    signal.signal(signal.SIGTERM, stop)
     with _Bar(f"downloading {name}") as bar:
         try:
             path = models.fetch_vosk(name, models.DEFAULT_ROOT, url=url, sha=sha,
@@ -121,7 +128,7 @@ def speech_transcribe(ctx: click.Context, file: str, engine_name: str | None, la
     from callcenter.speech.engines import engine
     config = _config(ctx)
     name = engine_name or config.speech.engine
-    language = language or config.speech.language
+    language = (language or config.speech.language).lower()
     try:
         stt = engine(name, config.speech_model if name == config.speech.engine else None, config.speech.threads,
                      language)

@@ -60,6 +60,8 @@ def _timeline_line(i: dict[str, Any]) -> str:
             detail += " " + " ".join(f"{k}={v}" for k, v in i["variables"].items())
     else:
         detail = f"{i['address']} {i['recording_path'] or ''} {(i['body'] or '')[:60]!r}"
+        if i.get("recording_problem"):
+            detail += f" ({i['recording_problem']})"  # e.g. "empty voicemail: no sound (silence only)"
     return f"  {_when(i['started_at'])}  #{i['ticket_id']:<5} {what:<9} {detail}"
 
 

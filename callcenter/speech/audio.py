@@ -21,8 +21,9 @@ def check_wav(path: Path) -> float:
     """The WAV's length in seconds. Errors: SpeechError `unreadable-audio`."""
     try:
         if not path.is_file():  # a FIFO, a device, a folder: never opened (a FIFO would block)
-            raise SpeechError("unreadable-audio", f"{path}: no such file" if not path.exists()
-                              else f"{path}: not a regular file")
+            what = "a broken or looping link" if path.is_symlink() else "no such file" if not path.exists() \
+                else "not a regular file"
+            raise SpeechError("unreadable-audio", f"{path}: {what}")
         with wave.open(str(path), "rb") as w:
             frames, rate, width, channels = w.getnframes(), w.getframerate(), w.getsampwidth(), w.getnchannels()
     except (wave.Error, EOFError) as exc:
@@ -31,6 +32,9 @@ def check_wav(path: Path) -> float:
         raise SpeechError("unreadable-audio", f"{path}: cannot be read ({exc.strerror or exc})") from None
     if frames == 0 or rate == 0:
         raise SpeechError("unreadable-audio", f"{path}: no audio (0 frames)")
+    if not 4000 <= rate <= 192_000 or not 1 <= channels <= 8:
+        raise SpeechError("unreadable-audio", f"{path}: {rate} Hz, {channels} channels: not speech audio "
+                          "(4-192 kHz, 1-8 channels)")
     # A header may claim more than the file holds (a sparse or truncated file): trust the bytes.
     frames = min(frames, max(0, path.stat().st_size - 44) // max(1, width * channels))
     if frames == 0:

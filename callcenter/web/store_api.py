@@ -4,15 +4,17 @@ The actor of a change is the body's `actor` (default `api`)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
-from callcenter.web import access
+from callcenter.speech import engines
 from callcenter.speech.engines import ENGINES
 from callcenter.speech.whisper import languages
 from callcenter.store import Store
+from callcenter.web import access
 
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
 MAX_ID = 2**31 - 1
@@ -161,6 +163,8 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         engine = _str(body, "engine", "") or ""
         if engine and engine not in ENGINES:
             raise CallcenterError("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
+        if engine == "vosk":  # one language per vosk model: is there one for this language here?
+            await asyncio.to_thread(engines.check, engine, None, language)
         job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language, engine)
         if on_voicemail is not None:
             on_voicemail()

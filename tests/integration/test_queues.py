@@ -12,8 +12,7 @@ import pytest
 
 from callcenter.ami import actions
 
-from tests.support.sipphone import SipPhone
-from tests.support.system import CARRIER_PORT, LEVELS, PLAIN, SIP_PORT, TEAM_DIDS, AmiWatch, System, wait_until
+from tests.support.system import LEVELS, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
 
 def cli_json(system: System, *args: str):
@@ -307,17 +306,6 @@ async def test_agents_and_queues_are_added_and_removed_live(system: System, ami_
 
 
 # -- callbacks -----------------------------------------------------------------------------------
-
-@pytest.fixture
-def carrier(ports):
-    """The carrier's side of the trunk: calls our Asterisk sends out (callbacks) arrive here."""
-    rtp = ports.allocate()
-    phone = SipPhone(server_port=SIP_PORT, caller_id="carrier", sip_port=CARRIER_PORT, rtp_low=rtp.rtp_low,
-                     rtp_high=rtp.rtp_high)
-    phone.start()
-    yield phone
-    phone.stop()
-
 
 async def ask_for_callback(system: System, ami_watch: AmiWatch, phones, number: str) -> dict:
     caller = phones.caller(number)

@@ -13,7 +13,8 @@ import pytest
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from tests.support.sipphone import PortAllocator, SipPhone
-from tests.support.system import AMI_PORT, PHONE_PORTS, SIP_PORT, TEST_CONFIG, AmiWatch, System, write_flows
+from tests.support.system import (AMI_PORT, CARRIER_PORT, PHONE_PORTS, SIP_PORT, TEST_CONFIG, AmiWatch, System,
+                                  write_flows)
 
 
 @pytest.fixture(scope="session")
@@ -84,3 +85,14 @@ def phones(system: System, ports: PortAllocator) -> Any:
         phone.stop()
 
 
+
+
+@pytest.fixture
+def carrier(ports: PortAllocator) -> Any:
+    """The carrier's side of the trunk: calls our Asterisk sends out (callbacks, click-to-call) arrive here."""
+    rtp = ports.allocate()
+    phone = SipPhone(server_port=SIP_PORT, caller_id="carrier", sip_port=CARRIER_PORT, rtp_low=rtp.rtp_low,
+                     rtp_high=rtp.rtp_high)
+    phone.start()
+    yield phone
+    phone.stop()

@@ -183,3 +183,42 @@ async def test_a_ten_minute_message_is_transcribed_while_the_loop_and_the_next_j
     assert first["truncated"] and first["duration"] > 600 and "john smith" in first["text"].lower()
     assert "cancel" in rows["740.2"]["text"].lower()
     assert max(lags) < 0.5, max(lags)
+
+
+async def test_a_hung_process_is_stopped_a_second_request_is_kept_and_a_failure_still_asks_for_a_call_back(
+        store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.speech import worker as worker_mod
+    monkeypatch.setattr(worker_mod, "job_deadline", lambda seconds: 4.0)
+    vm = await voicemail(store, "750.1", "4155550186", FIXTURES / "en-invoice.wav")
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(60):
+            while not (worker._pool and worker._pool._processes and
+                       (await store.transcriptions())[0]["state"] == "running"):
+                await asyncio.sleep(0.05)
+        running = (await store.transcriptions())[0]["job"]
+        assert await store.retranscribe(vm, "zh") != running  # asked while it runs: kept, a job after it
+        for pid in list(worker._pool._processes):
+            os.kill(pid, signal.SIGSTOP)  # hung: alive, never answering
+        async with asyncio.timeout(30):
+            while worker.crashes == 0:
+                await asyncio.sleep(0.1)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    jobs = await store.transcriptions(voicemail_id=vm)
+    assert jobs[1]["state"] == "queued" and jobs[1]["error"].startswith("transcription-timeout")  # retried later
+    assert len(jobs) == 2  # the second request is a job of its own
+    # A message that cannot be transcribed still reaches a person.
+    (tmp_path / "junk.wav").write_bytes(b"RIFF" + b"\x01" * 300)
+    junk = await voicemail(store, "750.2", "4155550187", tmp_path / "junk.wav")
+    job = await store.next_transcription()
+    while job is not None and job["interaction_id"] != junk:
+        job = await store.next_transcription()
+    assert job is not None
+    await store.finish_transcription(job["id"], state="failed", error="unreadable-audio: junk")
+    row = [r for r in await store.transcriptions() if r["voicemail"] == junk][0]
+    ticket = await store.ticket(row["ticket"])
+    assert ticket["callback_requested"] and any("not transcribed" in c["new"] for c in ticket["history"])

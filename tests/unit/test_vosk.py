@@ -143,10 +143,22 @@ def test_fetch_model_refuses_a_wrong_checksum_a_bad_archive_and_says_when_offlin
         models.fetch_vosk("vosk-small-en", tmp_path, archive=tmp_path / "junk.zip",
                           sha=hashlib.sha256(b"PK not a zip").hexdigest())
     assert junk.value.error_id == "model-install-failed"
-    for url in (f"{base}/missing.zip", "http://127.0.0.1:9/closed.zip"):
-        with pytest.raises(SpeechError) as offline:
-            models.fetch_vosk("vosk-small-en", tmp_path, url=url, sha="0" * 64, timeout=5)
-        assert offline.value.error_id == "model-download-failed" and "--file" in str(offline.value)
+    with pytest.raises(SpeechError) as missing:
+        models.fetch_vosk("vosk-small-en", tmp_path, url=f"{base}/missing.zip", sha="0" * 64, timeout=5)
+    assert missing.value.error_id == "model-download-failed" and "answered 404" in str(missing.value)
+    with pytest.raises(SpeechError) as offline:
+        models.fetch_vosk("vosk-small-en", tmp_path, url="http://127.0.0.1:9/closed.zip", sha="0" * 64, timeout=5)
+    assert offline.value.error_id == "model-download-failed" and "--file" in str(offline.value)
+    for kwargs, error_id in (({"url": "file:///etc/passwd", "sha": "0" * 64}, "bad-url"),
+                             ({"url": f"{base}/good.zip", "sha": "nothex"}, "bad-checksum"),
+                             ({"archive": Path("/dev/zero"), "sha": "0" * 64}, "model-install-failed")):
+        with pytest.raises(SpeechError) as bad:
+            models.fetch_vosk("vosk-small-en", tmp_path, **kwargs)  # type: ignore[arg-type]
+        assert bad.value.error_id == error_id
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(SpeechError) as root:
+        models.fetch_vosk("vosk-small-en", tmp_path / "a-file", url=f"{base}/good.zip", sha="0" * 64)
+    assert root.value.error_id == "model-install-failed" and "models folder" in str(root.value)
     with pytest.raises(SpeechError) as unknown:
         models.fetch_vosk("vosk-huge-xx", tmp_path)
     assert unknown.value.error_id == "unknown-model"
