@@ -206,6 +206,12 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if store:
         click.echo(f"Store      {store['url']}, {store['writes']} writes" +
                    (f"; PROBLEM: {store['problem']}" if store["problem"] else ""))
+    speech = data.get("transcription")
+    if speech:
+        jobs = speech["jobs"]
+        click.echo(f"Voicemail  {speech['engine']}: {jobs.get('queued', 0)} queued, {jobs.get('running', 0)} running, "
+                   f"{jobs.get('done', 0)} transcribed, {jobs.get('empty', 0)} empty, {jobs.get('failed', 0)} failed" +
+                   (f"; PROBLEM: {speech['problem']}" if speech["problem"] else ""))
     ctl = data.get("controller", {})
     errors = {n: s for n, s in data.get("subscribers", {}).items() if s["errors"] or s["dropped"]}
     click.echo(f"Events     {ctl.get('events_seen', 0)} from Asterisk, {ctl.get('events_published', 0)} published; "

@@ -122,6 +122,23 @@ class ReadModel:
                 "uptime_seconds": max(0, int(self.clock() - started)),
                 "current_calls": int(status.get("CoreCurrentCalls", "0") or 0)}
 
+    async def _transcription(self) -> dict[str, Any] | None:
+        """Voicemail transcription jobs by state, and what is wrong with the configured model."""
+        if self.store is None:
+            return None
+        from callcenter.speech import engines  # the check reads files: no model library is imported
+        config = self._config()
+        try:
+            await asyncio.to_thread(engines.check, config.speech.engine, config.speech_model, config.speech.language)
+            problem = ""
+        except CallcenterError as exc:
+            problem = f"{exc.error_id}: {exc}"
+        try:
+            jobs = await self.store.transcription_counts()
+        except CallcenterError:
+            jobs = {}
+        return {"engine": config.speech.engine, "problem": problem, "jobs": jobs}
+
     async def status(self) -> dict[str, Any]:
         asterisk: dict[str, Any] = {"reachable": False}
         queues = self.queues()
@@ -148,5 +165,6 @@ class ReadModel:
             "flows": ({"version": self.flows.current.version, "names": sorted(self.flows.current.flows),
                        "errors": [str(p) for p in self.flows.errors]} if self.flows else None),
             "store": self.store.describe() if self.store is not None else None,
+            "transcription": await self._transcription(),
             **self.extra(),
         }

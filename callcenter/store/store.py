@@ -753,6 +753,12 @@ class Store:
             return {"id": job.id, "interaction_id": job.interaction_id, "path": job.path, "language": job.language,
                     "engine": job.engine, "attempts": job.attempts}
 
+    async def transcription_counts(self) -> dict[str, int]:
+        """Jobs by state (queued, running, done, empty, failed): what `status` shows."""
+        async with self.session() as s:
+            rows = (await s.execute(select(TranscriptionJob.state, func.count()).group_by(TranscriptionJob.state))).all()
+        return {"queued": 0, "running": 0, "done": 0, "empty": 0, "failed": 0, **{k: int(n) for k, n in rows}}
+
     async def next_transcription_at(self) -> float | None:
         async with self.session() as s:
             return (await s.execute(select(func.min(TranscriptionJob.next_try_at)).where(

@@ -197,7 +197,8 @@ SPEC: dict[str, Any] = {
             "System status", "Asterisk version/uptime, AMI connection, the resync after the last (re)connect "
             "(`resync.state`: waiting-for-boot | running | retrying | done; `last_duration` s), calls, event "
             "counts, per-subscriber errors and drops (`subscribers`), the last refused config reload "
-            "(`config.error`), queues, flows.", _ok("status"))},
+            "(`config.error`), queues, flows, `transcription` (voicemail jobs by state, a problem with the speech model).",
+            _ok("status"))},
         "/api/calls": {"get": {**_op("Active and recent calls", "Call records by Linkedid: caller, DID, times, "
                                      "queue, agent, Q.850 hangup cause, IVR path and variables.",
                                      _ok("`{active: [...], recent: [...]}`")),
