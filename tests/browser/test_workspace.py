@@ -221,3 +221,36 @@ async def test_the_page_survives_a_controller_restart(system: System, ami_watch:
 
 
 ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+
+async def test_click_to_call_rings_the_agent_then_the_customer_on_the_same_ticket(system: System, ami_watch: AmiWatch,
+                                                                                  phones, carrier, contexts) -> None:
+    number = "4155550302"
+    agent_phone = phones.agent("agent1")
+    await ami_watch.wait_for(Event="ContactStatus", EndpointName="agent1", ContactStatus="NonQualified")
+    system.cli("queue", "unpause", "agent1", check=False)
+    page = await log_in(await contexts(), "agent1", system.creds.web_passwords["agent1"])
+    # The customer called and gave up while the agent's phone rang: the pop stays, with their number.
+    call = await asyncio.to_thread(phones.caller(number).call, PLAIN)
+    missed = await asyncio.to_thread(agent_phone.wait_for_incoming, 30)
+    await expect(page.get_by_test_id("pop-caller-number")).to_contain_text(number, timeout=5_000)
+    await asyncio.to_thread(call.hangup)
+    await asyncio.to_thread(missed.wait_until_ended, 10)
+    ticket_id = (await asyncio.to_thread(wait_until, lambda: find_call(system, number), 10, "the missed call"))
+    await page.get_by_test_id("click-to-call").first.click()
+    mine = await asyncio.to_thread(agent_phone.wait_for_incoming, 15)  # the agent's phone first
+    await asyncio.to_thread(mine.answer)
+    customer = await asyncio.to_thread(carrier.wait_for_incoming, 15)  # then the customer, through the trunk
+    assert number in (customer.invite_header("To") or "")
+    await asyncio.to_thread(customer.answer)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(customer.hangup)
+    await asyncio.to_thread(mine.wait_until_ended, 10)
+
+    def on_ticket() -> dict[str, Any] | None:
+        status, calls = system.api(f"/api/calls/{ticket_id['call_id']}")
+        status, ticket = system.api(f"/api/tickets/{calls['ticket_id']}")
+        out = [i for i in ticket["interactions"] if i["direction"] == "outbound" and i["step"] == "ended"]
+        return out[0] if out else None
+    outbound = await asyncio.to_thread(wait_until, on_ticket, 10, "the click-to-call on the missed call's ticket")
+    assert outbound["agent"] == "agent1" and number in outbound["address"] and outbound["ended_at"]
