@@ -25,7 +25,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence, TextIO
 
 from callcenter import events as ev
@@ -64,7 +64,9 @@ from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
+from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
 from callcenter.store.accounts import Accounts
+from callcenter.store.messages import Messages
 from callcenter.web import live as live_mod
 from callcenter.web.api import make_app, start_api
 from callcenter.web.live import LiveHub
@@ -180,6 +182,8 @@ class Callcenter:
     transcriber: TranscriptionWorker | None = None
     accounts: Accounts | None = None  # web users and sessions (in the store)
     live: LiveHub | None = None  # the pages' WebSockets
+    messages: Messages | None = None  # SMS (and later email, chat) in the store
+    sms: SmsProvider = field(default_factory=DevSms)  # where SMS replies go (run() picks it from the config)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -302,7 +306,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
                       view, flows, guard, bouncer, recordings, store, writer,
                       tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber, accounts,
-                      live)
+                      live, Messages(store) if store is not None else None)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -488,9 +492,11 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
             logins = await sync_logins(parts.accounts, config, creds)
             if any(logins.values()):
                 log.info("web logins: %(created)d created, %(updated)d updated, %(disabled)d disabled", logins)
+        parts.sms = sms_provider(config, creds)
         api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
                                        config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,
-                                                              "error_id": reloader.error_id}),
+                                                              "error_id": reloader.error_id},
+                                       sms_token=creds.sms_token),
                               config.api.bind, config.api.port)
         (config.runtime_dir / CONTROLLER_FILE).write_text(json.dumps(
             {"api": f"http://{config.api.bind}:{config.api.port}", "pid": os.getpid()}))
@@ -522,6 +528,14 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
               file=out, flush=True)
     if died is not None:
         raise ControllerDied(f"{type(died).__name__}: {died}")
+
+
+def sms_provider(config: Config, creds: Credentials) -> SmsProvider:
+    """`sms.provider`: dev (replies kept on the ticket, nothing sent) or twilio."""
+    if config.sms.provider == "twilio":
+        return TwilioSms(config.sms.twilio_api_url, config.sms.twilio_account_sid, creds.sms_token(),
+                         config.sms.from_number)
+    return DevSms()
 
 
 async def open_store(config: Config, recording_roots: tuple[Path, ...] = ()) -> Store:

@@ -589,7 +589,7 @@ def config_check(ctx: click.Context) -> None:
 
 
 # The store's commands (db, customer, ticket, retention) and speech's register themselves on `main`.
-from callcenter import cli_speech, cli_store, cli_users  # noqa: E402,F401
+from callcenter import cli_sms, cli_speech, cli_store, cli_users  # noqa: E402,F401
 
 if __name__ == "__main__":
     # Run as `python -m callcenter.cli`: use the importable module's `main`, the one the store's

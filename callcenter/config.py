@@ -213,6 +213,18 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class SmsSettings:
+    """SMS (callcenter/channels/): inbound by webhook, replies through the provider."""
+
+    provider: str = "dev"  # dev (keeps replies on the ticket, sends nothing) | twilio
+    public_url: str = "http://127.0.0.1:8080"  # the URL the provider posts to (its signature covers it)
+    from_number: str = ""  # our number, E.164 (twilio)
+    twilio_account_sid: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    topic: str = "general"  # the ticket topic SMS join
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -228,6 +240,7 @@ class Config:
     store: StoreSettings = field(default_factory=StoreSettings)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    sms: SmsSettings = field(default_factory=SmsSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -480,6 +493,19 @@ def _check_web(web: WebSettings, loc: _Located) -> None:
                         "bad-value")
 
 
+def _check_sms(sms: SmsSettings, loc: _Located) -> None:
+    if sms.provider not in ("dev", "twilio"):
+        raise loc.error(("sms", "provider"), f"unknown provider '{sms.provider}' (dev, twilio)", "bad-value")
+    for key in ("public_url", "twilio_api_url"):
+        value = getattr(sms, key)
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise loc.error(("sms", key), f"'{value[:60]}' is not an http(s) URL", "bad-value")
+    if sms.provider == "twilio" and not (re.fullmatch(r"\+[1-9][0-9]{6,14}", sms.from_number)
+                                         and re.fullmatch(r"AC[0-9a-f]{32}", sms.twilio_account_sid)):
+        raise loc.error(("sms",), "the twilio provider needs from_number (E.164, +...) and twilio_account_sid "
+                        "(AC + 32 hex digits)", "missing-key")
+
+
 def _speech_languages() -> frozenset[str]:
     from callcenter.speech.whisper import languages  # imports faster-whisper: only when a language is set
     return languages()
@@ -539,6 +565,7 @@ def _check(config: Config, loc: _Located) -> None:
         if not 1 <= value <= high:
             raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
     _check_web(config.web, loc)
+    _check_sms(config.sms, loc)
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")

@@ -11,7 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Mapping
 
 import yaml
 
@@ -25,6 +25,12 @@ class Credentials:
     agent_passwords: dict[str, str]
     web_passwords: dict[str, str] = field(default_factory=dict)  # agent → web login password
     web_admin_password: str = ""
+    twilio_auth_token: str = ""  # signs SMS webhooks (CALLCENTER_TWILIO_AUTH_TOKEN overrides it)
+
+    def sms_token(self, env: "Mapping[str, str] | None" = None) -> str:
+        """The auth token that signs SMS webhooks: $CALLCENTER_TWILIO_AUTH_TOKEN (a real Twilio
+        account's), else the generated one."""
+        return (os.environ if env is None else env).get("CALLCENTER_TWILIO_AUTH_TOKEN") or self.twilio_auth_token
 
     @staticmethod
     def path(runtime_dir: Path) -> Path:
@@ -36,7 +42,7 @@ class Credentials:
         return cls(str(data["ami_secret"]), str(data["api_token"]),
                    {str(k): str(v) for k, v in (data.get("agent_passwords") or {}).items()},
                    {str(k): str(v) for k, v in (data.get("web_passwords") or {}).items()},
-                   str(data.get("web_admin_password") or ""))
+                   str(data.get("web_admin_password") or ""), str(data.get("twilio_auth_token") or ""))
 
     @classmethod
     def load_or_create(cls, runtime_dir: Path, agents: Iterable[str]) -> "Credentials":
@@ -46,7 +52,7 @@ class Credentials:
         if path.exists():
             data = yaml.safe_load(path.read_text()) or {}
         changed = not path.exists()
-        for key in ("ami_secret", "api_token", "web_admin_password"):
+        for key in ("ami_secret", "api_token", "web_admin_password", "twilio_auth_token"):
             if not data.get(key):
                 data[key] = secrets.token_urlsafe(24)
                 changed = True

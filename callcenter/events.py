@@ -98,6 +98,19 @@ class VoicemailTranscribed:
 
 
 @dataclass(frozen=True)
+class MessageReceived:
+    """A text message came in (SMS; later email, chat) and is on its customer's ticket."""
+
+    channel: str
+    interaction_id: int
+    ticket_id: int
+    customer_id: int
+    address: str  # the sender as received (a phone number, an address)
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
 class AgentStateChanged:
     agent: str
     state: AgentStateName
@@ -143,4 +156,5 @@ class PictureRebuilt:
 
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
-               | VoicemailTranscribed | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)
+               | VoicemailTranscribed | MessageReceived
+               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)

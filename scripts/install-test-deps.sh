@@ -4,6 +4,7 @@ set -euo pipefail
 need=()
 command -v sipp >/dev/null 2>&1 || need+=(sip-tester)   # SIPp: scripted SIP calls
 command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the browser tests' headless Chromium (Playwright drives it)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need+=(fonts-wqy-microhei)  # CJK glyphs for the zh-CN screenshots
 # PostgreSQL server binaries: tests/support/pgcluster.py runs a private cluster of its own (initdb in a temp folder,
 # 127.0.0.1 only); the system's default cluster is never used.
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need+=(postgresql)

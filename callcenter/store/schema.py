@@ -42,6 +42,7 @@ class CustomerIdentity(Base):
     value: Mapped[str] = mapped_column(String(320))  # E.164, lower-cased email, ...; raw when not valid
     raw: Mapped[str] = mapped_column(String(320), default="")
     valid: Mapped[bool] = mapped_column(Boolean, default=True)  # False: an unparseable number, kept raw
+    opted_out_at: Mapped[float | None] = mapped_column(Float, default=None)  # SMS STOP (START clears it)
     created_at: Mapped[float] = mapped_column(Float)
 
 
@@ -93,6 +94,9 @@ class Interaction(Base):
                       # A call is written once per channel (its voice and its voicemail), whatever replays.
                       Index("uq_interactions_call", "channel", "call_id", unique=True,
                             sqlite_where=text("call_id != ''"), postgresql_where=text("call_id != ''")),
+                      # A provider's message is written once, however often its webhook is retried.
+                      Index("uq_interactions_external", "channel", "external_id", unique=True,
+                            sqlite_where=text("external_id != ''"), postgresql_where=text("external_id != ''")),
                       Index("ix_interactions_started", "started_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -140,6 +144,9 @@ class Interaction(Base):
     wrapup_code: Mapped[str] = mapped_column(String(40), default="", server_default="")
     handled_at: Mapped[float | None] = mapped_column(Float, default=None)
     handled_by: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # Text channels: the provider's id of the message (Twilio's MessageSid), its delivery status.
+    external_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    delivery_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
 
 
 class Merge(Base):

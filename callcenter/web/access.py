@@ -21,7 +21,6 @@ from callcenter.errors import CallcenterError
 COOKIE = "cc_session"
 PRINCIPAL = web.RequestKey("principal", Principal)
 PUBLIC = frozenset({"/api/health", "/api/openapi.json", "/api/login", "/", "/login", "/wallboard"})
-STATIC = "/static/"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # Routes an agent may use (ownership checked in the handlers); anything else needs a supervisor,
@@ -33,6 +32,7 @@ AGENT_ROUTES = frozenset({
     ("GET", "/api/customers"), ("POST", "/api/customers"), ("GET", "/api/customers/{id}"),
     ("PATCH", "/api/customers/{id}"), ("POST", "/api/customers/{id}/merge"),
     ("GET", "/api/tickets"), ("GET", "/api/tickets/{id}"), ("PATCH", "/api/tickets/{id}"),
+    ("POST", "/api/tickets/{id}/reply"),
     ("GET", "/api/calls/{call_id}"), ("POST", "/api/calls/{call_id}/recording"), ("POST", "/api/calls/{call_id}/wrapup"),
     ("POST", "/api/originate"), ("GET", "/api/callbacks"), ("GET", "/api/voicemails"),
     ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"), ("GET", "/api/interactions/{id}/audio"),

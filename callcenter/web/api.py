@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
-from callcenter.web import access, store_api, workspace
+from callcenter.web import access, store_api, webhooks, workspace
 from callcenter.web.openapi import SPEC
 
 if TYPE_CHECKING:
@@ -56,6 +56,9 @@ STATUS_OF_ERROR = {
     "user-exists": 409,
     "no-audio": 404,
     "unknown-interaction": 404,
+    "opted-out": 409,
+    "no-address": 409,
+    "sms-send-failed": 502,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -85,7 +88,8 @@ def _error(status: int, error_id: str, message: str, details: dict[str, Any] | N
 
 def make_app(parts: "Callcenter", token: str,
              reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-             config_status: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+             config_status: Callable[[], dict[str, Any]] | None = None,
+             sms_token: Callable[[], str] = lambda: "") -> web.Application:
     view = parts.view
     accounts = parts.accounts
 
@@ -230,6 +234,9 @@ def make_app(parts: "Callcenter", token: str,
     if accounts is not None and parts.live is not None:
         workspace.add_routes(app, accounts=accounts, live=parts.live, config=lambda: parts.config,
                              json_body=json_body, parts=parts)
+    if parts.messages is not None:
+        webhooks.add_routes(app, messages=parts.messages, provider=parts.sms, config=lambda: parts.config,
+                            token=sms_token, publish=parts.bus.publish, json_body=json_body, clock=parts.view.clock)
     store_api.add_routes(app, parts.store, json_body,
                          parts.transcriber.wake if parts.transcriber is not None else None)
     app.router.add_get("/api/callbacks", callbacks)

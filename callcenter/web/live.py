@@ -33,7 +33,7 @@ from callcenter.web.wallboard import wallboard
 log = logging.getLogger(__name__)
 
 EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallerQueued, ev.AgentOffered, ev.AgentConnected, ev.CallEnded,
-          ev.VoicemailTranscribed, ev.CallbackRequested, ev.PictureRebuilt)
+          ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt)
 QUEUE_SIZE = 256
 OVERFLOW_CLOSE = 4000  # "you fell behind: reconnect for a fresh snapshot"
 POP_KEPT_SECONDS = 600.0  # a reconnecting page still shows the last pop this long after its call ended
@@ -87,6 +87,10 @@ class LiveHub:
             self._to_all({"type": "voicemail", "voicemail": {
                 "voicemail": event.voicemail_id, "ticket": event.ticket_id, "customer": event.customer_id,
                 "text": event.text, "language": event.language, "empty": event.empty}})
+        elif isinstance(event, ev.MessageReceived):
+            self._to_all({"type": "message", "message": {
+                "channel": event.channel, "interaction": event.interaction_id, "ticket": event.ticket_id,
+                "customer": event.customer_id, "address": event.address, "text": event.text}})
         elif isinstance(event, ev.CallbackRequested):
             self._to_all({"type": "callbacks"})
         elif isinstance(event, ev.PictureRebuilt):  # after a reconnect to Asterisk: everything may have moved

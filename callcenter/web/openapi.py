@@ -170,6 +170,29 @@ WEB_PATHS: dict[str, Any] = {
                                       errors=("401", "403"))},
 }
 
+_TWIML = {"description": "empty TwiML", "content": {"text/xml": {}}}
+_FORM = {"required": True, "content": {"application/x-www-form-urlencoded": {"schema": {"type": "object"}}}}
+SMS_PATHS: dict[str, Any] = {
+    "/webhooks/sms/twilio": {"post": {
+        "summary": "Inbound SMS (Twilio's webhook)", "security": [],
+        "description": "Form fields From, To, Body, MessageSid. `X-Twilio-Signature` must be base64 HMAC-SHA1 of "
+                       "`sms.public_url` + path + the parameters sorted by name, keyed with the auth token "
+                       "(`twilio_auth_token` in secrets.yaml, or $CALLCENTER_TWILIO_AUTH_TOKEN): else 403 and "
+                       "nothing stored. Written once per MessageSid; STOP/START set the number's opt-out.",
+        "requestBody": _FORM, "responses": {"200": _TWIML, "400": _ERROR, "403": {"description": "bad signature"}}}},
+    "/webhooks/sms/twilio/status": {"post": {
+        "summary": "SMS delivery report (Twilio's status callback)", "security": [],
+        "description": "MessageSid, MessageStatus; signed as the inbound webhook.", "requestBody": _FORM,
+        "responses": {"200": _TWIML, "403": {"description": "bad signature"}}}},
+    "/api/tickets/{id}/reply": {"post": _op(
+        "Reply on a ticket by SMS", "To the customer's first phone (or `to`), through `sms.provider` (dev: kept "
+        "on the ticket, nothing sent). 409 `opted-out` after the number sent STOP; 400 `too-long` over 10 "
+        "segments (GSM-7 153 / UCS-2 67 characters each).", _ok("the message's interaction, with `segments`"),
+        errors=("400", "401", "403", "404", "409", "502"), params=("id",),
+        body={"type": "object", "required": ["channel", "text"], "properties": {
+            "channel": {"enum": ["sms"]}, "text": {"type": "string"}, "to": {"type": "string"}}})},
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "callcenter controller API", "version": "0.1.0",
@@ -242,5 +265,6 @@ SPEC: dict[str, Any] = {
                                       _ok("requests", _LIST))},
         **STORE_PATHS,
         **WEB_PATHS,
+        **SMS_PATHS,
     },
 }

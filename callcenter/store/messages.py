@@ -1,0 +1,132 @@
+"""Text messages in the store (SMS now; email and chat later): one interaction per message on the
+customer's ticket, found by the same normalized identities as calls (a phone number that texts is
+the customer who called), a provider's message written once however often it is re-sent, opt-out
+kept per number. Errors: StoreError `unknown-ticket`, `no-address`, `opted-out`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from callcenter.store import db, identity
+from callcenter.store.schema import CustomerIdentity, Interaction, Ticket, TicketChange
+from callcenter.store.store import MAX_TEXT, Store, _text, interaction_dict
+
+SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
+
+
+class Messages:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def inbound(self, channel: str, address: str, body: str, *, external_id: str = "", topic: str = "general",
+                      to: str = "") -> tuple[dict[str, Any], bool]:
+        """A message received: (its interaction, True if new; False for a provider's retry of one
+        already stored). The sender's customer is found or created by identity; the message joins
+        their ticket on `topic` per the store's policy (reopening a resolved one)."""
+        body = _text(body, "message", MAX_TEXT)
+        now = self.store.clock()
+        try:
+            async with self.store.session() as s, s.begin():
+                if external_id:
+                    existing = (await s.execute(select(Interaction).where(
+                        Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
+                    if existing is not None:
+                        return interaction_dict(existing), False
+                kind = "phone" if channel == "sms" else "email" if channel == "email" else "chat"
+                customer = await self.store._contact_customer(s, kind, address, "", now)
+                ticket = await self.store._ticket_for(s, customer, topic, channel,
+                                                      SUBJECT.get(channel, "{who}").format(who=address[:80]), now)
+                row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction="inbound",
+                                  step="ended", started_at=now, ended_at=now, address=address[:320], did=to[:32],
+                                  body=body, external_id=external_id[:100], delivery_status="received",
+                                  ivr_path=[], variables={})
+                s.add(row)
+                ticket.updated_at = now
+                await s.flush()
+                self.store.writes += 1
+                return interaction_dict(row), True
+        except IntegrityError:  # the same message, stored by a concurrent retry a moment ago
+            async with self.store.session() as s:
+                row = (await s.execute(select(Interaction).where(
+                    Interaction.channel == channel, Interaction.external_id == external_id))).scalars().one()
+                return interaction_dict(row), False
+
+    async def outbound(self, ticket_id: int, channel: str, to: str, body: str, *, actor: str, external_id: str = "",
+                       status: str = "sent") -> dict[str, Any]:
+        """A message we sent, on `ticket_id` (the ticket's first response is stamped; the actor is
+        in its history)."""
+        now = self.store.clock()
+        async with self.store.session() as s, s.begin():
+            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            if ticket is None:
+                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+            row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel=channel,
+                              direction="outbound", step="ended", started_at=now, ended_at=now, address=to[:320],
+                              agent=actor[:64], body=body, external_id=external_id[:100], delivery_status=status,
+                              ivr_path=[], variables={})
+            s.add(row)
+            ticket.updated_at = now
+            if ticket.first_response_at is None:
+                ticket.first_response_at = now
+            s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=f"reply:{channel}", old="",
+                               new=body[:200]))
+            await s.flush()
+            self.store.writes += 1
+            return interaction_dict(row)
+
+    async def delivery(self, channel: str, external_id: str, status: str) -> dict[str, Any] | None:
+        """A provider's delivery report (queued, sent, delivered, undelivered, failed) for a message
+        we sent; None if we know no such message."""
+        async with self.store.session() as s, s.begin():
+            row = (await s.execute(select(Interaction).where(
+                Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
+            if row is None:
+                return None
+            row.delivery_status = status[:32]
+            return interaction_dict(row)
+
+    async def phone_of(self, ticket_id: int) -> str:
+        """The number to text about a ticket: its customer's first valid phone (E.164). Errors:
+        `unknown-ticket`, `no-address`."""
+        async with self.store.session() as s:
+            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            if ticket is None:
+                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+            phone = (await s.execute(select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == "phone",
+                CustomerIdentity.valid.is_(True)).order_by(CustomerIdentity.id).limit(1))).scalar_one_or_none()
+            if phone is None:
+                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no phone number to text")
+            return phone
+
+    def _phone(self, number: str) -> identity.Identity | None:
+        try:
+            return identity.parse("phone", number, self.store.policy.default_region)
+        except identity.IdentityError:
+            return None
+
+    async def set_opt_out(self, number: str, out: bool) -> bool:
+        """STOP (out) or START for a number; True if the number is known (its identity)."""
+        ident = self._phone(number)
+        if ident is None:
+            return False
+        async with self.store.session() as s, s.begin():
+            row = (await s.execute(select(CustomerIdentity).where(
+                CustomerIdentity.kind == "phone", CustomerIdentity.value == ident.value))).scalars().first()
+            if row is None:
+                return False
+            row.opted_out_at = self.store.clock() if out else None
+            return True
+
+    async def opted_out(self, number: str) -> bool:
+        ident = self._phone(number)
+        if ident is None:
+            return False
+        async with self.store.session() as s:
+            at = (await s.execute(select(CustomerIdentity.opted_out_at).where(
+                CustomerIdentity.kind == "phone", CustomerIdentity.value == ident.value))).scalar_one_or_none()
+            return at is not None

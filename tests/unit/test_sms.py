@@ -1,0 +1,215 @@
+"""SMS: Twilio's signature (its published vector), segments, opt-out words; then real HTTP webhooks
+with good and forged signatures into the real app of `app.build` (fake AMI, real SQLite store, a
+real HTTP server on 127.0.0.1), replies through the dev provider and through a Twilio stand-in
+served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from callcenter import app as app_mod
+from callcenter.channels import sms
+from callcenter.channels.providers import TwilioSms
+from callcenter.config import parse_config
+from callcenter.credentials import Credentials
+from callcenter.store import Store, db
+from callcenter.web.api import make_app
+from tests.unit.test_bus_and_build import CONFIG, FakeAmi
+
+PUBLIC = "http://127.0.0.1:8080"
+
+
+def test_the_signature_is_twilios() -> None:
+    """The vector of Twilio's own request-validator tests (twilio-python)."""
+    params = [("CallSid", "CA1234567890ABCDE"), ("Caller", "+14158675309"), ("Digits", "1234"),
+              ("From", "+14158675309"), ("To", "+18005551212")]
+    url = "https://mycompany.com/myapp.php?foo=1&bar=2"
+    assert sms.signature("12345", url, params) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert sms.signature("12345", url, list(reversed(params))) == "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+    assert sms.signature_ok("12345", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not sms.signature_ok("12345", url, params[:-1] + [("To", "+18005551213")], "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not sms.signature_ok("", url, params, "RSOYDt4T1cUTdK1PDd93/VVr8B8=")
+    assert not sms.signature_ok("12345", url, params, "")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("", ("gsm7", 1)), ("a" * 160, ("gsm7", 1)), ("a" * 161, ("gsm7", 2)), ("a" * 306, ("gsm7", 2)),
+    ("a" * 307, ("gsm7", 3)), ("€" * 80, ("gsm7", 1)), ("€" * 81, ("gsm7", 2)),  # extension: 2 septets each
+    ("你" * 70, ("ucs2", 1)), ("你" * 71, ("ucs2", 2)), ("😀" * 35, ("ucs2", 1)), ("😀" * 36, ("ucs2", 2)),
+])
+def test_segments_follow_gsm_03_38(text: str, expected: tuple[str, int]) -> None:
+    assert sms.segments(text) == expected
+
+
+def test_opt_out_words() -> None:
+    assert [sms.keyword(w) for w in ("STOP", " stop ", "Unsubscribe", "START", "yes", "stop please", "")] == \
+        ["stop", "stop", "stop", "start", "start", "", ""]
+
+
+class Site:
+    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.Callcenter) -> None:
+        self.client, self.creds, self.parts = client, creds, parts
+        self.token = creds.twilio_auth_token
+
+    async def webhook(self, params: list[tuple[str, str]], path: str = "/webhooks/sms/twilio",
+                      signature: str | None = None) -> Any:
+        signed = sms.signature(self.token, PUBLIC + path, params) if signature is None else signature
+        return await self.client.post(path, data=urllib.parse.urlencode(params), headers={
+            "X-Twilio-Signature": signed, "Content-Type": "application/x-www-form-urlencoded"})
+
+    async def api(self, method: str, path: str, body: Any = None) -> Any:
+        return await self.client.request(method, path, json=body,
+                                         headers={"Authorization": f"Bearer {self.creds.api_token}"})
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
+    creds = Credentials.load_or_create(tmp_path, config.agents)
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = Store(url)
+    await store.open()
+    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
+    running = asyncio.create_task(parts.run())
+    client = TestClient(TestServer(make_app(parts, creds.api_token, sms_token=lambda: creds.twilio_auth_token),
+                                   host="127.0.0.1"))
+    await client.start_server()
+    yield Site(client, creds, parts)
+    await client.close()
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
+    await store.close()
+
+
+def inbound(sender: str, text: str, sid: str) -> list[tuple[str, str]]:
+    return [("From", sender), ("To", "+18005550100"), ("Body", text), ("MessageSid", sid), ("NumMedia", "0")]
+
+
+async def test_a_signed_sms_joins_the_callers_file_once_and_a_forged_one_stores_nothing(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="general")
+    r = await site.webhook(inbound("+14155550400", "Where is my order <b>4567</b>?", "SM1"))
+    assert r.status == 200 and "<Response>" in await r.text()
+    again = await site.webhook(inbound("+14155550400", "Where is my order <b>4567</b>?", "SM1"))  # Twilio retries
+    assert again.status == 200
+    customer = await store.find_customer("+1 415 555 0400")
+    assert customer is not None
+    file = await store.customer_file(customer["id"])
+    channels = sorted(i["channel"] for i in file["timeline"])
+    assert channels == ["sms", "voice"]  # the caller who texts is the same customer, one file
+    text = [i for i in file["timeline"] if i["channel"] == "sms"][0]
+    assert text["body"] == "Where is my order <b>4567</b>?" and text["external_id"] == "SM1"
+    for forged in ("", "bm90IGl0", sms.signature("wrong-token", PUBLIC + "/webhooks/sms/twilio",
+                                                inbound("+14155550499", "hi", "SM2"))):
+        r = await site.webhook(inbound("+14155550499", "hi", "SM2"), signature=forged)
+        assert r.status == 403
+    tampered = sms.signature(site.token, PUBLIC + "/webhooks/sms/twilio", inbound("+14155550499", "hi", "SM3"))
+    r = await site.webhook(inbound("+14155550499", "send money", "SM3"), signature=tampered)
+    assert r.status == 403
+    assert await store.find_customer("+14155550499") is None  # nothing stored for any of them
+    r = await site.client.post("/webhooks/sms/twilio", data=b"\xff\xfe", headers={"X-Twilio-Signature": "x"})
+    assert r.status == 403
+
+
+async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    await site.webhook(inbound("+14155550401", "Hello", "SM10"))
+    ticket = (await store.tickets())[0]["id"]
+    r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "Hi! Your order ships today."})
+    body = await r.json()
+    assert r.status == 200 and body["address"] == "+14155550401" and body["segments"] == 1
+    assert body["delivery_status"] == "sent (dev)" and body["direction"] == "outbound"
+    assert site.parts.sms.sent == [("+14155550401", "Hi! Your order ships today.")]  # type: ignore[attr-defined]
+    r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "你" * 700})
+    assert r.status == 400 and (await r.json())["error_id"] == "too-long"
+    await site.webhook(inbound("+14155550401", "STOP", "SM11"))
+    r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "Still there?"})
+    assert r.status == 409 and (await r.json())["error_id"] == "opted-out"
+    await site.webhook(inbound("+14155550401", "start", "SM12"))
+    r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "Welcome back"})
+    assert r.status == 200
+    for bad in ({"channel": "fax", "text": "x"}, {"channel": "sms", "text": ""}, {"channel": "sms", "text": 5},
+                {"channel": "sms", "text": "x", "to": "+1 (415) ٥٥٥"}):
+        r = await site.api("POST", f"/api/tickets/{ticket}/reply", bad)
+        assert r.status == 400, bad
+    # A delivery report for the last reply updates it.
+    last = [i for i in (await store.ticket(ticket))["interactions"] if i["direction"] == "outbound"][-1]
+    r = await site.webhook([("MessageSid", last["external_id"]), ("MessageStatus", "delivered")],
+                           path="/webhooks/sms/twilio/status")
+    assert r.status == 200
+    last = [i for i in (await store.ticket(ticket))["interactions"] if i["id"] == last["id"]][0]
+    assert last["delivery_status"] == "delivered"
+
+
+class FakeTwilio(BaseHTTPRequestHandler):
+    received: list[tuple[str, dict[str, list[str]], str]] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        length = int(self.headers.get("Content-Length") or 0)
+        form = urllib.parse.parse_qs(self.rfile.read(length).decode())
+        FakeTwilio.received.append((self.path, form, self.headers.get("Authorization", "")))
+        if form.get("To") == ["+15550000000"]:
+            self.send_response(400)
+            body = json.dumps({"code": 21211, "message": "Invalid 'To' Phone Number"}).encode()
+        else:
+            self.send_response(201)
+            body = json.dumps({"sid": "SM" + "a" * 32, "status": "queued"}).encode()
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeTwilio)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+async def test_the_twilio_provider_posts_what_twilio_expects(fake_twilio: str) -> None:
+    sid = "AC" + "0" * 32
+    provider = TwilioSms(fake_twilio, sid, "secret-token", "+18005550100")
+    got = await provider.send("+14155550402", "Hello", "http://127.0.0.1:8080/webhooks/sms/twilio/status")
+    assert got == ("SM" + "a" * 32, "queued")
+    path, form, auth = FakeTwilio.received[-1]
+    assert path == f"/2010-04-01/Accounts/{sid}/Messages.json"
+    assert form["To"] == ["+14155550402"] and form["From"] == ["+18005550100"] and form["Body"] == ["Hello"]
+    assert form["StatusCallback"] == ["http://127.0.0.1:8080/webhooks/sms/twilio/status"]
+    import base64
+    assert base64.b64decode(auth.removeprefix("Basic ")).decode() == f"{sid}:secret-token"
+    from callcenter.errors import CallcenterError
+    with pytest.raises(CallcenterError) as refused:
+        await provider.send("+15550000000", "x", "")
+    assert refused.value.error_id == "sms-send-failed" and "Invalid 'To'" in str(refused.value)
+    with pytest.raises(CallcenterError) as down:
+        await TwilioSms("http://127.0.0.1:9", sid, "t", "+18005550100", timeout=3).send("+14155550402", "x", "")
+    assert down.value.error_id == "sms-send-failed"
+
+
+@pytest.mark.parametrize("section, problem", [
+    ("sms: {provider: pigeon}", "unknown provider"), ("sms: {public_url: 'ftp://x'}", "not an http(s) URL"),
+    ("sms: {provider: twilio}", "needs from_number"),
+    ("sms: {provider: twilio, from_number: '+18005550100', twilio_account_sid: AC123}", "needs from_number"),
+])
+def test_sms_settings_are_checked(tmp_path: Path, section: str, problem: str) -> None:
+    from callcenter.config import ConfigError
+    with pytest.raises(ConfigError) as bad:
+        parse_config(CONFIG.format(runtime=tmp_path) + section + "\n", file="test.yaml", env={})
+    assert problem in str(bad.value) and "test.yaml" in str(bad.value)
