@@ -75,6 +75,7 @@ ivr_flows: flows
 sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
+email: {{smtp_port: 35025}}
 trunk: {{name: carrier, match: [127.0.0.1]}}
 queues:
 {{queues}}

@@ -64,6 +64,8 @@ from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
+from callcenter.channels.intake import MailIntake
+from callcenter.channels.intake import serve as serve_mail
 from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
 from callcenter.store.accounts import Accounts
 from callcenter.store.messages import Messages
@@ -127,6 +129,8 @@ def banner(config: Config, creds: Credentials, install: AsteriskInstall, asteris
         f"  web        http://{config.api.bind}:{config.api.port}/ (agents: their name and web_password from "
         f"`callcenter agent credentials`), /wallboard (supervisors; first admin: `admin`, web_admin_password in "
         f"secrets.yaml)",
+        f"  email      smtp://{config.email.smtp_bind}:{config.email.smtp_port} (mail to any address lands on "
+        f"tickets)" if config.email.enabled else "  email      off (email.enabled)",
         f"  agents     register at sip:{sip} (UDP) with these demo credentials:",
     ]
     for name, agent in config.agents.items():
@@ -184,6 +188,7 @@ class Callcenter:
     live: LiveHub | None = None  # the pages' WebSockets
     messages: Messages | None = None  # SMS (and later email, chat) in the store
     sms: SmsProvider = field(default_factory=DevSms)  # where SMS replies go (run() picks it from the config)
+    intake: MailIntake | None = None  # the SMTP receiver's mail handling (run() starts it)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -310,7 +315,7 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
 
 
 # Sections a running system cannot change: they move sockets or folders.
-RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store", "speech")
+RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store", "speech", "email", "sms")
 
 
 async def reload_asterisk_config(ami: AmiClient) -> None:
@@ -470,6 +475,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     api = None
+    smtp: asyncio.AbstractServer | None = None
     parts: Callcenter | None = None
     died: BaseException | None = None
     try:
@@ -498,6 +504,16 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
                                                               "error_id": reloader.error_id},
                                        sms_token=creds.sms_token),
                               config.api.bind, config.api.port)
+        if parts.messages is not None and config.email.enabled:
+            parts.intake = MailIntake(parts.messages, config.runtime_dir, parts.bus.publish, topic=config.email.topic,
+                                      max_attachment_bytes=config.email.max_attachment_bytes)
+            try:
+                smtp = await serve_mail(parts.intake, config.email.smtp_bind, config.email.smtp_port,
+                                        config.email.max_bytes)
+            except OSError as exc:  # calls matter more than mail: the controller runs on, and says so
+                parts.intake.problem = f"cannot listen on {config.email.smtp_bind}:{config.email.smtp_port}: " \
+                                       f"{exc.strerror or exc}"
+                log.error("email: %s; no email until this is fixed (email.smtp_port)", parts.intake.problem)
         (config.runtime_dir / CONTROLLER_FILE).write_text(json.dumps(
             {"api": f"http://{config.api.bind}:{config.api.port}", "pid": os.getpid()}))
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)
@@ -518,6 +534,9 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         await ami.close()
         if api is not None:
             await api.cleanup()
+        if smtp is not None:
+            smtp.close()
+            await smtp.wait_closed()
         await store.close()
         if deliberate:
             await asyncio.to_thread(asterisk.stop)

@@ -1,5 +1,5 @@
-"""CLI commands of SMS: `sms simulate` (an inbound message through the real webhook, signed as the
-provider would) and `sms send` (a reply on a ticket through the configured provider)."""
+"""CLI commands of the text channels: `sms simulate` (an inbound message through the real webhook, signed as the
+provider would), `sms send` (a reply on a ticket through the configured provider), `email quarantine list`."""
 
 from __future__ import annotations
 
@@ -66,3 +66,30 @@ def sms_send(ctx: click.Context, ticket_id: int, text: str, to: str | None, as_j
         return
     click.echo(f"SMS to {r['address']} on ticket #{r['ticket_id']}: {r['delivery_status']} "
                f"({r['segments']} segment(s), {r['encoding']})")
+
+
+@main.group()
+def email() -> None:
+    """Email into tickets: the SMTP receiver (email.smtp_port) and its quarantine."""
+
+
+@email.group("quarantine")
+def email_quarantine() -> None:
+    """Mail the receiver kept aside (it could not put it on a ticket), with the reason."""
+
+
+@email_quarantine.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def email_quarantine_list(ctx: click.Context, as_json: bool) -> None:
+    """Quarantined messages, newest first: file, reason, sender."""
+    r = _api(_remote(ctx), "/api/email/quarantine")
+    if as_json:
+        click.echo(json.dumps(r, indent=2, ensure_ascii=False))
+        return
+    if r["problem"]:
+        click.echo(f"PROBLEM: {r['problem']}")
+    for m in r["messages"]:
+        click.echo(f"{m['file']}  {m.get('mail_from') or '?'}  {m.get('bytes', 0)} bytes  {m['reason']}")
+    if not r["messages"]:
+        click.echo("nothing in quarantine")

@@ -225,6 +225,18 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class EmailSettings:
+    """Email into tickets (callcenter/channels/intake.py): the SMTP receiver."""
+
+    enabled: bool = True
+    smtp_bind: str = "127.0.0.1"
+    smtp_port: int = 2525
+    max_bytes: int = 10 * 1024 * 1024  # a larger message is refused in the SMTP session (552)
+    max_attachment_bytes: int = 5 * 1024 * 1024  # a larger attachment is listed, not kept
+    topic: str = "general"
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -241,6 +253,7 @@ class Config:
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
+    email: EmailSettings = field(default_factory=EmailSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -566,6 +579,13 @@ def _check(config: Config, loc: _Located) -> None:
             raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
     _check_web(config.web, loc)
     _check_sms(config.sms, loc)
+    if not _ip(config.email.smtp_bind):
+        raise loc.error(("email", "smtp_bind"), f"'{config.email.smtp_bind}' is not an IP address", "bad-address")
+    if not 1 <= config.email.smtp_port <= 65535:
+        raise loc.error(("email", "smtp_port"), f"port {config.email.smtp_port} is out of range 1-65535", "bad-port")
+    for key in ("max_bytes", "max_attachment_bytes"):
+        if not 1024 <= getattr(config.email, key) <= 1 << 30:
+            raise loc.error(("email", key), f"{key} must be 1024 to 1073741824 bytes", "bad-value")
     if not 0 <= config.sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {config.sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from callcenter.store import db, identity
+from callcenter.store import db, identity, rules
 from callcenter.store.schema import CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_TEXT, Store, _text, interaction_dict
 
@@ -54,6 +54,55 @@ class Messages:
                 row = (await s.execute(select(Interaction).where(
                     Interaction.channel == channel, Interaction.external_id == external_id))).scalars().one()
                 return interaction_dict(row), False
+
+    async def inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
+                            thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
+                            topic: str = "general") -> tuple[dict[str, Any], bool]:
+        """An email received: (its interaction, True if new). Its ticket: the one of the message it
+        answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
+        subject names (`[#123]`, if not closed), else a new ticket of the sender's customer. A
+        message already stored (the same Message-ID) is not stored again."""
+        text = _text(text, "message", MAX_TEXT * 10)
+        now = self.store.clock()
+        async with self.store.session() as s, s.begin():
+            if message_id:
+                existing = (await s.execute(select(Interaction).where(
+                    Interaction.channel == "email", Interaction.external_id == message_id))).scalars().first()
+                if existing is not None:
+                    return interaction_dict(existing), False
+            ticket = None
+            if thread_ids:
+                earlier = (await s.execute(select(Interaction).where(
+                    Interaction.channel == "email", Interaction.external_id.in_(thread_ids[:50]))
+                    .order_by(Interaction.id.desc()).limit(1))).scalars().first()
+                ticket = await s.get(Ticket, earlier.ticket_id) if earlier is not None else None
+            if ticket is None and ticket_ref is not None and 0 < ticket_ref < 2**31:
+                ticket = await s.get(Ticket, ticket_ref)
+            if ticket is not None and ticket.status == "closed":
+                ticket = None  # a closed ticket stays closed: the answer to it starts a new one
+            if ticket is None:
+                customer = await self.store._contact_customer(s, "email", sender, name, now)
+                first, resolution = rules.sla_due(self.store.policy.sla, "email", "normal", now)
+                ticket = Ticket(customer_id=customer.id, subject=(subject or f"Email from {sender}")[:300], topic=topic,
+                                status="new", priority="normal", assignee="", tags=[], first_response_due=first,
+                                resolution_due=resolution, created_at=now, updated_at=now)
+                s.add(ticket)
+                await s.flush()
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="",
+                                   new=ticket.subject))
+            elif ticket.status == "resolved":
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved",
+                                   new="open"))
+                ticket.status, ticket.resolved_at = "open", None
+            row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel="email",
+                              direction="inbound", step="ended", started_at=now, ended_at=now, address=sender[:320],
+                              name=name[:200], subject=subject[:300], body=text, external_id=message_id[:100],
+                              delivery_status="received", ivr_path=[], variables=variables)
+            s.add(row)
+            ticket.updated_at = now
+            await s.flush()
+            self.store.writes += 1
+            return interaction_dict(row), True
 
     async def outbound(self, ticket_id: int, channel: str, to: str, body: str, *, actor: str, external_id: str = "",
                        status: str = "sent") -> dict[str, Any]:

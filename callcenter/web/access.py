@@ -37,7 +37,7 @@ AGENT_ROUTES = frozenset({
     ("POST", "/api/originate"), ("GET", "/api/callbacks"), ("GET", "/api/voicemails"),
     ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"), ("GET", "/api/interactions/{id}/audio"),
 })
-ADMIN_PREFIXES = ("/api/users", "/api/config/", "/api/flows/reload", "/api/retention/")
+ADMIN_PREFIXES = ("/api/users", "/api/config/", "/api/flows/reload", "/api/retention/", "/api/email/quarantine")
 
 SessionLookup = Callable[[str], Awaitable["dict[str, str] | None"]]
 

@@ -236,7 +236,8 @@ def make_app(parts: "Callcenter", token: str,
                              json_body=json_body, parts=parts)
     if parts.messages is not None:
         webhooks.add_routes(app, messages=parts.messages, provider=parts.sms, config=lambda: parts.config,
-                            token=sms_token, publish=parts.bus.publish, json_body=json_body, clock=parts.view.clock)
+                            token=sms_token, publish=parts.bus.publish, json_body=json_body, clock=parts.view.clock,
+                            intake=lambda: parts.intake)
     store_api.add_routes(app, parts.store, json_body,
                          parts.transcriber.wake if parts.transcriber is not None else None)
     app.router.add_get("/api/callbacks", callbacks)

@@ -184,6 +184,10 @@ SMS_PATHS: dict[str, Any] = {
         "summary": "SMS delivery report (Twilio's status callback)", "security": [],
         "description": "MessageSid, MessageStatus; signed as the inbound webhook.", "requestBody": _FORM,
         "responses": {"200": _TWIML, "403": {"description": "bad signature"}}}},
+    "/api/email/quarantine": {"get": _op(
+        "Mail kept aside (admins)", "Messages the receiver could not put on a ticket, newest first: the .eml file, "
+        "the reason (unreadable MIME, no sender, an undecodable part, ...), when, from whom. `problem`: why the "
+        "receiver is not running, if it is not.", _ok("`{problem, messages}`"), errors=("401", "403"))},
     "/api/tickets/{id}/reply": {"post": _op(
         "Reply on a ticket by SMS", "To the customer's first phone (or `to`), through `sms.provider` (dev: kept "
         "on the ticket, nothing sent). 409 `opted-out` after the number sent STOP; 400 `too-long` over 10 "

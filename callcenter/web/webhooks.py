@@ -17,6 +17,7 @@ Errors as JSON (`bad-signature`, `bad-request`, ...), except the webhooks' 403, 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import urllib.parse
 from typing import Any, Awaitable, Callable
@@ -24,7 +25,8 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter import events as ev
-from callcenter.channels import sms
+from callcenter.channels import clean_text, sms
+from callcenter.channels.intake import MailIntake
 from callcenter.channels.providers import SmsProvider
 from callcenter.config import Config
 from callcenter.errors import CallcenterError
@@ -40,7 +42,7 @@ MAX_BODY_CHARS = 1600  # Twilio's own limit for one message
 
 def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvider, config: Callable[[], Config],
                token: Callable[[], str], publish: Callable[[Any], Awaitable[None]], json_body: JsonBody,
-               clock: Callable[[], float]) -> None:
+               clock: Callable[[], float], intake: Callable[[], MailIntake | None] = lambda: None) -> None:
 
     async def signed_form(request: web.Request) -> dict[str, str]:
         """The POSTed form, if Twilio signed it; else 403 (logged, nothing stored)."""
@@ -61,7 +63,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
 
     async def inbound(request: web.Request) -> web.Response:
         form = await signed_form(request)
-        sender, body, sid = form.get("From", ""), form.get("Body", ""), form.get("MessageSid", "")
+        sender, body, sid = form.get("From", ""), clean_text(form.get("Body", "")), form.get("MessageSid", "")
         if not sender or not sid or len(body) > MAX_BODY_CHARS or len(sid) > 100 or len(sender) > 64:
             log.warning("SMS webhook refused: From %r, MessageSid %r, %d characters", sender[:40], sid[:40], len(body))
             return web.json_response({"error_id": "bad-request", "message": "From and MessageSid are needed; Body "
@@ -111,6 +113,12 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         row = await messages.outbound(ticket_id, "sms", number, text, actor=me.name, external_id=sid, status=state)
         return web.json_response({**row, "segments": parts, "encoding": encoding})
 
+    async def quarantine(request: web.Request) -> web.Response:
+        mail = intake()
+        return web.json_response({"problem": mail.problem if mail else "the email receiver is not running",
+                                  "messages": await asyncio.to_thread(mail.quarantine) if mail else []})
+
+    app.router.add_get("/api/email/quarantine", quarantine)
     app.router.add_post("/webhooks/sms/twilio", inbound)
     app.router.add_post("/webhooks/sms/twilio/status", status)
     app.router.add_post("/api/tickets/{id}/reply", reply)

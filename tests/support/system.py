@@ -34,6 +34,7 @@ CALLCENTER = [sys.executable, "-m", "callcenter.cli"]
 # CALLCENTER_TEST_PORT_BASE moves them all (a second checkout's `make test` beside this one).
 PORT_BASE = int(os.environ.get("CALLCENTER_TEST_PORT_BASE", "15000"))
 SIP_PORT, AMI_PORT, API_PORT = PORT_BASE + 60, PORT_BASE + 38, PORT_BASE + 3080
+EMAIL_PORT = PORT_BASE + 25  # the SMTP receiver
 RTP_PORTS = f"{PORT_BASE + 2000}-{PORT_BASE + 2999}"
 PHONE_PORTS = PORT_BASE + 25000  # phones take 10,000 ports from here
 OTHER_BASE = PORT_BASE + 10000  # a second system (startup tests), the same layout
@@ -56,6 +57,7 @@ ivr_flows: flows
 sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}, qualify_frequency: 2}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
+email: {{smtp_port: {EMAIL_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1], host: "127.0.0.1:{CARRIER_PORT}"}}
 queues:
   support: {{strategy: ringall, ring_timeout: 10}}

@@ -1,0 +1,189 @@
+"""Email into tickets: a corpus of messages made here with the email package (multipart, attachments,
+GBK/Big5/ISO-8859 subjects, Gmail and Outlook reply styles, auto-replies, a bounce, broken MIME),
+sent through real SMTP sessions (smtplib) into the receiver (aiosmtpd on 127.0.0.1) and a real
+SQLite store; threading by Message-ID / In-Reply-To / References and `[#123]`."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from email.header import Header
+from email.message import EmailMessage
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import pytest
+
+from callcenter.channels import mail
+from callcenter.channels.intake import MailIntake, serve
+from callcenter.store import Store, db
+from callcenter.store.messages import Messages
+
+
+class Receiver:
+    def __init__(self, store: Store, intake: MailIntake, port: int) -> None:
+        self.store, self.intake, self.port = store, intake, port
+        self.events: list[Any] = []
+
+    async def send(self, message: bytes | EmailMessage, sender: str = "ann@example.com") -> None:
+        raw = message if isinstance(message, bytes) else message.as_bytes()
+        raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")  # SMTP's line ends (RFC 5321)
+
+        def session() -> None:
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+                smtp.sendmail(sender, ["support@callcenter.test"], raw)
+        await asyncio.to_thread(session)
+
+
+@pytest.fixture
+async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = Store(url)
+    await store.open()
+    events: list[Any] = []
+
+    async def publish(event: Any) -> None:
+        events.append(event)
+    intake = MailIntake(Messages(store), tmp_path, publish, max_attachment_bytes=1000)
+    server = await serve(intake, "127.0.0.1", 0, max_bytes=200_000)
+    port = server.sockets[0].getsockname()[1]
+    r = Receiver(store, intake, port)
+    r.events = events
+    yield r
+    server.close()
+    await server.wait_closed()
+    await store.close()
+
+
+def message(subject: str, body: str, *, sender: str = "Ann Lee <ann@example.com>", msgid: str = "",
+            in_reply_to: str = "", references: str = "", **headers: str) -> EmailMessage:
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = sender, "support@callcenter.test", subject
+    if msgid:
+        m["Message-ID"] = msgid
+    if in_reply_to:
+        m["In-Reply-To"] = in_reply_to
+    if references:
+        m["References"] = references
+    for key, value in headers.items():
+        m[key.replace("_", "-")] = value
+    m.set_content(body)
+    return m
+
+
+async def file_of(store: Store, address: str) -> dict[str, Any]:
+    customer = await store.find_customer(address)
+    assert customer is not None, address
+    return await store.customer_file(customer["id"])
+
+
+async def test_a_thread_stays_on_one_ticket_and_a_subject_reference_or_a_new_mail_decides_otherwise(
+        receiver: Receiver) -> None:
+    await receiver.send(message("My order 4567 is late", "Hello,\nwhere is my order?\nAnn", msgid="<a1@example.com>"))
+    gmail = message("Re: My order 4567 is late", "Thanks!\n\nOn Mon, 30 Nov 2026 at 10:00, Support <s@x> wrote:\n"
+                    "> It ships today.\n", msgid="<a2@example.com>", in_reply_to="<a1@example.com>")
+    await receiver.send(gmail)
+    outlook = message("RE: My order 4567 is late", "One more question.\n\n-----Original Message-----\nFrom: "
+                      "Support\nSent: Monday\n\nIt ships today.", msgid="<a3@example.com>",
+                      references="<zzz@nowhere> <a2@example.com>")  # only References, an id from the middle
+    await receiver.send(outlook)
+    file = await file_of(receiver.store, "ann@example.com")
+    emails = [i for i in file["timeline"] if i["channel"] == "email"]
+    assert len(emails) == 3 and len({e["ticket_id"] for e in emails}) == 1
+    latest = emails[0]
+    assert latest["body"] == "One more question." and "It ships today." in latest["variables"]["quoted"]
+    assert [e for e in emails if e["external_id"] == "<a2@example.com>"][0]["body"] == "Thanks!"
+    ticket = emails[0]["ticket_id"]
+    await receiver.send(message(f"Invoice question [#{ticket}]", "About the invoice", msgid="<b1@example.com>",
+                                sender="bob@example.com"))
+    bob = [i for i in (await receiver.store.ticket(ticket))["interactions"] if i["address"] == "bob@example.com"]
+    assert len(bob) == 1  # a colleague writing about the ticket by its number joins it
+    await receiver.send(message("Another topic", "New question", msgid="<c1@example.com>"))
+    tickets = {i["ticket_id"] for i in (await file_of(receiver.store, "ann@example.com"))["timeline"]}
+    assert len(tickets) == 2  # no thread, no reference: a new ticket
+    await receiver.send(outlook)  # sent twice (a retry): stored once
+    assert len([i for i in (await file_of(receiver.store, "ann@example.com"))["timeline"]
+                if i["external_id"] == "<a3@example.com>"]) == 1
+    assert len(receiver.events) == 5
+
+
+async def test_charsets_multipart_html_and_attachments(receiver: Receiver, tmp_path: Path) -> None:
+    gbk = MIMEText("请问我的订单什么时候发货？", "plain", "gbk")
+    gbk["Subject"] = Header("订单查询 4567", "gbk")
+    gbk["From"], gbk["Message-ID"] = "wang@example.cn", "<g1@example.cn>"
+    await receiver.send(gbk.as_bytes(), "wang@example.cn")
+    big5 = MIMEText("我的訂單", "plain", "big5")
+    big5["Subject"] = Header("訂單問題", "big5")
+    big5["From"], big5["Message-ID"] = "chen@example.tw", "<t1@example.tw>"
+    await receiver.send(big5.as_bytes(), "chen@example.tw")
+    latin = MIMEText("Où est ma commande ?", "plain", "iso-8859-1")
+    latin["Subject"] = Header("Commande très urgente", "iso-8859-1")
+    latin["From"], latin["Message-ID"] = "zoe@example.fr", "<f1@example.fr>"
+    await receiver.send(latin.as_bytes(), "zoe@example.fr")
+    gb2312_lie = MIMEText("", "plain", "utf-8")  # declared GB2312, written with GBK characters (common)
+    gb2312_lie.set_payload("镕".encode("gbk"))
+    del gb2312_lie["Content-Type"], gb2312_lie["Content-Transfer-Encoding"]
+    gb2312_lie["Content-Type"] = 'text/plain; charset="gb2312"'
+    gb2312_lie["From"], gb2312_lie["Subject"], gb2312_lie["Message-ID"] = "li@example.cn", "x", "<g2@example.cn>"
+    await receiver.send(gb2312_lie.as_bytes(), "li@example.cn")
+    for address, subject, text in (("wang@example.cn", "订单查询 4567", "请问我的订单什么时候发货？"),
+                                   ("chen@example.tw", "訂單問題", "我的訂單"),
+                                   ("zoe@example.fr", "Commande très urgente", "Où est ma commande ?"),
+                                   ("li@example.cn", "x", "镕")):
+        (row,) = [i for i in (await file_of(receiver.store, address))["timeline"]]
+        assert (row["subject"], row["body"]) == (subject, text)
+    alt = EmailMessage()
+    alt["From"], alt["Subject"], alt["Message-ID"] = "kim@example.com", "HTML mail", "<h1@example.com>"
+    alt.set_content("The plain text.")
+    alt.add_alternative("<p>The <b>HTML</b><script>alert(1)</script></p>", subtype="html")
+    alt.add_attachment(b"%PDF-1.4 tiny", maintype="application", subtype="pdf", filename="../../etc/passwd.pdf")
+    alt.add_attachment(b"x" * 5000, maintype="image", subtype="png", filename="big.png")  # over the 1000-byte limit
+    await receiver.send(alt, "kim@example.com")
+    (row,) = (await file_of(receiver.store, "kim@example.com"))["timeline"]
+    assert row["body"] == "The plain text." and not row["variables"]["html"]
+    names = [a["filename"] for a in row["variables"]["attachments"]]
+    assert names == ["passwd.pdf", "big.png"]
+    kept = sorted(p.name for p in (tmp_path / "attachments" / str(row["id"])).iterdir())
+    assert kept == ["passwd.pdf"]  # the big one is listed, not kept; nothing written outside the folder
+    only_html = EmailMessage()
+    only_html["From"], only_html["Subject"], only_html["Message-ID"] = "lee@example.com", "h", "<h2@example.com>"
+    only_html.set_content("<div>Hello&nbsp;<i>there</i><script>steal()</script></div>", subtype="html")
+    await receiver.send(only_html, "lee@example.com")
+    (row,) = (await file_of(receiver.store, "lee@example.com"))["timeline"]
+    assert row["body"] == "Hello there" and row["variables"]["html"] and "steal" not in row["body"]
+
+
+async def test_automatic_mail_is_marked_and_bad_mail_is_quarantined_never_dropped(receiver: Receiver) -> None:
+    await receiver.send(message("Out of office", "I am away.", msgid="<o1@example.com>", Auto_Submitted="auto-replied"))
+    await receiver.send(message("News", "Our newsletter", msgid="<n1@example.com>", List_Id="<news.example.com>"))
+    bounce = MIMEMultipart("report", report_type="delivery-status")
+    bounce["From"], bounce["Subject"], bounce["Message-ID"] = "MAILER-DAEMON@mx.example", "Undelivered", "<d1@mx>"
+    bounce.attach(MIMEText("Delivery failed."))
+    await receiver.send(bounce.as_bytes(), "")
+    marks = {}
+    for address in ("ann@example.com", "mailer-daemon@mx.example"):
+        for row in (await file_of(receiver.store, address))["timeline"]:
+            marks[row["external_id"]] = row["variables"]["automatic"]
+    assert marks["<o1@example.com>"].startswith("Auto-Submitted") and marks["<n1@example.com>"] == "a mailing list"
+    assert marks["<d1@mx>"] == "sent by mailer-daemon"
+    broken = b"From: eve@example.com\r\nSubject: x\r\nContent-Type: text/plain; charset=klingon\r\n\r\nqapla'\r\n"
+    no_sender = b"Subject: who am I\r\n\r\nhello\r\n"
+    bad_bytes = b"From: eve@example.com\r\nSubject: y\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\xff\xfe\xfd\r\n"
+    for raw in (broken, no_sender, bad_bytes):
+        await receiver.send(raw, "eve@example.com")
+    reasons = [q["reason"] for q in receiver.intake.quarantine()]
+    assert len(reasons) == 3 and any("unknown charset" in r for r in reasons)
+    assert any("no usable sender" in r for r in reasons) and any("not valid utf-8" in r for r in reasons)
+    assert all(Path(q["file"]).read_bytes() for q in receiver.intake.quarantine())  # the message itself is kept
+    with pytest.raises(smtplib.SMTPException):  # over email.max_bytes: refused in the session, so the sender knows
+        await receiver.send(message("huge", "x" * 300_000, msgid="<big@example.com>"))
+
+
+def test_names_and_folding_rules() -> None:
+    assert [mail.safe_name(n, 1) for n in ("../../a.txt", "C:\\x\\b.pdf", ".hidden", "", "a\x00b", "x" * 300)] == \
+        ["a.txt", "b.pdf", "hidden", "attachment-1", "ab", "x" * 100]
+    assert mail.fold("New\n\n在 2026年11月30日 写道：\n> old") == ("New", "在 2026年11月30日 写道：\n> old")
+    assert mail.html_text("<p>a &amp; b</p><style>p{}</style>") == "a & b"
