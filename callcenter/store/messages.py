@@ -6,15 +6,19 @@ kept per number. Errors: StoreError `unknown-ticket`, `no-address`, `opted-out`.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.store import db, identity, rules
 from callcenter.store.schema import CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_TEXT, Store, _text, interaction_dict
 
+ATTEMPTS = 6  # writes that lose a race with another message of the same customer are tried again
 SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
 
 
@@ -26,38 +30,55 @@ class Messages:
                       to: str = "") -> tuple[dict[str, Any], bool]:
         """A message received: (its interaction, True if new; False for a provider's retry of one
         already stored). The sender's customer is found or created by identity; the message joins
-        their ticket on `topic` per the store's policy (reopening a resolved one)."""
+        their ticket on `topic` per the store's policy (reopening a resolved one). Two messages of
+        a new sender at once: the second finds the customer the first created (retried)."""
         body = _text(body, "message", MAX_TEXT)
-        now = self.store.clock()
-        try:
-            async with self.store.session() as s, s.begin():
-                if external_id:
-                    existing = (await s.execute(select(Interaction).where(
-                        Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
-                    if existing is not None:
-                        return interaction_dict(existing), False
-                kind = "phone" if channel == "sms" else "email" if channel == "email" else "chat"
-                customer = await self.store._contact_customer(s, kind, address, "", now)
-                ticket = await self.store._ticket_for(s, customer, topic, channel,
-                                                      SUBJECT.get(channel, "{who}").format(who=address[:80]), now)
-                row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction="inbound",
-                                  step="ended", started_at=now, ended_at=now, address=address[:320], did=to[:32],
-                                  body=body, external_id=external_id[:100], delivery_status="received",
-                                  ivr_path=[], variables={})
-                s.add(row)
-                ticket.updated_at = now
-                await s.flush()
-                self.store.writes += 1
-                return interaction_dict(row), True
-        except IntegrityError:  # the same message, stored by a concurrent retry a moment ago
-            async with self.store.session() as s:
-                row = (await s.execute(select(Interaction).where(
-                    Interaction.channel == channel, Interaction.external_id == external_id))).scalars().one()
-                return interaction_dict(row), False
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self._inbound(channel, address, body, external_id, topic, to)
+            except (IntegrityError, StaleDataError):  # a concurrent writer: the same identity, message or ticket
+                if attempt == ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+        raise AssertionError("unreachable")
 
-    async def inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
-                            thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
-                            topic: str = "general") -> tuple[dict[str, Any], bool]:
+    async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
+                       to: str) -> tuple[dict[str, Any], bool]:
+        now = self.store.clock()
+        async with self.store.session() as s, s.begin():
+            if external_id:
+                existing = (await s.execute(select(Interaction).where(
+                    Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
+                if existing is not None:
+                    return interaction_dict(existing), False
+            kind = "phone" if channel == "sms" else "email" if channel == "email" else "chat"
+            customer = await self.store._contact_customer(s, kind, address, "", now)
+            ticket = await self.store._ticket_for(s, customer, topic, channel,
+                                                  SUBJECT.get(channel, "{who}").format(who=address[:80]), now)
+            row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction="inbound",
+                              step="ended", started_at=now, ended_at=now, address=address[:320], did=to[:32],
+                              body=body, external_id=external_id[:100], delivery_status="received",
+                              ivr_path=[], variables={})
+            s.add(row)
+            ticket.updated_at = now
+            await s.flush()
+            self.store.writes += 1
+            return interaction_dict(row), True
+
+    async def inbound_email(self, **fields: Any) -> tuple[dict[str, Any], bool]:
+        """`_inbound_email`, retried when a concurrent writer created the same identity first."""
+        for attempt in range(ATTEMPTS):
+            try:
+                return await self._inbound_email(**fields)
+            except (IntegrityError, StaleDataError):
+                if attempt == ATTEMPTS - 1:
+                    raise
+                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
+                             thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
+                             topic: str = "general") -> tuple[dict[str, Any], bool]:
         """An email received: (its interaction, True if new). Its ticket: the one of the message it
         answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
         subject names (`[#123]`, if not closed), else a new ticket of the sender's customer. A

@@ -213,3 +213,20 @@ def test_sms_settings_are_checked(tmp_path: Path, section: str, problem: str) ->
     with pytest.raises(ConfigError) as bad:
         parse_config(CONFIG.format(runtime=tmp_path) + section + "\n", file="test.yaml", env={})
     assert problem in str(bad.value) and "test.yaml" in str(bad.value)
+
+
+async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(store_url: str) -> None:
+    from callcenter.store.messages import Messages
+    store = Store(store_url)
+    await store.open()
+    try:
+        messages = Messages(store)
+        got = await asyncio.gather(*(messages.inbound("sms", "+14155550450", f"part {i}", external_id=f"SMX{i}")
+                                     for i in range(8)))
+        assert all(new for _, new in got)
+        customer = await store.find_customer("+14155550450")
+        assert customer is not None
+        file = await store.customer_file(customer["id"])
+        assert sorted(i["body"] for i in file["timeline"]) == sorted(f"part {i}" for i in range(8))
+    finally:
+        await store.close()
