@@ -64,6 +64,7 @@ from callcenter.store import Store, db as store_db, policy as store_policy
 from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
+from callcenter.channels.followup import missed_call_sms
 from callcenter.channels.intake import MailIntake
 from callcenter.channels.intake import serve as serve_mail
 from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
@@ -499,6 +500,10 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
             if any(logins.values()):
                 log.info("web logins: %(created)d created, %(updated)d updated, %(disabled)d disabled", logins)
         parts.sms = sms_provider(config, creds)
+        if parts.writer is not None and parts.messages is not None:
+            messages, running = parts.messages, parts
+            parts.writer.after_ended = lambda record, row: missed_call_sms(
+                record, row, config=lambda: running.config, messages=messages, provider=lambda: running.sms)
         api = await start_api(make_app(parts, creds.api_token, reload_config=reloader.reload,
                                        config_status=lambda: {"reloads": reloader.reloads, "error": reloader.error,
                                                               "error_id": reloader.error_id},

@@ -222,6 +222,7 @@ class SmsSettings:
     twilio_account_sid: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     topic: str = "general"  # the ticket topic SMS join
+    missed_call_text: str = ""  # an SMS to callers who gave up (off when empty); e.g. "Sorry we missed you: reply here"
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,9 @@ class CallWriter:
         # A voicemail written down: its transcription job is queued (speech/worker.py), then this.
         self.transcription_language = "auto"
         self.after_voicemail: Callable[[], None] | None = None
+        # Called with a call's final record and its stored interaction once it is written (the
+        # missed-call SMS); its errors are logged, never the writer's.
+        self.after_ended: Callable[[CallRecord, dict], Awaitable[object]] | None = None
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
     async def on_event(self, event: ev.DomainEvent) -> None:
@@ -99,11 +102,16 @@ class CallWriter:
             path = self.recording_of(record)
             if path is not None:
                 values.update(await asyncio.to_thread(recording.facts, path))
-            await store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
-                                  caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
-                                  direction="outbound" if record.direction in OUTBOUND else "inbound",
-                                  callback_of=record.callback_of, started_at=record.started_at,
-                                  values=values, ticket_id=record.outbound_ticket)
+            row = await store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
+                                        caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
+                                        direction="outbound" if record.direction in OUTBOUND else "inbound",
+                                        callback_of=record.callback_of, started_at=record.started_at,
+                                        values=values, ticket_id=record.outbound_ticket)
+            if self.after_ended is not None:
+                try:
+                    await self.after_ended(record, row)
+                except Exception:  # noqa: BLE001 - a follow-up must not stop the store's writes
+                    log.exception("call %s: the follow-up after its end failed", record.call_id)
         elif isinstance(event, ev.VoicemailRecorded):
             await store.call_step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
                                   did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,

@@ -230,3 +230,35 @@ async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(
         assert sorted(i["body"] for i in file["timeline"]) == sorted(f"part {i}" for i in range(8))
     finally:
         await store.close()
+
+
+async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket(tmp_path: Path) -> None:
+    from callcenter.calls.tracker import CallRecord
+    from callcenter.channels.followup import missed, missed_call_sms
+    from callcenter.channels.providers import DevSms
+    from callcenter.store.messages import Messages
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = Store(url)
+    await store.open()
+    try:
+        config = parse_config(CONFIG.format(runtime=tmp_path) + "sms: {missed_call_text: 'Sorry we missed you: "
+                              "reply here.'}\n", file="test.yaml", env={})
+        gave_up = CallRecord("990.1", "4155550460", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
+        answered = CallRecord("990.2", "4155550460", "", "8005550100", "inbound", 0.0, queue="support",
+                              agent_answered_at=5.0)
+        withheld = CallRecord("990.3", "anonymous", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
+        assert missed(gave_up) and not missed(answered) and not missed(withheld)
+        row = await store.call_step("990.1", step="ended", caller_id="4155550460", did="8005550100")
+        provider, messages = DevSms(), Messages(store)
+        sent = await missed_call_sms(gave_up, row, config=lambda: config, messages=messages, provider=lambda: provider)
+        assert sent and provider.sent == [("4155550460", "Sorry we missed you: reply here.")]
+        ticket = await store.ticket(row["ticket_id"])
+        assert [i["channel"] for i in ticket["interactions"]].count("sms") == 1
+        await messages.set_opt_out("4155550460", True)
+        assert not await missed_call_sms(gave_up, row, config=lambda: config, messages=messages,
+                                         provider=lambda: provider)
+        off = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
+        assert not await missed_call_sms(gave_up, row, config=lambda: off, messages=messages, provider=lambda: provider)
+    finally:
+        await store.close()
