@@ -7,8 +7,13 @@ from collections import deque
 
 
 class LoginThrottle:
-    def __init__(self, limit: int = 5, window: float = 300.0, max_keys: int = 100_000) -> None:
-        self.limit, self.window, self.max_keys = limit, window, max_keys
+    """`limit` per name (`name:...` keys); addresses (`addr:...`) get `address_limit`: one person's
+    typos behind a shared address must not lock everyone else out. A caller counts an attempt as
+    failed *before* checking it (`failed`), and takes it back on success: parallel attempts are
+    all counted."""
+
+    def __init__(self, limit: int = 5, window: float = 300.0, max_keys: int = 100_000, address_limit: int = 30) -> None:
+        self.limit, self.window, self.max_keys, self.address_limit = limit, window, max_keys, address_limit
         self._failures: dict[str, deque[float]] = {}
 
     def _recent(self, key: str, now: float) -> deque[float]:
@@ -26,7 +31,7 @@ class LoginThrottle:
         wait = 0.0
         for key in keys:
             failures = self._recent(key, now)
-            if len(failures) >= self.limit:
+            if len(failures) >= (self.address_limit if key.startswith("addr:") else self.limit):
                 wait = max(wait, failures[0] + self.window - now)
         return wait
 
@@ -38,5 +43,12 @@ class LoginThrottle:
             self._failures.setdefault(key, deque()).append(now)
 
     def succeeded(self, keys: list[str]) -> None:
+        """A right password: the name's failures are forgotten; the address loses only this
+        attempt's count."""
         for key in keys:
-            self._failures.pop(key, None)
+            if key.startswith("addr:"):
+                failures = self._failures.get(key)
+                if failures:
+                    failures.pop()
+            else:
+                self._failures.pop(key, None)

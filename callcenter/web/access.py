@@ -86,7 +86,8 @@ async def who(request: web.Request, token: str, session: SessionLookup,
         sent = request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()) or \
                 not same_origin(request):
-            raise CallcenterError("csrf", "a change from the page needs its X-CSRF-Token header (from /api/session)")
+            raise CallcenterError("csrf", "a change from the page needs its X-CSRF-Token header (from /api/session), "
+                                  "sent from this server's own pages (Origin)")
     elif request.path == "/api/ws" and not same_origin(request):
         raise CallcenterError("csrf", "a WebSocket from another site")
     if not principal.may(needed_role(request)):

@@ -59,6 +59,9 @@ STATUS_OF_ERROR = {
     "opted-out": 409,
     "no-address": 409,
     "sms-send-failed": 502,
+    "no-trunk": 409,
+    "phone-not-registered": 409,
+    "too-many-pages": 429,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -201,6 +204,10 @@ def make_app(parts: "Callcenter", token: str,
         if not isinstance(queue, str):
             raise CallcenterError("bad-request", "queue must be a queue name")
         access.own_agent(request, request.match_info["name"], "pause")
+        me = access.principal(request)
+        if me.via == "session" and body.get("reason", "") not in parts.config.web.pause_reasons:
+            raise CallcenterError("bad-reason", "a pause from the page needs one of web.pause_reasons: "
+                                  f"{', '.join(parts.config.web.pause_reasons)}")
         await parts.queue_control.pause(request.match_info["name"], body.get("reason", ""), queue)
         return web.json_response(view.agent(request.match_info["name"]))
 

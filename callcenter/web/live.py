@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import time
@@ -36,13 +37,16 @@ EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallerQueued, ev.AgentOffere
           ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt)
 QUEUE_SIZE = 256
 OVERFLOW_CLOSE = 4000  # "you fell behind: reconnect for a fresh snapshot"
-POP_KEPT_SECONDS = 600.0  # a reconnecting page still shows the last pop this long after its call ended
+POP_KEPT_SECONDS = 120.0  # a reconnecting page still shows the last pop this long after its call ended (wrap-up)
+LOGGED_OUT_CLOSE = 4001  # "this session ended: log in again"
+MAX_PAGES_PER_USER = 50
 
 
 @dataclass(eq=False)
 class Client:
     ws: web.WebSocketResponse
     principal: Principal
+    session: str = ""  # the sha256 of its session cookie (a logout closes its pages)
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(QUEUE_SIZE))
     overflowed: bool = False
 
@@ -198,8 +202,11 @@ class LiveHub:
         pop = self.pops.get(me.agent or "")
         if pop is not None:
             record = self.tracker.get(pop["call"]["call_id"])
-            if record is None and self.clock() - pop["at"] > POP_KEPT_SECONDS:
+            ended = record is None or record.ended_at is not None
+            if ended and self.clock() - (record.ended_at if record and record.ended_at else pop["at"]) > POP_KEPT_SECONDS:
                 pop = None
+            else:  # what the call is now, not what it was when it rang
+                pop = {**pop, "call": {**pop["call"], "state": record.state if record is not None else "ended"}}
         return {"type": "snapshot", "me": {"name": me.name, "role": me.role, "agent": me.agent},
                 "agents": self.view.agents(), "queues": self.view.queues(),
                 "calls": [c.as_dict() for c in self.tracker.active()], "pop": pop,
@@ -214,10 +221,12 @@ class LiveHub:
             with contextlib.suppress(asyncio.QueueFull):
                 client.queue.put_nowait(json.dumps(await self.snapshot(client.principal)))
 
-    async def handle(self, request: web.Request, me: Principal) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request, me: Principal, cookie: str = "") -> web.WebSocketResponse:
+        if sum(c.principal.name == me.name for c in self.clients) >= MAX_PAGES_PER_USER:
+            raise CallcenterError("too-many-pages", f"{me.name} has {MAX_PAGES_PER_USER} pages open already")
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
         await ws.prepare(request)
-        client = Client(ws, me)
+        client = Client(ws, me, hashlib.sha256(cookie.encode()).hexdigest() if cookie else "")
         self.clients.add(client)  # first: what happens while the snapshot is built is queued after it
         sender: asyncio.Task[None] | None = None
         try:
@@ -233,6 +242,21 @@ class LiveHub:
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
         return ws
+
+    async def close_session(self, cookie: str) -> None:
+        """A logout: that session's pages are closed (4001: log in again)."""
+        key = hashlib.sha256(cookie.encode()).hexdigest()
+        await self._close([c for c in self.clients if c.session == key])
+
+    async def close_user(self, name: str) -> None:
+        """A user's new password, new role or removal: all their pages are closed."""
+        await self._close([c for c in self.clients if c.principal.name == name and c.principal.via == "session"])
+
+    async def _close(self, clients: list[Client]) -> None:
+        for c in clients:
+            self.clients.discard(c)
+        await asyncio.gather(*(c.ws.close(code=LOGGED_OUT_CLOSE, message=b"logged out") for c in clients),
+                             return_exceptions=True)
 
     async def close_all(self) -> None:
         """The server stops: every page is told (1001 going away) and reconnects to the next one."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -30,6 +31,7 @@ from callcenter.web.wallboard import to_csv
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).resolve().parent / "static"
+HASHING = ThreadPoolExecutor(1, thread_name_prefix="argon2")  # logins wait for each other, nothing else does
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
 PAGE_HEADERS = {
     # Nothing from elsewhere, no inline script, no framing (clickjacking), no sniffing.
@@ -95,19 +97,21 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         now = clock()
         keys = [f"name:{name.lower()[:64]}", f"addr:{request.remote or '-'}"]
         wait = throttle.retry_after(keys, now)
+        if wait == 0:
+            throttle.failed(keys, now)  # counted before the check: a burst in parallel is counted whole
         if wait > 0:
             return web.json_response({"error_id": "too-many-attempts", "message": f"too many failed logins: try "
                                       f"again in {int(wait) + 1} s", "details": {"retry_after": int(wait) + 1}},
                                      status=429, headers={"Retry-After": str(int(wait) + 1)})
         user = await accounts.user(name)
-        # The same work and the same answer for an unknown name as for a wrong password.
-        good = await asyncio.to_thread(passwords.verify, user["password_hash"] if user else passwords.DUMMY_HASH,
-                                       password)
+        # The same work and the same answer for an unknown name as for a wrong password; hashing on
+        # a pool of its own, so a burst of logins never delays the API's other threads.
+        good = await asyncio.get_running_loop().run_in_executor(
+            HASHING, passwords.verify, user["password_hash"] if user else passwords.DUMMY_HASH, password)
         if user is None or user["disabled"] or not good:
-            throttle.failed(keys, now)
             log.warning("web login refused for %r from %s", name[:64], request.remote)
             raise CallcenterError("bad-login", "wrong name or password")
-        throttle.succeeded(keys[:1])
+        throttle.succeeded(keys)
         token, csrf = await accounts.new_session(user["name"])
         response = web.json_response({"name": user["name"], "role": user["role"], "csrf_token": csrf,
                                       "agent": user["name"] if user["name"] in config().agents else None})
@@ -120,6 +124,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         token = request.cookies.get(access.COOKIE, "")
         if token:
             await accounts.end_session(token)
+            await live.close_session(token)
         response = web.json_response({"logged_out": True})
         response.del_cookie(access.COOKIE, path="/")
         return response
@@ -156,16 +161,18 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
             password_hash = await asyncio.to_thread(passwords.hash_password, out["password"])
         user = await accounts.set_user(name, role=role_of(body) if "role" in body else None,
                                        password_hash=password_hash)
+        await live.close_user(name)  # a new password or role: the open pages log in again
         return web.json_response({**user, **out})
 
     async def remove_user(request: web.Request) -> web.Response:
         await accounts.remove_user(request.match_info["name"])
+        await live.close_user(request.match_info["name"])
         return web.json_response({"removed": request.match_info["name"]})
 
     # -- the workspace ----------------------------------------------------------------------
 
     async def ws(request: web.Request) -> web.StreamResponse:
-        return await live.handle(request, access.principal(request))
+        return await live.handle(request, access.principal(request), request.cookies.get(access.COOKIE, ""))
 
     async def agent_of_call(call_id: str) -> str | None:
         record = parts.tracker.get(call_id)
@@ -197,6 +204,11 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
             raise CallcenterError("bad-request", "number must be a string and ticket_id an integer")
         if ticket is not None:
             await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
+        if not config().trunk.host:
+            raise CallcenterError("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
+        state = parts.presence.agents.get(agent)
+        if state is None or not state.registered:
+            raise CallcenterError("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
         call_id = await click_to_call(parts.ami, parts.tracker, config(), agent, number, ticket)
         return web.json_response({"call_id": call_id, "agent": agent, "number": number, "ticket_id": ticket})
 

@@ -182,3 +182,28 @@ async def test_pages_are_served_with_a_strict_policy_and_nothing_outside_static(
     for path in ("/static/../api.py", "/static/%2e%2e/api.py", "/static/", "/static/js/../../api.py"):
         r = await web.client.get(path)
         assert r.status in (403, 404), path
+
+
+async def test_a_burst_of_logins_is_counted_whole_and_a_logout_closes_the_sessions_pages(web: Web) -> None:
+    answers = await asyncio.gather(*(web.client.post("/api/login", json={"name": "agent3", "password": "guess"})
+                                     for _ in range(20)))
+    statuses = sorted(r.status for r in answers)
+    assert statuses.count(401) <= 5 and statuses.count(429) >= 15, statuses  # never 20 guesses checked
+    browser, csrf = await web.login("agent1")
+    async with browser.ws_connect("/api/ws") as ws:
+        assert json.loads((await ws.receive(timeout=5)).data)["type"] == "snapshot"
+        async with browser.post("/api/logout", headers={"X-CSRF-Token": csrf}) as r:
+            assert r.status == 200
+        closed = await ws.receive(timeout=5)
+        assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4001
+    await browser.close()
+
+
+async def test_pause_reasons_from_the_page_come_from_the_list_and_click_to_call_says_what_is_missing(web: Web) -> None:
+    browser, csrf = await web.login("agent1")
+    headers = {"X-CSRF-Token": csrf}
+    async with browser.post("/api/agents/agent1/pause", json={"reason": "coffee"}, headers=headers) as r:
+        assert r.status == 400 and (await r.json())["error_id"] == "bad-reason"
+    async with browser.post("/api/originate", json={"number": "+14155550100"}, headers=headers) as r:
+        assert r.status == 409 and (await r.json())["error_id"] == "no-trunk"  # the test config has no carrier
+    await browser.close()
