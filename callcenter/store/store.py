@@ -58,6 +58,8 @@ def _text(value: Any, what: str, limit: int = MAX_SHORT, *, empty: bool = True) 
     if not isinstance(value, str):
         raise db.StoreError("bad-text", f"{what} must be text, not {type(value).__name__}")
     allowed = "\n\t" if limit > MAX_SHORT else ""
+    if allowed:  # a browser's textarea sends CR LF: the same text as LF
+        value = value.replace("\r\n", "\n")
     bad = next((c for c in value if (ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F
                 or 0xD800 <= ord(c) <= 0xDFFF), None)
     if bad is not None:
