@@ -12,10 +12,10 @@ import re
 import secrets
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 
 from callcenter.store import db
-from callcenter.store.schema import Interaction, TicketChange, User, WebSession
+from callcenter.store.schema import Interaction, Ticket, TicketChange, User, WebSession
 from callcenter.store.store import Store, interaction_dict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # as agent names in callcenter.yaml
@@ -145,7 +145,6 @@ class Accounts:
     async def voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
         """Mark a voicemail handled (its ticket's call-back flag is cleared, in the history). Errors:
         `unknown-voicemail`."""
-        from callcenter.store.schema import Ticket
         now = self.store.clock()
         async with self.store.session() as s, s.begin():
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
@@ -162,7 +161,6 @@ class Accounts:
 
     async def today(self, since: float) -> dict[str, int]:
         """Contacts per channel since `since` (epoch seconds): the wallboard's volume."""
-        from sqlalchemy import func
         async with self.store.session() as s:
             rows = (await s.execute(select(Interaction.channel, func.count()).where(Interaction.started_at >= since)
                                     .group_by(Interaction.channel))).all()

@@ -20,7 +20,7 @@ JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
 MAX_ID = 2**31 - 1
 
 
-def _id(value: str, what: str) -> int:
+def path_id(value: str, what: str) -> int:
     text = value.removeprefix("#")
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
         raise CallcenterError(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
@@ -67,7 +67,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         return web.json_response(found)
 
     async def customer(request: web.Request) -> web.Response:
-        return web.json_response(await need().customer_file(_id(request.match_info["id"], "customer"),
+        return web.json_response(await need().customer_file(path_id(request.match_info["id"], "customer"),
                                                             _limit(request)))
 
     async def create_customer(request: web.Request) -> web.Response:
@@ -78,7 +78,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
 
     async def update_customer(request: web.Request) -> web.Response:
         body = await json_body(request)
-        cid = _id(request.match_info["id"], "customer")
+        cid = path_id(request.match_info["id"], "customer")
         await need().update_customer(cid, name=_str(body, "name"), add_tags=_strings(body, "add_tags"),
                                      remove_tags=_strings(body, "remove_tags"), add_identities=_identities(body))
         return web.json_response(await need().customer_file(cid))
@@ -88,12 +88,12 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         source = body.get("source")
         if not isinstance(source, int) or isinstance(source, bool):
             raise CallcenterError("bad-request", "source must be a customer id (an integer)")
-        return web.json_response(await need().merge(_id(request.match_info["id"], "customer"), source,
+        return web.json_response(await need().merge(path_id(request.match_info["id"], "customer"), source,
                                                     _str(body, "actor", "api") or "api"))
 
     async def unmerge(request: web.Request) -> web.Response:
         body = await json_body(request)
-        return web.json_response(await need().unmerge(_id(request.match_info["id"], "merge"),
+        return web.json_response(await need().unmerge(path_id(request.match_info["id"], "merge"),
                                                       _str(body, "actor", "api") or "api"))
 
     async def tickets(request: web.Request) -> web.Response:
@@ -108,7 +108,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
                                                       assignee=q.get("assignee"), limit=_limit(request, 100)))
 
     async def ticket(request: web.Request) -> web.Response:
-        return web.json_response(await need().ticket(_id(request.match_info["id"], "ticket")))
+        return web.json_response(await need().ticket(path_id(request.match_info["id"], "ticket")))
 
     async def update_ticket(request: web.Request) -> web.Response:
         body = await json_body(request)
@@ -116,7 +116,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         for key, value in (("version", version), ("edits", edits)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
                 raise CallcenterError("bad-request", f"{key} must be an integer")
-        tid = _id(request.match_info["id"], "ticket")
+        tid = path_id(request.match_info["id"], "ticket")
         me = request.get(access.PRINCIPAL)
         actor = _str(body, "actor", "api") or "api"
         if me is not None and me.via == "session":  # a person at the page: they are the actor
@@ -148,7 +148,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         return web.json_response(await need().transcriptions(state=state, limit=_limit(request, 100)))
 
     async def voicemail(request: web.Request) -> web.Response:
-        vid = _id(request.match_info["id"], "voicemail")
+        vid = path_id(request.match_info["id"], "voicemail")
         rows = await need().transcriptions(voicemail_id=vid, limit=100)
         if not rows:
             raise CallcenterError("unknown-voicemail", f"no voicemail #{vid}")
@@ -165,7 +165,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
             raise CallcenterError("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
         if engine == "vosk":  # one language per vosk model: is there one for this language here?
             await asyncio.to_thread(engines.check, engine, None, language)
-        job = await need().retranscribe(_id(request.match_info["id"], "voicemail"), language, engine)
+        job = await need().retranscribe(path_id(request.match_info["id"], "voicemail"), language, engine)
         if on_voicemail is not None:
             on_voicemail()
         return web.json_response({"voicemail": int(request.match_info["id"]), "job": job, "state": "queued"})

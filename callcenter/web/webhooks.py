@@ -32,6 +32,7 @@ from callcenter.config import Config
 from callcenter.errors import CallcenterError
 from callcenter.store.messages import Messages
 from callcenter.web import access
+from callcenter.web.store_api import path_id
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,6 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         return web.Response(text=TWIML, content_type="text/xml")
 
     async def reply(request: web.Request) -> web.Response:
-        from callcenter.web.store_api import _id
         body = await json_body(request)
         channel, text, to = body.get("channel"), body.get("text"), body.get("to")
         if channel != "sms":
@@ -97,7 +97,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         encoding, parts = sms.segments(text)
         if parts > sms.MAX_SEGMENTS:
             raise CallcenterError("too-long", f"{parts} SMS segments ({encoding}); at most {sms.MAX_SEGMENTS}")
-        ticket_id = _id(request.match_info["id"], "ticket")
+        ticket_id = path_id(request.match_info["id"], "ticket")
         me = access.principal(request)
         if not me.may("supervisor"):  # as for editing: an agent answers tickets of theirs or of nobody's
             assignee = (await messages.store.ticket(ticket_id))["assignee"]

@@ -26,6 +26,7 @@ from callcenter.routing.clicktocall import click_to_call
 from callcenter.store.accounts import Accounts
 from callcenter.web import access
 from callcenter.web.live import LiveHub
+from callcenter.web.store_api import path_id
 from callcenter.web.wallboard import to_csv
 
 log = logging.getLogger(__name__)
@@ -213,14 +214,12 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         return web.json_response({"call_id": call_id, "agent": agent, "number": number, "ticket_id": ticket})
 
     async def handled(request: web.Request) -> web.Response:
-        from callcenter.web.store_api import _id
-        vm = await accounts.voicemail_handled(_id(request.match_info["id"], "voicemail"),
+        vm = await accounts.voicemail_handled(path_id(request.match_info["id"], "voicemail"),
                                               access.principal(request).name)
         return web.json_response(vm)
 
     async def audio(request: web.Request) -> web.StreamResponse:
-        from callcenter.web.store_api import _id
-        interaction_id = _id(request.match_info["id"], "interaction")
+        interaction_id = path_id(request.match_info["id"], "interaction")
         row = await accounts.interaction(interaction_id)
         path = Path(row["recording_path"]) if row and row["recording_path"] else None
         # Only files inside the recordings / voicemail folders are served (never any path a row names).
