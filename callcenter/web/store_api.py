@@ -21,6 +21,7 @@ MAX_ID = 2**31 - 1
 
 
 def path_id(value: str, what: str) -> int:
+    """A path id (`12` or `#12`) as an integer. Errors: `unknown-<what>` (404) for anything else."""
     text = value.removeprefix("#")
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
         raise CallcenterError(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
