@@ -133,7 +133,7 @@ async def test_a_call_pops_on_the_agents_page_and_the_wallboard_follows_it(syste
     # Chinese, switched live: the same page, its strings from i18n/zh-CN.js.
     await board.get_by_test_id("language").select_option("zh-CN")
     await expect(board.locator("html")).to_have_attribute("lang", "zh-CN")
-    await expect(board.get_by_role("heading", name="队列")).to_be_visible()
+    await expect(board.get_by_role("heading", name="队列", exact=True)).to_be_visible()
     await board.screenshot(path=str(ARTIFACTS / "wallboard-zh-CN.png"), full_page=True)
 
     def stored() -> dict[str, Any] | None:
