@@ -436,6 +436,9 @@ function onMessage(msg) {
       renderCall(); break;
     case 'callbacks': loadCallbacks(); break;
     case 'voicemail': loadVoicemails(); break;
+    case 'message': // an SMS or email of the customer on screen: their timeline grows
+      if (msg.message && S.file && S.file.customer && S.file.customer.id === msg.message.customer) reloadFile();
+      break;
     default: break; // wallboard and anything newer: not for this page
   }
 }
