@@ -57,7 +57,6 @@ ivr_flows: flows
 sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}, qualify_frequency: 2}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
-email: {{smtp_port: {EMAIL_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1], host: "127.0.0.1:{CARRIER_PORT}"}}
 queues:
   support: {{strategy: ringall, ring_timeout: 10}}
@@ -87,6 +86,7 @@ dids:
   "{TEAM_DIDS['cbq']}": {{greeting: beep, queue: cbq}}
 routing: {{callback_attempts: 2, callback_retry_seconds: 2}}
 security: {{ban_threshold: 5, ban_window: 30, ban_seconds: 8}}
+email: {{smtp_port: {EMAIL_PORT}}}
 """
 
 RELOADABLE_FLOW = """\
