@@ -510,8 +510,10 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
                                        sms_token=creds.sms_token),
                               config.api.bind, config.api.port)
         if parts.messages is not None and config.email.enabled:
+            running_parts = parts
             parts.intake = MailIntake(parts.messages, config.runtime_dir, parts.bus.publish, topic=config.email.topic,
-                                      max_attachment_bytes=config.email.max_attachment_bytes)
+                                      max_attachment_bytes=config.email.max_attachment_bytes,
+                                      settings=lambda: running_parts.config.email)
             try:
                 smtp = await serve_mail(parts.intake, config.email.smtp_bind, config.email.smtp_port,
                                         config.email.max_bytes)

@@ -21,7 +21,8 @@ from typing import Any, Awaitable, Callable
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from callcenter import events as ev
-from callcenter.channels import mail
+from callcenter.channels import mail, outbox
+from callcenter.config import EmailSettings
 from callcenter.errors import CallcenterError
 from callcenter.store.messages import Messages
 
@@ -32,8 +33,10 @@ MAX_ATTACHMENTS = 20
 class MailIntake:
     def __init__(self, messages: Messages, runtime_dir: Path, publish: Callable[[Any], Awaitable[None]], *,
                  topic: str = "general", max_attachment_bytes: int = 5 << 20,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, settings: Callable[[], EmailSettings] | None = None) -> None:
         self.messages, self.publish, self.topic, self.clock = messages, publish, topic, clock
+        self.settings = settings or EmailSettings
+        self._acked: dict[str, float] = {}  # sender → when we last acknowledged them (loop protection)
         self.quarantine_dir = runtime_dir / "quarantine"
         self.attachments_dir = runtime_dir / "attachments"
         self.max_attachment_bytes = max_attachment_bytes
@@ -71,12 +74,40 @@ class MailIntake:
                                                            mail_from)}
         if new:
             await asyncio.to_thread(self._keep_attachments, row["id"], parsed.attachments[:MAX_ATTACHMENTS])
+            await self._acknowledge(parsed, row)
             self.received += 1
             await self.publish(ev.MessageReceived("email", row["id"], row["ticket_id"], row["customer_id"],
                                                   parsed.sender, parsed.text[:500], self.clock()))
         log.info("email %s from %s on ticket #%s%s", message_id[:80], parsed.sender, row["ticket_id"],
                  "" if new else " (already stored)")
         return {"interaction": row["id"], "ticket": row["ticket_id"], "new": new}
+
+    async def _acknowledge(self, parsed: mail.ParsedMail, row: dict[str, Any]) -> None:
+        """`email.auto_ack`: the first mail of a new ticket gets its number. Never to automatic mail
+        (RFC 3834), never to ourselves, at most once an hour per sender (a loop with another
+        robot that ignores Auto-Submitted stops there)."""
+        settings = self.settings()
+        now = self.clock()
+        if (not settings.auto_ack or parsed.automatic or parsed.sender == settings.from_address.lower()
+                or now - self._acked.get(parsed.sender, -1e9) < 3600):
+            return
+        ticket = await self.messages.store.ticket(row["ticket_id"])
+        if len(ticket["interactions"]) != 1:
+            return  # not a new ticket
+        self._acked[parsed.sender] = now
+        text = (f"Thank you for your message: it is ticket #{row['ticket_id']}. Reply to this mail to add to it; "
+                "we will answer soon.")
+        msg = mail.reply(from_address=settings.from_address, to=parsed.sender, subject=parsed.subject, text=text,
+                         ticket_id=row["ticket_id"], in_reply_to=row["external_id"], references=parsed.references,
+                         automatic=True)
+        try:
+            state = await outbox.send(msg, settings.relay_host, settings.relay_port)
+        except CallcenterError as exc:
+            log.warning("email: the acknowledgement of ticket #%s was not sent: %s", row["ticket_id"], exc)
+            return
+        await self.messages.outbound(row["ticket_id"], "email", parsed.sender, text, actor="system",
+                                     external_id=str(msg["Message-ID"]), status=state, subject=str(msg["Subject"]),
+                                     variables={"automatic": "auto-acknowledgement"})
 
     def _quarantine(self, raw: bytes, reason: str, peer: str, mail_from: str) -> str:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)

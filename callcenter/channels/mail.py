@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses
+from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
 from callcenter.channels import clean_text
@@ -174,6 +174,28 @@ def automatic(msg: EmailMessage, sender: str) -> str:
     if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
         return "an auto-reply"
     return ""
+
+
+def reply(*, from_address: str, to: str, subject: str, text: str, ticket_id: int, in_reply_to: str = "",
+          references: list[str] | None = None, automatic: bool = False) -> EmailMessage:
+    """Our answer on a ticket (RFC 5322): a new Message-ID in our domain, In-Reply-To the message
+    answered, References its chain plus it (§3.6.4), the ticket in the subject (`[#123]`) so a reply
+    to it finds the ticket even without the ids; an automatic one says so (RFC 3834)."""
+    msg = EmailMessage()
+    msg["From"], msg["To"] = from_address, to
+    base = TICKET_REF.sub("", subject).strip() or f"Ticket {ticket_id}"
+    if not re.match(r"(?i)re:", base):
+        base = f"Re: {base}"
+    msg["Subject"] = f"{base} [#{ticket_id}]"
+    msg["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or "callcenter.localhost")
+    msg["Date"] = formatdate(localtime=True)
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = " ".join([*(references or [])[-20:], in_reply_to])
+    if automatic:
+        msg["Auto-Submitted"] = "auto-replied"
+    msg.set_content(text)
+    return msg
 
 
 def safe_name(name: str, index: int) -> str:

@@ -126,7 +126,8 @@ class Messages:
             return interaction_dict(row), True
 
     async def outbound(self, ticket_id: int, channel: str, to: str, body: str, *, actor: str, external_id: str = "",
-                       status: str = "sent") -> dict[str, Any]:
+                       status: str = "sent", subject: str = "",
+                       variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A message we sent, on `ticket_id` (the ticket's first response is stamped; the actor is
         in its history)."""
         now = self.store.clock()
@@ -137,7 +138,7 @@ class Messages:
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel=channel,
                               direction="outbound", step="ended", started_at=now, ended_at=now, address=to[:320],
                               agent=actor[:64], body=body, external_id=external_id[:100], delivery_status=status,
-                              ivr_path=[], variables={})
+                              subject=subject[:300], ivr_path=[], variables=dict(variables or {}))
             s.add(row)
             ticket.updated_at = now
             if ticket.first_response_at is None:
@@ -147,6 +148,29 @@ class Messages:
             await s.flush()
             self.store.writes += 1
             return interaction_dict(row)
+
+    async def email_thread(self, ticket_id: int) -> dict[str, Any]:
+        """What an email answer on a ticket needs: the address to write to, the newest message of
+        the thread (its Message-ID and References), the subject. Errors: `unknown-ticket`,
+        `no-address`."""
+        async with self.store.session() as s:
+            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            if ticket is None:
+                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+            last = (await s.execute(select(Interaction).where(
+                Interaction.ticket_id == ticket_id, Interaction.channel == "email")
+                .order_by(Interaction.id.desc()).limit(1))).scalars().first()
+            inbound = (await s.execute(select(Interaction).where(
+                Interaction.ticket_id == ticket_id, Interaction.channel == "email", Interaction.direction == "inbound")
+                .order_by(Interaction.id.desc()).limit(1))).scalars().first()
+            address = inbound.address if inbound is not None else (await s.execute(select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == "email")
+                .order_by(CustomerIdentity.id).limit(1))).scalar_one_or_none()
+            if not address:
+                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no email address")
+            return {"to": address, "subject": (inbound.subject if inbound is not None else "") or ticket.subject,
+                    "in_reply_to": last.external_id if last is not None else "",
+                    "references": list((last.variables or {}).get("references", [])) if last is not None else []}
 
     async def delivery(self, channel: str, external_id: str, status: str) -> dict[str, Any] | None:
         """A provider's delivery report (queued, sent, delivered, undelivered, failed) for a message

@@ -59,6 +59,7 @@ STATUS_OF_ERROR = {
     "opted-out": 409,
     "no-address": 409,
     "sms-send-failed": 502,
+    "mail-send-failed": 502,
     "no-trunk": 409,
     "phone-not-registered": 409,
     "too-many-pages": 429,

@@ -189,12 +189,14 @@ SMS_PATHS: dict[str, Any] = {
         "the reason (unreadable MIME, no sender, an undecodable part, ...), when, from whom. `problem`: why the "
         "receiver is not running, if it is not.", _ok("`{problem, messages}`"), errors=("401", "403"))},
     "/api/tickets/{id}/reply": {"post": _op(
-        "Reply on a ticket by SMS", "To the customer's first phone (or `to`), through `sms.provider` (dev: kept "
-        "on the ticket, nothing sent). 409 `opted-out` after the number sent STOP; 400 `too-long` over 10 "
-        "segments (GSM-7 153 / UCS-2 67 characters each).", _ok("the message's interaction, with `segments`"),
+        "Reply on a ticket by SMS or email", "SMS: to the customer's first phone (or `to`), through `sms.provider` "
+        "(dev: kept on the ticket, nothing sent); 409 `opted-out` after the number sent STOP; 400 `too-long` over 10 "
+        "segments (GSM-7 153 / UCS-2 67 characters each). Email: to the thread's sender through `email.relay_host` "
+        "(none: kept on the ticket), with Message-ID, In-Reply-To, References and `[#id]` in the subject; 502 "
+        "`mail-send-failed` when the relay refuses it.", _ok("the message's interaction, with `segments`"),
         errors=("400", "401", "403", "404", "409", "502"), params=("id",),
         body={"type": "object", "required": ["channel", "text"], "properties": {
-            "channel": {"enum": ["sms"]}, "text": {"type": "string"}, "to": {"type": "string"}}})},
+            "channel": {"enum": ["sms", "email"]}, "text": {"type": "string"}, "to": {"type": "string"}}})},
 }
 
 SPEC: dict[str, Any] = {

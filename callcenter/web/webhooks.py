@@ -26,6 +26,7 @@ from aiohttp import web
 
 from callcenter import events as ev
 from callcenter.channels import clean_text, sms
+from callcenter.channels import mail, outbox
 from callcenter.channels.intake import MailIntake
 from callcenter.channels.providers import SmsProvider
 from callcenter.config import Config
@@ -90,10 +91,12 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
     async def reply(request: web.Request) -> web.Response:
         body = await json_body(request)
         channel, text, to = body.get("channel"), body.get("text"), body.get("to")
-        if channel != "sms":
-            raise CallcenterError("bad-request", 'channel must be "sms" (email and chat replies come later)')
+        if channel not in ("sms", "email"):
+            raise CallcenterError("bad-request", 'channel must be "sms" or "email" (chat replies come later)')
         if not isinstance(text, str) or not text.strip() or (to is not None and not isinstance(to, str)):
-            raise CallcenterError("bad-request", "text must be a non-empty string, and to a phone number")
+            raise CallcenterError("bad-request", "text must be a non-empty string, and to an address")
+        if channel == "email":
+            return await email_reply(request, text)
         encoding, parts = sms.segments(text)
         if parts > sms.MAX_SEGMENTS:
             raise CallcenterError("too-long", f"{parts} SMS segments ({encoding}); at most {sms.MAX_SEGMENTS}")
@@ -117,6 +120,21 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         mail = intake()
         return web.json_response({"problem": mail.problem if mail else "the email receiver is not running",
                                   "messages": await asyncio.to_thread(mail.quarantine) if mail else []})
+
+    async def email_reply(request: web.Request, text: str) -> web.Response:
+        ticket_id = path_id(request.match_info["id"], "ticket")
+        me = access.principal(request)
+        thread = await messages.email_thread(ticket_id)
+        settings = config().email
+        msg = mail.reply(from_address=settings.from_address, to=thread["to"], subject=thread["subject"],
+                         text=clean_text(text), ticket_id=ticket_id, in_reply_to=thread["in_reply_to"],
+                         references=thread["references"])
+        state = await outbox.send(msg, settings.relay_host, settings.relay_port)
+        row = await messages.outbound(ticket_id, "email", thread["to"], clean_text(text), actor=me.name,
+                                      external_id=str(msg["Message-ID"]), status=state, subject=str(msg["Subject"]),
+                                      variables={"in_reply_to": thread["in_reply_to"],
+                                                 "references": [*thread["references"][-20:], thread["in_reply_to"]]})
+        return web.json_response(row)
 
     app.router.add_get("/api/email/quarantine", quarantine)
     app.router.add_post("/webhooks/sms/twilio", inbound)

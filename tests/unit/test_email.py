@@ -187,3 +187,62 @@ def test_names_and_folding_rules() -> None:
         ["a.txt", "b.pdf", "hidden", "attachment-1", "ab", "x" * 100]
     assert mail.fold("New\n\n在 2026年11月30日 写道：\n> old") == ("New", "在 2026年11月30日 写道：\n> old")
     assert mail.html_text("<p>a &amp; b</p><style>p{}</style>") == "a & b"
+
+
+async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_robots(tmp_path: Path) -> None:
+    """Our answers go through a relay (an SMTP server of the test's own on 127.0.0.1) with Message-ID,
+    In-Reply-To, References and [#id]; the customer's reply to them lands on the same ticket; the
+    acknowledgement goes to a person's first mail only."""
+    import dataclasses
+
+    from aiosmtpd.smtp import SMTP as Server
+
+    from callcenter.channels import outbox
+    from callcenter.config import EmailSettings
+    relayed: list[bytes] = []
+
+    class Relay:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+            relayed.append(envelope.original_content or envelope.content)
+            return "250 OK"
+    loop = asyncio.get_running_loop()
+    relay = await loop.create_server(lambda: Server(Relay(), hostname="relay"), "127.0.0.1", 0)
+    relay_port = relay.sockets[0].getsockname()[1]
+    settings = dataclasses.replace(EmailSettings(), relay_host="127.0.0.1", relay_port=relay_port, auto_ack=True,
+                                   from_address="help@shop.example")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = Store(url)
+    await store.open()
+    messages = Messages(store)
+    intake = MailIntake(messages, tmp_path, lambda e: asyncio.sleep(0), settings=lambda: settings)
+    try:
+        first = await intake.take(message("Order 4567", "Where is it?", msgid="<q1@example.com>").as_bytes())
+        await intake.take(message("Out of office", "Away", msgid="<q2@example.com>",
+                                  Auto_Submitted="auto-replied").as_bytes())
+        await intake.take(message("Order 4567 again", "Me again", msgid="<q3@example.com>").as_bytes())
+        assert len(relayed) == 1  # one acknowledgement: not to the robot, not twice within the hour
+        ack = mail.BytesParser(policy=mail.policy.default).parsebytes(relayed[0])
+        assert ack["Subject"] == f"Re: Order 4567 [#{first['ticket']}]" and ack["In-Reply-To"] == "<q1@example.com>"
+        assert ack["Auto-Submitted"] == "auto-replied" and ack["Message-ID"].endswith("@shop.example>")
+        thread = await messages.email_thread(first["ticket"])
+        answer = mail.reply(from_address=settings.from_address, to=thread["to"], subject=thread["subject"],
+                            text="It ships today.", ticket_id=first["ticket"], in_reply_to=thread["in_reply_to"],
+                            references=thread["references"])
+        assert await outbox.send(answer, "127.0.0.1", relay_port) == "sent"
+        await messages.outbound(first["ticket"], "email", thread["to"], "It ships today.", actor="agent1",
+                                external_id=str(answer["Message-ID"]), subject=str(answer["Subject"]))
+        sent = mail.BytesParser(policy=mail.policy.default).parsebytes(relayed[-1])
+        assert sent["To"] == "Ann Lee <ann@example.com>" or "ann@example.com" in sent["To"]
+        assert sent["References"].split()[-1] == sent["In-Reply-To"]
+        back = await intake.take(message("Re: whatever", "Thanks!", msgid="<q4@example.com>",
+                                         in_reply_to=str(answer["Message-ID"])).as_bytes())
+        assert back["ticket"] == first["ticket"]  # the customer's reply to our answer: the same ticket
+        assert await outbox.send(answer, "", 25) == "kept (no relay)"
+        from callcenter.errors import CallcenterError
+        with pytest.raises(CallcenterError) as down:
+            await outbox.send(answer, "127.0.0.1", 9, timeout=3)
+        assert down.value.error_id == "mail-send-failed"
+    finally:
+        relay.close()
+        await store.close()
