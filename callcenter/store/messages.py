@@ -8,18 +8,32 @@ from __future__ import annotations
 
 import asyncio
 import random
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from callcenter.store import db, identity, rules
+from callcenter.store import db, identity
 from callcenter.store.schema import CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_TEXT, Store, _text, interaction_dict
 
+T = TypeVar("T")
 ATTEMPTS = 6  # writes that lose a race with another message of the same customer are tried again
 SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
+
+
+async def _retried(write: Callable[[], Awaitable[T]]) -> T:
+    """A write that lost a race with another message of the same customer (the same identity,
+    message or ticket row) is tried again after a short random wait."""
+    for attempt in range(ATTEMPTS):
+        try:
+            return await write()
+        except (IntegrityError, StaleDataError):
+            if attempt == ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 class Messages:
@@ -33,14 +47,7 @@ class Messages:
         their ticket on `topic` per the store's policy (reopening a resolved one). Two messages of
         a new sender at once: the second finds the customer the first created (retried)."""
         body = _text(body, "message", MAX_TEXT)
-        for attempt in range(ATTEMPTS):
-            try:
-                return await self._inbound(channel, address, body, external_id, topic, to)
-            except (IntegrityError, StaleDataError):  # a concurrent writer: the same identity, message or ticket
-                if attempt == ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
-        raise AssertionError("unreachable")
+        return await _retried(lambda: self._inbound(channel, address, body, external_id, topic, to))
 
     async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
                        to: str) -> tuple[dict[str, Any], bool]:
@@ -67,14 +74,7 @@ class Messages:
 
     async def inbound_email(self, **fields: Any) -> tuple[dict[str, Any], bool]:
         """`_inbound_email`, retried when a concurrent writer created the same identity first."""
-        for attempt in range(ATTEMPTS):
-            try:
-                return await self._inbound_email(**fields)
-            except (IntegrityError, StaleDataError):
-                if attempt == ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
-        raise AssertionError("unreachable")
+        return await _retried(lambda: self._inbound_email(**fields))
 
     async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
                              thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
@@ -103,18 +103,10 @@ class Messages:
                 ticket = None  # a closed ticket stays closed: the answer to it starts a new one
             if ticket is None:
                 customer = await self.store._contact_customer(s, "email", sender, name, now)
-                first, resolution = rules.sla_due(self.store.policy.sla, "email", "normal", now)
-                ticket = Ticket(customer_id=customer.id, subject=(subject or f"Email from {sender}")[:300], topic=topic,
-                                status="new", priority="normal", assignee="", tags=[], first_response_due=first,
-                                resolution_due=resolution, created_at=now, updated_at=now)
-                s.add(ticket)
-                await s.flush()
-                s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="",
-                                   new=ticket.subject))
-            elif ticket.status == "resolved":
-                s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved",
-                                   new="open"))
-                ticket.status, ticket.resolved_at = "open", None
+                ticket = await self.store._new_ticket(s, customer, topic, "email", subject or f"Email from {sender}",
+                                                      now)
+            else:
+                self.store._reopen(s, ticket, now)
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel="email",
                               direction="inbound", step="ended", started_at=now, ended_at=now, address=sender[:320],
                               name=name[:200], subject=subject[:300], body=text, external_id=message_id[:100],

@@ -398,12 +398,19 @@ class Store:
             if not customer.unidentified and rules.joinable(ticket.status, ticket.topic, ticket.updated_at,
                                                             want_topic=topic, now=now,
                                                             reopen_days=self.policy.reopen_days):
-                if ticket.status == "resolved":
-                    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved",
-                                       new="open"))
-                    ticket.status, ticket.resolved_at = "open", None
+                self._reopen(s, ticket, now)
                 ticket.updated_at = now
                 return ticket
+        return await self._new_ticket(s, customer, topic, channel, subject, now)
+
+    def _reopen(self, s: AsyncSession, ticket: Ticket, now: float) -> None:
+        """A new contact on a resolved ticket opens it again (in its history)."""
+        if ticket.status == "resolved":
+            s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved", new="open"))
+            ticket.status, ticket.resolved_at = "open", None
+
+    async def _new_ticket(self, s: AsyncSession, customer: Customer, topic: str, channel: str, subject: str,
+                          now: float) -> Ticket:
         first, resolution = rules.sla_due(self.policy.sla, channel, "normal", now)
         ticket = Ticket(customer_id=customer.id, subject=subject[:300], topic=topic, status="new", priority="normal",
                         assignee="", tags=[], first_response_due=first, resolution_due=resolution, created_at=now,

@@ -99,6 +99,17 @@ def principal(request: web.Request) -> Principal:
     return request[PRINCIPAL]
 
 
+def own_ticket(request: web.Request, assignee: str, wanted: str | None = None) -> None:
+    """An agent works tickets assigned to them or to nobody, and assigns them only to themselves;
+    supervisors and admins any. Errors: `forbidden`."""
+    p = principal(request)
+    if p.may("supervisor"):
+        return
+    if assignee not in ("", p.name) or wanted not in (None, "", p.name):
+        raise Forbidden(f"{p.name} may change only tickets assigned to them or to nobody, and assign them only "
+                        "to themselves")
+
+
 def own_agent(request: web.Request, agent: str | None, what: str) -> None:
     """An agent acts only on their own (presence, calls); supervisors and admins on anyone's.
     Errors: `forbidden`."""

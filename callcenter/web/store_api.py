@@ -122,12 +122,8 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         actor = _str(body, "actor", "api") or "api"
         if me is not None and me.via == "session":  # a person at the page: they are the actor
             actor = me.name
-            if not me.may("supervisor"):  # an agent works tickets of their own or of nobody's, and takes them
-                current = (await need().ticket(tid))["assignee"]
-                wanted = _str(body, "assignee")
-                if current not in ("", me.name) or wanted not in (None, "", me.name):
-                    raise CallcenterError("forbidden", f"{me.name} may change only tickets assigned to them or to "
-                                          "nobody, and assign them only to themselves")
+            if not me.may("supervisor"):
+                access.own_ticket(request, (await need().ticket(tid))["assignee"], _str(body, "assignee"))
         await need().update_ticket(tid, actor, status=_str(body, "status"),
                                    priority=_str(body, "priority"), assignee=_str(body, "assignee"),
                                    note=_str(body, "note"), add_tags=_strings(body, "add_tags"),

@@ -103,9 +103,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         ticket_id = path_id(request.match_info["id"], "ticket")
         me = access.principal(request)
         if not me.may("supervisor"):  # as for editing: an agent answers tickets of theirs or of nobody's
-            assignee = (await messages.store.ticket(ticket_id))["assignee"]
-            if assignee not in ("", me.name):
-                raise CallcenterError("forbidden", f"ticket #{ticket_id} is {assignee}'s")
+            access.own_ticket(request, (await messages.store.ticket(ticket_id))["assignee"])
         number = to or await messages.phone_of(ticket_id)
         if not sms.textable(number):
             raise CallcenterError("bad-number", f"{number[:30]!r} is not a phone number to text")
