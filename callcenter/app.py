@@ -65,10 +65,12 @@ from callcenter.store import calls as store_calls
 from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
 from callcenter.channels.followup import missed_call_sms
+from callcenter.channels.chatdesk import ChatDesk
 from callcenter.channels.intake import MailIntake
 from callcenter.channels.intake import serve as serve_mail
 from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
 from callcenter.store.accounts import Accounts
+from callcenter.store.chats import Chats
 from callcenter.store.messages import Messages
 from callcenter.web import live as live_mod
 from callcenter.web.api import make_app, start_api
@@ -190,6 +192,7 @@ class Callcenter:
     messages: Messages | None = None  # SMS (and later email, chat) in the store
     sms: SmsProvider = field(default_factory=DevSms)  # where SMS replies go (run() picks it from the config)
     intake: MailIntake | None = None  # the SMTP receiver's mail handling (run() starts it)
+    chat: ChatDesk | None = None  # web chats (the widget's visitors and the agents)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -204,6 +207,12 @@ class Callcenter:
                 tasks.create_task(self.transcriber.run(), name="transcription")
             if self.live is not None:
                 tasks.create_task(self.live.run(), name="web live")
+            if self.chat is not None:
+                tasks.create_task(self._chat(self.chat), name="chat desk")
+
+    async def _chat(self, desk: ChatDesk) -> None:
+        await desk.load()  # the chats a previous run left open
+        await desk.run()
 
     async def apply_config(self, config: Config, context: Context, required_flows: dict[str, str | Needed]) -> None:
         """Take an edited configuration (already validated and loaded into Asterisk)."""
@@ -309,14 +318,25 @@ def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.t
     live = LiveHub(lambda: queue_control.config, view, tracker, presence, store,
                    accounts.today if accounts is not None else None, clock)
     bus.subscribe("web", live.on_event, *live_mod.EVENTS)
+    desk = None
+    if store is not None:
+        def agent_state(name: str) -> tuple[bool, bool]:
+            agent = presence.agents.get(name)
+            return (agent.paused, agent.state(clock()) in ("ringing", "on_call")) if agent else (False, False)
+
+        desk = ChatDesk(Chats(store), lambda: queue_control.config, bus.publish, clock, pages=live.agents_online,
+                        agent_state=agent_state)
+        bus.subscribe("chat", desk.on_event, ev.AgentStateChanged, ev.CallEnded)
+        live.pages_changed = desk.kick
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
                       view, flows, guard, bouncer, recordings, store, writer,
                       tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber, accounts,
-                      live, Messages(store) if store is not None else None)
+                      live, Messages(store) if store is not None else None, chat=desk)
 
 
 # Sections a running system cannot change: they move sockets or folders.
 RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store", "speech", "email", "sms")
+# (chat is live: its limits, queue, origins and canned replies are read from the config in force.)
 
 
 async def reload_asterisk_config(ami: AmiClient) -> None:

@@ -242,6 +242,23 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class ChatSettings:
+    """Web chat (channels/chatdesk.py, web/chat.py; docs/channels.md)."""
+
+    enabled: bool = True
+    queue: str = ""  # the queue a widget without data-queue joins ("" = the first queue in `queues`)
+    allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget (scheme://host[:port]); this server always
+    max_per_agent: int = 3  # chats an agent holds at once
+    max_while_on_call: int = 1  # ... while their phone rings or is on a call (0: no chat during calls)
+    topic: str = "general"  # the ticket topic chats join
+    max_text: int = 2000  # characters per message
+    max_attachment_bytes: int = 5 * 1024 * 1024
+    agent_grace_seconds: int = 60  # an agent's chats wait this long for their page to come back, then are requeued
+    idle_end_minutes: int = 30  # a chat with no message and no visitor page this long is ended
+    canned_replies: Mapping[str, str] = field(default_factory=dict)  # key → text, offered in the agent's reply box
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole, validated configuration."""
 
@@ -259,6 +276,7 @@ class Config:
     web: WebSettings = field(default_factory=WebSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
     email: EmailSettings = field(default_factory=EmailSettings)
+    chat: ChatSettings = field(default_factory=ChatSettings)
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
@@ -524,6 +542,29 @@ def _check_sms(sms: SmsSettings, loc: _Located) -> None:
                         "(AC + 32 hex digits)", "missing-key")
 
 
+def _check_chat(config: Config, loc: _Located) -> None:
+    chat = config.chat
+    if chat.queue and chat.queue not in config.queues:
+        raise loc.error(("chat", "queue"), f"unknown queue '{chat.queue}' (known: {', '.join(config.queues)})",
+                        "unknown-queue")
+    for i, origin in enumerate(chat.allowed_origins):
+        if not re.fullmatch(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?", origin):
+            raise loc.error(("chat", "allowed_origins", str(i)), f"'{origin[:60]}' is not an origin "
+                            "(scheme://host[:port], no path)", "bad-value")
+    for key, value, low, high in (("max_per_agent", chat.max_per_agent, 1, 50),
+                                  ("max_while_on_call", chat.max_while_on_call, 0, 50),
+                                  ("max_text", chat.max_text, 1, 20_000),
+                                  ("max_attachment_bytes", chat.max_attachment_bytes, 1, 50 << 20),
+                                  ("agent_grace_seconds", chat.agent_grace_seconds, 0, 3600),
+                                  ("idle_end_minutes", chat.idle_end_minutes, 1, 24 * 60)):
+        if not low <= value <= high:
+            raise loc.error(("chat", key), f"{key} {value} must be {low} to {high}", "bad-value")
+    for key, text in chat.canned_replies.items():
+        if not key.strip() or len(key) > 64 or not text.strip() or len(text) > chat.max_text:
+            raise loc.error(("chat", "canned_replies", key), f"canned reply {key[:40]!r}: a key of 1 to 64 "
+                            f"characters and a text of 1 to {chat.max_text}", "bad-value")
+
+
 def _speech_languages() -> frozenset[str]:
     from callcenter.speech.whisper import languages  # imports faster-whisper: only when a language is set
     return languages()
@@ -584,6 +625,7 @@ def _check(config: Config, loc: _Located) -> None:
             raise loc.error(("speech", key), f"{key} {value} must be 1 to {high}", "bad-value")
     _check_web(config.web, loc)
     _check_sms(config.sms, loc)
+    _check_chat(config, loc)
     if not _ip(config.email.smtp_bind):
         raise loc.error(("email", "smtp_bind"), f"'{config.email.smtp_bind}' is not an IP address", "bad-address")
     if not 1 <= config.email.smtp_port <= 65535:

@@ -10,7 +10,7 @@ the next one sees. Times (`at`) are epoch seconds from the app's clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from callcenter.calls.tracker import CallRecord
@@ -111,6 +111,19 @@ class MessageReceived:
 
 
 @dataclass(frozen=True)
+class ChatChanged:
+    """A web chat moved (channels/chatdesk.py): a message, typing, an assignment, a transfer, its
+    end. `chat` is the chat as agents see it (store/chats.py `chat_dict`, without messages);
+    `previous_agent` is who had it before a transfer or a requeue (their page drops it)."""
+
+    kind: str  # new | waiting | assigned | transferred | message | typing | contact | ended
+    chat: dict[str, Any]
+    message: dict[str, Any] | None
+    previous_agent: str
+    at: float
+
+
+@dataclass(frozen=True)
 class AgentStateChanged:
     agent: str
     state: AgentStateName
@@ -156,5 +169,5 @@ class PictureRebuilt:
 
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
-               | VoicemailTranscribed | MessageReceived
+               | VoicemailTranscribed | MessageReceived | ChatChanged
                | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)

@@ -52,3 +52,27 @@ class LoginThrottle:
                     failures.pop()
             else:
                 self._failures.pop(key, None)
+
+
+class RateLimit:
+    """At most `limit` hits per key in `window` seconds (public endpoints: per address, per
+    visitor). Pure: the caller gives the time."""
+
+    def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
+        self.limit, self.window, self.max_keys = limit, window, max_keys
+        self._hits: dict[str, deque[float]] = {}
+
+    def hit(self, key: str, now: float) -> bool:
+        """Count a hit; False (not counted) when the key is over its limit."""
+        hits = self._hits.get(key)
+        if hits is None:
+            if len(self._hits) >= self.max_keys:  # a flood of keys: forget the oldest
+                for old in list(self._hits)[: self.max_keys // 10]:
+                    del self._hits[old]
+            hits = self._hits[key] = deque()
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if len(hits) >= self.limit:
+            return False
+        hits.append(now)
+        return True

@@ -1,6 +1,6 @@
-"""The secondary channels that feed the same ticket store as calls: SMS (here), email and web chat
-(later). Pure rules live apart from I/O: sms.py and mail.py decide, providers.py and intake.py talk
-to the outside."""
+"""The secondary channels that feed the same ticket store as calls: SMS, email and web chat. Pure
+rules live apart from I/O: sms.py, mail.py and chat.py decide; providers.py, intake.py, outbox.py
+and chatdesk.py talk to the outside."""
 
 import re
 

@@ -237,3 +237,27 @@ class WebSession(Base):
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
     last_seen: Mapped[float] = mapped_column(Float)
+
+
+class Chat(Base):
+    """A web chat (channels/chatdesk.py): who the visitor is, where it waits or who has it. Its
+    messages are interactions (channel `chat`, address = the visitor id, variables.chat = this id)
+    on `ticket_id`. Kept in the store so a restarted controller picks its chats up again."""
+
+    __tablename__ = "chats"
+    __table_args__ = (Index("ix_chats_state", "state"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visitor: Mapped[str] = mapped_column(String(64), index=True)  # sha256 of the widget's token, hex (32)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"))
+    queue: Mapped[str] = mapped_column(String(64))
+    agent: Mapped[str] = mapped_column(String(64), default="")
+    state: Mapped[str] = mapped_column(String(16), default="waiting")  # waiting | active | ended
+    started_at: Mapped[float] = mapped_column(Float)
+    assigned_at: Mapped[float | None] = mapped_column(Float, default=None)
+    ended_at: Mapped[float | None] = mapped_column(Float, default=None)
+    ended_by: Mapped[str] = mapped_column(String(64), default="")  # visitor | an agent | system: why
+    origin: Mapped[str] = mapped_column(String(200), default="")  # the page's Origin the widget ran on
+    contact: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # name, email, phone as the visitor gave
+    verified: Mapped[list[str]] = mapped_column(JSON, default=list)  # "email:a@b.c", "phone:+1..." an agent confirmed

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from aiohttp import web
 
 from callcenter.errors import CallcenterError
-from callcenter.web import access, store_api, webhooks, workspace
+from callcenter.web import access, chat, store_api, webhooks, workspace
 from callcenter.web.openapi import SPEC
 
 if TYPE_CHECKING:
@@ -63,6 +63,13 @@ STATUS_OF_ERROR = {
     "no-trunk": 409,
     "phone-not-registered": 409,
     "too-many-pages": 429,
+    "unknown-chat": 404,
+    "chat-ended": 409,
+    "not-yours": 403,
+    "agent-busy": 409,
+    "no-number": 409,
+    "no-telephony": 409,
+    "rate-limited": 429,
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -246,6 +253,14 @@ def make_app(parts: "Callcenter", token: str,
         webhooks.add_routes(app, messages=parts.messages, provider=parts.sms, config=lambda: parts.config,
                             token=sms_token, publish=parts.bus.publish, json_body=json_body, clock=parts.view.clock,
                             intake=lambda: parts.intake)
+    if parts.chat is not None:
+        desk = parts.chat
+
+        async def dial(agent: str, number: str, ticket: int) -> str:
+            return await workspace.dial_customer(parts, agent, number, ticket)
+        desk.call_out = dial
+        chat.add_routes(app, desk=desk, config=lambda: parts.config, json_body=json_body,
+                        runtime_dir=parts.config.runtime_dir, clock=parts.view.clock)
     store_api.add_routes(app, parts.store, json_body,
                          parts.transcriber.wake if parts.transcriber is not None else None)
     app.router.add_get("/api/callbacks", callbacks)

@@ -34,7 +34,7 @@ from callcenter.web.wallboard import wallboard
 log = logging.getLogger(__name__)
 
 EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallerQueued, ev.AgentOffered, ev.AgentConnected, ev.CallEnded,
-          ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt)
+          ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt, ev.ChatChanged)
 QUEUE_SIZE = 256
 OVERFLOW_CLOSE = 4000  # "you fell behind: reconnect for a fresh snapshot"
 POP_KEPT_SECONDS = 120.0  # a reconnecting page still shows the last pop this long after its call ended (wrap-up)
@@ -64,6 +64,7 @@ class LiveHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sent = self.dropped = 0
         self._at = 0.0  # the time of the event being delivered
+        self.pages_changed: Callable[[], None] = lambda: None  # an agent's page opened or closed (chat routing)
 
     # -- the bus side -----------------------------------------------------------------------
 
@@ -95,6 +96,13 @@ class LiveHub:
             self._to_all({"type": "message", "message": {
                 "channel": event.channel, "interaction": event.interaction_id, "ticket": event.ticket_id,
                 "customer": event.customer_id, "address": event.address, "text": event.text}})
+        elif isinstance(event, ev.ChatChanged):
+            # The chat's agent (and the one who had it before a transfer) and the supervisors.
+            holders = {event.chat.get("agent", ""), event.previous_agent} - {""}
+            self._to(lambda p: p.may("supervisor") or (p.agent is not None and p.agent in holders),
+                     {"type": "chat", "event": event.kind, "chat": event.chat, "message": event.message})
+            if event.kind == "typing":
+                return  # nothing on the wallboard moves
         elif isinstance(event, ev.CallbackRequested):
             self._to_all({"type": "callbacks"})
         elif isinstance(event, ev.PictureRebuilt):  # after a reconnect to Asterisk: everything may have moved
@@ -216,6 +224,10 @@ class LiveHub:
                              "service_level_target": config.web.service_level_target},
                 "wallboard": await self.wallboard() if me.may("supervisor") else None}
 
+    def agents_online(self) -> set[str]:
+        """Agents with a workspace page open (chat routing offers chats only to them)."""
+        return {c.principal.agent for c in self.clients if c.principal.agent is not None and not c.overflowed}
+
     async def _resnapshot(self, client: Client) -> None:
         if client in self.clients and not client.overflowed:
             with contextlib.suppress(asyncio.QueueFull):
@@ -228,6 +240,7 @@ class LiveHub:
         await ws.prepare(request)
         client = Client(ws, me, hashlib.sha256(cookie.encode()).hexdigest() if cookie else "")
         self.clients.add(client)  # first: what happens while the snapshot is built is queued after it
+        self.pages_changed()
         sender: asyncio.Task[None] | None = None
         try:
             await ws.send_str(json.dumps(await self.snapshot(me)))
@@ -237,6 +250,7 @@ class LiveHub:
                     break
         finally:
             self.clients.discard(client)
+            self.pages_changed()
             if sender is not None:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -74,6 +74,20 @@ async def sync_logins(accounts: Accounts, config: Config, creds: Credentials) ->
     return changed
 
 
+async def dial_customer(parts: Any, agent: str, number: str, ticket: int | None) -> str:
+    """Click-to-call (routing/clicktocall.py) once what it needs is there: the ticket, a carrier,
+    the agent's registered phone. Returns the call's id. Errors: `unknown-ticket`, `no-trunk`,
+    `phone-not-registered`, `bad-number`, AMI errors."""
+    if ticket is not None and parts.store is not None:
+        await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
+    if not parts.config.trunk.host:
+        raise CallcenterError("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
+    state = parts.presence.agents.get(agent)
+    if state is None or not state.registered:
+        raise CallcenterError("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
+    return await click_to_call(parts.ami, parts.tracker, parts.config, agent, number, ticket)
+
+
 def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, config: Callable[[], Config],
                json_body: JsonBody, parts: Any, clock: Callable[[], float] = time.time) -> None:
     throttle = LoginThrottle()
@@ -203,14 +217,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         number, ticket = body.get("number"), body.get("ticket_id")
         if not isinstance(number, str) or (ticket is not None and (not isinstance(ticket, int) or isinstance(ticket, bool))):
             raise CallcenterError("bad-request", "number must be a string and ticket_id an integer")
-        if ticket is not None:
-            await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
-        if not config().trunk.host:
-            raise CallcenterError("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
-        state = parts.presence.agents.get(agent)
-        if state is None or not state.registered:
-            raise CallcenterError("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
-        call_id = await click_to_call(parts.ami, parts.tracker, config(), agent, number, ticket)
+        call_id = await dial_customer(parts, agent, number, ticket)
         return web.json_response({"call_id": call_id, "agent": agent, "number": number, "ticket_id": ticket})
 
     async def handled(request: web.Request) -> web.Response:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from callcenter import app as app_mod
 from callcenter.channels import sms
@@ -22,8 +22,8 @@ from callcenter.channels.providers import TwilioSms
 from callcenter.config import parse_config
 from callcenter.credentials import Credentials
 from callcenter.store import Store, db
-from callcenter.web.api import make_app
-from tests.unit.test_bus_and_build import CONFIG, FakeAmi
+from tests.support.webapp import running_app
+from tests.unit.test_bus_and_build import CONFIG
 
 PUBLIC = "http://127.0.0.1:8080"
 
@@ -73,22 +73,8 @@ class Site:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-    creds = Credentials.load_or_create(tmp_path, config.agents)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
-    await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
-    running = asyncio.create_task(parts.run())
-    client = TestClient(TestServer(make_app(parts, creds.api_token, sms_token=lambda: creds.twilio_auth_token),
-                                   host="127.0.0.1"))
-    await client.start_server()
-    yield Site(client, creds, parts)
-    await client.close()
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
-    await store.close()
+    async with running_app(CONFIG.format(runtime=tmp_path), tmp_path) as (client, creds, parts):
+        yield Site(client, creds, parts)
 
 
 def inbound(sender: str, text: str, sid: str) -> list[tuple[str, str]]:

@@ -14,12 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
 from callcenter import events as ev
-from callcenter.config import parse_config
 from callcenter.credentials import Credentials
-from callcenter.store import Store, db
 from callcenter.web.api import make_app
-from callcenter.web.workspace import sync_logins
-from tests.unit.test_bus_and_build import CONFIG, FakeAmi
+from tests.support.webapp import running_app
+from tests.unit.test_bus_and_build import CONFIG
 
 
 class Web:
@@ -38,23 +36,8 @@ class Web:
 
 @pytest.fixture
 async def web(tmp_path: Path) -> AsyncIterator[Web]:
-    config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-    creds = Credentials.load_or_create(tmp_path, config.agents)
-    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
-    await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
-    await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
-    assert parts.accounts is not None
-    await sync_logins(parts.accounts, config, creds)
-    running = asyncio.create_task(parts.run())  # the bus, the keepers (a pause answers once it is kept)
-    client = TestClient(TestServer(make_app(parts, creds.api_token), host="127.0.0.1"))
-    await client.start_server()
-    yield Web(client, creds, parts)
-    await client.close()
-    running.cancel()
-    await asyncio.gather(running, return_exceptions=True)
-    await store.close()
+    async with running_app(CONFIG.format(runtime=tmp_path), tmp_path) as (client, creds, parts):
+        yield Web(client, creds, parts)
 
 
 async def test_logins_are_generated_hashed_and_refused_alike(web: Web, tmp_path: Path) -> None:

@@ -1,0 +1,403 @@
+"""Web chat: the routing rules (pure), then real WebSocket clients — a visitor on /chat/ws and an
+agent's page on /api/ws — against the real app of `app.build` (a fake AMI, a real SQLite store, a
+real HTTP server on 127.0.0.1): routing, replies, typing, history on reconnect, transfer, the
+offline form, attachments, origins, rate limits, verification joining the caller's ticket, and the
+desk picking its chats up again after a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestClient
+
+from callcenter import app as app_mod
+from callcenter.channels import chat as rules
+from callcenter.channels.chatdesk import ChatDesk
+from callcenter.credentials import Credentials
+from callcenter.store.chats import Chats
+from tests.support.webapp import running_app
+
+CONFIG = """\
+runtime_dir: {runtime}
+queues:
+  support: {{strategy: ringall, skill: billing}}
+  sales: {{strategy: ringall}}
+agents:
+  agent1: {{extension: "1001", full_name: Alice, queues: [support], skills: {{billing: 3}}}}
+  agent2: {{extension: "1002", full_name: Bob, queues: [support, sales], skills: {{billing: 8}}}}
+  agent3: {{extension: "1003", queues: [sales]}}
+dids:
+  "8005550100": {{queue: support}}
+chat:
+  max_per_agent: {max_per_agent}
+  allowed_origins: ["http://shop.example:8000"]
+  canned_replies: {{hello: "Hello! How can I help?"}}
+"""
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def seat(name: str, **kw: Any) -> rules.Seat:
+    base: dict[str, Any] = {"queues": ("support",), "skills": {}, "online": True, "paused": False, "on_call": False,
+                            "chats": 0}
+    base.update(kw)
+    return rules.Seat(name, **base)
+
+
+def test_routing_goes_to_members_with_room_by_skill_then_load() -> None:
+    waiting = [rules.Waiting(1, "support", 10.0), rules.Waiting(2, "support", 11.0), rules.Waiting(3, "sales", 9.0)]
+    seats = [seat("a", skills={"billing": 2}), seat("b", skills={"billing": 9}), seat("c", queues=("other",))]
+    out = rules.route(waiting, seats, {"support": "billing"}, max_per_agent=1, max_while_on_call=1)
+    assert out == [(1, "b"), (2, "a")]  # the expert first; nobody takes sales; one each at max 1
+    out = rules.route(waiting[:2], [seat("a"), seat("b", chats=1)], {}, max_per_agent=3, max_while_on_call=1)
+    # Fewest chats first (a); then a tie of one each goes to the one whose last chat is older (b).
+    assert out == [(1, "a"), (2, "b")]
+    assert rules.positions(waiting) == {3: 1, 1: 1, 2: 2}
+
+
+def test_a_paused_offline_or_busy_agent_gets_no_chat() -> None:
+    w = [rules.Waiting(1, "support", 1.0)]
+    assert rules.route(w, [seat("a", paused=True), seat("b", online=False)], {}, 3, 1) == []
+    assert rules.route(w, [seat("a", on_call=True, chats=1)], {}, 3, 1) == []  # a call and one chat
+    assert rules.route(w, [seat("a", on_call=True)], {}, 3, 0) == []  # no chat during calls
+    assert rules.route(w, [seat("a", on_call=True)], {}, 3, 1) == [(1, "a")]
+    assert rules.route([rules.Waiting(1, "support", 1.0, prefer="b")], [seat("a"), seat("b", chats=2)], {}, 3, 1) \
+        == [(1, "b")]  # back to the agent who had it
+    assert not rules.online([seat("a", paused=True), seat("b", online=False)], "support")
+
+
+def test_attachments_are_told_by_their_bytes() -> None:
+    assert rules.sniff(PNG) == "image/png"
+    assert rules.sniff(b"%PDF-1.7\n") == "application/pdf"
+    assert rules.sniff(b"RIFF\x00\x00\x00\x00WEBPVP8 ") == "image/webp"
+    assert rules.sniff(b"RIFF\x00\x00\x00\x00WAVEfmt ") is None
+    assert rules.sniff(b"MZ\x90\x00") is None  # an .exe called photo.png
+    assert rules.sniff(b"<svg onload=alert(1)>") is None  # SVG is script: never taken
+
+
+class Site:
+    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.Callcenter) -> None:
+        self.client, self.creds, self.parts = client, creds, parts
+        self.base = str(client.make_url(""))
+        self.sessions: list[aiohttp.ClientSession] = []
+
+    async def login(self, name: str) -> tuple[aiohttp.ClientSession, str]:
+        browser = aiohttp.ClientSession(base_url=self.base, cookie_jar=aiohttp.CookieJar(unsafe=True))
+        self.sessions.append(browser)
+        async with browser.post("/api/login", json={"name": name, "password": self.creds.web_passwords[name]}) as r:
+            assert r.status == 200, await r.text()
+            return browser, (await r.json())["csrf_token"]
+
+    async def page(self, name: str) -> "Page":
+        browser, csrf = await self.login(name)
+        ws = await browser.ws_connect("/api/ws")
+        assert json.loads((await ws.receive()).data)["type"] == "snapshot"
+        return Page(browser, csrf, ws)
+
+    async def visitor(self, token: str = "", origin: str | None = None, queue: str = "") -> "Visitor":
+        browser = aiohttp.ClientSession(base_url=self.base)
+        self.sessions.append(browser)
+        ws = await browser.ws_connect("/chat/ws", headers={"Origin": origin} if origin else {})
+        await ws.send_json({"type": "hello", "visitor": token, "queue": queue})
+        welcome = json.loads((await ws.receive(timeout=5)).data)
+        assert welcome["type"] == "welcome", welcome
+        return Visitor(browser, ws, welcome)
+
+
+class Page:
+    def __init__(self, browser: aiohttp.ClientSession, csrf: str, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.browser, self.csrf, self.ws = browser, csrf, ws
+
+    async def next(self, **match: Any) -> dict[str, Any]:
+        """The next message of type "chat" whose fields equal `match` (event=..., ...)."""
+        while True:
+            data = json.loads((await self.ws.receive(timeout=5)).data)
+            if data.get("type") == "chat" and all(data.get(k) == v for k, v in match.items()):
+                return data
+
+    async def post(self, path: str, body: Any = None) -> tuple[int, Any]:
+        async with self.browser.post(path, json=body or {}, headers={"X-CSRF-Token": self.csrf}) as r:
+            return r.status, (await r.json() if r.status != 204 else None)
+
+
+class Visitor:
+    def __init__(self, browser: aiohttp.ClientSession, ws: aiohttp.ClientWebSocketResponse,
+                 welcome: dict[str, Any]) -> None:
+        self.browser, self.ws, self.welcome = browser, ws, welcome
+        self.token = welcome["visitor"]
+
+    async def say(self, text: str) -> dict[str, Any]:
+        """Send a message; returns its echo (the message as stored)."""
+        await self.ws.send_json({"type": "message", "text": text})
+        while True:
+            echo = await self.next("message")
+            if echo["message"]["from"] == "visitor":
+                return echo
+
+    async def next(self, kind: str, **match: Any) -> dict[str, Any]:
+        while True:
+            data = json.loads((await self.ws.receive(timeout=5)).data)
+            if data.get("type") == kind and all(data.get(k) == v for k, v in match.items()):
+                return data
+
+
+@pytest.fixture
+async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Site]:
+    text = CONFIG.format(runtime=tmp_path, max_per_agent=getattr(request, "param", 3))
+    async with running_app(text, tmp_path) as (client, creds, parts):
+        s = Site(client, creds, parts)
+        yield s
+        for browser in s.sessions:
+            await browser.close()
+
+
+async def test_a_visitor_reaches_an_agent_and_gets_the_history_back(site: Site) -> None:
+    offline = await site.visitor()
+    assert offline.welcome["online"] is False and offline.welcome["chat"]["state"] == "none"
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    assert visitor.welcome["online"] is True
+    assert visitor.welcome["limits"]["max_text"] == 2000
+    mine = await visitor.say("Hello <b>there</b>\r\nmy order is 4567\x07")
+    assert mine["message"]["text"] == "Hello <b>there</b>\nmy order is 4567"  # text as written, controls gone
+    assigned = await page.next(event="assigned")
+    chat = assigned["chat"]
+    assert chat["agent"] == "agent1" and chat["agent_name"] == "Alice" and chat["state"] == "active"
+    assert len(chat["visitor"]) == 8  # a short id, never the visitor's token
+    joined = await visitor.next("chat")
+    assert joined["chat"]["state"] in ("waiting", "active")
+    # Typing both ways, then a reply.
+    await visitor.ws.send_json({"type": "typing"})
+    assert (await page.next(event="typing"))["chat"]["id"] == chat["id"]
+    status, _ = await page.post(f"/api/chats/{chat['id']}/typing")
+    assert status == 204
+    assert (await visitor.next("typing"))["from"] == "agent"
+    status, reply = await page.post(f"/api/chats/{chat['id']}/messages", {"text": "Hi, I am looking at 4567."})
+    assert status == 201 and reply["from"] == "agent" and reply["name"] == "Alice"
+    got = await visitor.next("message", )
+    while got["message"]["from"] != "agent":
+        got = await visitor.next("message")
+    assert got["message"]["text"] == "Hi, I am looking at 4567."
+    # The page's list of chats, and canned replies.
+    async with page.browser.get("/api/chats") as r:
+        listed = (await r.json())["chats"]
+    assert [c["id"] for c in listed] == [chat["id"]]
+    assert [m["from"] for m in listed[0]["messages"]] == ["visitor", "system", "agent"]
+    async with page.browser.get("/api/chats/canned") as r:
+        assert (await r.json())["replies"] == [{"key": "hello", "text": "Hello! How can I help?"}]
+    # The same browser comes back: its history; another browser: nothing of it.
+    await visitor.ws.close()
+    again = await site.visitor(visitor.token)
+    assert again.token == visitor.token
+    assert [m["text"] for m in again.welcome["history"]][-1] == "Hi, I am looking at 4567."
+    assert again.welcome["chat"]["state"] == "active" and again.welcome["chat"]["agent"] == "Alice"
+    stranger = await site.visitor()
+    assert stranger.welcome["history"] == [] and stranger.token != visitor.token
+    # The chat is on a ticket of the visitor's customer, as interactions.
+    store = site.parts.store
+    assert store is not None
+    ticket = await store.ticket(chat["ticket_id"])
+    assert [i["channel"] for i in ticket["interactions"]] == ["chat"] * 3
+    await again.ws.send_json({"type": "end"})
+    assert (await page.next(event="ended"))["chat"]["state"] == "ended"
+    assert (await again.next("chat", ))["chat"]["state"] in ("active", "ended")
+
+
+async def test_agents_work_only_their_chats_and_transfer_them(site: Site) -> None:
+    alice = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.say("I need billing help")
+    chat = (await alice.next(event="assigned"))["chat"]
+    bob = await site.page("agent2")
+    status, body = await bob.post(f"/api/chats/{chat['id']}/messages", {"text": "hi"})
+    assert status == 403 and body["error_id"] == "not-yours"
+    status, body = await alice.post(f"/api/chats/{chat['id']}/transfer", {"agent": "agent3"})
+    assert status == 409 and body["error_id"] == "agent-busy"  # no page open
+    status, body = await alice.post(f"/api/chats/{chat['id']}/transfer", {"agent": "agent2"})
+    assert status == 200 and body["agent"] == "agent2"
+    assert (await alice.next(event="transferred"))["chat"]["agent"] == "agent2"  # alice's page drops it
+    assert (await bob.next(event="transferred"))["chat"]["agent"] == "agent2"
+    status, _ = await bob.post(f"/api/chats/{chat['id']}/messages", {"text": "Bob here."})
+    assert status == 201
+    status, body = await bob.post(f"/api/chats/{chat['id']}/transfer", {"queue": "sales"})
+    assert status == 200 and body["queue"] == "sales"
+    # Back in the sales queue: bob is its only member with a page open.
+    assert (await bob.next(event="assigned"))["chat"]["queue"] == "sales"
+    status, body = await bob.post("/api/chats/999999/end")
+    assert status == 404 and body["error_id"] == "unknown-chat"
+    status, body = await alice.post(f"/api/chats/{chat['id']}/transfer", {"agent": "agent2", "queue": "sales"})
+    assert status == 400
+
+
+@pytest.mark.parametrize("site", [1], indirect=True)
+async def test_a_full_agent_leaves_the_next_visitor_waiting_with_a_position(site: Site) -> None:
+    page = await site.page("agent1")
+    first, second = await site.visitor(), await site.visitor()
+    await first.say("one")
+    chat1 = (await page.next(event="assigned"))["chat"]
+    await second.say("two")
+    waiting = await second.next("chat", )
+    while waiting["chat"]["position"] is None:
+        waiting = await second.next("chat")
+    assert waiting["chat"] == {"id": waiting["chat"]["id"], "state": "waiting", "agent": "", "position": 1}
+    status, _ = await page.post(f"/api/chats/{chat1['id']}/end")
+    assert status == 200
+    assert (await page.next(event="assigned"))["chat"]["id"] == waiting["chat"]["id"]
+    assert (await second.next("chat", ))["chat"]["state"] in ("waiting", "active")
+
+
+async def test_the_offline_form_makes_a_ticket_of_the_customer(site: Site) -> None:
+    visitor = await site.visitor()
+    assert visitor.welcome["online"] is False
+    async with visitor.browser.post("/chat/offline", json={"visitor": visitor.token, "name": "Ann",
+                                                           "email": "Ann@Example.com", "text": "Call me back"}) as r:
+        assert r.status == 201
+        ticket_id = (await r.json())["ticket"]
+    store = site.parts.store
+    assert store is not None
+    ticket = await store.ticket(ticket_id)
+    assert ticket["interactions"][0]["body"] == "Call me back"
+    customer = await store.find_customer("ann@example.com")
+    assert customer is not None and customer["id"] == ticket["customer_id"]
+    for body, error in (({"text": "hi"}, "no-address"), ({"email": "a@b.c"}, "bad-request"),
+                        ({"email": "not an address", "text": "x"}, "invalid-identity")):
+        async with visitor.browser.post("/chat/offline", json=body) as r:
+            assert r.status == 400 and (await r.json())["error_id"] == error
+    for _ in range(5):  # five per address per 10 minutes, failures counted too
+        async with visitor.browser.post("/chat/offline", json={"text": "x", "phone": "+14155550100"}) as r:
+            pass
+    assert r.status == 429
+
+
+async def test_origins_outside_the_allow_list_are_refused(site: Site) -> None:
+    browser = aiohttp.ClientSession(base_url=site.base)
+    site.sessions.append(browser)
+    with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+        await browser.ws_connect("/chat/ws", headers={"Origin": "http://evil.example"})
+    assert refused.value.status == 403
+    allowed = await site.visitor(origin="http://shop.example:8000")
+    assert allowed.welcome["type"] == "welcome"
+    async with browser.options("/chat/offline", headers={"Origin": "http://shop.example:8000"}) as r:
+        assert r.status == 204 and r.headers["Access-Control-Allow-Origin"] == "http://shop.example:8000"
+    async with browser.options("/chat/offline", headers={"Origin": "http://evil.example"}) as r:
+        assert r.status == 403 and "Access-Control-Allow-Origin" not in r.headers
+    async with browser.post("/chat/offline", json={"text": "x", "email": "a@b.c"},
+                            headers={"Origin": "http://evil.example"}) as r:
+        assert r.status == 403 and (await r.json())["error_id"] == "origin"
+    # A socket that never says hello is closed.
+    ws = await browser.ws_connect("/chat/ws")
+    await ws.send_str("not json")
+    closed = await ws.receive(timeout=5)
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED) and ws.close_code == 4000
+
+
+async def test_flooding_visitors_are_slowed_and_bad_frames_answered(site: Site) -> None:
+    visitor = await site.visitor()
+    await visitor.ws.send_str("{not json")
+    assert (await visitor.next("error"))["error_id"] == "bad-request"
+    await visitor.ws.send_json({"type": "message", "text": "x" * 2001})
+    assert (await visitor.next("error"))["error_id"] == "too-long"
+    await visitor.ws.send_json({"type": "message", "text": "  \r\n "})
+    assert (await visitor.next("error"))["error_id"] == "bad-request"
+    await visitor.ws.send_json({"type": "nonsense"})
+    assert (await visitor.next("error"))["error_id"] == "bad-request"
+    for i in range(20):
+        await visitor.ws.send_json({"type": "message", "text": f"m{i}"})
+    await visitor.ws.send_json({"type": "message", "text": "one too many"})
+    assert (await visitor.next("error"))["error_id"] == "rate-limited"
+    store = site.parts.store
+    assert store is not None and site.parts.chat is not None
+    history = await site.parts.chat.chats.history(next(iter(site.parts.chat.of_visitor)))
+    assert [m["text"] for m in history if m["from"] == "visitor"] == [f"m{i}" for i in range(20)]
+
+
+async def test_attachments_are_checked_kept_and_served_to_agents(site: Site) -> None:
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.say("here is a photo")
+    chat = (await page.next(event="assigned"))["chat"]
+
+    async def upload(data: bytes, token: str | None = None, name: str = "photo.png") -> tuple[int, Any]:
+        form = aiohttp.FormData()
+        form.add_field("file", data, filename=name, content_type="image/png")
+        async with visitor.browser.post("/chat/upload", data=form,
+                                        headers={"X-Chat-Visitor": token or visitor.token}) as r:
+            return r.status, await r.json()
+
+    status, body = await upload(PNG, name="<img src=x onerror=alert(1)>.png")
+    assert status == 201
+    attachment = body["message"]["attachments"][0]
+    assert attachment["type"] == "image/png" and attachment["bytes"] == len(PNG)
+    seen = await page.next(event="message")
+    assert seen["message"]["attachments"][0]["key"] == attachment["key"]
+    async with page.browser.get(attachment["url"]) as r:
+        assert r.status == 200 and await r.read() == PNG
+        assert r.headers["Content-Disposition"] == "attachment" and r.headers["Content-Type"] == "image/png"
+    async with visitor.browser.get(attachment["url"]) as r:
+        assert r.status == 401  # only the agents' side
+    assert (await upload(b"MZ\x90\x00 not an image"))[0] == 415
+    assert (await upload(PNG + b"\x00" * (5 * 1024 * 1024)))[0] == 413
+    assert (await upload(PNG, token="x" * 43))[0] == 400  # a visitor with no chat open
+    async with page.browser.get(f"/api/chat-files/{'0' * 32}") as r:
+        assert r.status == 404
+    assert chat["ticket_id"]
+
+
+async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="general")
+    caller = await store.find_customer("+14155550400")
+    assert caller is not None
+    call_ticket = (await store.customer_file(caller["id"]))["open_tickets"][0]["id"]
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.ws.send_json({"type": "contact", "name": "Ann", "phone": "(415) 555-0400"})
+    assert (await visitor.next("contact"))["ok"] is True
+    await visitor.say("I called earlier about my order")
+    chat = (await page.next(event="assigned"))["chat"]
+    assert chat["contact"] == {"name": "Ann", "phone": "(415) 555-0400"}
+    assert chat["ticket_id"] != call_ticket  # not joined on the visitor's word alone
+    status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "(415) 555-0400"})
+    assert status == 200, body
+    assert body["ticket_id"] == call_ticket and body["customer_id"] == caller["id"]
+    assert body["verified"] == ["phone:+14155550400"]
+    ticket = await store.ticket(call_ticket)
+    assert sorted({i["channel"] for i in ticket["interactions"]}) == ["chat", "voice"]
+    await visitor.say("thanks")
+    assert (await store.ticket(call_ticket))["interactions"][-1]["body"] == "thanks"
+    status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "not a number"})
+    assert status == 400 and body["error_id"] == "invalid-identity"
+    # Chat → call: no carrier in this config, so it is refused with the reason, and nothing rings.
+    status, body = await page.post(f"/api/chats/{chat['id']}/call", {})
+    assert status == 409 and body["error_id"] == "no-trunk"
+
+
+async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.say("before the restart")
+    chat = (await page.next(event="assigned"))["chat"]
+    store = site.parts.store
+    assert store is not None
+    config = site.parts.config
+    clock = [1000.0]
+    desk = ChatDesk(Chats(store), lambda: config, lambda e: asyncio.sleep(0), lambda: clock[0], pages=set)
+    await desk.load()
+    assert desk.live[chat["id"]]["agent"] == "agent1"
+    await desk.route()
+    assert desk.live[chat["id"]]["state"] == "active"  # the agent's page may come back
+    clock[0] += config.chat.agent_grace_seconds
+    await desk.route()
+    assert desk.live[chat["id"]]["state"] == "waiting" and desk.prefer[chat["id"]] == "agent1"
+    desk.pages = lambda: {"agent1"}
+    await desk.route()
+    assert desk.live[chat["id"]]["agent"] == "agent1"  # back to the agent who had it
+    clock[0] += config.chat.idle_end_minutes * 60
+    await desk.route()
+    assert chat["id"] not in desk.live  # nobody there for half an hour: ended
+    assert (await desk.chats.get(chat["id"]))["ended_by"] == "system: idle"
