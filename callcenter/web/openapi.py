@@ -199,6 +199,83 @@ SMS_PATHS: dict[str, Any] = {
             "channel": {"enum": ["sms", "email"]}, "text": {"type": "string"}, "to": {"type": "string"}}})},
 }
 
+_CHAT_ID = ("id",)
+_TEXT = {"type": "object", "required": ["text"], "properties": {"text": {"type": "string", "maxLength": 20000}}}
+CHAT = ("a chat: `{id, state (waiting|active|ended), queue, agent, agent_name, visitor (8 characters of the visitor's "
+        "id), customer_id, ticket_id, started_at, assigned_at, contact {name, email, phone} as the visitor gave it, "
+        "verified [\"phone:+1...\", ...], visitor_online}`")
+MESSAGE = ("a message: `{id, chat, from (visitor|agent|system), name, agent, text, at (epoch seconds), attachments "
+           "[{name, type, bytes, key, url}]}`")
+CHAT_PATHS: dict[str, Any] = {
+    "/chat/ws": {"get": {
+        "summary": "The chat widget's WebSocket (visitors; public)", "security": [],
+        "description": "JSON frames. The visitor sends `{type: hello, visitor: TOKEN|\"\", queue}` first (10 s), "
+                       "then `message {text}`, `typing`, `contact {name, email, phone}`, `end`. The server sends "
+                       "`welcome {visitor: TOKEN, online, chat, history, limits}` (keep TOKEN: the same browser gets "
+                       "its history back), `message {message}`, `chat {chat: {id, state, agent, position}}`, "
+                       "`typing {from: agent}`, `contact {ok}`, `error {error_id, message}` (`rate-limited`: 20 "
+                       "messages a minute per visitor; `too-long`: over `chat.max_text`). A browser's Origin must "
+                       "be this server or in `chat.allowed_origins` (else 403 `origin`); 30 connections a minute "
+                       "and 20 open sockets per address (else 429).",
+        "responses": {"101": {"description": "switching to WebSocket"}, "403": _ERROR, "429": _ERROR}}},
+    "/chat/widget.js": {"get": {"summary": "The embeddable chat widget (public)", "security": [],
+                                "description": "`<script src=\"http://HOST:PORT/chat/widget.js\" data-queue=\"support\" "
+                                               "data-lang=\"en|zh-CN\" async></script>` on any allowed site.",
+                                "responses": {"200": {"description": "JavaScript"}}}},
+    "/chat/demo.html": {"get": {"summary": "A page with the widget on it (public)", "security": [],
+                                "description": "To try the widget.", "responses": {"200": {"description": "HTML"}}}},
+    "/chat/upload": {
+        "post": {"summary": "A visitor's attachment (public)", "security": [],
+                 "description": "multipart/form-data field `file`, header `X-Chat-Visitor: TOKEN` (a visitor with "
+                                "the chat open). PNG, JPEG, GIF, WebP or PDF told by the file's bytes (else 415 "
+                                "`bad-type`), at most `chat.max_attachment_bytes` (else 413 `too-large`); 10 per "
+                                "visitor in 10 minutes. 201 `{message}`.",
+                 "responses": {"201": _ok(MESSAGE), "400": _ERROR, "403": _ERROR, "413": _ERROR, "415": _ERROR,
+                               "429": _ERROR}},
+        "options": {"summary": "CORS preflight", "security": [], "description": "For `chat.allowed_origins`.",
+                    "responses": {"204": {"description": "allowed"}, "403": {"description": "not allowed"}}}},
+    "/chat/offline": {
+        "post": {"summary": "The leave-a-message form (public)", "security": [],
+                 "description": "`{visitor?, queue?, name?, email?, phone?, text}`: email or phone needed (400 "
+                                "`no-address`). A ticket of the customer the email (else phone) names; 201 "
+                                "`{ticket}`. 5 per address in 10 minutes.",
+                 "requestBody": {"required": True, "content": {"application/json": {"schema": _OBJ}}},
+                 "responses": {"201": _ok("`{ticket}`"), "400": _ERROR, "403": _ERROR, "429": _ERROR}},
+        "options": {"summary": "CORS preflight", "security": [], "description": "For `chat.allowed_origins`.",
+                    "responses": {"204": {"description": "allowed"}, "403": {"description": "not allowed"}}}},
+    "/api/chats": {"get": _op("Live chats", "An agent's own chats; a supervisor's: all waiting and active ones. Each "
+                              "is " + CHAT + " with `messages` (oldest first).", _ok("`{chats}`"))},
+    "/api/chats/canned": {"get": _op("Canned replies", "`chat.canned_replies` as `{replies: [{key, text}]}`.",
+                                     _ok("`{replies}`"))},
+    "/api/chats/{id}/messages": {"post": _op(
+        "Answer in a chat", "The chat's agent (or a supervisor): 403 `not-yours` otherwise; 409 `chat-ended`. The "
+        "ticket's first response is stamped. Returns (201) " + MESSAGE + ".", _ok(MESSAGE),
+        errors=("400", "401", "403", "404", "409"), params=_CHAT_ID, body=_TEXT)},
+    "/api/chats/{id}/typing": {"post": _op("Tell the visitor the agent is typing", "204; at most every 2 s.",
+                                           {"description": "told"}, errors=("401", "403", "404"), params=_CHAT_ID)},
+    "/api/chats/{id}/transfer": {"post": _op(
+        "Pass a chat on", "`{agent}` (who must have a page open and room: 409 `agent-busy`) or `{queue}` (it waits "
+        "there again). The visitor is told.", _ok(CHAT), errors=("400", "401", "403", "404", "409"), params=_CHAT_ID,
+        body={"type": "object", "properties": {"agent": {"type": "string"}, "queue": {"type": "string"}}})},
+    "/api/chats/{id}/end": {"post": _op("End a chat", "The visitor is told; their next message starts a new chat.",
+                                        _ok(CHAT), errors=("401", "403", "404"), params=_CHAT_ID)},
+    "/api/chats/{id}/verify": {"post": _op(
+        "Verify the visitor's email or phone", "`{kind: email|phone, value}`: the identity joins the chat's customer; "
+        "if it is another customer's, the chat's customer is merged into theirs (reversible: `customer unmerge`) and "
+        "the chat moves onto their open ticket on the chat's topic.", _ok(CHAT),
+        errors=("400", "401", "403", "404", "409"), params=_CHAT_ID,
+        body={"type": "object", "required": ["kind", "value"], "properties": {
+            "kind": {"enum": ["email", "phone"]}, "value": {"type": "string"}}})},
+    "/api/chats/{id}/call": {"post": _op(
+        "Chat → call", "`{number?}` (default: the verified phone, else the one the visitor gave): the agent's phone "
+        "rings, then the number through the trunk, on the chat's ticket (as POST /api/originate). 409 `no-number`, "
+        "`no-trunk`, `phone-not-registered`.", _ok("`{call_id, chat}`"), errors=("400", "401", "403", "404", "409"),
+        params=_CHAT_ID, body={"type": "object", "properties": {"number": {"type": "string"}}})},
+    "/api/chat-files/{key}": {"get": _op(
+        "A chat attachment", "As a download (`Content-Disposition: attachment`), for logged-in users.",
+        {"description": "the file"}, errors=("401", "404"), params=("key",))},
+}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "callcenter controller API", "version": "0.1.0",
@@ -272,5 +349,6 @@ SPEC: dict[str, Any] = {
         **STORE_PATHS,
         **WEB_PATHS,
         **SMS_PATHS,
+        **CHAT_PATHS,
     },
 }

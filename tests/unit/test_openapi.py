@@ -23,7 +23,7 @@ async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None
     web_app = make_app(parts, "token")
     await store.close()
     served = {(r.method.lower(), r.resource.canonical) for r in web_app.router.routes()  # type: ignore[union-attr]
-              if r.method != "HEAD" and r.resource.canonical.startswith(("/api/", "/webhooks/"))}  # type: ignore[union-attr]
+              if r.method != "HEAD" and r.resource.canonical.startswith(("/api/", "/webhooks/", "/chat/"))}  # type: ignore[union-attr]
     assert {"/", "/login", "/wallboard"} <= {r.resource.canonical for r in web_app.router.routes()}  # type: ignore[union-attr]
     described = {(method, path) for path, ops in SPEC["paths"].items() for method in ops}
     assert served == described

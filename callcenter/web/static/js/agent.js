@@ -1,9 +1,11 @@
-// The agent page: presence, screen pop with the customer's file, ticket editor, wrap-up,
-// recording, click-to-call, callbacks and the voicemail inbox (docs/web.md).
+// The agent page: presence, screen pop with the customer's file, ticket editor with replies by SMS
+// or email, wrap-up, recording, click-to-call, callbacks, the voicemail inbox (docs/web.md) and web
+// chats (chats.js).
 import { t, initLanguage, onLanguage } from './i18n.js';
 import { api, session, status, logout, explain } from './api.js';
 import { connect } from './ws.js';
 import { $, h, dur, when, word, fillSelect } from './dom.js';
+import * as chats from './chats.js';
 
 const STATUSES = ['new', 'open', 'pending', 'resolved', 'closed'];
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
@@ -15,7 +17,7 @@ const S = {
   queues: new Map(),
   calls: new Map(), // call_id → call record
   settings: { pause_reasons: [], wrapup_codes: [] },
-  pop: null, // the last pop: {call, file, ticket_id}
+  pop: null, // the last pop: {call, file, ticket_id}, or a chat's customer opened from the chat (chat: its id)
   file: null, // the customer file shown in the pop
   ticket: null, // the ticket in the editor, as last read
   wrapped: new Map(), // call_id → wrap-up code saved
@@ -174,7 +176,8 @@ function renderPop() {
   const name = (S.file && S.file.customer && S.file.customer.name) || c.caller_name || t('pop.unknown');
   $('#pop-call').replaceChildren(
     h('p', { class: 'caller' }, h('strong', { testid: 'pop-caller-name', text: name }), ' ',
-      h('span', { testid: 'pop-caller-number', text: c.caller_id || t('pop.unknown') })),
+      h('span', { testid: 'pop-caller-number', text: S.pop.chat != null ? t('chats.number', { id: S.pop.chat })
+        : c.caller_id || t('pop.unknown') })),
     h('dl', { class: 'pairs' }, pairs([
       [t('pop.did'), c.did || '—'], [t('pop.queue'), c.queue || '—'],
       [t('pop.wait'), c.wait_seconds == null ? '—' : t('unit.seconds', { n: Math.round(c.wait_seconds) })]])));
@@ -273,6 +276,21 @@ async function reloadFile() {
   }
 }
 
+/**
+ * A chat's customer file and ticket (the chat's "Customer file" button). The file takes the pop's
+ * place unless a call is still on it: then only the ticket opens, so wrap-up keeps its call.
+ */
+async function openCustomer(customerId, ticketId, label, chatId) {
+  const pc = popCall();
+  if (pc && !ended(pc)) {
+    if (ticketId != null) loadTicket(ticketId);
+    return;
+  }
+  const file = customerId != null ? await quietly(api('GET', `/api/customers/${enc(customerId)}`)) : null;
+  showPop({ call: { caller_name: label, queue: '' }, file: file && file.customer ? file : null,
+    ticket_id: ticketId ?? null, chat: chatId });
+}
+
 // -- ticket editor -------------------------------------------------------------------------------
 
 async function loadTicket(id, keepText = false) {
@@ -282,6 +300,11 @@ async function loadTicket(id, keepText = false) {
   if (!keepText) {
     $('#ticket-note').value = '';
     $('#ticket-tag').value = '';
+    $('#ticket-reply-text').value = ''; // a reply half-written for another ticket must not go to this one
+    $('#ticket-reply-subject').value = '';
+    $('#ticket-reply-error').textContent = '';
+    if (['sms', 'email'].includes(ticket.channel)) $('#ticket-reply-channel').value = ticket.channel;
+    renderReplyChannel();
   }
   renderTicket(true);
   return true;
@@ -337,6 +360,45 @@ $('#ticket-form').addEventListener('submit', async (ev) => {
 $('#ticket-close').addEventListener('click', () => {
   S.ticket = null;
   renderTicket();
+});
+
+// A reply to the ticket's customer by SMS or email; the sent message joins their timeline.
+function renderReplyChannel() {
+  const email = $('#ticket-reply-channel').value === 'email';
+  $('#ticket-reply-subject').hidden = !email; // SMS have no subject
+  $('#ticket-reply-subject-label').hidden = !email;
+}
+$('#ticket-reply-channel').addEventListener('change', renderReplyChannel);
+
+$('#ticket-reply').addEventListener('submit', async (ev) => {
+  ev.preventDefault();
+  const tk = S.ticket;
+  const error = $('#ticket-reply-error');
+  const channel = $('#ticket-reply-channel').value;
+  const text = $('#ticket-reply-text').value.trim();
+  const subject = $('#ticket-reply-subject').value.trim();
+  error.textContent = '';
+  if (!tk) return;
+  if (!text) {
+    error.textContent = t('reply.empty');
+    return;
+  }
+  const body = { channel, text };
+  if (channel === 'email' && subject) body.subject = subject;
+  const button = $('#ticket-reply-send');
+  button.disabled = true; // one click, one message
+  try {
+    await api('POST', `/api/tickets/${enc(tk.id)}/reply`, body, { quiet: true });
+  } catch (err) {
+    if (err.status !== 401) error.textContent = explain(err);
+    return;
+  } finally {
+    button.disabled = false;
+  }
+  $('#ticket-reply-text').value = '';
+  $('#ticket-reply-subject').value = '';
+  status(t('reply.sent', { id: tk.id, channel: t(`channel.${channel}`) }), 'ok');
+  reloadFile();
 });
 
 function renderAgentNames() {
@@ -408,17 +470,19 @@ function applySnapshot(snap) {
   S.settings = { pause_reasons: [], wrapup_codes: [], ...(snap.settings || {}) };
   const pop = snap.pop || null;
   const same = pop && S.pop && pop.call && S.pop.call && pop.call.call_id === S.pop.call.call_id;
-  if (pop && !same) {
+  const chatOpen = S.pop && S.pop.chat != null; // a chat's customer, opened by hand: an ended call does not replace it
+  if (pop && !same && !(chatOpen && ended(pop.call || {}))) {
     showPop(pop);
-  } else if (pop) {
+  } else if (pop && same) {
     S.pop = { ...pop, file: S.file }; // the file shown may be newer (named, linked) than the pop's
-  } else {
+  } else if (!chatOpen) {
     S.pop = null;
     S.file = null;
   }
   renderAll();
   loadCallbacks();
   loadVoicemails();
+  chats.refresh();
 }
 
 function onMessage(msg) {
@@ -426,10 +490,10 @@ function onMessage(msg) {
     case 'snapshot': applySnapshot(msg); break;
     case 'agent':
       if (msg.agent && msg.agent.name) S.agents.set(msg.agent.name, msg.agent);
-      renderHeader(); renderPresence(); renderAgentNames(); break;
+      renderHeader(); renderPresence(); renderAgentNames(); chats.renderTransfer(); break;
     case 'queue':
       if (msg.queue && msg.queue.name) S.queues.set(msg.queue.name, msg.queue);
-      renderPresence(); break;
+      renderPresence(); chats.renderTransfer(); break;
     case 'pop': if (msg.pop) showPop(msg.pop); break;
     case 'call':
       if (msg.call && msg.call.call_id) S.calls.set(msg.call.call_id, msg.call);
@@ -439,6 +503,7 @@ function onMessage(msg) {
     case 'message': // an SMS or email of the customer on screen: their timeline grows
       if (msg.message && S.file && S.file.customer && S.file.customer.id === msg.message.customer) reloadFile();
       break;
+    case 'chat': chats.event(msg); break;
     default: break; // wallboard and anything newer: not for this page
   }
 }
@@ -452,6 +517,7 @@ function renderAll() {
   renderAgentNames();
   renderCallbacks();
   renderVoicemails();
+  chats.render(true);
 }
 
 async function start() {
@@ -459,6 +525,7 @@ async function start() {
   $('#logout').addEventListener('click', logout);
   const me = await session();
   S.me = { name: me.name, role: me.role, agent: me.agent };
+  chats.init({ me: () => S.me, agents: () => S.agents, queues: () => S.queues, openCustomer });
   renderAll();
   onLanguage(renderAll);
   connect(onMessage);
