@@ -256,6 +256,9 @@ class ChatSettings:
     agent_grace_seconds: int = 60  # an agent's chats wait this long for their page to come back, then are requeued
     idle_end_minutes: int = 30  # a chat with no message and no visitor page this long is ended
     canned_replies: Mapping[str, str] = field(default_factory=dict)  # key → text, offered in the agent's reply box
+    # Visitors' WebSockets per address: opened per minute and open at once (messages: 6x per minute).
+    # Raise it when many visitors share one address (a company's NAT, a proxy in front).
+    connections_per_address: int = 30
 
 
 @dataclass(frozen=True)
@@ -556,7 +559,8 @@ def _check_chat(config: Config, loc: _Located) -> None:
                                   ("max_text", chat.max_text, 1, 20_000),
                                   ("max_attachment_bytes", chat.max_attachment_bytes, 1, 50 << 20),
                                   ("agent_grace_seconds", chat.agent_grace_seconds, 0, 3600),
-                                  ("idle_end_minutes", chat.idle_end_minutes, 1, 24 * 60)):
+                                  ("idle_end_minutes", chat.idle_end_minutes, 1, 24 * 60),
+                                  ("connections_per_address", chat.connections_per_address, 1, 100_000)):
         if not low <= value <= high:
             raise loc.error(("chat", key), f"{key} {value} must be {low} to {high}", "bad-value")
     for key, text in chat.canned_replies.items():

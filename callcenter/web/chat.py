@@ -47,7 +47,6 @@ TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 FILE_KEY = re.compile(r"[0-9a-f]{32}")
 HELLO_SECONDS = 10.0  # a socket that says nothing this long is closed
 QUEUE_SIZE = 256  # frames waiting for one visitor socket; more: it is closed and reconnects
-SOCKETS_PER_ADDRESS = 20
 CLOSE_ORIGIN, CLOSE_RATE = 4003, 4029
 
 
@@ -57,12 +56,14 @@ def visitor_id(token: str) -> str:
 
 
 class Limits:
-    """The public endpoints' rate limits (per minute unless said)."""
+    """The public endpoints' rate limits (per minute unless said); per address from
+    `chat.connections_per_address`."""
 
-    def __init__(self) -> None:
-        self.connects = RateLimit(30, 60.0)  # per address
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self.connects = RateLimit(per_address, 60.0)  # per address
         self.messages = RateLimit(20, 60.0)  # per visitor
-        self.messages_by_address = RateLimit(120, 60.0)
+        self.messages_by_address = RateLimit(6 * per_address, 60.0)
         self.typing = RateLimit(1, 1.0)  # per visitor, per second
         self.contact = RateLimit(10, 600.0)  # per visitor, per 10 minutes
         self.uploads = RateLimit(10, 600.0)  # per visitor, per 10 minutes
@@ -76,7 +77,13 @@ def _error(error_id: str, message: str, status: int, headers: dict[str, str] | N
 
 def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Config], json_body: JsonBody,
                runtime_dir: Path, clock: Callable[[], float]) -> None:
-    limits = Limits()
+    limits = Limits(config().chat.connections_per_address)
+
+    def current_limits() -> Limits:
+        nonlocal limits
+        if limits.per_address != config().chat.connections_per_address:  # a config reload changed it
+            limits = Limits(config().chat.connections_per_address)
+        return limits
     sockets_of: dict[str, int] = {}  # address → open visitor sockets
     files = runtime_dir / "chat-attachments"
 
@@ -116,7 +123,8 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         if no is not None:
             return no
         address = request.remote or "?"
-        if not limits.connects.hit(address, clock()) or sockets_of.get(address, 0) >= SOCKETS_PER_ADDRESS:
+        per_address = current_limits().per_address
+        if not limits.connects.hit(address, clock()) or sockets_of.get(address, 0) >= per_address:
             return _error("rate-limited", "too many chat connections from this address; try again in a minute", 429)
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=config().chat.max_text * 4 + 1024)
         await ws.prepare(request)

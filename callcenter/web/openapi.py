@@ -216,7 +216,7 @@ CHAT_PATHS: dict[str, Any] = {
                        "`typing {from: agent}`, `contact {ok}`, `error {error_id, message}` (`rate-limited`: 20 "
                        "messages a minute per visitor; `too-long`: over `chat.max_text`). A browser's Origin must "
                        "be this server or in `chat.allowed_origins` (else 403 `origin`); 30 connections a minute "
-                       "and 20 open sockets per address (else 429).",
+                       "and as many open per address (`chat.connections_per_address`, 30; else 429).",
         "responses": {"101": {"description": "switching to WebSocket"}, "403": _ERROR, "429": _ERROR}}},
     "/chat/widget.js": {"get": {"summary": "The embeddable chat widget (public)", "security": [],
                                 "description": "`<script src=\"http://HOST:PORT/chat/widget.js\" data-queue=\"support\" "

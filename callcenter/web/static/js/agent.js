@@ -280,15 +280,15 @@ async function reloadFile() {
  * A chat's customer file and ticket (the chat's "Customer file" button). The file takes the pop's
  * place unless a call is still on it: then only the ticket opens, so wrap-up keeps its call.
  */
-async function openCustomer(customerId, ticketId, label, chatId) {
+async function openCustomer(chat, label) {
   const pc = popCall();
   if (pc && !ended(pc)) {
-    if (ticketId != null) loadTicket(ticketId);
+    if (chat.ticket_id != null) loadTicket(chat.ticket_id);
     return;
   }
-  const file = customerId != null ? await quietly(api('GET', `/api/customers/${enc(customerId)}`)) : null;
-  showPop({ call: { caller_name: label, queue: '' }, file: file && file.customer ? file : null,
-    ticket_id: ticketId ?? null, chat: chatId });
+  const file = chat.customer_id != null ? await quietly(api('GET', `/api/customers/${enc(chat.customer_id)}`)) : null;
+  showPop({ call: { caller_name: label, queue: chat.queue }, file: file && file.customer ? file : null,
+    ticket_id: chat.ticket_id ?? null, chat: chat.id });
 }
 
 // -- ticket editor -------------------------------------------------------------------------------
@@ -470,7 +470,7 @@ function applySnapshot(snap) {
   S.settings = { pause_reasons: [], wrapup_codes: [], ...(snap.settings || {}) };
   const pop = snap.pop || null;
   const same = pop && S.pop && pop.call && S.pop.call && pop.call.call_id === S.pop.call.call_id;
-  const chatOpen = S.pop && S.pop.chat != null; // a chat's customer, opened by hand: an ended call does not replace it
+  const chatOpen = S.pop && S.pop.chat != null; // a chat's customer opened by hand: an ended call keeps off it
   if (pop && !same && !(chatOpen && ended(pop.call || {}))) {
     showPop(pop);
   } else if (pop && same) {
