@@ -30,8 +30,10 @@ const mine = (c) => boss() || (!!c.agent && c.agent === myName());
 const current = () => C.chats.get(C.selected) || null;
 const live = (c) => c.state === 'waiting' || c.state === 'active';
 const contactOf = (c) => c.contact || {};
-const label = (c) => contactOf(c).name || contactOf(c).email || contactOf(c).phone || t('chats.visitor', { id: c.visitor || c.id });
-const size = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : n >= 1024 ? `${Math.round(n / 1024)} KB` : `${n || 0} B`);
+const label = (c) => contactOf(c).name || contactOf(c).email || contactOf(c).phone
+  || t('chats.visitor', { id: c.visitor || c.id });
+const size = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB`
+  : n >= 1024 ? `${Math.round(n / 1024)} KB` : `${n || 0} B`);
 
 /** Is `value` among what an agent verified? Phones compare by their last digits ("030 123" = "+4930123"). */
 function verified(c, kind, value) {
@@ -95,7 +97,7 @@ function sorted() {
 }
 
 /** GET /api/chats (at each snapshot, and for a chat we did not know): the list, merged with ours. */
-export async function load() {
+async function load() {
   if (C.loading) { C.again = true; return; }
   C.loading = (async () => {
     let data;
@@ -156,6 +158,7 @@ export function event(msg) {
 export function render(full = false) {
   if (!C.ctx) return;
   if (!C.chats.has(C.selected) && (C.selected != null || C.chats.size)) choose(sorted()[0]?.id ?? null);
+  if (full) renderCanned(); // its title is in the page's language
   renderList();
   renderView(full);
 }
@@ -216,7 +219,8 @@ function line(c, m) {
     h('div', { class: 'muted small' }, h('strong', { text: who }), ` · ${when(m.at)}`),
     m.text ? h('div', { class: 'chat-text', dir: 'auto', text: m.text }) : null,
     (m.attachments || []).map((a, n) => h('div', { class: 'small' },
-      h('a', { href: fileUrl(c, a, n), testid: 'chat-attachment', target: '_blank', rel: 'noopener', text: a.name || `#${n + 1}` }),
+      h('a', { href: fileUrl(c, a, n), testid: 'chat-attachment', target: '_blank', rel: 'noopener',
+        text: a.name || `#${n + 1}` }),
       ' ', h('span', { class: 'muted', text: `${a.type || ''} ${size(a.bytes)}` }))));
 }
 
@@ -271,7 +275,6 @@ function choose(id) {
 
 function select(id) {
   choose(id);
-  C.unread.delete(id);
   render();
 }
 
@@ -303,7 +306,8 @@ async function sendReply() {
   const m = await post('/messages', { text });
   C.sending = false;
   if (m === undefined) return;
-  box.value = '';
+  // The box may hold more by now, or another chat's draft: only the text sent goes.
+  if (C.selected === c.id && box.value.trim() === text) box.value = '';
   C.drafts.delete(c.id);
   if (addMessage(c, m.message || m)) render();
 }
