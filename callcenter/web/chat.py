@@ -45,9 +45,8 @@ JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
 STATIC = Path(__file__).resolve().parent / "static" / "chat"
 TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32)
 FILE_KEY = re.compile(r"[0-9a-f]{32}")
-HELLO_SECONDS = 10.0  # a socket that says nothing this long is closed
+HELLO_SECONDS = 10.0  # a socket that says nothing this long is closed (4000, as one that falls behind)
 QUEUE_SIZE = 256  # frames waiting for one visitor socket; more: it is closed and reconnects
-CLOSE_ORIGIN, CLOSE_RATE = 4003, 4029
 
 
 def visitor_id(token: str) -> str:
@@ -136,7 +135,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
             try:
                 outbox.put_nowait(message)
             except asyncio.QueueFull:  # this page is not reading: it reconnects and gets the history
-                asyncio.get_running_loop().create_task(ws.close(code=CLOSE_RATE, message=b"fell behind"))
+                asyncio.get_running_loop().create_task(ws.close(code=4000, message=b"fell behind: reconnect"))
 
         async def pump() -> None:
             with contextlib.suppress(ConnectionError, RuntimeError):

@@ -202,8 +202,8 @@ button{border:1px solid #d9dde3;border-radius:6px;background:#eef1f5;padding:5px
       S.welcomed = false;
       let wait = S.delay;
       S.delay = Math.min(S.delay * 2, 15000);
-      if (ev.code === 4003 || ev.code === 4029) { // refused (this site, too many): say so, wait longer
-        showError(ev.reason || t(ev.code === 4003 ? 'forbidden' : 'busy'));
+      if (ev.code === 4003 || ev.code === 4029) { // refused (this site; too many): say so, in their language, and wait longer
+        showError(t(ev.code === 4003 ? 'forbidden' : 'busy'));
         wait = 30000;
       }
       if (!S.open) return; // a closed panel reconnects when it opens
