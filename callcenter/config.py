@@ -250,7 +250,7 @@ class ChatSettings:
     allowed_origins: tuple[str, ...] = ()  # sites that may embed the widget (scheme://host[:port]); this server always
     max_per_agent: int = 3  # chats an agent holds at once
     max_while_on_call: int = 1  # ... while their phone rings or is on a call (0: no chat during calls)
-    topic: str = "general"  # the ticket topic chats join
+    topic: str = ""  # the ticket topic chats join ("" = the chat's queue, as calls take their DID's queue)
     max_text: int = 2000  # characters per message
     max_attachment_bytes: int = 5 * 1024 * 1024
     agent_grace_seconds: int = 60  # an agent's chats wait this long for their page to come back, then are requeued

@@ -86,6 +86,11 @@ class ChatDesk:
             return asked
         return config.chat.queue or next(iter(config.queues))
 
+    def topic_of(self, queue: str) -> str:
+        """The ticket topic of a chat: `chat.topic`, else its queue, as a call's topic is its DID's
+        queue (store/calls.py), so a customer's call and chat about the same thing share a ticket."""
+        return self.config().chat.topic or queue
+
     def seats(self) -> list[rules.Seat]:
         config, online = self.config(), self.pages()
         held: dict[str, int] = {}
@@ -158,7 +163,8 @@ class ChatDesk:
         chat_id = self.of_visitor.get(visitor)
         new = chat_id is None
         if chat_id is None:
-            chat = await self.chats.start(visitor, self.queue_of(queue), topic=self.config().chat.topic, origin=origin)
+            queue = self.queue_of(queue)
+            chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
             self._keep(chat)
             chat_id = chat["id"]
         message = await self.chats.say(chat_id, "visitor", text, attachments=attachments)
@@ -181,8 +187,8 @@ class ChatDesk:
         on the chat their next message starts."""
         chat_id = self.of_visitor.get(visitor)
         if chat_id is None:
-            chat = await self.chats.start(visitor, self.queue_of(""), topic=self.config().chat.topic,
-                                          contact=contact)
+            queue = self.queue_of("")
+            chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), contact=contact)
             self._keep(chat)
             await self._announce("new", chat, None)
             self._kick.set()

@@ -277,7 +277,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
                                  else secrets.token_urlsafe(32))
             asked = body.get("queue")
             queue = desk.queue_of(asked if isinstance(asked, str) else "")
-            done = await desk.chats.offline(visitor, queue, topic=config().chat.topic, text=clean_text(text).strip(),
+            done = await desk.chats.offline(visitor, queue, topic=desk.topic_of(queue), text=clean_text(text).strip(),
                                             contact=_contact(body), origin=request.headers.get("Origin", "")[:200])
         except CallcenterError as exc:
             status = 404 if exc.error_id == "unknown-chat" else 400

@@ -350,7 +350,8 @@ async def test_attachments_are_checked_kept_and_served_to_agents(site: Site) -> 
 async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) -> None:
     store = site.parts.store
     assert store is not None
-    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="general")
+    # A call on the support queue's DID: its ticket's topic is the queue, as a support chat's.
+    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="support")
     caller = await store.find_customer("+14155550400")
     assert caller is not None
     call_ticket = (await store.customer_file(caller["id"]))["open_tickets"][0]["id"]
