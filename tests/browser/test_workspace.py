@@ -7,57 +7,12 @@ Screenshots of both pages go to var/test-artifacts/ (CALLCENTER_TEST_ARTIFACTS m
 from __future__ import annotations
 
 import asyncio
-import os
-import re
-import shutil
-from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
-import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
-from tests.support.system import API_PORT, HOTLINE, PLAIN, AmiWatch, System, find_call, wait_until
-
-REPO = Path(__file__).resolve().parents[2]
-ARTIFACTS = Path(os.environ.get("CALLCENTER_TEST_ARTIFACTS") or REPO / "var" / "test-artifacts")
-BASE = f"http://127.0.0.1:{API_PORT}"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: `make test` installs it (scripts/install-test-deps.sh)"
-    async with async_playwright() as pw:
-        # --no-sandbox: the tests run as root, where Chromium's sandbox cannot start.
-        chromium = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        await chromium.close()
-
-
-@pytest.fixture
-async def contexts(browser: Browser) -> AsyncIterator[Any]:
-    made: list[BrowserContext] = []
-
-    async def new() -> BrowserContext:
-        context = await browser.new_context(viewport={"width": 1280, "height": 900})
-        made.append(context)
-        return context
-    yield new
-    for context in made:
-        await context.close()
-
-
-async def log_in(context: BrowserContext, name: str, password: str, then: str = "/") -> Page:
-    page = await context.new_page()
-    await page.goto(f"{BASE}{then}")
-    await expect(page).to_have_url(re.compile(r"/login"))  # not logged in: the page sends you to the login
-    await page.get_by_test_id("login-name").fill(name)
-    await page.get_by_test_id("login-password").fill(password)
-    await page.get_by_test_id("login-submit").click()
-    await expect(page).to_have_url(f"{BASE}{then}")
-    await expect(page.get_by_test_id("connection")).to_have_attribute("data-state", "open", timeout=10_000)
-    return page
-
+from tests.support.pages import ARTIFACTS, BASE, log_in
+from tests.support.system import HOTLINE, PLAIN, AmiWatch, System, find_call, wait_until
 
 def supervisor(system: System, name: str = "sue") -> str:
     """A supervisor login (made once with the admin's API token); returns its password."""
@@ -223,9 +178,6 @@ async def test_the_page_survives_a_controller_restart(system: System, ami_watch:
     system.cli("queue", "pause", "agent2", "--reason", "meeting")
     await expect(page.get_by_test_id("presence-state")).to_contain_text("meeting", timeout=5_000)
     system.cli("queue", "unpause", "agent2")
-
-
-ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
 
 async def test_click_to_call_rings_the_agent_then_the_customer_on_the_same_ticket(system: System, ami_watch: AmiWatch,
