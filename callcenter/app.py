@@ -66,6 +66,7 @@ from callcenter.store.keeper import Keeper
 from callcenter.store.reconcile import CdrReconciler
 from callcenter.channels.followup import missed_call_sms
 from callcenter.channels.chatdesk import ChatDesk
+from callcenter.channels.imap import ImapPoller
 from callcenter.channels.intake import MailIntake
 from callcenter.channels.intake import serve as serve_mail
 from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
@@ -193,6 +194,7 @@ class Callcenter:
     sms: SmsProvider = field(default_factory=DevSms)  # where SMS replies go (run() picks it from the config)
     intake: MailIntake | None = None  # the SMTP receiver's mail handling (run() starts it)
     chat: ChatDesk | None = None  # web chats (the widget's visitors and the agents)
+    imap: ImapPoller | None = None  # a mailbox polled into the same intake (email.imap_host; run() starts it)
 
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tasks:
@@ -209,6 +211,8 @@ class Callcenter:
                 tasks.create_task(self.live.run(), name="web live")
             if self.chat is not None:
                 tasks.create_task(self._chat(self.chat), name="chat desk")
+            if self.imap is not None:
+                tasks.create_task(self.imap.run(), name="imap poller")
 
     async def _chat(self, desk: ChatDesk) -> None:
         await desk.load()  # the chats a previous run left open
@@ -231,6 +235,10 @@ class Callcenter:
 
 async def _no_bans(banned: list[str]) -> None:
     """Without an Asterisk of our own to configure (unit tests), bans are only counted."""
+
+
+def intake_problem(parts: Callcenter) -> str:
+    return parts.intake.problem if parts.intake is not None else ""
 
 
 def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
@@ -541,6 +549,16 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
                 parts.intake.problem = f"cannot listen on {config.email.smtp_bind}:{config.email.smtp_port}: " \
                                        f"{exc.strerror or exc}"
                 log.error("email: %s; no email until this is fixed (email.smtp_port)", parts.intake.problem)
+            if config.email.imap_host:
+                intake = parts.intake
+                parts.imap = ImapPoller(lambda: running_parts.config.email,
+                                        lambda: Credentials.imap_password(config.runtime_dir), intake.take)
+            extra, imap = parts.view.extra, parts.imap
+            parts.view.extra = lambda: {**extra(), "email": {
+                "smtp": f"{config.email.smtp_bind}:{config.email.smtp_port}", "problem": intake_problem(running_parts),
+                "received": running_parts.intake.received if running_parts.intake else 0,
+                "quarantined": running_parts.intake.quarantined if running_parts.intake else 0,
+                "imap": imap.describe() if imap is not None else None}}
         (config.runtime_dir / CONTROLLER_FILE).write_text(json.dumps(
             {"api": f"http://{config.api.bind}:{config.api.port}", "pid": os.getpid()}))
         print(banner(config, creds, install, asterisk, dirs, time.monotonic() - t0, adopted), file=out, flush=True)

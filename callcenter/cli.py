@@ -224,6 +224,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         banned = ", ".join(f"{a} ({s:.0f} s left)" for a, s in security["banned"].items()) or "none"
         worst = ", ".join(f"{a}: {n}" for a, n in list(security["failures"].items())[:5])
         click.echo(f"SIP guard  banned: {banned}; failed authentications: {worst}")
+    email = data.get("email")
+    if email:
+        imap = email.get("imap")
+        click.echo(f"Email      SMTP {email['smtp']}: {email['received']} received, {email['quarantined']} quarantined"
+                   + (f"; PROBLEM: {email['problem']}" if email.get("problem") else "")
+                   + (f"; IMAP {imap['mailbox']}: {imap['fetched']} fetched"
+                      + (f", PROBLEM: {imap['problem']}" if imap["problem"] else "") if imap else ""))
     if data.get("config", {}).get("error"):
         click.echo(f"Config     last reload refused: {data['config']['error_id']}: {data['config']['error']}")
     if data.get("flows"):

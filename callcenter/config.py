@@ -239,6 +239,14 @@ class EmailSettings:
     relay_host: str = ""  # the SMTP relay replies go through; "" = kept on the ticket, nothing sent (local setup)
     relay_port: int = 25
     auto_ack: bool = False  # answer a new ticket's first mail with its number (never to automatic mail)
+    # A mailbox polled over IMAP too ("" = none); its password: $CALLCENTER_IMAP_PASSWORD or imap_password in
+    # the runtime folder's secrets.yaml.
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_tls: str = "tls"  # tls (IMAPS) | none (plain IMAP: only to 127.0.0.1)
+    imap_user: str = ""
+    imap_mailbox: str = "INBOX"
+    imap_poll_seconds: int = 60
 
 
 @dataclass(frozen=True)
@@ -545,6 +553,26 @@ def _check_sms(sms: SmsSettings, loc: _Located) -> None:
                         "(AC + 32 hex digits)", "missing-key")
 
 
+def _check_imap(email: EmailSettings, loc: _Located) -> None:
+    if not email.imap_host:
+        return
+    if email.imap_tls not in ("tls", "none"):
+        raise loc.error(("email", "imap_tls"), f"imap_tls '{email.imap_tls}' must be tls or none", "bad-value")
+    if email.imap_tls == "none" and email.imap_host not in ("127.0.0.1", "::1", "localhost"):
+        raise loc.error(("email", "imap_tls"), "a password in clear text over the network: imap_tls none only "
+                        "for a server on 127.0.0.1", "bad-value")
+    if not email.imap_user:
+        raise loc.error(("email", "imap_user"), "imap_host needs imap_user (the password: "
+                        "$CALLCENTER_IMAP_PASSWORD or imap_password in secrets.yaml)", "missing-key")
+    if not 1 <= email.imap_port <= 65535:
+        raise loc.error(("email", "imap_port"), f"port {email.imap_port} is out of range 1-65535", "bad-port")
+    if not 5 <= email.imap_poll_seconds <= 86400:
+        raise loc.error(("email", "imap_poll_seconds"), "imap_poll_seconds must be 5 to 86400", "bad-value")
+    if not email.imap_mailbox.strip() or any(ord(c) < 0x20 or c == '"' for c in email.imap_mailbox):
+        raise loc.error(("email", "imap_mailbox"), "a mailbox name without control characters or quotes",
+                        "bad-value")
+
+
 def _check_chat(config: Config, loc: _Located) -> None:
     chat = config.chat
     if chat.queue and chat.queue not in config.queues:
@@ -630,6 +658,7 @@ def _check(config: Config, loc: _Located) -> None:
     _check_web(config.web, loc)
     _check_sms(config.sms, loc)
     _check_chat(config, loc)
+    _check_imap(config.email, loc)
     if not _ip(config.email.smtp_bind):
         raise loc.error(("email", "smtp_bind"), f"'{config.email.smtp_bind}' is not an IP address", "bad-address")
     if not 1 <= config.email.smtp_port <= 65535:

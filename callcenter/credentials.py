@@ -33,6 +33,19 @@ class Credentials:
         return (os.environ if env is None else env).get("CALLCENTER_TWILIO_AUTH_TOKEN") or self.twilio_auth_token
 
     @staticmethod
+    def imap_password(runtime_dir: Path, env: "Mapping[str, str] | None" = None) -> str:
+        """The polled mailbox's password: $CALLCENTER_IMAP_PASSWORD, else `imap_password` in
+        secrets.yaml (written there by the admin; never generated)."""
+        given = (os.environ if env is None else env).get("CALLCENTER_IMAP_PASSWORD")
+        if given:
+            return given
+        try:
+            data = yaml.safe_load(Credentials.path(runtime_dir).read_text()) or {}
+        except OSError:
+            return ""
+        return str(data.get("imap_password") or "")
+
+    @staticmethod
     def path(runtime_dir: Path) -> Path:
         return runtime_dir / FILE_NAME
 
