@@ -4,7 +4,7 @@ reads it, store/messages.py threads it) or, when it cannot be read, in the quara
 the reason (`<runtime>/quarantine/*.eml` + `.json`): never dropped. A message over `email.max_bytes`
 is refused during the SMTP session (552), so its sender is told. Attachments are stored under
 `<runtime>/attachments/<interaction id>/` within `email.max_attachment_bytes` each (larger ones are
-listed, not kept).
+listed, not kept); an HTML part's sanitized view (mail.safe_html) under `<runtime>/email-html/`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class MailIntake:
         self._acked: dict[str, float] = {}  # sender → when we last acknowledged them (loop protection)
         self.quarantine_dir = runtime_dir / "quarantine"
         self.attachments_dir = runtime_dir / "attachments"
+        self.html_dir = runtime_dir / "email-html"
         self.max_attachment_bytes = max_attachment_bytes
         self.received = self.quarantined = 0
         self.problem = ""  # e.g. the SMTP port could not be opened
@@ -61,6 +62,7 @@ class MailIntake:
             return {"quarantined": await asyncio.to_thread(self._quarantine, raw, str(why), peer, mail_from)}
         message_id = parsed.message_id or f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@callcenter>"
         meta: dict[str, Any] = {"quoted": parsed.quoted[:20_000], "html": parsed.html, "automatic": parsed.automatic,
+                                "html_view": bool(parsed.html_view),
                                 "in_reply_to": parsed.in_reply_to, "references": parsed.references[-10:],
                                 "attachments": [{"filename": a.filename, "content_type": a.content_type,
                                                  "bytes": len(a.data)} for a in parsed.attachments[:MAX_ATTACHMENTS]]}
@@ -74,6 +76,8 @@ class MailIntake:
                                                            mail_from)}
         if new:
             await asyncio.to_thread(self._keep_attachments, row["id"], parsed.attachments[:MAX_ATTACHMENTS])
+            if parsed.html_view:
+                await asyncio.to_thread(self._keep_html, row["id"], parsed.html_view)
             await self._acknowledge(parsed, row)
             self.received += 1
             await self.publish(ev.MessageReceived("email", row["id"], row["ticket_id"], row["customer_id"],
@@ -108,6 +112,16 @@ class MailIntake:
         await self.messages.outbound(row["ticket_id"], "email", parsed.sender, text, actor="system",
                                      external_id=str(msg["Message-ID"]), status=state, subject=str(msg["Subject"]),
                                      variables={"automatic": "auto-acknowledgement"})
+
+    def html_path(self, interaction_id: int) -> Path:
+        """Where a message's sanitized HTML view is kept (<runtime>/email-html/<id>.html)."""
+        return self.html_dir / f"{int(interaction_id)}.html"
+
+    def _keep_html(self, interaction_id: int, view: str) -> None:
+        self.html_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        tmp = self.html_dir / f".{int(interaction_id)}.tmp"
+        tmp.write_text(view, encoding="utf-8")
+        tmp.replace(self.html_path(interaction_id))
 
     def _quarantine(self, raw: bytes, reason: str, peer: str, mail_from: str) -> str:
         self.quarantine_dir.mkdir(parents=True, exist_ok=True)

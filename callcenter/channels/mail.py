@@ -26,6 +26,8 @@ from email.parser import BytesParser
 from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
+import nh3
+
 from callcenter.channels import clean_text
 
 TICKET_REF = re.compile(r"\[#(\d{1,9})\]")
@@ -60,6 +62,7 @@ class ParsedMail:
     html: bool  # the text came from an HTML part
     automatic: str  # why this is automatic mail ("" for a person's)
     attachments: list[Attachment] = field(default_factory=list)
+    html_view: str = ""  # the HTML part, sanitized (safe_html), for a view apart from the text
 
     def thread_ids(self) -> list[str]:
         """Ids that may name the message this one answers: In-Reply-To first, then References
@@ -91,7 +94,8 @@ def parse(raw: bytes) -> ParsedMail:
     return ParsedMail(message_id=_msgid(msg.get("Message-ID")), in_reply_to=_msgid(msg.get("In-Reply-To")),
                       references=MSGID.findall(str(msg.get("References", "")))[-50:], subject=subject[:300],
                       sender=sender.lower(), sender_name=clean_text(name)[:200], text=new, quoted=quoted, html=is_html,
-                      automatic=automatic(msg, sender.lower()), attachments=_attachments(msg))
+                      automatic=automatic(msg, sender.lower()), attachments=_attachments(msg),
+                      html_view=_html_view(msg))
 
 
 def _header(msg: EmailMessage, name: str) -> str:
@@ -131,6 +135,35 @@ def _body(msg: EmailMessage) -> tuple[str, bool]:
     if msg.get_content_maintype() == "multipart" and not msg.is_multipart():
         raise Quarantine("a multipart message without its parts (broken MIME)")
     return "", False
+
+
+def _html_view(msg: EmailMessage) -> str:
+    rich = msg.get_body(preferencelist=("html",))
+    if rich is None:
+        return ""
+    try:
+        return safe_html(_decode(rich))  # type: ignore[arg-type]
+    except Quarantine:
+        return ""  # the text part was readable: the message is kept without the view
+
+
+MAX_HTML = 1 << 20  # characters of an HTML part sanitized for its view; the rest is cut
+
+
+def safe_html(source: str) -> str:
+    """An HTML part made safe to show (ammonia, through nh3): no script, style element, event
+    handler, form, iframe or object; links only http(s) and mailto, opened without referrer;
+    images only inline `data:` or `cid:` (no remote image can tell the sender the mail was read).
+    Served with a sandboxing Content-Security-Policy as well (web/webhooks.py)."""
+    return nh3.clean(source[:MAX_HTML], url_schemes={"http", "https", "mailto", "data", "cid"},
+                     link_rel="noopener noreferrer nofollow", strip_comments=True,
+                     attribute_filter=_no_remote_images)
+
+
+def _no_remote_images(tag: str, attribute: str, value: str) -> str | None:
+    if tag == "img" and attribute == "src" and not value.startswith(("data:image/", "cid:")):
+        return None
+    return value
 
 
 def html_text(source: str) -> str:

@@ -36,6 +36,7 @@ AGENT_ROUTES = frozenset({
     ("GET", "/api/calls/{call_id}"), ("POST", "/api/calls/{call_id}/recording"), ("POST", "/api/calls/{call_id}/wrapup"),
     ("POST", "/api/originate"), ("GET", "/api/callbacks"), ("GET", "/api/voicemails"),
     ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"), ("GET", "/api/interactions/{id}/audio"),
+    ("GET", "/api/interactions/{id}/html"),
     ("GET", "/api/chats"), ("GET", "/api/chats/canned"), ("POST", "/api/chats/{id}/messages"),
     ("POST", "/api/chats/{id}/typing"), ("POST", "/api/chats/{id}/transfer"), ("POST", "/api/chats/{id}/end"),
     ("POST", "/api/chats/{id}/verify"), ("POST", "/api/chats/{id}/call"), ("GET", "/api/chat-files/{key}"),

@@ -235,8 +235,9 @@ def make_app(parts: "Callcenter", token: str,
 
     async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if response.content_type == "text/html":
-            response.headers.update(workspace.PAGE_HEADERS)
+        if response.content_type == "text/html":  # what a response set itself stays (an email's sandboxed view)
+            for key, value in workspace.PAGE_HEADERS.items():
+                response.headers.setdefault(key, value)
 
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
     app.on_response_prepare.append(security_headers)

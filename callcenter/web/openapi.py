@@ -188,6 +188,12 @@ SMS_PATHS: dict[str, Any] = {
         "Mail kept aside (admins)", "Messages the receiver could not put on a ticket, newest first: the .eml file, "
         "the reason (unreadable MIME, no sender, an undecodable part, ...), when, from whom. `problem`: why the "
         "receiver is not running, if it is not.", _ok("`{problem, messages}`"), errors=("401", "403"))},
+    "/api/interactions/{id}/html": {"get": _op(
+        "An email's HTML, made safe", "The HTML part of an inbound email, sanitized (no script, style element, form, "
+        "frame or remote image; links http(s)/mailto only) and served with `Content-Security-Policy: sandbox; "
+        "default-src 'none'`. The text of the message (the interaction's `body`) is what the workspace shows; this "
+        "is the view apart. 404 `unknown-interaction` when the mail had no HTML part.",
+        {"description": "text/html"}, errors=("401", "404"), params=("id",))},
     "/api/tickets/{id}/reply": {"post": _op(
         "Reply on a ticket by SMS or email", "SMS: to the customer's first phone (or `to`), through `sms.provider` "
         "(dev: kept on the ticket, nothing sent); 409 `opted-out` after the number sent STOP; 400 `too-long` over 10 "

@@ -134,7 +134,21 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
                                                  "references": [*thread["references"][-20:], thread["in_reply_to"]]})
         return web.json_response(row)
 
+    async def html_view(request: web.Request) -> web.StreamResponse:
+        """An email's sanitized HTML view, as its own document that can do nothing: no script
+        runs (sandbox), nothing loads from outside (default-src 'none'; images inline only)."""
+        interaction = path_id(request.match_info["id"], "interaction")
+        mail_intake = intake()
+        path = mail_intake.html_path(interaction) if mail_intake else None
+        if path is None or not path.is_file():
+            raise CallcenterError("unknown-interaction", f"interaction #{interaction} has no HTML view")
+        return web.FileResponse(path, headers={
+            "Content-Type": "text/html; charset=utf-8", "X-Frame-Options": "DENY",
+            "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
+            "Referrer-Policy": "no-referrer"})
+
     app.router.add_get("/api/email/quarantine", quarantine)
+    app.router.add_get("/api/interactions/{id}/html", html_view)
     app.router.add_post("/webhooks/sms/twilio", inbound)
     app.router.add_post("/webhooks/sms/twilio/status", status)
     app.router.add_post("/api/tickets/{id}/reply", reply)

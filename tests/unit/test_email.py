@@ -20,6 +20,8 @@ from callcenter.channels import mail
 from callcenter.channels.intake import MailIntake, serve
 from callcenter.store import Store, db
 from callcenter.store.messages import Messages
+from tests.support.webapp import running_app
+from tests.unit.test_bus_and_build import CONFIG
 
 
 class Receiver:
@@ -246,3 +248,32 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
     finally:
         relay.close()
         await store.close()
+
+
+async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Path) -> None:
+    async with running_app(CONFIG.format(runtime=tmp_path), tmp_path) as (client, creds, parts):
+        assert parts.messages is not None
+        parts.intake = MailIntake(parts.messages, tmp_path, parts.bus.publish)
+        alt = message("Invoice", "Your invoice is attached.", msgid="<h1@example.com>")
+        alt.add_alternative('<p onclick="steal()">Your <b>invoice</b><script>steal()</script>'
+                            '<img src="https://track.example/open.gif"><a href="javascript:steal()">x</a>'
+                            '<a href="https://shop.example/i/1">see it</a></p>', subtype="html")
+        taken = await parts.intake.take(alt.as_bytes())
+        store = parts.store
+        assert store is not None
+        row = (await store.ticket(taken["ticket"]))["interactions"][0]
+        assert row["body"] == "Your invoice is attached." and row["variables"]["html_view"] is True
+        headers = {"Authorization": f"Bearer {creds.api_token}"}
+        async with client.get(f"/api/interactions/{row['id']}/html", headers=headers) as r:
+            view = await r.text()
+            assert r.status == 200 and r.headers["Content-Type"].startswith("text/html")
+            assert r.headers["Content-Security-Policy"].startswith("sandbox; default-src 'none'")
+        assert "<b>invoice</b>" in view and 'href="https://shop.example/i/1"' in view
+        for gone in ("script", "steal", "onclick", "track.example", "javascript:"):
+            assert gone not in view
+        plain = await parts.intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
+        plain_row = (await store.ticket(plain["ticket"]))["interactions"][-1]
+        async with client.get(f"/api/interactions/{plain_row['id']}/html", headers=headers) as r:
+            assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"
+        async with client.get(f"/api/interactions/{row['id']}/html") as r:
+            assert r.status == 401

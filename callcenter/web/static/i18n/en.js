@@ -102,6 +102,7 @@ export default {
   'direction.inbound': 'inbound',
   'direction.outbound': 'outbound',
   'direction.internal': 'internal',
+  'timeline.html': 'View the HTML version',
   'timeline.talk': 'talked {n} s',
   'timeline.abandoned': 'abandoned',
 

@@ -102,6 +102,7 @@ export default {
   'direction.inbound': '呼入',
   'direction.outbound': '呼出',
   'direction.internal': '内部',
+  'timeline.html': '查看 HTML 版本',
   'timeline.talk': '通话 {n} 秒',
   'timeline.abandoned': '已放弃',
 

@@ -228,7 +228,10 @@ function timelineItem(i) {
       h('span', { class: 'muted', text: meta.join(' · ') })),
     i.subject ? h('div', { text: i.subject }) : null,
     i.body && i.channel !== 'voice' ? h('blockquote', { class: 'body', text: i.body }) : null,
-    i.recording_path && !i.purged_at ? audio(i.id) : null);
+    i.recording_path && !i.purged_at ? audio(i.id) : null,
+    // An email's HTML part, sanitized, opens as its own sandboxed document (never inside this page).
+    i.variables && i.variables.html_view ? h('a', { href: `/api/interactions/${enc(i.id)}/html`, target: '_blank',
+      rel: 'noopener noreferrer', testid: 'timeline-html', text: t('timeline.html') }) : null);
 }
 
 $('#name-form').addEventListener('submit', async (ev) => {
