@@ -11,6 +11,8 @@ store) from a temporary folder on ports of its own (API 38080, SMTP 35025) and s
 - Email: real SMTP sessions (smtplib), one message each (half of them replies threaded by
   In-Reply-To). The receiver answers 250 after the message is on its ticket: "SMTP DATA → ticket" is
   the session's time; throughput is messages / wall time.
+- All of it with `--chats` web chats open (default 100, with 20 agents' pages), `--chat-rate` chat
+  messages a second each way among them (bench/chat.py's busy_chats); `--chats 0` for none.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import API_PORT, BenchSystem, exit_on_sigterm, percentile  # noqa: E402
+from chat import agents_yaml, busy_chats_in_background, chat_yaml  # noqa: E402
 
 from callcenter.channels import sms  # noqa: E402
 
@@ -64,11 +67,20 @@ def main() -> None:
     parser.add_argument("--sms", type=int, default=200)
     parser.add_argument("--emails", type=int, default=200)
     parser.add_argument("--concurrent", type=int, default=4)
+    parser.add_argument("--chats", type=int, default=100)
+    parser.add_argument("--chat-rate", type=float, default=10.0)
     args = parser.parse_args()
     exit_on_sigterm()
-    system = BenchSystem(DIDS, {})
+    agents = 20
+    system = BenchSystem(DIDS, {}, **({"agents_yaml": agents_yaml(agents), "extra_yaml": chat_yaml(args.chats, agents)}
+                                      if args.chats else {}))
+    stop_chats = None
     try:
         system.start()
+        if args.chats:
+            stop_chats, _ = busy_chats_in_background(system.creds, args.chats, agents, args.chat_rate)
+            print(f"{args.chats} chats open ({agents} agents' pages), {args.chat_rate:g} chat messages/s each way",
+                  flush=True)
         token = system.creds.twilio_auth_token
         url = f"http://127.0.0.1:{API_PORT}/webhooks/sms/twilio"
 
@@ -98,6 +110,8 @@ def main() -> None:
         print(f"email (SMTP session) -> ticket: p50 {percentile(took, 50):.0f} ms, p95 {percentile(took, 95):.0f} ms, "
               f"max {max(took):.0f} ms over {len(took)}; throughput {len(took) / wall:.1f} messages/s", flush=True)
     finally:
+        if stop_chats is not None:
+            stop_chats.set()
         system.stop()
 
 
