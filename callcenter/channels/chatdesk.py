@@ -51,6 +51,7 @@ class ChatDesk:
         self.told_position: dict[int, int] = {}  # chat → the place its visitor was last told
         self._kick = asyncio.Event()
         self._routing = asyncio.Lock()
+        self._starting = asyncio.Lock()
 
     # -- state ------------------------------------------------------------------------------
 
@@ -160,13 +161,14 @@ class ChatDesk:
                            attachments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """A visitor's message: their live chat, or a new one waiting in the queue. Returns the
         message (also sent to the visitor's pages and announced to agents)."""
-        chat_id = self.of_visitor.get(visitor)
-        new = chat_id is None
-        if chat_id is None:
-            queue = self.queue_of(queue)
-            chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
-            self._keep(chat)
-            chat_id = chat["id"]
+        async with self._starting:  # two tabs of one visitor writing at once start one chat
+            chat_id = self.of_visitor.get(visitor)
+            new = chat_id is None
+            if chat_id is None:
+                queue = self.queue_of(queue)
+                chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
+                self._keep(chat)
+                chat_id = chat["id"]
         message = await self.chats.say(chat_id, "visitor", text, attachments=attachments)
         self.last_activity[chat_id] = self.clock()
         self._to_visitor(visitor, {"type": "message", "message": message})
@@ -185,11 +187,13 @@ class ChatDesk:
     async def visitor_contact(self, visitor: str, contact: dict[str, str]) -> None:
         """Name / email / phone the visitor gave (unverified). Kept on their live chat; without one,
         on the chat their next message starts."""
-        chat_id = self.of_visitor.get(visitor)
+        async with self._starting:
+            chat_id = self.of_visitor.get(visitor)
+            if chat_id is None:
+                queue = self.queue_of("")
+                chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), contact=contact)
+                self._keep(chat)
         if chat_id is None:
-            queue = self.queue_of("")
-            chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), contact=contact)
-            self._keep(chat)
             await self._announce("new", chat, None)
             self._kick.set()
             return

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 
 from callcenter.store import db
-from callcenter.store.schema import Interaction, Ticket, TicketChange, User, WebSession
+from callcenter.store.schema import Chat, Interaction, Ticket, TicketChange, User, WebSession
 from callcenter.store.store import Store, interaction_dict
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # as agent names in callcenter.yaml
@@ -160,10 +160,12 @@ class Accounts:
             return interaction_dict(vm)
 
     async def today(self, since: float) -> dict[str, int]:
-        """Contacts per channel since `since` (epoch seconds): the wallboard's volume."""
+        """Contacts per channel since `since` (epoch seconds): the wallboard's volume. A chat counts
+        once (its chats row), not once per message."""
         async with self.store.session() as s:
-            rows = (await s.execute(select(Interaction.channel, func.count()).where(Interaction.started_at >= since)
-                                    .group_by(Interaction.channel))).all()
-        counts = {"voice": 0, "voicemail": 0, "chat": 0, "sms": 0, "email": 0}
+            rows = (await s.execute(select(Interaction.channel, func.count()).where(
+                Interaction.started_at >= since, Interaction.channel != "chat").group_by(Interaction.channel))).all()
+            chats = (await s.execute(select(func.count()).select_from(Chat).where(Chat.started_at >= since))).scalar()
+        counts = {"voice": 0, "voicemail": 0, "chat": int(chats or 0), "sms": 0, "email": 0}
         counts.update({channel: int(n) for channel, n in rows})
         return counts

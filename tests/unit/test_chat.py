@@ -402,3 +402,18 @@ async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
     await desk.route()
     assert chat["id"] not in desk.live  # nobody there for half an hour: ended
     assert (await desk.chats.get(chat["id"]))["ended_by"] == "system: idle"
+
+
+async def test_two_tabs_of_one_visitor_writing_at_once_are_one_chat_counted_once(site: Site) -> None:
+    first = await site.visitor()
+    second = await site.visitor(first.token)  # the same browser, another tab
+    await asyncio.gather(first.ws.send_json({"type": "message", "text": "tab one"}),
+                         second.ws.send_json({"type": "message", "text": "tab two"}))
+    await first.next("message")
+    await first.next("message")
+    desk = site.parts.chat
+    assert desk is not None
+    (chat_id,) = desk.live
+    assert {m["text"] for m in await desk.chats.messages(chat_id)} == {"tab one", "tab two"}
+    assert site.parts.accounts is not None
+    assert (await site.parts.accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
