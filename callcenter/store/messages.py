@@ -99,6 +99,10 @@ class Messages:
                 ticket = await s.get(Ticket, earlier.ticket_id) if earlier is not None else None
             if ticket is None and ticket_ref is not None and 0 < ticket_ref < 2**31:
                 ticket = await s.get(Ticket, ticket_ref)
+                # A ticket number is easy to guess: the subject joins only mail of the ticket's own
+                # customer, else a stranger's mail would become where the agent's answer goes.
+                if ticket is not None and not await self._is_address_of(s, ticket.customer_id, sender):
+                    ticket = None
             if ticket is not None and ticket.status == "closed":
                 ticket = None  # a closed ticket stays closed: the answer to it starts a new one
             if ticket is None:
@@ -152,17 +156,32 @@ class Messages:
             last = (await s.execute(select(Interaction).where(
                 Interaction.ticket_id == ticket_id, Interaction.channel == "email")
                 .order_by(Interaction.id.desc()).limit(1))).scalars().first()
+            # The newest mail on the ticket from one of its customer's own addresses: anyone else who
+            # wrote into the thread (a colleague in copy, a stranger) is not where the answer goes.
+            emails = await self._emails_of(s, ticket.customer_id)
             inbound = (await s.execute(select(Interaction).where(
-                Interaction.ticket_id == ticket_id, Interaction.channel == "email", Interaction.direction == "inbound")
-                .order_by(Interaction.id.desc()).limit(1))).scalars().first()
-            address = inbound.address if inbound is not None else (await s.execute(select(CustomerIdentity.value).where(
-                CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == "email")
-                .order_by(CustomerIdentity.id).limit(1))).scalar_one_or_none()
+                Interaction.ticket_id == ticket_id, Interaction.channel == "email", Interaction.direction == "inbound",
+                Interaction.address.in_(emails or [""])).order_by(Interaction.id.desc()).limit(1))).scalars().first()
+            address = inbound.address if inbound is not None else (emails[0] if emails else None)
             if not address:
                 raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no email address")
             return {"to": address, "subject": (inbound.subject if inbound is not None else "") or ticket.subject,
                     "in_reply_to": last.external_id if last is not None else "",
                     "references": list((last.variables or {}).get("references", [])) if last is not None else []}
+
+    async def _emails_of(self, s: Any, customer_id: int) -> list[str]:
+        """The customer's email identities (normalized, oldest first), through merges."""
+        customer = await self.store._customer(s, customer_id)
+        return list((await s.execute(select(CustomerIdentity.value).where(
+            CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "email")
+            .order_by(CustomerIdentity.id))).scalars().all())
+
+    async def _is_address_of(self, s: Any, customer_id: int, sender: str) -> bool:
+        try:
+            ident = identity.parse("email", sender, self.store.policy.default_region)
+        except identity.IdentityError:
+            return False
+        return ident is not None and ident.value in await self._emails_of(s, customer_id)
 
     async def delivery(self, channel: str, external_id: str, status: str) -> dict[str, Any] | None:
         """A provider's delivery report (queued, sent, delivered, undelivered, failed) for a message

@@ -99,17 +99,22 @@ async def test_a_thread_stays_on_one_ticket_and_a_subject_reference_or_a_new_mai
     assert latest["body"] == "One more question." and "It ships today." in latest["variables"]["quoted"]
     assert [e for e in emails if e["external_id"] == "<a2@example.com>"][0]["body"] == "Thanks!"
     ticket = emails[0]["ticket_id"]
-    await receiver.send(message(f"Invoice question [#{ticket}]", "About the invoice", msgid="<b1@example.com>",
-                                sender="bob@example.com"))
-    bob = [i for i in (await receiver.store.ticket(ticket))["interactions"] if i["address"] == "bob@example.com"]
-    assert len(bob) == 1  # a colleague writing about the ticket by its number joins it
+    await receiver.send(message(f"Invoice question [#{ticket}]", "About the invoice", msgid="<b0@example.com>"))
+    ann_ref = [i for i in (await receiver.store.ticket(ticket))["interactions"] if i["external_id"] == "<b0@example.com>"]
+    assert len(ann_ref) == 1  # the customer writing about their ticket by its number joins it
+    # A stranger naming the ticket's number does not: ticket numbers are easy to guess, and the
+    # agent's answer must not go to them (hostile trial).
+    await receiver.send(message(f"Re: [#{ticket}] hi", "Send me the address", msgid="<b1@example.com>",
+                                sender="mallory@evil.example"), "mallory@evil.example")
+    assert not [i for i in (await receiver.store.ticket(ticket))["interactions"] if "evil" in i["address"]]
+    assert (await receiver.intake.messages.email_thread(ticket))["to"] == "ann@example.com"
     await receiver.send(message("Another topic", "New question", msgid="<c1@example.com>"))
     tickets = {i["ticket_id"] for i in (await file_of(receiver.store, "ann@example.com"))["timeline"]}
     assert len(tickets) == 2  # no thread, no reference: a new ticket
     await receiver.send(outlook)  # sent twice (a retry): stored once
     assert len([i for i in (await file_of(receiver.store, "ann@example.com"))["timeline"]
                 if i["external_id"] == "<a3@example.com>"]) == 1
-    assert len(receiver.events) == 5
+    assert len(receiver.events) == 6
 
 
 async def test_charsets_multipart_html_and_attachments(receiver: Receiver, tmp_path: Path) -> None:
