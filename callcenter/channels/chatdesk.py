@@ -169,13 +169,16 @@ class ChatDesk:
                 chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
                 self._keep(chat)
                 chat_id = chat["id"]
-        message = await self.chats.say(chat_id, "visitor", text, attachments=attachments)
+        message = self._said(await self.chats.say(chat_id, "visitor", text, attachments=attachments))
         self.last_activity[chat_id] = self.clock()
         self._to_visitor(visitor, {"type": "message", "message": message})
         chat = self.live[chat_id]
         await self._announce("new" if new else "message", chat, message)
         if new:
-            self._to_visitor(visitor, {"type": "chat", "chat": self.for_visitor(chat)})
+            told = self.for_visitor(chat)
+            if told["position"] is not None:
+                self.told_position[chat_id] = told["position"]
+            self._to_visitor(visitor, {"type": "chat", "chat": told})
             self._kick.set()
         return message
 
@@ -197,8 +200,9 @@ class ChatDesk:
             await self._announce("new", chat, None)
             self._kick.set()
             return
-        chat = await self.chats.set_contact(chat_id, contact)
-        self._keep(chat)
+        async with self._routing:  # not while the router rewrites this chat's row
+            chat = await self.chats.set_contact(chat_id, contact)
+            self._keep(chat)
         await self._announce("contact", chat, None)
 
     async def visitor_ends(self, visitor: str) -> None:
@@ -209,24 +213,25 @@ class ChatDesk:
 
     # -- the agents' side ---------------------------------------------------------------------
 
-    def _mine(self, chat_id: int, actor: str, supervisor: bool) -> dict[str, Any]:
+    async def _mine(self, chat_id: int, actor: str, supervisor: bool) -> dict[str, Any]:
         chat = self.live.get(chat_id)
         if chat is None:
-            raise db.StoreError("unknown-chat", f"no live chat #{chat_id}", {"chat": chat_id})
+            stored = await self.chats.get(chat_id)  # unknown-chat if there is none
+            raise db.StoreError("chat-ended", f"chat #{chat_id} has ended ({stored['ended_by']})", {"chat": chat_id})
         if not supervisor and chat["agent"] != actor:
             raise CallcenterError("not-yours", f"chat #{chat_id} is not {actor}'s")
         return chat
 
     async def agent_says(self, chat_id: int, actor: str, text: str, *, supervisor: bool = False) -> dict[str, Any]:
-        chat = self._mine(chat_id, actor, supervisor)
-        message = await self.chats.say(chat_id, "agent", text, name=self.display_name(actor), agent=actor)
+        chat = await self._mine(chat_id, actor, supervisor)
+        message = self._said(await self.chats.say(chat_id, "agent", text, name=self.display_name(actor), agent=actor))
         self.last_activity[chat_id] = self.clock()
         self._to_visitor(chat["visitor"], {"type": "message", "message": message})
         await self._announce("message", chat, message)
         return message
 
     async def agent_typing(self, chat_id: int, actor: str, *, supervisor: bool = False) -> None:
-        chat = self._mine(chat_id, actor, supervisor)
+        chat = await self._mine(chat_id, actor, supervisor)
         self._to_visitor(chat["visitor"], {"type": "typing", "from": "agent"})
 
     async def transfer(self, chat_id: int, actor: str, *, agent: str = "", queue: str = "",
@@ -236,7 +241,7 @@ class ChatDesk:
             return await self._transfer(chat_id, actor, agent, queue, supervisor)
 
     async def _transfer(self, chat_id: int, actor: str, agent: str, queue: str, supervisor: bool) -> dict[str, Any]:
-        chat = self._mine(chat_id, actor, supervisor)
+        chat = await self._mine(chat_id, actor, supervisor)
         config = self.config()
         previous = chat["agent"]
         if agent:
@@ -263,21 +268,22 @@ class ChatDesk:
 
     async def end(self, chat_id: int, actor: str, *, supervisor: bool = False) -> dict[str, Any]:
         async with self._routing:
-            self._mine(chat_id, actor, supervisor)
+            await self._mine(chat_id, actor, supervisor)
             return await self._end(chat_id, actor, f"{self.display_name(actor)} ended the chat.")
 
     async def verify(self, chat_id: int, actor: str, kind: str, value: str, *,
                      supervisor: bool = False) -> dict[str, Any]:
-        self._mine(chat_id, actor, supervisor)
-        chat = await self.chats.verify(chat_id, kind, value, actor)
-        self._keep(chat)
+        async with self._routing:
+            await self._mine(chat_id, actor, supervisor)
+            chat = await self.chats.verify(chat_id, kind, value, actor)
+            self._keep(chat)
         await self._announce("contact", chat, None)
         return chat
 
     async def call(self, chat_id: int, actor: str, number: str = "", *, supervisor: bool = False) -> str:
         """Chat → call: the agent's phone, then the visitor's number (given here, else verified,
         else the one they gave) through the trunk, on the chat's ticket; the chat says so."""
-        chat = self._mine(chat_id, actor, supervisor)
+        chat = await self._mine(chat_id, actor, supervisor)
         if self.call_out is None:
             raise CallcenterError("no-telephony", "calls are not available here")
         phones = [v.split(":", 1)[1] for v in chat["verified"] if v.startswith("phone:")]
@@ -373,9 +379,16 @@ class ChatDesk:
         return ended
 
     async def _system(self, chat: dict[str, Any], text: str) -> None:
-        message = await self.chats.say(chat["id"], "system", text)
+        message = self._said(await self.chats.say(chat["id"], "system", text))
         self._to_visitor(chat["visitor"], {"type": "message", "message": message})
         await self._announce("message", chat, message)
+
+    def _said(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A message stored: its chat may have moved to another ticket (the old one was closed)."""
+        chat = self.live.get(message["chat"])
+        if chat is not None and chat["ticket_id"] != message["ticket_id"]:
+            chat["ticket_id"] = message["ticket_id"]
+        return message
 
     async def _announce(self, kind: str, chat: dict[str, Any], message: dict[str, Any] | None,
                         previous: str = "") -> None:

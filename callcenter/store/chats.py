@@ -1,12 +1,14 @@
 """Web chats in the store: the chat row (queue, agent, state, the contact the visitor gave) and its
 messages, which are interactions on the chat's ticket (channel `chat`; `inbound` from the visitor,
 `outbound` from an agent, `internal` for what the system says), so a chat sits on the customer's
-timeline with their calls, SMS and emails.
+timeline with their calls, SMS and emails. The agent holding a chat holds its ticket.
 
 A visitor is known by their chat identity (the widget's visitor id) until an agent verifies an
 email or phone they gave: then the chat joins that customer's file (merged) and, when the customer
-has an open ticket on the chat's topic, that ticket (one customer, one file, one ticket). Errors:
-StoreError `unknown-chat`, `chat-ended`, `bad-text`, IdentityError `invalid-identity`.
+has an open ticket on the chat's topic, that ticket (one customer, one file, one ticket). Only an
+anonymous visitor is merged so: a chat already joined to a known customer is not merged into a
+second one by a click (`identity-taken`). Errors: StoreError `unknown-chat`, `chat-ended`,
+`identity-taken`, `bad-text`, IdentityError `invalid-identity`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy import select, update
 
 from callcenter.store import db, identity
 from callcenter.store.messages import SUBJECT, _retried
-from callcenter.store.schema import Chat, Customer, Interaction, Ticket, TicketChange
+from callcenter.store.schema import Chat, Customer, CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_ID, Store, _text
 
 DIRECTION = {"visitor": "inbound", "agent": "outbound", "system": "internal"}
@@ -35,7 +37,8 @@ def chat_dict(c: Chat) -> dict[str, Any]:
 def message_dict(i: Interaction) -> dict[str, Any]:
     """A chat message as the widget and the agent page show it (times: epoch seconds)."""
     variables = i.variables or {}
-    return {"id": i.id, "chat": variables.get("chat"), "from": SENDER.get(i.direction, "system"), "name": i.name,
+    return {"id": i.id, "chat": variables.get("chat"), "ticket_id": i.ticket_id,
+            "from": SENDER.get(i.direction, "system"), "name": i.name,
             "agent": i.agent, "text": i.body, "at": i.started_at,
             "attachments": list(variables.get("attachments", []))}
 
@@ -90,6 +93,12 @@ class Chats:
             if chat.state == "ended":
                 raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
             ticket = await s.get(Ticket, chat.ticket_id)
+            if ticket is not None and ticket.status == "closed":
+                # Closed is final (store rules): the rest of the chat goes on the customer's open
+                # ticket on that topic, or a new one.
+                customer = await self.store._customer(s, ticket.customer_id)
+                ticket = await self.store._ticket_for(s, customer, ticket.topic, "chat", ticket.subject, now)
+                chat.ticket_id = ticket.id
             row = Interaction(ticket_id=chat.ticket_id, customer_id=ticket.customer_id if ticket else chat.customer_id,
                               channel="chat", direction=DIRECTION[sender], step="ended", started_at=now,
                               ended_at=now, address=chat.visitor, name=name[:200], agent=agent[:64], body=text,
@@ -107,7 +116,9 @@ class Chats:
             return message_dict(row)
 
     async def assign(self, chat_id: int, agent: str) -> dict[str, Any]:
-        """The chat is `agent`'s now (active). Errors: `unknown-chat`, `chat-ended`."""
+        """The chat is `agent`'s now (active), and so is its ticket if it was nobody's or the
+        previous holder's (so no other agent changes it under them). Errors: `unknown-chat`,
+        `chat-ended`."""
         return await self._move(chat_id, agent=agent, state="active")
 
     async def requeue(self, chat_id: int, queue: str) -> dict[str, Any]:
@@ -120,6 +131,12 @@ class Chats:
             chat = await self._chat(s, chat_id)
             if chat.state == "ended":
                 raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
+            if agent:
+                ticket = await s.get(Ticket, chat.ticket_id)
+                if ticket is not None and ticket.assignee in ("", chat.agent) and ticket.assignee != agent:
+                    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="assignee",
+                                       old=ticket.assignee, new=agent))
+                    ticket.assignee, ticket.updated_at = agent, now
             chat.agent, chat.state = agent, state
             chat.assigned_at = now if agent else None
             if queue is not None:
@@ -205,9 +222,15 @@ class Chats:
             chat = await self._chat(s, chat_id)
             mine = (await self.store._customer(s, chat.customer_id)).id
             owner = await self.store._by_identity(s, ident)
+            known = (await s.execute(select(CustomerIdentity.value).where(
+                CustomerIdentity.customer_id == mine, CustomerIdentity.kind.in_(("phone", "email"))))).scalars().all()
         if owner is None:
             await self.store.update_customer(mine, add_identities=[(kind, value)])
         elif owner.id != mine:
+            if known:  # the chat is someone's already: two known customers are merged by a person, not a click
+                raise db.StoreError("identity-taken", f"{ident.value} belongs to customer #{owner.id}, and this chat "
+                                    f"is customer #{mine}'s already ({', '.join(known[:3])}): if they are one person, "
+                                    "merge them from the customer file", {"customer": owner.id})
             await self.store.merge(owner.id, mine, actor)
             await self._join_ticket(chat_id, owner.id, now)
         async with self.store.session() as s, s.begin():

@@ -81,8 +81,9 @@ class Messages:
                              topic: str = "general") -> tuple[dict[str, Any], bool]:
         """An email received: (its interaction, True if new). Its ticket: the one of the message it
         answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
-        subject names (`[#123]`, if not closed), else a new ticket of the sender's customer. A
-        message already stored (the same Message-ID) is not stored again."""
+        subject names (`[#123]`, if not closed and the sender is one of its customer's addresses),
+        else a new ticket of the sender's customer. A message already stored (the same Message-ID)
+        is not stored again."""
         text = _text(text, "message", MAX_TEXT * 10)
         now = self.store.clock()
         async with self.store.session() as s, s.begin():

@@ -417,3 +417,45 @@ async def test_two_tabs_of_one_visitor_writing_at_once_are_one_chat_counted_once
     assert {m["text"] for m in await desk.chats.messages(chat_id)} == {"tab one", "tab two"}
     assert site.parts.accounts is not None
     assert (await site.parts.accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
+
+
+async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
+    """A contact given while the chat is being assigned is kept; a second verify does not merge two
+    known customers; the chat's ticket is its agent's, so another agent cannot close it under
+    them; an ended chat answers 409."""
+    store = site.parts.store
+    assert store is not None
+    await store.create_customer("Zed", [("email", "zed@example.com")])
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.ws.send_json({"type": "message", "text": "hi"})
+    await visitor.ws.send_json({"type": "contact", "email": "ann@example.com", "phone": "+14155550101"})
+    chat = (await page.next(event="assigned"))["chat"]
+    await visitor.next("contact", ok=True)
+    async with page.browser.get("/api/chats") as r:
+        (listed,) = (await r.json())["chats"]
+    assert listed["contact"] == {"email": "ann@example.com", "phone": "+14155550101"}
+    assert (await store.ticket(chat["ticket_id"]))["assignee"] == "agent1"
+    status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "+14155550101"})
+    assert status == 200  # a number nobody has: it joins the visitor's customer
+    status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "email", "value": "zed@example.com"})
+    assert status == 409 and body["error_id"] == "identity-taken"  # Zed is another known customer: no merge
+    zed = await store.find_customer("zed@example.com")
+    assert zed is not None and {i["value"] for i in (await store.customer_file(zed["id"]))["identities"]} == \
+        {"zed@example.com"}
+    other, csrf = await site.login("agent2")
+    async with other.patch(f"/api/tickets/{chat['ticket_id']}", json={"status": "closed"},
+                           headers={"X-CSRF-Token": csrf}) as r:
+        assert r.status == 403  # agent1's ticket while agent1 holds the chat
+    await store.update_ticket(chat["ticket_id"], "sue", status="closed")  # a supervisor closes it anyway
+    await visitor.say("still there?")
+    desk = site.parts.chat
+    assert desk is not None
+    now = await desk.chats.get(chat["id"])
+    assert now["ticket_id"] != chat["ticket_id"]  # closed is final: the chat goes on on a new ticket
+    assert desk.live[chat["id"]]["ticket_id"] == now["ticket_id"]  # (chat → call dials on that one)
+    assert (await store.ticket(now["ticket_id"]))["interactions"][-1]["body"] == "still there?"
+    status, _ = await page.post(f"/api/chats/{chat['id']}/end")
+    assert status == 200
+    status, body = await page.post(f"/api/chats/{chat['id']}/messages", {"text": "late"})
+    assert status == 409 and body["error_id"] == "chat-ended"
