@@ -87,7 +87,7 @@ def main() -> None:
         def one_sms(i: int) -> None:
             params = [("From", f"+1415555{i % 50:04d}"), ("To", "+18005550140"), ("Body", f"message {i}"),
                       ("MessageSid", f"SM{i:032d}")]
-            signed = sms.signature(token, "http://127.0.0.1:8080/webhooks/sms/twilio", params)
+            signed = sms.signature(token, url, params)  # sms.public_url: this API by default
             request = urllib.request.Request(url, data=urllib.parse.urlencode(params).encode(), method="POST",
                                              headers={"X-Twilio-Signature": signed})
             with urllib.request.urlopen(request, timeout=30) as response:

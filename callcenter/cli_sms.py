@@ -37,7 +37,7 @@ def sms_simulate(ctx: click.Context, sender: str, to: str, text: str) -> None:
     import secrets
     params = [("From", sender), ("To", to), ("Body", text), ("MessageSid", f"SM{secrets.token_hex(16)}")]
     path = "/webhooks/sms/twilio"
-    signature = sms_rules.signature(token, config.sms.public_url.rstrip("/") + path, params)
+    signature = sms_rules.signature(token, config.sms_public_url + path, params)
     request = urllib.request.Request(f"{remote.base_url}{path}", data=urllib.parse.urlencode(params).encode(),
                                      method="POST", headers={"X-Twilio-Signature": signature,
                                                              "Content-Type": "application/x-www-form-urlencoded"})

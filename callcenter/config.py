@@ -217,7 +217,7 @@ class SmsSettings:
     """SMS (callcenter/channels/): inbound by webhook, replies through the provider."""
 
     provider: str = "dev"  # dev (keeps replies on the ticket, sends nothing) | twilio
-    public_url: str = "http://127.0.0.1:8080"  # the URL the provider posts to (its signature covers it)
+    public_url: str = ""  # the URL the provider posts to (its signature covers it); "" = this API's (api.bind/port)
     from_number: str = ""  # our number, E.164 (twilio)
     twilio_account_sid: str = ""
     twilio_api_url: str = "https://api.twilio.com"
@@ -293,6 +293,13 @@ class Config:
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
     # Where each key was written (key path → line, column), for errors found after loading.
     positions: Mapping[tuple[str, ...], tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def sms_public_url(self) -> str:
+        """The URL SMS webhooks are signed for: `sms.public_url`, else this API's own address."""
+        host = "127.0.0.1" if self.api.bind in ("0.0.0.0", "::") else self.api.bind
+        host = f"[{host}]" if ":" in host else host
+        return (self.sms.public_url or f"http://{host}:{self.api.port}").rstrip("/")
 
     def did_for(self, dialed: str) -> str | None:
         """The configured DID a dialed number means, or None. Carriers send the same number as
@@ -545,6 +552,8 @@ def _check_sms(sms: SmsSettings, loc: _Located) -> None:
         raise loc.error(("sms", "provider"), f"unknown provider '{sms.provider}' (dev, twilio)", "bad-value")
     for key in ("public_url", "twilio_api_url"):
         value = getattr(sms, key)
+        if key == "public_url" and not value:
+            continue
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             raise loc.error(("sms", key), f"'{value[:60]}' is not an http(s) URL", "bad-value")
     if sms.provider == "twilio" and not (re.fullmatch(r"\+[1-9][0-9]{6,14}", sms.from_number)

@@ -21,7 +21,7 @@ from callcenter import events as ev
 from callcenter.channels import chat as rules
 from callcenter.config import Config
 from callcenter.errors import CallcenterError
-from callcenter.store import db
+from callcenter.store import db, identity
 from callcenter.store.chats import Chats
 
 log = logging.getLogger(__name__)
@@ -290,6 +290,10 @@ class ChatDesk:
         number = number or (phones[0] if phones else chat["contact"].get("phone", ""))
         if not number:
             raise CallcenterError("no-number", "the visitor gave no phone number: ask for one, or type it")
+        with contextlib.suppress(identity.IdentityError):  # "(415) 555-0400" as typed → E.164 to dial
+            parsed = identity.parse("phone", number, self.config().store.default_region)
+            if parsed is not None and parsed.valid:
+                number = parsed.value
         call_id = await self.call_out(actor, number, chat["ticket_id"])
         await self._system(chat, f"{self.display_name(actor)} is calling you now.")
         return call_id

@@ -33,7 +33,7 @@ async def missed_call_sms(record: CallRecord, row: dict[str, Any], *, config: Ca
     number = record.caller_id.strip()
     if await messages.opted_out(number):
         return False
-    callback = config().sms.public_url.rstrip("/") + "/webhooks/sms/twilio/status"
+    callback = config().sms_public_url + "/webhooks/sms/twilio/status"
     sid, state = await provider().send(number, text, callback)
     await messages.outbound(row["ticket_id"], "sms", number, text, actor="system", external_id=sid, status=state)
     log.info("call %s: missed; SMS sent to %s on ticket #%s", record.call_id, number, row["ticket_id"])

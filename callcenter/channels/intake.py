@@ -60,6 +60,10 @@ class MailIntake:
             parsed = await asyncio.to_thread(mail.parse, raw)
         except mail.Quarantine as why:
             return {"quarantined": await asyncio.to_thread(self._quarantine, raw, str(why), peer, mail_from)}
+        if parsed.sender == self.settings().from_address.lower():  # our own answer came back: a loop
+            return {"quarantined": await asyncio.to_thread(
+                self._quarantine, raw, f"sent from our own address {parsed.sender} (email.from_address): a mail "
+                "loop or a spoofed sender", peer, mail_from)}
         message_id = parsed.message_id or f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@callcenter>"
         meta: dict[str, Any] = {"quoted": parsed.quoted[:20_000], "html": parsed.html, "automatic": parsed.automatic,
                                 "html_view": bool(parsed.html_view),

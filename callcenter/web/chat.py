@@ -36,6 +36,7 @@ from callcenter.channels import clean_text
 from callcenter.channels.chatdesk import ChatDesk
 from callcenter.config import Config
 from callcenter.errors import CallcenterError
+from callcenter.store import identity
 from callcenter.web import access
 from callcenter.web.store_api import path_id
 
@@ -125,7 +126,8 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         per_address = current_limits().per_address
         if not limits.connects.hit(address, clock()) or sockets_of.get(address, 0) >= per_address:
             return _error("rate-limited", "too many chat connections from this address; try again in a minute", 429)
-        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=config().chat.max_text * 4 + 1024)
+        # A character may come JSON-escaped as two \\uXXXX (12 bytes): a legal message always fits.
+        ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=config().chat.max_text * 12 + 1024)
         await ws.prepare(request)
         sockets_of[address] = sockets_of.get(address, 0) + 1
         outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(QUEUE_SIZE)
@@ -207,7 +209,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
             elif kind == "contact":
                 if not limits.contact.hit(visitor, now):
                     return {"type": "error", "error_id": "rate-limited", "message": "too many changes: wait a while"}
-                await desk.visitor_contact(visitor, _contact(frame))
+                await desk.visitor_contact(visitor, _contact(frame, config().store.default_region))
                 return {"type": "contact", "ok": True}
             elif kind == "end":
                 await desk.visitor_ends(visitor)
@@ -263,8 +265,6 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         no = refused(request)
         if no is not None:
             return no
-        if not limits.offline.hit(request.remote or "?", clock()):
-            return _error("rate-limited", "too many messages from this address: try again later", 429, headers)
         try:
             body = await json_body(request)
             text = body.get("text")
@@ -272,13 +272,19 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
                 raise CallcenterError("bad-request", "the message needs text")
             if len(text) > config().chat.max_text:
                 raise CallcenterError("too-long", f"at most {config().chat.max_text} characters")
+            contact = _contact(body, config().store.default_region)
+            if not contact.get("email") and not contact.get("phone"):
+                raise CallcenterError("no-address", "an email or a phone number is needed to answer the message")
+            # Counted once the form is right: a visitor's typos do not lock them out.
+            if not limits.offline.hit(request.remote or "?", clock()):
+                return _error("rate-limited", "too many messages from this address: try again later", 429, headers)
             token = body.get("visitor")
             visitor = visitor_id(token if isinstance(token, str) and TOKEN.fullmatch(token)
                                  else secrets.token_urlsafe(32))
             asked = body.get("queue")
             queue = desk.queue_of(asked if isinstance(asked, str) else "")
             done = await desk.chats.offline(visitor, queue, topic=desk.topic_of(queue), text=clean_text(text).strip(),
-                                            contact=_contact(body), origin=request.headers.get("Origin", "")[:200])
+                                            contact=contact, origin=request.headers.get("Origin", "")[:200])
         except CallcenterError as exc:
             status = 404 if exc.error_id == "unknown-chat" else 400
             return _error(exc.error_id, str(exc), status, headers)
@@ -385,13 +391,25 @@ def _frame(data: Any) -> dict[str, Any] | None:
     return frame if isinstance(frame, dict) and isinstance(frame.get("type"), str) else None
 
 
-def _contact(body: dict[str, Any]) -> dict[str, str]:
-    """name / email / phone as the visitor typed them (bounded, no control characters)."""
+def _contact(body: dict[str, Any], region: str) -> dict[str, str]:
+    """name / email / phone as the visitor gave them: text, one line, bounded; an email or phone
+    that identifies nobody is refused here, as the offline form and verify would refuse it.
+    Errors: `bad-request`, IdentityError `invalid-identity`."""
     out = {}
     for key, limit in (("name", 100), ("email", 254), ("phone", 32)):
         value = body.get(key)
-        if isinstance(value, str) and clean_text(value).strip():
-            out[key] = clean_text(value).strip()[:limit]
+        if value is None or value == "":
+            continue
+        if not isinstance(value, str):
+            raise CallcenterError("bad-request", f"{key} must be text")
+        text = " ".join(clean_text(value).split())[:limit]  # one line: a name is never a header
+        if not text:
+            continue
+        if key != "name":
+            ident = identity.parse(key, text, region)
+            if ident is None or not ident.valid:  # a phone kept raw elsewhere is refused from a visitor
+                raise identity.IdentityError(f"{text[:40]!r} is no {key}")
+        out[key] = text
     return out
 
 

@@ -53,7 +53,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
             pairs = urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(raw))
         except (UnicodeDecodeError, ValueError):
             pairs = []
-        url = config().sms.public_url.rstrip("/") + request.path_qs
+        url = config().sms_public_url + request.path_qs
         if not sms.signature_ok(token(), url, pairs, request.headers.get("X-Twilio-Signature", "")):
             log.warning("SMS webhook %s from %s refused: missing or wrong X-Twilio-Signature", request.path,
                         request.remote)
@@ -66,7 +66,8 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
     async def inbound(request: web.Request) -> web.Response:
         form = await signed_form(request)
         sender, body, sid = form.get("From", ""), clean_text(form.get("Body", "")), form.get("MessageSid", "")
-        if not sender or not sid or len(body) > MAX_BODY_CHARS or len(sid) > 100 or len(sender) > 64:
+        if not sender or not sid or len(body) > MAX_BODY_CHARS or len(sid) > 100 or len(sender) > 64 or \
+                clean_text(sender) != sender or clean_text(sid) != sid or "\n" in sender + sid:
             log.warning("SMS webhook refused: From %r, MessageSid %r, %d characters", sender[:40], sid[:40], len(body))
             return web.json_response({"error_id": "bad-request", "message": "From and MessageSid are needed; Body "
                                       f"up to {MAX_BODY_CHARS} characters", "details": {}}, status=400)
@@ -109,7 +110,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
             raise CallcenterError("bad-number", f"{number[:30]!r} is not a phone number to text")
         if await messages.opted_out(number):
             raise CallcenterError("opted-out", f"{number} sent STOP: no SMS until they send START")
-        callback = config().sms.public_url.rstrip("/") + "/webhooks/sms/twilio/status"
+        callback = config().sms_public_url + "/webhooks/sms/twilio/status"
         sid, state = await provider.send(number, text, callback)
         row = await messages.outbound(ticket_id, "sms", number, text, actor=me.name, external_id=sid, status=state)
         return web.json_response({**row, "segments": parts, "encoding": encoding})

@@ -22,6 +22,7 @@ from callcenter.auth.throttle import LoginThrottle
 from callcenter.config import Config
 from callcenter.credentials import Credentials
 from callcenter.errors import CallcenterError
+from callcenter.routing.callbacks import dialable
 from callcenter.routing.clicktocall import click_to_call
 from callcenter.store.accounts import Accounts
 from callcenter.web import access
@@ -78,6 +79,8 @@ async def dial_customer(parts: Any, agent: str, number: str, ticket: int | None)
     """Click-to-call (routing/clicktocall.py) once what it needs is there: the ticket, a carrier,
     the agent's registered phone. Returns the call's id. Errors: `unknown-ticket`, `no-trunk`,
     `phone-not-registered`, `bad-number`, AMI errors."""
+    if not dialable(number.strip().replace(" ", "").replace("-", "")):
+        raise CallcenterError("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
     if ticket is not None and parts.store is not None:
         await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
     if not parts.config.trunk.host:

@@ -305,14 +305,23 @@ async def test_flooding_visitors_are_slowed_and_bad_frames_answered(site: Site) 
     assert (await visitor.next("error"))["error_id"] == "bad-request"
     await visitor.ws.send_json({"type": "nonsense"})
     assert (await visitor.next("error"))["error_id"] == "bad-request"
-    for i in range(20):
+    # A contact that would be a header or a query is refused, as the offline form and verify refuse it.
+    await visitor.ws.send_json({"type": "contact", "email": "a@b.c\nBcc: evil@x.com"})
+    assert (await visitor.next("error"))["error_id"] == "invalid-identity"
+    await visitor.ws.send_json({"type": "contact", "phone": "+1 415 555 2671; DROP TABLE"})
+    assert (await visitor.next("error"))["error_id"] == "invalid-identity"
+    await visitor.ws.send_json({"type": "contact", "name": 5, "email": ["x"]})
+    assert (await visitor.next("error"))["error_id"] == "bad-request"
+    await visitor.ws.send_json({"type": "message", "text": "😀" * 2000})  # 24 KB as Python's json.dumps escapes it
+    assert (await visitor.next("message"))["message"]["text"] == "😀" * 2000
+    for i in range(19):  # 20 a minute, the emoji message included
         await visitor.ws.send_json({"type": "message", "text": f"m{i}"})
     await visitor.ws.send_json({"type": "message", "text": "one too many"})
     assert (await visitor.next("error"))["error_id"] == "rate-limited"
     store = site.parts.store
     assert store is not None and site.parts.chat is not None
     history = await site.parts.chat.chats.history(next(iter(site.parts.chat.of_visitor)))
-    assert [m["text"] for m in history if m["from"] == "visitor"] == [f"m{i}" for i in range(20)]
+    assert [m["text"] for m in history if m["from"] == "visitor"] == ["😀" * 2000] + [f"m{i}" for i in range(19)]
 
 
 async def test_attachments_are_checked_kept_and_served_to_agents(site: Site) -> None:
@@ -373,7 +382,10 @@ async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) 
     assert (await store.ticket(call_ticket))["interactions"][-1]["body"] == "thanks"
     status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "not a number"})
     assert status == 400 and body["error_id"] == "invalid-identity"
-    # Chat → call: no carrier in this config, so it is refused with the reason, and nothing rings.
+    # Chat → call: a number that cannot be dialed is refused first; then, with no carrier in this
+    # config, the call is refused with the reason, and nothing rings.
+    status, body = await page.post(f"/api/chats/{chat['id']}/call", {"number": "123\r\nAction: Hangup"})
+    assert status == 400 and body["error_id"] == "bad-number"
     status, body = await page.post(f"/api/chats/{chat['id']}/call", {})
     assert status == 409 and body["error_id"] == "no-trunk"
 

@@ -245,6 +245,9 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
         back = await intake.take(message("Re: whatever", "Thanks!", msgid="<q4@example.com>",
                                          in_reply_to=str(answer["Message-ID"])).as_bytes())
         assert back["ticket"] == first["ticket"]  # the customer's reply to our answer: the same ticket
+        ours = await intake.take(message("Re: Order 4567", "It ships today.", msgid="<loop@shop.example>",
+                                         sender="Help <help@shop.example>").as_bytes())
+        assert "own address" in ours["quarantined"]  # our answer come back (a loop, a spoof): not a ticket
         assert await outbox.send(answer, "", 25) == "kept (no relay)"
         from callcenter.errors import CallcenterError
         with pytest.raises(CallcenterError) as down:

@@ -130,6 +130,9 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
                 {"channel": "sms", "text": "x", "to": "+1 (415) ٥٥٥"}):
         r = await site.api("POST", f"/api/tickets/{ticket}/reply", bad)
         assert r.status == 400, bad
+    for forged_sender in ("+14155550199\r\nX: y", "+1415555\x000199"):  # would break lines in lists and logs
+        r = await site.webhook(inbound(forged_sender, "hi", "SM99"))
+        assert r.status == 400
     # A delivery report for the last reply updates it.
     last = [i for i in (await store.ticket(ticket))["interactions"] if i["direction"] == "outbound"][-1]
     r = await site.webhook([("MessageSid", last["external_id"]), ("MessageStatus", "delivered")],
