@@ -135,6 +135,9 @@ def banner(config: Config, creds: Credentials, install: AsteriskInstall, asteris
         f"secrets.yaml)",
         f"  email      smtp://{config.email.smtp_bind}:{config.email.smtp_port} (mail to any address lands on "
         f"tickets)" if config.email.enabled else "  email      off (email.enabled)",
+        f"  chat       http://{config.api.bind}:{config.api.port}/chat/demo.html (the widget: "
+        f"<script src=\"http://{config.api.bind}:{config.api.port}/chat/widget.js\" async>)" if config.chat.enabled
+        else "  chat       off (chat.enabled)",
         f"  agents     register at sip:{sip} (UDP) with these demo credentials:",
     ]
     for name, agent in config.agents.items():
