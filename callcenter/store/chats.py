@@ -159,12 +159,6 @@ class Chats:
             rows = (await s.execute(select(Chat).where(Chat.state != "ended").order_by(Chat.id))).scalars().all()
             return [chat_dict(c) for c in rows]
 
-    async def latest_of(self, visitor: str) -> dict[str, Any] | None:
-        async with self.store.session() as s:
-            chat = (await s.execute(select(Chat).where(Chat.visitor == visitor).order_by(Chat.id.desc())
-                                    .limit(1))).scalars().first()
-            return chat_dict(chat) if chat is not None else None
-
     async def history(self, visitor: str, limit: int = HISTORY) -> list[dict[str, Any]]:
         """The visitor's own messages (theirs, agents', the system's), oldest first: only what was
         said in this visitor's chats, never the rest of the customer's file."""
@@ -194,11 +188,6 @@ class Chats:
                 Interaction.address == chat.visitor).order_by(Interaction.id.desc()).limit(limit * 2))).scalars().all()
             return [message_dict(i) for i in reversed(rows) if (i.variables or {}).get("chat") == chat_id][-limit:]
 
-    async def message(self, interaction_id: int) -> dict[str, Any] | None:
-        async with self.store.session() as s:
-            row = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
-            return message_dict(row) if row is not None and row.channel == "chat" else None
-
     async def set_contact(self, chat_id: int, contact: dict[str, str]) -> dict[str, Any]:
         """What the visitor says they are (name, email, phone), kept on the chat until an agent
         verifies it. Errors: `unknown-chat`."""
@@ -210,13 +199,15 @@ class Chats:
     async def verify(self, chat_id: int, kind: str, value: str, actor: str) -> dict[str, Any]:
         """An agent confirmed the visitor's email or phone: the identity joins the chat's customer,
         or, if it is another customer's, the chat's customer is merged into theirs (store.merge:
-        audited, reversible) and the chat moves onto their open ticket on the chat's topic. Returns
-        the chat. Errors: `unknown-chat`, IdentityError `invalid-identity`."""
+        audited, reversible) and the chat moves onto their open ticket on the chat's topic — unless
+        the chat's customer is known already (a phone or email): then `identity-taken`, a person
+        merges two known customers. Returns the chat. Errors: `unknown-chat`, `identity-taken`,
+        IdentityError `invalid-identity`."""
         if kind not in ("email", "phone"):
             raise identity.IdentityError(f"only an email or a phone can be verified, not {kind!r}")
         ident = identity.parse(kind, value, self.store.policy.default_region)
-        if ident is None:
-            raise identity.IdentityError(f"{value!r} identifies nobody")
+        if ident is None or not ident.valid:  # a number kept raw elsewhere is not one an agent can confirm
+            raise identity.IdentityError(f"{value[:40]!r} is no {kind}")
         now = self.store.clock()
         async with self.store.session() as s:
             chat = await self._chat(s, chat_id)
