@@ -251,7 +251,7 @@ class EmailSettings:
 
 @dataclass(frozen=True)
 class ChatSettings:
-    """Web chat (channels/chatdesk.py, web/chat.py; docs/channels.md)."""
+    """Web chat (channels/chatdesk.py, web/chat.py; README: Web chat on the same tickets)."""
 
     enabled: bool = True
     queue: str = ""  # the queue a widget without data-queue joins ("" = the first queue in `queues`)

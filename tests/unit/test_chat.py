@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 from callcenter import app as app_mod
 from callcenter.channels import chat as rules
 from callcenter.channels.chatdesk import ChatDesk
+from callcenter.config import ConfigError, parse_config
 from callcenter.credentials import Credentials
 from callcenter.store.chats import Chats
 from tests.support.webapp import running_app
@@ -471,3 +472,15 @@ async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
     assert status == 200
     status, body = await page.post(f"/api/chats/{chat['id']}/messages", {"text": "late"})
     assert status == 409 and body["error_id"] == "chat-ended"
+
+
+def test_chat_settings_are_checked(tmp_path: Path) -> None:
+    base = CONFIG.format(runtime=tmp_path, max_per_agent=3).split("chat:")[0]
+    for bad, words in (("{queue: nope}", "unknown queue 'nope'"),
+                       ("{allowed_origins: ['https://shop.example/path']}", "not an origin"),
+                       ("{max_per_agent: 0}", "max_per_agent 0 must be 1 to 50"),
+                       ("{canned_replies: {hi: ''}}", "canned reply"),
+                       ("{connections_per_address: 0}", "connections_per_address")):
+        with pytest.raises(ConfigError) as error:
+            parse_config(base + f"chat: {bad}\n", file="t.yaml", env={})
+        assert words in str(error.value)
