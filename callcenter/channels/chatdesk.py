@@ -400,8 +400,7 @@ class ChatDesk:
 
     async def for_page(self, agent: str | None, supervisor: bool) -> list[dict[str, Any]]:
         """The live chats a page shows (an agent's own; a supervisor's all), with their messages."""
-        out = []
-        for chat in sorted(self.live.values(), key=lambda c: c["id"]):
-            if supervisor or (agent is not None and chat["agent"] == agent):
-                out.append({**self.for_agents(chat), "messages": await self.chats.messages(chat["id"])})
-        return out
+        shown = [c for c in sorted(self.live.values(), key=lambda c: c["id"])
+                 if supervisor or (agent is not None and c["agent"] == agent)]
+        messages = await self.chats.messages_of([c["id"] for c in shown])
+        return [{**self.for_agents(c), "messages": messages.get(c["id"], [])} for c in shown]

@@ -180,13 +180,32 @@ class Chats:
         return sorted(out)
 
     async def messages(self, chat_id: int, limit: int = HISTORY) -> list[dict[str, Any]]:
-        """The messages of one chat, oldest first."""
+        """The messages of one chat, oldest first. Errors: `unknown-chat`."""
+        found = await self.messages_of([chat_id], limit)
+        if chat_id not in found:
+            raise db.StoreError("unknown-chat", f"no chat #{chat_id}", {"chat": chat_id})
+        return found[chat_id]
+
+    async def messages_of(self, chat_ids: Sequence[int], limit: int = HISTORY) -> dict[int, list[dict[str, Any]]]:
+        """The messages of these chats (the last `limit` of each, oldest first), in one read: a
+        chat's messages are on its ticket, from its visitor's address, since it started."""
+        ids = [i for i in chat_ids if 0 < i <= MAX_ID]
+        if not ids:
+            return {}
         async with self.store.session() as s:
-            chat = await self._chat(s, chat_id)
+            chats = (await s.execute(select(Chat).where(Chat.id.in_(ids)))).scalars().all()
+            if not chats:
+                return {}
             rows = (await s.execute(select(Interaction).where(
-                Interaction.ticket_id == chat.ticket_id, Interaction.channel == "chat",
-                Interaction.address == chat.visitor).order_by(Interaction.id.desc()).limit(limit * 2))).scalars().all()
-            return [message_dict(i) for i in reversed(rows) if (i.variables or {}).get("chat") == chat_id][-limit:]
+                Interaction.channel == "chat", Interaction.ticket_id.in_({c.ticket_id for c in chats}),
+                Interaction.address.in_({c.visitor for c in chats}),
+                Interaction.started_at >= min(c.started_at for c in chats)).order_by(Interaction.id))).scalars().all()
+        out: dict[int, list[dict[str, Any]]] = {c.id: [] for c in chats}
+        for row in rows:
+            chat = (row.variables or {}).get("chat")
+            if chat in out:
+                out[chat].append(message_dict(row))
+        return {chat: found[-limit:] for chat, found in out.items()}
 
     async def set_contact(self, chat_id: int, contact: dict[str, str]) -> dict[str, Any]:
         """What the visitor says they are (name, email, phone), kept on the chat until an agent

@@ -47,10 +47,9 @@ function verified(c, kind, value) {
   });
 }
 
-/** An attachment's link: the server's own url when it gives one (a path here, nothing else). */
-function fileUrl(c, a, n) {
-  const url = typeof a.url === 'string' && a.url.startsWith('/') && !a.url.startsWith('//') ? a.url : '';
-  return url || `/api/chats/${enc(c.id)}/attachments/${n}`;
+/** An attachment's link: the server's url for it (a path on this server, nothing else), or none. */
+function fileUrl(a) {
+  return typeof a.url === 'string' && a.url.startsWith('/') && !a.url.startsWith('//') ? a.url : null;
 }
 
 // -- state -----------------------------------------------------------------------------------------
@@ -219,7 +218,7 @@ function line(c, m) {
     h('div', { class: 'muted small' }, h('strong', { text: who }), ` · ${when(m.at)}`),
     m.text ? h('div', { class: 'chat-text', dir: 'auto', text: m.text }) : null,
     (m.attachments || []).map((a, n) => h('div', { class: 'small' },
-      h('a', { href: fileUrl(c, a, n), testid: 'chat-attachment', target: '_blank', rel: 'noopener',
+      h('a', { href: fileUrl(a), testid: 'chat-attachment', target: '_blank', rel: 'noopener',
         text: a.name || `#${n + 1}` }),
       ' ', h('span', { class: 'muted', text: `${a.type || ''} ${size(a.bytes)}` }))));
 }
