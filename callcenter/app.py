@@ -193,7 +193,7 @@ class Callcenter:
     transcriber: TranscriptionWorker | None = None
     accounts: Accounts | None = None  # web users and sessions (in the store)
     live: LiveHub | None = None  # the pages' WebSockets
-    messages: Messages | None = None  # SMS (and later email, chat) in the store
+    messages: Messages | None = None  # SMS and email in the store (chat: store/chats.py, through `chat`)
     sms: SmsProvider = field(default_factory=DevSms)  # where SMS replies go (run() picks it from the config)
     intake: MailIntake | None = None  # the SMTP receiver's mail handling (run() starts it)
     chat: ChatDesk | None = None  # web chats (the widget's visitors and the agents)
@@ -238,10 +238,6 @@ class Callcenter:
 
 async def _no_bans(banned: list[str]) -> None:
     """Without an Asterisk of our own to configure (unit tests), bans are only counted."""
-
-
-def intake_problem(parts: Callcenter) -> str:
-    return parts.intake.problem if parts.intake is not None else ""
 
 
 def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
@@ -552,15 +548,14 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
                 parts.intake.problem = f"cannot listen on {config.email.smtp_bind}:{config.email.smtp_port}: " \
                                        f"{exc.strerror or exc}"
                 log.error("email: %s; no email until this is fixed (email.smtp_port)", parts.intake.problem)
+            intake = parts.intake
             if config.email.imap_host:
-                intake = parts.intake
                 parts.imap = ImapPoller(lambda: running_parts.config.email,
                                         lambda: Credentials.imap_password(config.runtime_dir), intake.take)
             extra, imap = parts.view.extra, parts.imap
-            parts.view.extra = lambda: {**extra(), "email": {
-                "smtp": f"{config.email.smtp_bind}:{config.email.smtp_port}", "problem": intake_problem(running_parts),
-                "received": running_parts.intake.received if running_parts.intake else 0,
-                "quarantined": running_parts.intake.quarantined if running_parts.intake else 0,
+            parts.view.extra = lambda: {**extra(), "email": {  # `callcenter status`
+                "smtp": f"{config.email.smtp_bind}:{config.email.smtp_port}", "problem": intake.problem,
+                "received": intake.received, "quarantined": intake.quarantined,
                 "imap": imap.describe() if imap is not None else None}}
         (config.runtime_dir / CONTROLLER_FILE).write_text(json.dumps(
             {"api": f"http://{config.api.bind}:{config.api.port}", "pid": os.getpid()}))
