@@ -145,6 +145,9 @@ class Accounts:
     async def voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
         """Mark a voicemail handled (its ticket's call-back flag is cleared, in the history). Errors:
         `unknown-voicemail`."""
+        return await db.retried(lambda: self._voicemail_handled(interaction_id, actor))
+
+    async def _voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
         now = self.store.clock()
         async with self.store.session() as s, s.begin():
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 from sqlalchemy import select, update
 
 from callcenter.store import db, identity
-from callcenter.store.messages import SUBJECT, _retried
+from callcenter.store.messages import SUBJECT
 from callcenter.store.schema import Chat, Customer, CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_ID, Store, _text
 
@@ -51,7 +51,7 @@ class Chats:
                     contact: dict[str, str] | None = None) -> dict[str, Any]:
         """A new chat of `visitor`, waiting in `queue`: the visitor's customer (by chat identity,
         created if new) and their ticket on `topic` (store policy: the open one, else new)."""
-        return await _retried(lambda: self._start(visitor, queue, topic, origin, dict(contact or {})))
+        return await db.retried(lambda: self._start(visitor, queue, topic, origin, dict(contact or {})))
 
     async def _start(self, visitor: str, queue: str, topic: str, origin: str, contact: dict[str, str]) -> dict[str, Any]:
         now = self.store.clock()
@@ -83,7 +83,7 @@ class Chats:
         `bad-text`."""
         text = _text(text, "message", 20_000)
         # Retried: another message of the same chat may have moved the ticket's version meanwhile.
-        return await _retried(lambda: self._say(chat_id, sender, text, name, agent, attachments))
+        return await db.retried(lambda: self._say(chat_id, sender, text, name, agent, attachments))
 
     async def _say(self, chat_id: int, sender: str, text: str, name: str, agent: str,
                    attachments: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -119,11 +119,11 @@ class Chats:
         """The chat is `agent`'s now (active), and so is its ticket if it was nobody's or the
         previous holder's (so no other agent changes it under them). Errors: `unknown-chat`,
         `chat-ended`."""
-        return await self._move(chat_id, agent=agent, state="active")
+        return await db.retried(lambda: self._move(chat_id, agent=agent, state="active"))
 
     async def requeue(self, chat_id: int, queue: str) -> dict[str, Any]:
         """Back to waiting, in `queue` (a transfer to a queue, or its agent gone)."""
-        return await self._move(chat_id, agent="", state="waiting", queue=queue)
+        return await db.retried(lambda: self._move(chat_id, agent="", state="waiting", queue=queue))
 
     async def _move(self, chat_id: int, *, agent: str, state: str, queue: str | None = None) -> dict[str, Any]:
         now = self.store.clock()
@@ -242,10 +242,14 @@ class Chats:
                                     f"is customer #{mine}'s already ({', '.join(known[:3])}): if they are one person, "
                                     "merge them from the customer file", {"customer": owner.id})
             await self.store.merge(owner.id, mine, actor)
-            await self._join_ticket(chat_id, owner.id, now)
+            # A call or a message of either customer may touch these tickets meanwhile (their
+            # version moves): each step is tried again on the fresh rows.
+            await db.retried(lambda: self._join_ticket(chat_id, owner.id, now))
+        return await db.retried(lambda: self._verified(chat_id, f"{ident.kind}:{ident.value}", actor, now))
+
+    async def _verified(self, chat_id: int, tag: str, actor: str, now: float) -> dict[str, Any]:
         async with self.store.session() as s, s.begin():
             chat = await self._chat(s, chat_id)
-            tag = f"{ident.kind}:{ident.value}"
             if tag not in (chat.verified or []):
                 chat.verified = list(chat.verified or []) + [tag]
             chat.customer_id = (await self.store._customer(s, chat.customer_id)).id
@@ -291,7 +295,7 @@ class Chats:
             raise db.StoreError("no-address", "an email or a phone number is needed to answer the message")
         if identity.parse(kind, value, self.store.policy.default_region) is None:
             raise identity.IdentityError(f"{value!r} identifies nobody")
-        return await _retried(lambda: self._offline(visitor, queue, topic, text, contact, origin, kind, value))
+        return await db.retried(lambda: self._offline(visitor, queue, topic, text, contact, origin, kind, value))
 
     async def _offline(self, visitor: str, queue: str, topic: str, text: str, contact: dict[str, str], origin: str,
                        kind: str, value: str) -> dict[str, Any]:

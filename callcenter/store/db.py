@@ -8,14 +8,17 @@ SQLAlchemy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.errors import CallcenterError
 
@@ -23,10 +26,28 @@ log = logging.getLogger(__name__)
 
 DRIVERS = {"sqlite+aiosqlite": "SQLite", "postgresql+asyncpg": "PostgreSQL"}
 MIGRATIONS = Path(__file__).parent / "migrations"
+ATTEMPTS = 6  # a write that lost a race is tried this many times in all
+T = TypeVar("T")
 
 
 class StoreError(CallcenterError):
     """A store that cannot be used: `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
+
+
+async def retried(write: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:
+    """Run `write` (one whole transaction) again, after a short random wait, when it lost a race:
+    a ticket row whose version moved between its read and its UPDATE (another call step, message
+    or edit committed meanwhile: StaleDataError), or a unique row another writer made first
+    (IntegrityError: the retry finds it). The failed try was rolled back whole, so trying again
+    writes nothing twice. After `attempts` the last error goes up."""
+    for attempt in range(attempts):
+        try:
+            return await write()
+        except (IntegrityError, StaleDataError):
+            if attempt == attempts - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def default_url(runtime_dir: Path) -> str:

@@ -6,34 +6,16 @@ kept per number. Errors: StoreError `unknown-ticket`, `no-address`, `opted-out`.
 
 from __future__ import annotations
 
-import asyncio
-import random
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm.exc import StaleDataError
 
 from callcenter.store import db, identity
 from callcenter.store.schema import CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.store.store import MAX_TEXT, Store, _text, interaction_dict
 
-T = TypeVar("T")
-ATTEMPTS = 6  # writes that lose a race with another message of the same customer are tried again
 SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
 
-
-async def _retried(write: Callable[[], Awaitable[T]]) -> T:
-    """A write that lost a race with another message of the same customer (the same identity,
-    message or ticket row) is tried again after a short random wait."""
-    for attempt in range(ATTEMPTS):
-        try:
-            return await write()
-        except (IntegrityError, StaleDataError):
-            if attempt == ATTEMPTS - 1:
-                raise
-            await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
-    raise AssertionError("unreachable")
 
 
 class Messages:
@@ -47,7 +29,7 @@ class Messages:
         their ticket on `topic` per the store's policy (reopening a resolved one). Two messages of
         a new sender at once: the second finds the customer the first created (retried)."""
         body = _text(body, "message", MAX_TEXT)
-        return await _retried(lambda: self._inbound(channel, address, body, external_id, topic, to))
+        return await db.retried(lambda: self._inbound(channel, address, body, external_id, topic, to))
 
     async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
                        to: str) -> tuple[dict[str, Any], bool]:
@@ -74,7 +56,7 @@ class Messages:
 
     async def inbound_email(self, **fields: Any) -> tuple[dict[str, Any], bool]:
         """`_inbound_email`, retried when a concurrent writer created the same identity first."""
-        return await _retried(lambda: self._inbound_email(**fields))
+        return await db.retried(lambda: self._inbound_email(**fields))
 
     async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
                              thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
@@ -126,7 +108,12 @@ class Messages:
                        status: str = "sent", subject: str = "",
                        variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """A message we sent, on `ticket_id` (the ticket's first response is stamped; the actor is
-        in its history)."""
+        in its history). Errors: `unknown-ticket`."""
+        return await db.retried(lambda: self._outbound(ticket_id, channel, to, body, actor, external_id, status,
+                                                       subject, variables))
+
+    async def _outbound(self, ticket_id: int, channel: str, to: str, body: str, actor: str, external_id: str,
+                        status: str, subject: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         now = self.store.clock()
         async with self.store.session() as s, s.begin():
             ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None

@@ -597,7 +597,11 @@ class Store:
         return row
 
     async def request_callback(self, call_id: str, request_id: str) -> None:
-        """A caller asked to be called back: the call's ticket is flagged `callback_requested`."""
+        """A caller asked to be called back: the call's ticket is flagged `callback_requested`
+        (tried again if the call's own steps change the ticket meanwhile)."""
+        await db.retried(lambda: self._request_callback(call_id, request_id))
+
+    async def _request_callback(self, call_id: str, request_id: str) -> None:
         async with self.session() as s, s.begin():
             row = await self._interaction(s, "voice", call_id)
             if row is None:
@@ -778,6 +782,10 @@ class Store:
         """Settle a job: `done` (the text goes on the voicemail, its ticket is flagged to call back),
         `empty` (no speech: said on the voicemail), `failed` (with the reason), or `queued` again at
         `retry_at`. Returns the voicemail interaction."""
+        return await db.retried(lambda: self._finish_transcription(job_id, state, transcript, error, retry_at))
+
+    async def _finish_transcription(self, job_id: int, state: str, transcript: Mapping[str, Any] | None, error: str,
+                                    retry_at: float | None) -> dict[str, Any]:
         now = self.clock()
         async with self.session() as s, s.begin():
             job = await s.get(TranscriptionJob, job_id)

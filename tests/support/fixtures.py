@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,6 +17,23 @@ from callcenter.asterisk.install import find_asterisk
 from tests.support.sipphone import PortAllocator, SipPhone
 from tests.support.system import (AMI_PORT, CARRIER_PORT, PHONE_PORTS, SIP_PORT, TEST_CONFIG, AmiWatch, System,
                                   write_flows)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test of the real system shows the controller's errors of the session so far (the
+    last 6 KB of them): CI keeps only pytest's output, and a 500 says nothing without them."""
+    outcome = yield
+    report = outcome.get_result()
+    system_ = getattr(item, "funcargs", {}).get("system")
+    if report.failed and isinstance(system_, System):
+        errors = "".join(m.group(0) for m in ERROR_RECORD.finditer(system_.logs()))
+        report.sections.append(("controller errors", errors[-6000:] or "(none)"))
+
+
+# A log record at ERROR or above and its traceback: up to the next line that starts a record.
+ERROR_RECORD = re.compile(r"^\d{4}-\d\d-\d\d [\d:,]+ (?:ERROR|CRITICAL) .*\n(?:(?!\d{4}-\d\d-\d\d ).*\n)*",
+                          re.M)
 
 
 @pytest.fixture(scope="session")

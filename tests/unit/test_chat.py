@@ -7,13 +7,16 @@ desk picking its chats up again after a restart."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Iterator
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
 
 from callcenter import app as app_mod
 from callcenter.channels import chat as rules
@@ -21,6 +24,7 @@ from callcenter.channels.chatdesk import ChatDesk
 from callcenter.config import ConfigError, parse_config
 from callcenter.credentials import Credentials
 from callcenter.store.chats import Chats
+from callcenter.store.schema import Ticket
 from tests.support.webapp import running_app
 
 CONFIG = """\
@@ -389,6 +393,46 @@ async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) 
     assert status == 400 and body["error_id"] == "bad-number"
     status, body = await page.post(f"/api/chats/{chat['id']}/call", {})
     assert status == 409 and body["error_id"] == "no-trunk"
+
+
+@contextlib.contextmanager
+def tickets_changed_meanwhile(times: int) -> Iterator[list[int]]:
+    """The next `times` flushes that change a ticket find it changed by another writer since they
+    read it (a call's step, a visitor's message): its version moves under them, as it does when a
+    write commits between their read and their UPDATE. Yields the count of flushes so hit."""
+    hit: list[int] = []
+
+    def bump(session: Session, _context: Any, _instances: Any) -> None:
+        changed = [t.id for t in session.dirty if isinstance(t, Ticket)]
+        if changed and len(hit) < times:
+            hit.append(changed[0])
+            session.execute(update(Ticket).where(Ticket.id.in_(changed)).values(version=Ticket.version + 1)
+                            .execution_options(synchronize_session=False))
+
+    event.listen(Session, "before_flush", bump)
+    try:
+        yield hit
+    finally:
+        event.remove(Session, "before_flush", bump)
+
+
+async def test_chat_writes_racing_a_ticket_change_are_tried_again(site: Site) -> None:
+    """CI once got a 500 from verify: the call's ticket changed between its read and its write."""
+    store = site.parts.store
+    assert store is not None
+    await store.call_step("901.1", step="started", caller_id="4155550401", did="8005550100", topic="support")
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    with tickets_changed_meanwhile(1) as hit:  # the routing's assign
+        await visitor.say("hello")
+        chat = (await page.next(event="assigned"))["chat"]
+    assert hit
+    with tickets_changed_meanwhile(2) as hit:  # the merge's join, then the chat's own ticket
+        status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "4155550401"})
+    assert status == 200, body
+    assert len(hit) == 2 and body["verified"] == ["phone:+14155550401"]
+    ticket = await store.ticket(body["ticket_id"])
+    assert sorted({i["channel"] for i in ticket["interactions"]}) == ["chat", "voice"]
 
 
 async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
