@@ -540,32 +540,35 @@ class Store:
         ticket chosen) and updated at the next ones; a replayed step changes nothing twice (one
         interaction per Linkedid and channel). A callback joins its original call's ticket; a
         click-to-call (`ticket_id`) the ticket it was made on, unless that one is closed."""
-        now = self.clock()
         values = dict(values or {})
-        for attempt in range(3):
-            try:
-                async with self.session() as s, s.begin():
-                    row = await self._interaction(s, channel, call_id)
-                    if row is None:
-                        row = await self._new_call(s, call_id, channel, caller_id, caller_name, did, topic,
-                                                   direction, callback_of, started_at or now, now, ticket_id)
-                    order = ("started", "queued", "answered", "ended")
-                    if step in order and order.index(step) > order.index(row.step if row.step in order else "started"):
-                        row.step = step
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    ticket = await s.get(Ticket, row.ticket_id)
-                    assert ticket is not None
-                    ticket.updated_at = now
-                    if first_response and ticket.first_response_at is None:
-                        ticket.first_response_at = now
-                    await s.flush()
-                    self.writes += 1
-                    return interaction_dict(row)
-            except (IntegrityError, StaleDataError):
-                if attempt == 2:  # two writers raced for the same call (a replay): the row exists now
-                    raise
-        raise AssertionError("unreachable")
+        # A replayed step racing its first write finds the row the other made (IntegrityError);
+        # a chat or message of the same customer may move the ticket's version (StaleDataError).
+        return await db.retried(lambda: self._call_step(call_id, step, caller_id, caller_name, did, topic, direction,
+                                                        callback_of, started_at, values, channel, first_response,
+                                                        ticket_id))
+
+    async def _call_step(self, call_id: str, step: str, caller_id: str, caller_name: str, did: str, topic: str,
+                         direction: str, callback_of: str, started_at: float | None, values: dict[str, Any],
+                         channel: str, first_response: bool, ticket_id: int | None) -> dict[str, Any]:
+        now = self.clock()
+        async with self.session() as s, s.begin():
+            row = await self._interaction(s, channel, call_id)
+            if row is None:
+                row = await self._new_call(s, call_id, channel, caller_id, caller_name, did, topic,
+                                           direction, callback_of, started_at or now, now, ticket_id)
+            order = ("started", "queued", "answered", "ended")
+            if step in order and order.index(step) > order.index(row.step if row.step in order else "started"):
+                row.step = step
+            for key, value in values.items():
+                setattr(row, key, value)
+            ticket = await s.get(Ticket, row.ticket_id)
+            assert ticket is not None
+            ticket.updated_at = now
+            if first_response and ticket.first_response_at is None:
+                ticket.first_response_at = now
+            await s.flush()
+            self.writes += 1
+            return interaction_dict(row)
 
     async def _new_call(self, s: AsyncSession, call_id: str, channel: str, caller_id: str, caller_name: str,
                         did: str, topic: str, direction: str, callback_of: str, started_at: float,
