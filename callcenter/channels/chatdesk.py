@@ -161,18 +161,21 @@ class ChatDesk:
                            attachments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """A visitor's message: their live chat, or a new one waiting in the queue. Returns the
         message (also sent to the visitor's pages and announced to agents)."""
-        async with self._starting:  # two tabs of one visitor writing at once start one chat
-            chat_id = self.of_visitor.get(visitor)
-            new = chat_id is None
-            if chat_id is None:
-                queue = self.queue_of(queue)
-                chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
-                self._keep(chat)
-                chat_id = chat["id"]
-        message = self._said(await self.chats.say(chat_id, "visitor", text, attachments=attachments))
+        for attempt in range(2):
+            chat_id, new = await self._chat_of(visitor, queue, origin)
+            try:
+                stored = await self.chats.say(chat_id, "visitor", text, attachments=attachments)
+                break
+            except db.StoreError as e:
+                # The agent ended the chat between our look and our write: the message starts a new
+                # chat, as the next one would (never lost in the gap).
+                if e.error_id != "chat-ended" or attempt:
+                    raise
+                self._keep(await self.chats.get(chat_id))
+        message = self._said(stored)
         self.last_activity[chat_id] = self.clock()
         self._to_visitor(visitor, {"type": "message", "message": message})
-        chat = self.live[chat_id]
+        chat = self.live.get(chat_id) or await self.chats.get(chat_id)  # ended meanwhile: as stored
         await self._announce("new" if new else "message", chat, message)
         if new:
             told = self.for_visitor(chat)
@@ -181,6 +184,17 @@ class ChatDesk:
             self._to_visitor(visitor, {"type": "chat", "chat": told})
             self._kick.set()
         return message
+
+    async def _chat_of(self, visitor: str, queue: str, origin: str) -> tuple[int, bool]:
+        """The visitor's live chat, else a new one waiting in the queue: (its id, True if new)."""
+        async with self._starting:  # two tabs of one visitor writing at once start one chat
+            chat_id = self.of_visitor.get(visitor)
+            if chat_id is not None:
+                return chat_id, False
+            queue = self.queue_of(queue)
+            chat = await self.chats.start(visitor, queue, topic=self.topic_of(queue), origin=origin)
+            self._keep(chat)
+            return chat["id"], True
 
     async def visitor_typing(self, visitor: str) -> None:
         chat_id = self.of_visitor.get(visitor)

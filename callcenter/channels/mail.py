@@ -21,6 +21,7 @@ import html
 import re
 from dataclasses import dataclass, field
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import formatdate, getaddresses, make_msgid
@@ -75,19 +76,25 @@ class ParsedMail:
 
 
 def parse(raw: bytes) -> ParsedMail:
-    """Errors: Quarantine (with the reason)."""
+    """The parts of a received message. Errors: Quarantine (with the reason): a message this code
+    cannot read is quarantined, never refused for retry (a retry would read it no better)."""
+    try:
+        return _parse(raw)
+    except Quarantine:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the email package's errors vary with the input
+        raise Quarantine(f"unreadable message: {type(exc).__name__}: {str(exc)[:200]}") from None
+
+
+def _parse(raw: bytes) -> ParsedMail:
     try:
         msg = BytesParser(policy=policy.default).parsebytes(raw)
     except Exception as exc:  # noqa: BLE001 - the parser's errors vary with the input
         raise Quarantine(f"unreadable message: {type(exc).__name__}: {exc}") from None
     assert isinstance(msg, EmailMessage)
-    try:
-        addresses = getaddresses([str(msg.get("From", ""))])
-    except Exception:  # noqa: BLE001 - a header that the address parser cannot read
-        addresses = []
-    name, sender = addresses[0] if addresses else ("", "")
+    name, sender = _sender(msg)
     if not re.fullmatch(r"[^@\s<>]{1,64}@[^@\s<>]{1,255}", sender or ""):
-        raise Quarantine(f"no usable sender address in From: {str(msg.get('From', ''))[:100]!r}")
+        raise Quarantine(f"no usable sender address in From: {_raw(msg, 'From')[:100]!r}")
     subject = clean_text(_header(msg, "Subject"))
     text, is_html = _body(msg)
     new, quoted = fold(clean_text(text))
@@ -96,6 +103,34 @@ def parse(raw: bytes) -> ParsedMail:
                       sender=sender.lower(), sender_name=clean_text(name)[:200], text=new, quoted=quoted, html=is_html,
                       automatic=automatic(msg, sender.lower()), attachments=_attachments(msg),
                       html_view=_html_view(msg))
+
+
+def _sender(msg: EmailMessage) -> tuple[str, str]:
+    """From's (display name, address). The email package refuses an address header whose display
+    name has an encoded CR or LF (ValueError on reading it): then the address comes from the raw
+    header and the name's encoded words are decoded apart, so the mail still lands (the CR/LF
+    become spaces). Decoding apart keeps an encoded "<someone@else>" in a name from being read
+    as the address."""
+    try:
+        addresses = getaddresses([str(msg.get("From", ""))])
+    except Exception:  # noqa: BLE001 - a header that the address parser refuses
+        raw = _raw(msg, "From").strip()
+        angle = re.fullmatch(r"(.*)<([^<>\s]+)>", raw, re.S)  # name <address>: the usual form
+        addresses = [(_decoded(angle[1]).strip(' "'), angle[2])] if angle else getaddresses([raw])
+    name, sender = addresses[0] if addresses else ("", "")
+    return " ".join(name.split()), sender
+
+
+def _raw(msg: EmailMessage, name: str) -> str:
+    """A header as it came, unparsed ("" if absent)."""
+    return next((str(v) for k, v in msg.raw_items() if k.lower() == name.lower()), "")
+
+
+def _decoded(words: str) -> str:
+    try:
+        return str(make_header(decode_header(words)))
+    except Exception:  # noqa: BLE001 - an unknown charset: the words as they came
+        return words
 
 
 def _header(msg: EmailMessage, name: str) -> str:

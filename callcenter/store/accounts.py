@@ -52,7 +52,7 @@ class Accounts:
             raise db.StoreError("bad-user", f"{str(name)[:40]!r} is not a user name (lower-case letters, digits, "
                                 "'_', '.', '-'; up to 64)")
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             if await s.get(User, name) is not None:
                 raise db.StoreError("user-exists", f"user {name!r} exists")
             user = User(name=name, role=role, password_hash=password_hash, disabled=False, created_at=now,
@@ -64,7 +64,7 @@ class Accounts:
     async def set_user(self, name: str, *, role: str | None = None, password_hash: str | None = None,
                        disabled: bool | None = None) -> dict[str, Any]:
         """Change a user; a new password or a disabled account ends their sessions."""
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
                 raise db.StoreError("unknown-user", f"no user {name[:64]!r}")
@@ -80,7 +80,7 @@ class Accounts:
             return _user_dict(user)
 
     async def remove_user(self, name: str) -> None:
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
                 raise db.StoreError("unknown-user", f"no user {name[:64]!r}")
@@ -93,7 +93,7 @@ class Accounts:
         """(cookie token, CSRF token) of a new session."""
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             s.add(WebSession(token_hash=token_hash(token), user=user, csrf_token=csrf, created_at=now, last_seen=now))
         return token, csrf
 
@@ -114,19 +114,19 @@ class Accounts:
             await self.end_session(token)
             return None
         if now - session.last_seen > TOUCH_EVERY:
-            async with self.store.session() as s, s.begin():
+            async with self.store.writing() as s:
                 await s.execute(update(WebSession).where(WebSession.token_hash == key).values(last_seen=now))
         return {"name": user.name, "role": user.role, "csrf_token": session.csrf_token}
 
     async def end_session(self, token: str) -> None:
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             await s.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
 
     # -- what agents do at the end of a contact -----------------------------------------------
 
     async def wrapup(self, call_id: str, code: str, actor: str) -> dict[str, Any]:
         """The call's wrap-up code, also written to its ticket's history. Errors: `unknown-call`."""
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             row = (await s.execute(select(Interaction).where(Interaction.channel == "voice",
                                                              Interaction.call_id == call_id))).scalars().first()
             if row is None:
@@ -149,7 +149,7 @@ class Accounts:
 
     async def _voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
             if vm is None or vm.channel != "voicemail":
                 raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")

@@ -55,7 +55,7 @@ class Chats:
 
     async def _start(self, visitor: str, queue: str, topic: str, origin: str, contact: dict[str, str]) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             customer = await self.store._contact_customer(s, "chat", visitor, contact.get("name", ""), now)
             who = contact.get("name") or contact.get("email") or f"visitor {visitor[:8]}"
             ticket = await self.store._ticket_for(s, customer, topic, "chat", SUBJECT["chat"].format(who=who[:80]), now)
@@ -88,7 +88,7 @@ class Chats:
     async def _say(self, chat_id: int, sender: str, text: str, name: str, agent: str,
                    attachments: Sequence[dict[str, Any]]) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             if chat.state == "ended":
                 raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
@@ -127,7 +127,7 @@ class Chats:
 
     async def _move(self, chat_id: int, *, agent: str, state: str, queue: str | None = None) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             if chat.state == "ended":
                 raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
@@ -147,7 +147,7 @@ class Chats:
         """The chat ends (`by`: visitor, an agent's name, or what the system saw). Ending an ended
         chat changes nothing."""
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             if chat.state != "ended":
                 chat.state, chat.ended_at, chat.ended_by = "ended", now, by[:64]
@@ -210,7 +210,7 @@ class Chats:
     async def set_contact(self, chat_id: int, contact: dict[str, str]) -> dict[str, Any]:
         """What the visitor says they are (name, email, phone), kept on the chat until an agent
         verifies it. Errors: `unknown-chat`."""
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             chat.contact = {**(chat.contact or {}), **{k: v for k, v in contact.items() if v}}
             return chat_dict(chat)
@@ -248,18 +248,19 @@ class Chats:
         return await db.retried(lambda: self._verified(chat_id, f"{ident.kind}:{ident.value}", actor, now))
 
     async def _verified(self, chat_id: int, tag: str, actor: str, now: float) -> dict[str, Any]:
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
-            if tag not in (chat.verified or []):
-                chat.verified = list(chat.verified or []) + [tag]
             chat.customer_id = (await self.store._customer(s, chat.customer_id)).id
-            s.add(TicketChange(ticket_id=chat.ticket_id, at=now, actor=actor[:100], field="verified", old="", new=tag))
+            if tag not in (chat.verified or []):  # verified twice (two clicks at once): written once
+                chat.verified = list(chat.verified or []) + [tag]
+                s.add(TicketChange(ticket_id=chat.ticket_id, at=now, actor=actor[:100], field="verified", old="",
+                                   new=tag))
             return chat_dict(chat)
 
     async def _join_ticket(self, chat_id: int, customer_id: int, now: float) -> None:
         """After a merge: the chat's messages move to the customer's open ticket on the chat's
         topic, if the chat's ticket was made for this chat; that ticket is closed, pointing there."""
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             mine = await s.get(Ticket, chat.ticket_id)
             if mine is None or mine.created_at < chat.started_at - 1.0:
@@ -300,7 +301,7 @@ class Chats:
     async def _offline(self, visitor: str, queue: str, topic: str, text: str, contact: dict[str, str], origin: str,
                        kind: str, value: str) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             customer = await self.store._contact_customer(s, kind, value, contact.get("name", ""), now)
             who = contact.get("name") or value
             ticket = await self.store._ticket_for(s, customer, topic, "chat",

@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 DRIVERS = {"sqlite+aiosqlite": "SQLite", "postgresql+asyncpg": "PostgreSQL"}
 MIGRATIONS = Path(__file__).parent / "migrations"
-ATTEMPTS = 6  # a write that lost a race is tried this many times in all
+ATTEMPTS = 8  # a write that lost a race is tried this many times in all (about 2 s at most)
 T = TypeVar("T")
 
 
@@ -39,14 +39,16 @@ async def retried(write: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -
     a ticket row whose version moved between its read and its UPDATE (another call step, message
     or edit committed meanwhile: StaleDataError), or a unique row another writer made first
     (IntegrityError: the retry finds it). The failed try was rolled back whole, so trying again
-    writes nothing twice. After `attempts` the last error goes up."""
+    writes nothing twice. After `attempts` the last error goes up. (On SQLite, Store.writing
+    leaves only the unique-row race; on PostgreSQL both happen.)"""
     for attempt in range(attempts):
         try:
             return await write()
         except (IntegrityError, StaleDataError):
             if attempt == attempts - 1:
                 raise
-            await asyncio.sleep(random.uniform(0.005, 0.03) * (attempt + 1))
+            # Spread out and growing (≤ 0.5 s each): many writers on one ticket do not collide again.
+            await asyncio.sleep(random.uniform(0.005, min(0.5, 0.02 * 2 ** attempt)))
     raise AssertionError("unreachable")
 
 

@@ -34,7 +34,7 @@ class Messages:
     async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
                        to: str) -> tuple[dict[str, Any], bool]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             if external_id:
                 existing = (await s.execute(select(Interaction).where(
                     Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
@@ -68,7 +68,7 @@ class Messages:
         is not stored again."""
         text = _text(text, "message", MAX_TEXT * 10)
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             if message_id:
                 existing = (await s.execute(select(Interaction).where(
                     Interaction.channel == "email", Interaction.external_id == message_id))).scalars().first()
@@ -115,7 +115,7 @@ class Messages:
     async def _outbound(self, ticket_id: int, channel: str, to: str, body: str, actor: str, external_id: str,
                         status: str, subject: str, variables: dict[str, Any] | None) -> dict[str, Any]:
         now = self.store.clock()
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
             if ticket is None:
                 raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
@@ -174,7 +174,7 @@ class Messages:
     async def delivery(self, channel: str, external_id: str, status: str) -> dict[str, Any] | None:
         """A provider's delivery report (queued, sent, delivered, undelivered, failed) for a message
         we sent; None if we know no such message."""
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             row = (await s.execute(select(Interaction).where(
                 Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
             if row is None:
@@ -207,7 +207,7 @@ class Messages:
         ident = self._phone(number)
         if ident is None:
             return False
-        async with self.store.session() as s, s.begin():
+        async with self.store.writing() as s:
             row = (await s.execute(select(CustomerIdentity).where(
                 CustomerIdentity.kind == "phone", CustomerIdentity.value == ident.value))).scalars().first()
             if row is None:

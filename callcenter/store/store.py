@@ -11,15 +11,16 @@ with an error id: `unknown-customer`, `unknown-ticket`, `unknown-merge`, `merge-
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
 from pathlib import Path
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, AsyncIterator, Callable, Mapping, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -106,6 +107,7 @@ class Store:
         self.url, self.policy, self.clock = url, policy, clock
         self.engine: AsyncEngine = db.create_engine(url)
         self._sessions = db.sessions(self.engine)
+        self._sqlite = db.parse_url(url).drivername.startswith("sqlite")
         self._merging = asyncio.Lock()
         self.writes = 0  # transactions committed (status, benches)
 
@@ -132,7 +134,20 @@ class Store:
         return {"url": db.describe(self.url), "writes": self.writes, "problem": problem}
 
     def session(self) -> AsyncSession:
+        """A session for reading (each statement sees what is committed)."""
         return self._sessions()
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncSession]:
+        """A session in one write transaction, committed at the end (rolled back on an error).
+        SQLite: the database's write lock is taken first (BEGIN IMMEDIATE), so nothing the
+        transaction reads changes before it commits: no ticket version race, no second ticket for
+        one customer. (pysqlite would begin at the first INSERT/UPDATE, after the reads; SQLite
+        has one writer at a time anyway.) PostgreSQL: rows that must not move are read FOR UPDATE."""
+        async with self.session() as s, s.begin():
+            if self._sqlite:
+                await s.execute(text("BEGIN IMMEDIATE"))
+            yield s
 
     # -- customers ------------------------------------------------------------------------
 
@@ -215,7 +230,7 @@ class Store:
         name = _text(name, "name")
         now = self.clock()
         try:
-            async with self.session() as s, s.begin():
+            async with self.writing() as s:
                 customer = Customer(name=name, unidentified=False, tags=[], created_at=now, updated_at=now)
                 s.add(customer)
                 await s.flush()
@@ -256,7 +271,7 @@ class Store:
     async def _update_customer(self, customer_id: int, name: str | None, add_tags: Sequence[str],
                                remove_tags: Sequence[str], add_identities: Sequence[tuple[str, str]],
                                now: float) -> dict[str, Any]:
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             customer = await self._customer(s, customer_id)
             if name is not None:
                 customer.name = _text(name, "name")
@@ -333,7 +348,7 @@ class Store:
         now = self.clock()
         # One merge at a time in this controller (SQLite has no row locks), and on PostgreSQL the
         # rows are locked: two crossed merges (A into B, B into A) can never both happen.
-        async with self._merging, self.session() as s, s.begin():
+        async with self._merging, self.writing() as s:
             target = await self._customer(s, target_id, lock=True)
             source = await self._customer(s, source_id, lock=True)
             if target.id == source.id:
@@ -362,7 +377,7 @@ class Store:
         since stay). Errors: `unknown-merge`, `merge-undone`."""
         actor = _text(actor, "actor", empty=False)
         now = self.clock()
-        async with self._merging, self.session() as s, s.begin():
+        async with self._merging, self.writing() as s:
             merge = await s.get(Merge, merge_id) if 0 < merge_id <= MAX_ID else None
             if merge is None:
                 raise db.StoreError("unknown-merge", f"no merge #{merge_id}")
@@ -390,7 +405,11 @@ class Store:
 
     async def _ticket_for(self, s: AsyncSession, customer: Customer, topic: str, channel: str, subject: str,
                           now: float) -> Ticket:
-        """The customer's open ticket on `topic` (reopened if resolved), else a new one."""
+        """The customer's open ticket on `topic` (reopened if resolved), else a new one. Two
+        writers choosing for one customer take turns: PostgreSQL locks the customer's row here,
+        SQLite's write transaction holds the database (Store.writing)."""
+        if not self._sqlite:
+            await s.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
         candidates = (await s.execute(select(Ticket).where(
             Ticket.customer_id == customer.id, Ticket.topic == topic, Ticket.status != "closed")
             .order_by(Ticket.updated_at.desc()).limit(1))).scalars().all()
@@ -482,9 +501,9 @@ class Store:
                              assignee: str | None, note: str | None, add_tags: list[str], remove_tags: set[str],
                              expected_version: int | None, expected_edits: int | None = None) -> dict[str, Any]:
         now = self.clock()
-        async with self.session() as s, s.begin():
-            # PostgreSQL locks the row (concurrent editors wait their turn); SQLite ignores FOR UPDATE
-            # and relies on the version check.
+        async with self.writing() as s:
+            # PostgreSQL locks the row (concurrent editors wait their turn); SQLite's writer holds
+            # the database (Store.writing).
             ticket = await s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
                 raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
@@ -551,7 +570,7 @@ class Store:
                          direction: str, callback_of: str, started_at: float | None, values: dict[str, Any],
                          channel: str, first_response: bool, ticket_id: int | None) -> dict[str, Any]:
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             row = await self._interaction(s, channel, call_id)
             if row is None:
                 row = await self._new_call(s, call_id, channel, caller_id, caller_name, did, topic,
@@ -605,7 +624,7 @@ class Store:
         await db.retried(lambda: self._request_callback(call_id, request_id))
 
     async def _request_callback(self, call_id: str, request_id: str) -> None:
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             row = await self._interaction(s, "voice", call_id)
             if row is None:
                 return
@@ -651,7 +670,7 @@ class Store:
         fields = {c.key for c in CallbackRequestRow.__table__.columns}
         values = {k: v for k, v in row.items() if k in fields}
         values["last_error"] = str(values.get("last_error", ""))[:300]
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             existing = await s.get(CallbackRequestRow, values["id"])
             if existing is None:
                 s.add(CallbackRequestRow(**values))
@@ -668,7 +687,7 @@ class Store:
 
     async def save_document(self, row: Mapping[str, Any]) -> None:
         """Keep a named text (`{"id": name, "body": text}`, what a routing Keeper hands over)."""
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             existing = await s.get(Document, row["id"])
             if existing is None:
                 s.add(Document(name=row["id"], body=row["body"], updated_at=self.clock()))
@@ -687,7 +706,7 @@ class Store:
         """A job for the call's voicemail (idempotent: one open job per voicemail). Returns its id,
         or None if the store has no voicemail for that call."""
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             vm = await self._interaction(s, "voicemail", call_id)
             if vm is None:
                 return None
@@ -707,7 +726,7 @@ class Store:
         settled `empty` job (listed, never transcribed, its ticket not flagged to call back).
         Idempotent."""
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             vm = await self._interaction(s, "voicemail", call_id)
             if vm is None:
                 return
@@ -723,7 +742,7 @@ class Store:
         """Queue a voicemail again (another engine or language, or after a failure; `engine` ""
         is the configured one). Errors: `unknown-voicemail`."""
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
             if vm is None or vm.channel != "voicemail":
                 raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
@@ -743,7 +762,7 @@ class Store:
         """At start: jobs left `running` by a dead worker are queued again; voicemails that never got
         a job (a crash between the two writes) get one."""
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             running = (await s.execute(select(TranscriptionJob).where(TranscriptionJob.state == "running"))).scalars().all()
             for job in running:
                 job.state, job.updated_at = "queued", now
@@ -759,7 +778,7 @@ class Store:
     async def next_transcription(self) -> dict[str, Any] | None:
         """The oldest due queued job, marked running (attempts + 1); None if nothing is due."""
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             job = (await s.execute(select(TranscriptionJob).where(
                 TranscriptionJob.state == "queued", TranscriptionJob.next_try_at <= now)
                 .order_by(TranscriptionJob.id).limit(1))).scalars().first()
@@ -790,7 +809,7 @@ class Store:
     async def _finish_transcription(self, job_id: int, state: str, transcript: Mapping[str, Any] | None, error: str,
                                     retry_at: float | None) -> dict[str, Any]:
         now = self.clock()
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             job = await s.get(TranscriptionJob, job_id)
             assert job is not None
             vm = await s.get(Interaction, job.interaction_id)
@@ -864,7 +883,7 @@ class Store:
         Returns what was (or would be) removed."""
         now = self.clock()
         out: dict[str, Any] = {"dry_run": dry_run, "recordings": [], "refused": [], "bodies": 0, "transcripts": 0}
-        async with self.session() as s, s.begin():
+        async with self.writing() as s:
             days = self.policy.retention_days
             if days.get("recordings", 0) > 0:
                 cutoff = now - days["recordings"] * 86400

@@ -435,6 +435,22 @@ async def test_chat_writes_racing_a_ticket_change_are_tried_again(site: Site) ->
     assert sorted({i["channel"] for i in ticket["interactions"]}) == ["chat", "voice"]
 
 
+async def test_a_message_sent_as_the_agent_ends_the_chat_starts_the_next_one(site: Site) -> None:
+    """A hostile trial lost the one message that reached the store after the agent's end and
+    before the desk forgot the chat (the visitor got `chat-ended`)."""
+    page = await site.page("agent1")
+    visitor = await site.visitor()
+    await visitor.say("first")
+    chat = (await page.next(event="assigned"))["chat"]
+    desk = site.parts.chat
+    assert desk is not None
+    await desk.chats.end(chat["id"], "agent1")  # the end is stored; the desk has not heard yet
+    echo = await visitor.say("in the gap")
+    assert echo["message"]["chat"] != chat["id"]
+    assert [m["text"] for m in await desk.chats.messages(echo["message"]["chat"])] == ["in the gap"]
+    assert chat["id"] not in desk.live
+
+
 async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
     page = await site.page("agent1")
     visitor = await site.visitor()

@@ -189,6 +189,21 @@ async def test_automatic_mail_is_marked_and_bad_mail_is_quarantined_never_droppe
         await receiver.send(message("huge", "x" * 300_000, msgid="<big@example.com>"))
 
 
+async def test_a_from_name_with_an_encoded_line_break_lands_and_never_names_another_address(
+        receiver: Receiver) -> None:
+    """A hostile trial: the email package refuses such a From (ValueError) and the sender was told
+    451 (retry) forever. Now the mail lands, the break a space; an encoded <address> stays name."""
+    for name, sender in (("=?utf-8?Q?Ann=0ASmith?=", "ann.crlf@example.com"),
+                         ("=?utf-8?Q?=3Cboss@bank.example=3E=0D=0A?=", "mal.crlf@example.com")):
+        await receiver.send(f"From: {name} <{sender}>\r\nSubject: hello\r\nMessage-ID: <{sender}>\r\n\r\n"
+                            "text\r\n".encode(), sender)
+    (ann,) = (await file_of(receiver.store, "ann.crlf@example.com"))["timeline"]
+    assert ann["name"] == "Ann Smith" and ann["body"] == "text"
+    (mal,) = (await file_of(receiver.store, "mal.crlf@example.com"))["timeline"]
+    assert mal["name"] == "<boss@bank.example>" and await receiver.store.find_customer("boss@bank.example") is None
+    assert receiver.intake.quarantine() == []
+
+
 def test_names_and_folding_rules() -> None:
     assert [mail.safe_name(n, 1) for n in ("../../a.txt", "C:\\x\\b.pdf", ".hidden", "", "a\x00b", "x" * 300)] == \
         ["a.txt", "b.pdf", "hidden", "attachment-1", "ab", "x" * 100]

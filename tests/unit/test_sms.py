@@ -221,6 +221,34 @@ async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(
         await store.close()
 
 
+async def test_a_known_customer_writing_at_once_gets_one_ticket_and_every_write_lands(store_url: str) -> None:
+    """A hostile trial sent 20 SMS at once from a customer who had no open ticket: 9-15 tickets
+    opened, and with agents editing the ticket meanwhile some SMS got a 500 and were lost."""
+    from callcenter.store.messages import Messages
+    store = Store(store_url)
+    await store.open()
+    try:
+        messages = Messages(store)
+        customer = await store.create_customer("Pre", [("phone", "+14155557100")])
+        got = await asyncio.gather(*(messages.inbound("sms", "+14155557100", f"first {i}", external_id=f"SMK{i}")
+                                     for i in range(20)))
+        assert len({m["ticket_id"] for m, _ in got}) == 1
+        ticket = got[0][0]["ticket_id"]
+        # Then the same customer, one ticket, everything at once: SMS in, replies out, edits.
+        writes = [messages.inbound("sms", "+14155557100", f"more {i}", external_id=f"SML{i}") for i in range(15)]
+        writes += [store.update_ticket(ticket, f"agent{i}", note=f"note {i}", add_tags=[f"t{i}"]) for i in range(15)]
+        writes += [messages.outbound(ticket, "sms", "+14155557100", f"reply {i}", actor="agent1") for i in range(5)]
+        await asyncio.gather(*writes)
+        file = await store.customer_file(customer["id"])
+        assert [t["id"] for t in file["open_tickets"]] == [ticket]
+        bodies = [i["body"] for i in file["timeline"]]
+        assert sorted(bodies) == sorted([f"first {i}" for i in range(20)] + [f"more {i}" for i in range(15)]
+                                        + [f"reply {i}" for i in range(5)])
+        assert {f"t{i}" for i in range(15)} <= set((await store.ticket(ticket))["tags"])
+    finally:
+        await store.close()
+
+
 async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket(tmp_path: Path) -> None:
     from callcenter.calls.tracker import CallRecord
     from callcenter.channels.followup import missed, missed_call_sms
