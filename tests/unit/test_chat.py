@@ -103,6 +103,13 @@ class Site:
         assert json.loads((await ws.receive()).data)["type"] == "snapshot"
         return Page(browser, csrf, ws)
 
+    async def assigned(self, first: str) -> tuple["Page", "Visitor", dict[str, Any]]:
+        """agent1's page, a visitor who said `first`, and the chat as assigned to agent1."""
+        page = await self.page("agent1")
+        visitor = await self.visitor()
+        await visitor.say(first)
+        return page, visitor, (await page.next(event="assigned"))["chat"]
+
     async def visitor(self, token: str = "", origin: str | None = None, queue: str = "") -> "Visitor":
         browser = aiohttp.ClientSession(base_url=self.base)
         self.sessions.append(browser)
@@ -330,10 +337,7 @@ async def test_flooding_visitors_are_slowed_and_bad_frames_answered(site: Site) 
 
 
 async def test_attachments_are_checked_kept_and_served_to_agents(site: Site) -> None:
-    page = await site.page("agent1")
-    visitor = await site.visitor()
-    await visitor.say("here is a photo")
-    chat = (await page.next(event="assigned"))["chat"]
+    page, visitor, chat = await site.assigned("here is a photo")
 
     async def upload(data: bytes, token: str | None = None, name: str = "photo.png") -> tuple[int, Any]:
         form = aiohttp.FormData()
@@ -438,10 +442,7 @@ async def test_chat_writes_racing_a_ticket_change_are_tried_again(site: Site) ->
 async def test_a_message_sent_as_the_agent_ends_the_chat_starts_the_next_one(site: Site) -> None:
     """A hostile trial lost the one message that reached the store after the agent's end and
     before the desk forgot the chat (the visitor got `chat-ended`)."""
-    page = await site.page("agent1")
-    visitor = await site.visitor()
-    await visitor.say("first")
-    chat = (await page.next(event="assigned"))["chat"]
+    page, visitor, chat = await site.assigned("first")
     desk = site.parts.chat
     assert desk is not None
     await desk.chats.end(chat["id"], "agent1")  # the end is stored; the desk has not heard yet
@@ -452,10 +453,7 @@ async def test_a_message_sent_as_the_agent_ends_the_chat_starts_the_next_one(sit
 
 
 async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
-    page = await site.page("agent1")
-    visitor = await site.visitor()
-    await visitor.say("before the restart")
-    chat = (await page.next(event="assigned"))["chat"]
+    page, visitor, chat = await site.assigned("before the restart")
     store = site.parts.store
     assert store is not None
     config = site.parts.config
