@@ -109,6 +109,7 @@ class Store:
         self._sessions = db.sessions(self.engine)
         self._sqlite = db.parse_url(url).drivername.startswith("sqlite")
         self._merging = asyncio.Lock()
+        self._writer = asyncio.Lock()  # SQLite: one write transaction at a time (Store.writing)
         self.writes = 0  # transactions committed (status, benches)
 
     async def open(self) -> None:
@@ -144,9 +145,15 @@ class Store:
         transaction reads changes before it commits: no ticket version race, no second ticket for
         one customer. (pysqlite would begin at the first INSERT/UPDATE, after the reads; SQLite
         has one writer at a time anyway.) PostgreSQL: rows that must not move are read FOR UPDATE."""
-        async with self.session() as s, s.begin():
-            if self._sqlite:
-                await s.execute(text("BEGIN IMMEDIATE"))
+        if not self._sqlite:
+            async with self.session() as s, s.begin():
+                yield s
+            return
+        # This process's writers queue here, handed the lock in turn the moment it is free; only
+        # another process (the CLI) meets SQLite's busy handler, which polls with sleeps of up to
+        # 100 ms (measured: p95 of SMS → ticket 244 ms without this queue).
+        async with self._writer, self.session() as s, s.begin():
+            await s.execute(text("BEGIN IMMEDIATE"))
             yield s
 
     # -- customers ------------------------------------------------------------------------
