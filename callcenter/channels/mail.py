@@ -87,10 +87,7 @@ def parse(raw: bytes) -> ParsedMail:
 
 
 def _parse(raw: bytes) -> ParsedMail:
-    try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
-    except Exception as exc:  # noqa: BLE001 - the parser's errors vary with the input
-        raise Quarantine(f"unreadable message: {type(exc).__name__}: {exc}") from None
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
     assert isinstance(msg, EmailMessage)
     name, sender = _sender(msg)
     if not re.fullmatch(r"[^@\s<>]{1,64}@[^@\s<>]{1,255}", sender or ""):

@@ -353,8 +353,9 @@ class Store:
         `unknown-customer`, `same-customer`."""
         actor = _text(actor, "actor", empty=False)
         now = self.clock()
-        # One merge at a time in this controller (SQLite has no row locks), and on PostgreSQL the
-        # rows are locked: two crossed merges (A into B, B into A) can never both happen.
+        # Two crossed merges (A into B, B into A) can never both happen: SQLite writes one
+        # transaction at a time (Store.writing); on PostgreSQL the rows are locked, and one merge at
+        # a time in this controller keeps two crossed ones from locking them in opposite orders.
         async with self._merging, self.writing() as s:
             target = await self._customer(s, target_id, lock=True)
             source = await self._customer(s, source_id, lock=True)
@@ -416,7 +417,7 @@ class Store:
         writers choosing for one customer take turns: PostgreSQL locks the customer's row here,
         SQLite's write transaction holds the database (Store.writing)."""
         if not self._sqlite:
-            await s.execute(select(Customer.id).where(Customer.id == customer.id).with_for_update())
+            await self._customer(s, customer.id, lock=True)
         candidates = (await s.execute(select(Ticket).where(
             Ticket.customer_id == customer.id, Ticket.topic == topic, Ticket.status != "closed")
             .order_by(Ticket.updated_at.desc()).limit(1))).scalars().all()
