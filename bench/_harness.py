@@ -44,7 +44,7 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from callcenter.config import load_config
-from callcenter.credentials import Credentials
+from callcenter.core.credentials import Credentials
 
 __all__ = [
     "AMI_PORT",

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import API_PORT, BenchSystem, exit_on_sigterm, percentile  # noqa: E402
 from chat import agents_yaml, busy_chats_in_background, chat_yaml  # noqa: E402
 
-from callcenter.channels import sms  # noqa: E402
+from callcenter.channels.sms import rules as sms  # noqa: E402
 
 DIDS = '  "8005550140": {name: Channels bench, greeting: beep, queue: support}\n'
 SMTP_PORT = 35025

@@ -57,7 +57,7 @@ if str(REPO) not in sys.path:
 from panoramisk.message import Message
 
 from callcenter import app as app_mod
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.events import translate
 from callcenter.ami.trace import events as trace_events
 from callcenter.config import parse_config

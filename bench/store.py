@@ -37,12 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import insert, text  # noqa: E402
 
-from callcenter import events as ev  # noqa: E402
-from callcenter.bus import Bus  # noqa: E402
+from callcenter.core import events as ev  # noqa: E402
+from callcenter.core.bus import Bus  # noqa: E402
 from callcenter.calls.tracker import CallRecord  # noqa: E402
-from callcenter.store import Store, db  # noqa: E402
-from callcenter.store.calls import EVENTS, CallWriter  # noqa: E402
-from callcenter.store.schema import Customer, CustomerIdentity, Interaction, Ticket  # noqa: E402
+from callcenter.tickets import Store
+from callcenter.tickets import db  # noqa: E402
+from callcenter.tickets.calls import EVENTS, CallWriter  # noqa: E402
+from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket  # noqa: E402
 
 
 def phone_of(i: int) -> str:

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import jiwer  # noqa: E402
 
-from callcenter.speech.engines import engine  # noqa: E402
+from callcenter.voicemail.engines import engine  # noqa: E402
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech"
 NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),
@@ -74,8 +74,9 @@ def main() -> None:
 
 
 async def pool(engine_name: str, model: Path | None, count: int, workers: int, threads: int) -> None:
-    from callcenter.speech.worker import TranscriptionWorker
-    from callcenter.store import Store, db
+    from callcenter.voicemail.worker import TranscriptionWorker
+    from callcenter.tickets import Store
+    from callcenter.tickets import db
     wavs = sorted(FIXTURES.glob("*.wav"))
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"

@@ -28,55 +28,56 @@ from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Sequence, TextIO
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient, AmiError, AmiLoginRefused, AmiUnavailable
 from callcenter.ami.events import SecurityFailure
 from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
 from callcenter.asterisk.render import InstanceDirs, render
-from callcenter.bus import Bus
+from callcenter.core.bus import Bus
 from callcenter.calls.recording import Recordings
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import CONTROLLER_FILE, Config, ConfigError, check_sounds, load_config
-from callcenter.credentials import Credentials
-from callcenter.errors import CallcenterError
+from callcenter.core.credentials import Credentials
+from callcenter.core.errors import CallcenterError
 from callcenter.ivr import sessions as ivr_sessions
 from callcenter.ivr.flows import FlowLibrary, Needed, flow_context
 from callcenter.ivr.prompts import PromptSynth, sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.ivr.sessions import IvrSessions
 from callcenter.ivr.validate import Context
-from callcenter.liveness import Liveness
-from callcenter import liveness as liveness_mod
-from callcenter.pump import Pump
+from callcenter.asterisk.liveness import Liveness
+from callcenter.asterisk import liveness as liveness_mod
+from callcenter.core.pump import Pump
 from callcenter.readmodel import ReadModel
 from callcenter.routing import dialer as dialer_mod
 from callcenter.routing.callbacks import CallbackBook, CallbackRequest
 from callcenter.routing.callbacks import read_file as read_callbacks_file
-from callcenter.routing.control import DOCUMENT as ROUTING_DOCUMENT
-from callcenter.routing.control import QueueControl
+from callcenter.routing.queues import DOCUMENT as ROUTING_DOCUMENT
+from callcenter.routing.queues import QueueControl
 from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
-from callcenter.security import Bouncer, Guard
-from callcenter.speech.worker import TranscriptionWorker
-from callcenter.store import Store, db as store_db, policy as store_policy
-from callcenter.store import calls as store_calls
-from callcenter.store.keeper import Keeper
-from callcenter.store.reconcile import CdrReconciler
-from callcenter.channels.followup import missed_call_sms
-from callcenter.channels.chatdesk import ChatDesk
-from callcenter.channels.imap import ImapPoller
-from callcenter.channels.intake import MailIntake
-from callcenter.channels.intake import serve as serve_mail
-from callcenter.channels.providers import DevSms, SmsProvider, TwilioSms
-from callcenter.store.accounts import Accounts
-from callcenter.store.chats import Chats
-from callcenter.store.messages import Messages
-from callcenter.web import live as live_mod
-from callcenter.web.api import make_app, start_api
-from callcenter.web.live import LiveHub
-from callcenter.web.workspace import sync_logins
+from callcenter.asterisk.sip_guard import Bouncer, Guard
+from callcenter.voicemail.worker import TranscriptionWorker
+from callcenter.tickets import Store, policy as store_policy
+from callcenter.tickets import db as store_db
+from callcenter.tickets import calls as store_calls
+from callcenter.tickets.keeper import Keeper
+from callcenter.tickets.reconcile import CdrReconciler
+from callcenter.channels.sms.missed_call import missed_call_sms
+from callcenter.channels.chat.desk import ChatDesk
+from callcenter.channels.email.imap import ImapPoller
+from callcenter.channels.email.intake import MailIntake
+from callcenter.channels.email.intake import serve as serve_mail
+from callcenter.channels.sms.provider import DevSms, SmsProvider, TwilioSms
+from callcenter.tickets.accounts import Accounts
+from callcenter.tickets.chats import Chats
+from callcenter.tickets.messages import Messages
+from callcenter.workspace import live as live_mod
+from callcenter.web.server import make_app, start_api
+from callcenter.workspace.live import LiveHub
+from callcenter.workspace.routes import sync_logins
 
 log = logging.getLogger("callcenter")
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from callcenter import located_yaml
-from callcenter.errors import CallcenterError
-from callcenter.located_yaml import KeyPath, Located, YamlProblem
+from callcenter.core import located_yaml
+from callcenter.core.errors import CallcenterError
+from callcenter.core.located_yaml import KeyPath, Located, YamlProblem
 
 DEFAULT_CONFIG = "callcenter.yaml"
 MAX_STRING = 200  # characters, any string value
@@ -149,7 +149,7 @@ class AgentSettings:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """SIP brute force (callcenter/security.py): failures per source address before a ban."""
+    """SIP brute force (callcenter/asterisk/sip_guard.py): failures per source address before a ban."""
 
     ban_threshold: int = 10  # failed authentications / unknown endpoints within the window (0: never ban)
     ban_window: int = 60  # seconds
@@ -177,7 +177,7 @@ class SlaSettings:
 
 @dataclass(frozen=True)
 class StoreSettings:
-    """The ticket store (callcenter/store/). `url` empty: a SQLite file in the runtime folder;
+    """The ticket store (callcenter/tickets/). `url` empty: a SQLite file in the runtime folder;
     CALLCENTER_STORE_URL overrides it (`postgresql+asyncpg://user:pw@127.0.0.1/db`)."""
 
     url: str = ""
@@ -189,7 +189,7 @@ class StoreSettings:
 
 @dataclass(frozen=True)
 class SpeechSettings:
-    """Voicemail transcription (callcenter/speech/). `model` empty: the installed default
+    """Voicemail transcription (callcenter/voicemail/). `model` empty: the installed default
     (Whisper base, /opt/callcenter/models/whisper-base, or $CALLCENTER_MODELS)."""
 
     engine: str = "faster-whisper"
@@ -227,7 +227,7 @@ class SmsSettings:
 
 @dataclass(frozen=True)
 class EmailSettings:
-    """Email into tickets (callcenter/channels/intake.py): the SMTP receiver."""
+    """Email into tickets (callcenter/channels/email/intake.py): the SMTP receiver."""
 
     enabled: bool = True
     smtp_bind: str = "127.0.0.1"
@@ -497,7 +497,8 @@ RETENTION_KINDS = ("recordings", "transcripts", "bodies")
 
 
 def _check_store(store: StoreSettings, loc: _Located) -> None:
-    from callcenter.store import db, identity  # the store package owns SQLAlchemy and phonenumbers
+    from callcenter.tickets import db
+    from callcenter.tickets import identity  # the store package owns SQLAlchemy and phonenumbers
     if store.url:
         try:
             db.parse_url(store.url, key="")
@@ -607,7 +608,7 @@ def _check_chat(config: Config, loc: _Located) -> None:
 
 
 def _speech_languages() -> frozenset[str]:
-    from callcenter.speech.whisper import languages  # imports faster-whisper: only when a language is set
+    from callcenter.voicemail.whisper import languages  # imports faster-whisper: only when a language is set
     return languages()
 
 
@@ -758,7 +759,7 @@ def parse_config(text: str, *, file: str = DEFAULT_CONFIG, env: Mapping[str, str
                                  ivr_flows=(base / config.ivr_flows).resolve(), positions=loc.marks)
     _check(config, loc)
     if config.store.url:
-        from callcenter.store import db as store_db  # a relative SQLite file sits beside this file, like runtime_dir
+        from callcenter.tickets import db as store_db  # a relative SQLite file sits beside this file, like runtime_dir
         config = dataclasses.replace(config, store=dataclasses.replace(config.store,
                                                                        url=store_db.anchored(config.store.url, base)))
     return config

@@ -12,17 +12,17 @@ from typing import Any, Callable
 
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
-from callcenter.bus import Bus
+from callcenter.core.bus import Bus
 from callcenter.calls.tracker import CallRecord, CallTracker
 from callcenter.config import Config
-from callcenter.errors import CallcenterError, UnknownAgent, UnknownCall, UnknownQueue
+from callcenter.core.errors import CallcenterError, UnknownAgent, UnknownCall, UnknownQueue
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.sessions import IvrSessions
-from callcenter.liveness import Liveness
+from callcenter.asterisk.liveness import Liveness
 from callcenter.routing.callbacks import CallbackBook
-from callcenter.routing.control import QueueControl
+from callcenter.routing.queues import QueueControl
 from callcenter.routing.presence import Presence
-from callcenter.store import Store
+from callcenter.tickets import Store
 
 
 class ReadModel:
@@ -126,7 +126,7 @@ class ReadModel:
         """Voicemail transcription jobs by state, and what is wrong with the configured model."""
         if self.store is None:
             return None
-        from callcenter.speech import engines  # the check reads files: no model library is imported
+        from callcenter.voicemail import engines  # the check reads files: no model library is imported
         config = self._config()
         try:
             await asyncio.to_thread(engines.check, config.speech.engine, config.speech_model, config.speech.language)

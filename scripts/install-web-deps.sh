@@ -1,11 +1,11 @@
 #!/bin/bash
 # The workspace's one third-party browser file: Chart.js (MIT) from the npm registry, pinned by version
-# and by the sha256 of the file we serve (callcenter/web/static/vendor/, not in git). Idempotent.
+# and by the sha256 of the file we serve (callcenter/workspace/static/vendor/, not in git). Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 version=4.6.1
 sha=87364cc2b2a76a6684929e7d6b80b18a897794db38400caff1fcf1791c6925d2
-dest=callcenter/web/static/vendor
+dest=callcenter/workspace/static/vendor
 file=$dest/chart.umd.min.js
 if [ -f "$file" ] && echo "$sha  $file" | sha256sum --check --status; then
     exit 0

@@ -39,7 +39,7 @@ _databases = iter(range(1, 1_000_000))
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty, migrated store database: a SQLite file, or a fresh database on the test cluster."""
-    from callcenter.store import db
+    from callcenter.tickets import db
 
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"

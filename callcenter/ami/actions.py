@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from callcenter.ami.events import caller_name, caller_text
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 # Bounds (characters; and bytes where Asterisk counts bytes). A longer pause reason would be cut by
 # app_queue (mid-character, measured on 22.10) while we kept the whole: memory and Asterisk would

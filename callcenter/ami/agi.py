@@ -17,7 +17,7 @@ from typing import Mapping
 
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient, AmiError
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 _ids = itertools.count(1)
 _RESULT = re.compile(r"^(?P<code>\d{3})[ -](?:result=(?P<result>\S*))?\s*(?P<rest>.*)$")

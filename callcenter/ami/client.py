@@ -37,7 +37,7 @@ from panoramisk.message import Message
 
 from callcenter.ami import actions
 from callcenter.ami.events import Event, translate
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 R = TypeVar("R")
 ConnectionState = Literal["disconnected", "connecting", "connected", "login-refused"]

@@ -15,7 +15,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 DEFAULT_ROOT = Path("/opt/callcenter/asterisk-root")
 ROOT_UID = 640  # the asterisk user inside the root (scripts/install-asterisk.sh)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from callcenter.asterisk.install import AsteriskInstall
 from callcenter.asterisk.render import InstanceDirs
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 log = logging.getLogger(__name__)
 

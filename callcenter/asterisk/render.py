@@ -17,7 +17,7 @@ import jinja2
 
 from callcenter.asterisk.install import AsteriskInstall
 from callcenter.config import Config, normalize_did
-from callcenter.credentials import Credentials
+from callcenter.core.credentials import Credentials
 
 # The templates shipped in the repository; CALLCENTER_ASTERISK_TEMPLATES points at your own copy.
 TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-config"
@@ -98,7 +98,7 @@ class InstanceDirs:
 
 def render(install: AsteriskInstall, config: Config, creds: Credentials, banned: Iterable[str] = ()) -> InstanceDirs:
     """Write the instance's config; create its folders owned by Asterisk's user. `banned`: source
-    addresses PJSIP refuses (callcenter/security.py), already checked as IP addresses."""
+    addresses PJSIP refuses (callcenter/asterisk/sip_guard.py), already checked as IP addresses."""
     dirs = InstanceDirs(install.instance_base(config.runtime_dir))
     for d in (dirs.etc, dirs.run, dirs.log, dirs.cdr.parent, dirs.spool, dirs.db, dirs.lib, dirs.voicemail,
               dirs.recordings, dirs.tts):

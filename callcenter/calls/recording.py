@@ -19,7 +19,7 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallRecord, CallTracker
 from callcenter.config import Config
-from callcenter.errors import CallcenterError, UnknownCall
+from callcenter.core.errors import CallcenterError, UnknownCall
 
 
 class Recordings:

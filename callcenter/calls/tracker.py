@@ -5,7 +5,7 @@ channel that shares the first channel's Linkedid (the caller's leg, the agent le
 rings, ...). The record is what a supervisor asks about a call: who called which number, when the
 system answered, which queue and agent, when and why it ended.
 
-`apply()` returns domain events (callcenter/events.py): CallStarted, CallerQueued, AgentOffered,
+`apply()` returns domain events (callcenter/core/events.py): CallStarted, CallerQueued, AgentOffered,
 AgentConnected, CallEnded (with a copy of the final record).
 
 After the AMI connection comes back (Asterisk restarted, the network blipped, or this controller
@@ -22,7 +22,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 from typing import Any, Collection, Iterable, Literal
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.actions import LiveChannel
 from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
                                    ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested)

@@ -1,13 +1,4 @@
-"""The secondary channels that feed the same ticket store as calls: SMS, email and web chat. Pure
-rules live apart from I/O: sms.py, mail.py and chat.py decide; providers.py, intake.py, outbox.py
-and chatdesk.py talk to the outside."""
+"""The channels that feed the same ticket store as calls, one folder each: `sms/`, `email/`, `chat/`.
 
-import re
-
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
-
-
-def clean_text(text: str) -> str:
-    """Text as people wrote it, without what no message shows: line ends made \n, other control
-    characters (and lone surrogates) dropped."""
-    return _CONTROL.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+Each folder has the same few files: `rules.py` (pure decisions), `service.py` (what the routes, the
+CLI and the bus call), `routes.py`, `cli.py`, `settings.py` and `feature.py` (its wiring)."""

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 from callcenter.ivr import model as m
 
 

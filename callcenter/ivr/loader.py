@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from callcenter import located_yaml
+from callcenter.core import located_yaml
 from callcenter.ivr import model as m
 from callcenter.ivr.model import MAX_MATCH_LENGTH
 from callcenter.ivr.schedule import ScheduleError, parse_schedule
-from callcenter.located_yaml import KeyPath, Located, YamlProblem
+from callcenter.core.located_yaml import KeyPath, Located, YamlProblem
 
 DIGITS = set("0123456789*#")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -37,7 +37,7 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 _LANGUAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
 _VOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+/-]{0,63}")
 TESTS = ("equals", "prefix", "matches", "in", "contains", "above")
-# What the store knows of the caller when the call enters the flow (callcenter/store, customer_facts).
+# What the store knows of the caller when the call enters the flow (callcenter/tickets, customer_facts).
 CUSTOMER_FACTS = ("customer.known", "customer.tags", "customer.open_tickets")
 SUBJECTS_FIXED = ("caller_id", "did")
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 SOUND_EXTENSIONS = ("gsm", "wav", "ulaw", "alaw", "sln", "sln16", "g722", "g729", "wav16")
 # Flow `language` → espeak-ng voice, when the flow names no `voice`.

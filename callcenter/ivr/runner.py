@@ -18,8 +18,8 @@ from typing import Awaitable, Callable
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ivr import stepper as st
-from callcenter.speech import audio
-from callcenter.speech.engine import SpeechError
+from callcenter.voicemail import audio
+from callcenter.voicemail.engine import SpeechError
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,16 @@ import contextlib
 import logging
 from typing import Any, Awaitable, Callable, Coroutine
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
 from callcenter.ami.client import AmiClient, AmiDisconnectedEvent, AmiError
 from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp, caller_text
 from callcenter.asterisk.render import WATCHDOG
-from callcenter.bus import Bus
+from callcenter.core.bus import Bus
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 from callcenter.ivr import runner as ivr_runner
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.runner import Dialing, VoicemailBox

@@ -11,7 +11,7 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
-from callcenter.errors import CallcenterError, UnknownAgent
+from callcenter.core.errors import CallcenterError, UnknownAgent
 from callcenter.routing.callbacks import dialable
 
 

@@ -13,18 +13,18 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.actions import LiveChannel
 from callcenter.ami.client import AmiClient, AmiError
 from callcenter.ami.events import OriginateFinished
-from callcenter.bus import Bus
+from callcenter.core.bus import Bus
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
 from callcenter.routing.callbacks import CallbackBook, CallbackRequest, dialable, due
-from callcenter.routing.control import QueueControl
+from callcenter.routing.queues import QueueControl
 from callcenter.routing.presence import Presence
-from callcenter.timers import wait_for_change_or
+from callcenter.core.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 

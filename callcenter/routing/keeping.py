@@ -1,6 +1,6 @@
 """Where routing keeps its durable state (callback requests, memberships and pauses).
 
-With a ticket store, a `Keeper` (callcenter/store/keeper.py) writes each changed row in order
+With a ticket store, a `Keeper` (callcenter/tickets/keeper.py) writes each changed row in order
 and `flush()` waits until all is written; without one, each owner rewrites its JSON file in the
 runtime folder at every change.
 """

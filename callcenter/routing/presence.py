@@ -1,5 +1,5 @@
 """Agents' live state and queues' live numbers, from the AMI event stream. Pure: events and `now` in,
-domain events (callcenter/events.py) out.
+domain events (callcenter/core/events.py) out.
 
 Agent state, as a supervisor reads it (first that applies):
   logged_out   no registered contact (softphone not registered)
@@ -28,12 +28,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal, Mapping
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.actions import ContactRow, DeviceRow, QueueStatus
 from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
                                    CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged,
                                    DeviceStateChanged, Event, HangupRequested, MemberChanged)
-from callcenter.events import AgentStateName
+from callcenter.core.events import AgentStateName
 
 # Device states (Asterisk's devicestate.h names) that mean the phone is on a call, or rings.
 BUSY_DEVICE = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})

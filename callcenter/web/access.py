@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
-from callcenter.auth.roles import Principal, Role
-from callcenter.errors import CallcenterError
+from callcenter.web.roles import Principal, Role
+from callcenter.core.errors import CallcenterError
 
 COOKIE = "cc_session"
 PRINCIPAL = web.RequestKey("principal", Principal)

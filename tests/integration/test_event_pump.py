@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from callcenter.ami import actions
-from callcenter.store import Store
+from callcenter.tickets import Store
 from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from callcenter.asterisk.render import HEARTBEAT_MAX
-from callcenter.store import Store
+from callcenter.tickets import Store
 from tests.support.system import HOTLINE, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
 

@@ -25,7 +25,7 @@ from typing import Any, Callable
 from callcenter.ami.client import AmiClient
 from callcenter.asterisk.install import find_asterisk
 from callcenter.config import Config, load_config
-from callcenter.credentials import Credentials
+from callcenter.core.credentials import Credentials
 
 REPO = Path(__file__).resolve().parents[2]
 CALLCENTER = [sys.executable, "-m", "callcenter.cli"]

@@ -12,10 +12,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
 from callcenter.config import parse_config
-from callcenter.credentials import Credentials
-from callcenter.store import Store, db
-from callcenter.web.api import make_app
-from callcenter.web.workspace import sync_logins
+from callcenter.core.credentials import Credentials
+from callcenter.tickets import Store
+from callcenter.tickets import db
+from callcenter.web.server import make_app
+from callcenter.workspace.routes import sync_logins
 from tests.unit.test_bus_and_build import FakeAmi
 
 

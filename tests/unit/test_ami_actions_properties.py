@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from callcenter.ami import actions
 from callcenter.ami.client import _Action
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -14,11 +14,11 @@ from typing import Any, AsyncIterator
 import pytest
 
 from callcenter import app as app_mod
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.client import AmiConnected
 from callcenter.ami.events import AsteriskBooted, translate
 from callcenter.ami.trace import events as trace_events
-from callcenter.bus import Bus
+from callcenter.core.bus import Bus
 from callcenter.config import parse_config
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
@@ -201,7 +201,7 @@ async def test_resync_after_fully_booted_rebuilds_agents_and_queues(tmp_path: Pa
 
 async def test_a_failed_resync_step_is_retried_until_it_succeeds(tmp_path: Path, monkeypatch) -> None:
     """Asterisk answers QueueStatus before app_queue is loaded: the step is retried, not given up."""
-    from callcenter import liveness
+    from callcenter.asterisk import liveness
     from callcenter.ami.client import AmiActionFailed
     monkeypatch.setattr(liveness, "RETRY_BACKOFF", (0.01,))
     ami = FakeAmi([AmiConnected(0.0, "11.0.0"), AsteriskBooted()])
@@ -230,7 +230,8 @@ async def test_a_failed_resync_step_is_retried_until_it_succeeds(tmp_path: Path,
 
 
 async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(tmp_path: Path) -> None:
-    from callcenter.store import Store, db
+    from callcenter.tickets import Store
+    from callcenter.tickets import db
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)

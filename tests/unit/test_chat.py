@@ -19,12 +19,12 @@ from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from callcenter import app as app_mod
-from callcenter.channels import chat as rules
-from callcenter.channels.chatdesk import ChatDesk
+from callcenter.channels.chat import rules
+from callcenter.channels.chat.desk import ChatDesk
 from callcenter.config import ConfigError, parse_config
-from callcenter.credentials import Credentials
-from callcenter.store.chats import Chats
-from callcenter.store.schema import Ticket
+from callcenter.core.credentials import Credentials
+from callcenter.tickets.chats import Chats
+from callcenter.tickets.schema import Ticket
 from tests.support.webapp import running_app
 
 CONFIG = """\

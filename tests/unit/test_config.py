@@ -106,7 +106,7 @@ def test_missing_file(tmp_path):
 
 
 def test_skills_map_to_penalties():
-    from callcenter.routing.control import RoutingState
+    from callcenter.routing.queues import RoutingState
 
     config = load_config(REPO / "callcenter.yaml", env={})
     members = RoutingState.from_config(config).members

@@ -16,10 +16,11 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from callcenter.channels import mail
-from callcenter.channels.intake import MailIntake, serve
-from callcenter.store import Store, db
-from callcenter.store.messages import Messages
+from callcenter.channels.email import parse as mail
+from callcenter.channels.email.intake import MailIntake, serve
+from callcenter.tickets import Store
+from callcenter.tickets import db
+from callcenter.tickets.messages import Messages
 from tests.support.webapp import running_app
 from tests.unit.test_bus_and_build import CONFIG
 
@@ -219,7 +220,7 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
 
     from aiosmtpd.smtp import SMTP as Server
 
-    from callcenter.channels import outbox
+    from callcenter.channels.email import outbox
     from callcenter.config import EmailSettings
     relayed: list[bytes] = []
 
@@ -264,7 +265,7 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
                                          sender="Help <help@shop.example>").as_bytes())
         assert "own address" in ours["quarantined"]  # our answer come back (a loop, a spoof): not a ticket
         assert await outbox.send(answer, "", 25) == "kept (no relay)"
-        from callcenter.errors import CallcenterError
+        from callcenter.core.errors import CallcenterError
         with pytest.raises(CallcenterError) as down:
             await outbox.send(answer, "127.0.0.1", 9, timeout=3)
         assert down.value.error_id == "mail-send-failed"

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 from callcenter.ivr.graph import to_dot, to_mermaid, write_graph
 from callcenter.ivr.loader import read_flow_file
 
@@ -50,7 +50,7 @@ def test_unknown_format_is_refused(tmp_path):
 def test_an_unwritable_output_is_a_one_line_error(output: str) -> None:
     from click.testing import CliRunner
 
-    from callcenter.cli import main
+    from callcenter.cli.main import main
     result = CliRunner().invoke(main, ["--config", str(REPO / "callcenter.yaml"), "flow", "graph", "hotline",
                                        "-o", output])
     assert result.exit_code != 0 and result.output.startswith("error: bad-output: ")

@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcenter import located_yaml
+from callcenter.core import located_yaml
 from callcenter.ivr import loader
 from callcenter.ivr import model as m
 from callcenter.ivr.flows import FlowLibrary, load_flows

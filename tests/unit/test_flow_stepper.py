@@ -10,21 +10,8 @@ import pytest
 from callcenter.ivr import model as m
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.loader import parse_flow, read_flow_file
-from callcenter.ivr.stepper import (
-    ALL_DIGITS,
-    Dial,
-    Done,
-    Finished,
-    FlowRun,
-    Hangup,
-    Play,
-    Pressed,
-    Recorded,
-    RecordMessage,
-    Returned,
-    ToQueue,
-    WaitDigit,
-)
+from callcenter.ivr.stepper import (ALL_DIGITS, Dial, Done, Finished, FlowRun, Hangup, Play, Pressed, Recorded,
+                                    RecordMessage, Returned, ToQueue, WaitDigit)
 from callcenter.ivr.validate import Context
 
 REPO = Path(__file__).resolve().parents[2]

@@ -101,7 +101,7 @@ def test_the_fixtures_cover_every_id():
 def test_the_id_list_here_is_complete():
     """Ids written as literals in the code: a new one needs a fixture. (The f-string ones,
     duplicate-{node,digit,key} and unknown-{agent,extension}, are in ERROR_IDS by hand.)"""
-    sources = [REPO / "callcenter" / "located_yaml.py"] + [
+    sources = [REPO / "callcenter" / "core" / "located_yaml.py"] + [
         REPO / "callcenter" / "ivr" / f for f in ("loader.py", "validate.py", "schedule.py", "flows.py")]
     literal = {m[1] for src in sources for m in re.finditer(r'"([a-z]+(?:-[a-z]+)+)"', src.read_text())}
     assert literal <= ERROR_IDS | WARNING_IDS, sorted(literal - ERROR_IDS - WARNING_IDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.events import (AgentMissed, CallerJoinedQueue, ChannelCreated, ChannelHungUp, HangupRequested,
                                    caller_name, translate)
 from callcenter.calls.tracker import CallTracker

@@ -12,11 +12,12 @@ from typing import AsyncIterator, Iterator
 
 import pytest
 
-from callcenter.channels.imap import ImapPoller
-from callcenter.channels.intake import MailIntake
+from callcenter.channels.email.imap import ImapPoller
+from callcenter.channels.email.intake import MailIntake
 from callcenter.config import ConfigError, EmailSettings, parse_config
-from callcenter.store import Store, db
-from callcenter.store.messages import Messages
+from callcenter.tickets import Store
+from callcenter.tickets import db
+from callcenter.tickets.messages import Messages
 from tests.support.imapserver import Dovecot
 from tests.unit.test_bus_and_build import CONFIG
 from tests.unit.test_email import file_of, message

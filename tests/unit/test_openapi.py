@@ -7,8 +7,9 @@ from pathlib import Path
 
 from callcenter import app as app_mod
 from callcenter.config import parse_config
-from callcenter.store import Store, db
-from callcenter.web.api import make_app
+from callcenter.tickets import Store
+from callcenter.tickets import db
+from callcenter.web.server import make_app
 from callcenter.web.openapi import SPEC
 from tests.unit.test_bus_and_build import CONFIG, FakeAmi
 

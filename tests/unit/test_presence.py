@@ -1,10 +1,10 @@
 """Agent states and queue numbers from events (pure)."""
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.actions import ContactRow, DeviceRow, QueueEntryRow, QueueMemberRow, QueueStatus
-from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered,
-                                   CallerAbandonedQueue, CallerJoinedQueue, CallerLeftQueue, ContactChanged,
-                                   DeviceStateChanged, HangupRequested, MemberChanged)
+from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
+                                   CallerJoinedQueue, CallerLeftQueue, ContactChanged, DeviceStateChanged,
+                                   HangupRequested, MemberChanged)
 from callcenter.routing.presence import Presence
 
 

@@ -10,8 +10,8 @@ import pytest
 
 from callcenter.ami import actions
 from callcenter.config import parse_config
-from callcenter.errors import CallcenterError
-from callcenter.routing.control import QueueControl
+from callcenter.core.errors import CallcenterError
+from callcenter.routing.queues import QueueControl
 from callcenter.routing.presence import Presence
 from tests.unit.test_bus_and_build import CONFIG, FakeAmi
 

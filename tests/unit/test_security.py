@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from callcenter.ami.events import SecurityFailure, translate
 from callcenter.config import SecuritySettings
-from callcenter.security import Guard
+from callcenter.asterisk.sip_guard import Guard
 
 
 def test_failures_in_a_window_ban_and_the_ban_ends() -> None:

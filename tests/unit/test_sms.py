@@ -17,11 +17,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter import app as app_mod
-from callcenter.channels import sms
-from callcenter.channels.providers import TwilioSms
+from callcenter.channels.sms import rules as sms
+from callcenter.channels.sms.provider import TwilioSms
 from callcenter.config import parse_config
-from callcenter.credentials import Credentials
-from callcenter.store import Store, db
+from callcenter.core.credentials import Credentials
+from callcenter.tickets import Store
+from callcenter.tickets import db
 from tests.support.webapp import running_app
 from tests.unit.test_bus_and_build import CONFIG
 
@@ -183,7 +184,7 @@ async def test_the_twilio_provider_posts_what_twilio_expects(fake_twilio: str) -
     assert form["StatusCallback"] == ["http://127.0.0.1:8080/webhooks/sms/twilio/status"]
     import base64
     assert base64.b64decode(auth.removeprefix("Basic ")).decode() == f"{sid}:secret-token"
-    from callcenter.errors import CallcenterError
+    from callcenter.core.errors import CallcenterError
     with pytest.raises(CallcenterError) as refused:
         await provider.send("+15550000000", "x", "")
     assert refused.value.error_id == "sms-send-failed" and "Invalid 'To'" in str(refused.value)
@@ -205,7 +206,7 @@ def test_sms_settings_are_checked(tmp_path: Path, section: str, problem: str) ->
 
 
 async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(store_url: str) -> None:
-    from callcenter.store.messages import Messages
+    from callcenter.tickets.messages import Messages
     store = Store(store_url)
     await store.open()
     try:
@@ -224,7 +225,7 @@ async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(
 async def test_a_known_customer_writing_at_once_gets_one_ticket_and_every_write_lands(store_url: str) -> None:
     """A hostile trial sent 20 SMS at once from a customer who had no open ticket: 9-15 tickets
     opened, and with agents editing the ticket meanwhile some SMS got a 500 and were lost."""
-    from callcenter.store.messages import Messages
+    from callcenter.tickets.messages import Messages
     store = Store(store_url)
     await store.open()
     try:
@@ -251,9 +252,9 @@ async def test_a_known_customer_writing_at_once_gets_one_ticket_and_every_write_
 
 async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket(tmp_path: Path) -> None:
     from callcenter.calls.tracker import CallRecord
-    from callcenter.channels.followup import missed, missed_call_sms
-    from callcenter.channels.providers import DevSms
-    from callcenter.store.messages import Messages
+    from callcenter.channels.sms.missed_call import missed, missed_call_sms
+    from callcenter.channels.sms.provider import DevSms
+    from callcenter.tickets.messages import Messages
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
     store = Store(url)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from callcenter.speech import models
-from callcenter.speech.engine import SpeechError
-from callcenter.speech.engines import engine
+from callcenter.voicemail import models
+from callcenter.voicemail.engine import SpeechError
+from callcenter.voicemail.engines import engine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 

@@ -9,9 +9,10 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from callcenter.errors import CallcenterError
-from callcenter.store import Store, StorePolicy, db
-from callcenter.store.rules import SlaTarget
+from callcenter.core.errors import CallcenterError
+from callcenter.tickets import Store, StorePolicy
+from callcenter.tickets import db
+from callcenter.tickets.rules import SlaTarget
 
 
 class Clock:
@@ -272,7 +273,7 @@ async def test_callback_requests_are_kept_and_a_callbacks_file_is_imported_once(
 
     from callcenter.app import import_callbacks
     from callcenter.routing.callbacks import CallbackBook, CallbackRequest
-    from callcenter.store.keeper import Keeper
+    from callcenter.tickets.keeper import Keeper
 
     old = tmp_path / "callbacks.json"
     old.write_text(json.dumps([{"id": "abc", "queue": "q", "number": "5551", "joined_at": 1.0, "requested_at": 2.0,
@@ -305,7 +306,7 @@ def test_the_migrations_create_exactly_the_tables_of_the_models(tmp_path: Path) 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from callcenter.store.schema import Base
+    from callcenter.tickets.schema import Base
 
     db.upgrade(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     with sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}").connect() as conn:
@@ -318,8 +319,8 @@ async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_o
 
     from callcenter.app import import_routing
     from callcenter.config import parse_config
-    from callcenter.routing.control import QueueControl
-    from callcenter.store.keeper import Keeper
+    from callcenter.routing.queues import QueueControl
+    from callcenter.tickets.keeper import Keeper
 
     config = parse_config("queues:\n  support: {}\nagents:\n  agent1: {extension: '1001', queues: [support]}\n"
                           "dids:\n  '8005550100': {queue: support}\n", file="t.yaml", env={})
@@ -368,7 +369,7 @@ async def test_crossed_merges_cannot_make_a_loop_and_unmerges_in_any_order_resto
     async with store.session() as s, s.begin():
         from sqlalchemy import update as sql_update
 
-        from callcenter.store.schema import Customer
+        from callcenter.tickets.schema import Customer
         await s.execute(sql_update(Customer).where(Customer.id == a).values(merged_into=b))
         await s.execute(sql_update(Customer).where(Customer.id == b).values(merged_into=a))
     with pytest.raises(CallcenterError) as loop:

@@ -12,9 +12,10 @@ from typing import Any, AsyncIterator
 
 import pytest
 
-from callcenter import events as ev
-from callcenter.speech.worker import TranscriptionWorker
-from callcenter.store import Store, db
+from callcenter.core import events as ev
+from callcenter.voicemail.worker import TranscriptionWorker
+from callcenter.tickets import Store
+from callcenter.tickets import db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 
@@ -187,7 +188,7 @@ async def test_a_ten_minute_message_is_transcribed_while_the_loop_and_the_next_j
 
 async def test_a_hung_process_is_stopped_a_second_request_is_kept_and_a_failure_still_asks_for_a_call_back(
         store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from callcenter.speech import worker as worker_mod
+    from callcenter.voicemail import worker as worker_mod
     monkeypatch.setattr(worker_mod, "job_deadline", lambda seconds: 4.0)
     vm = await voicemail(store, "750.1", "4155550186", FIXTURES / "en-invoice.wav")
     worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, workers=1)

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from callcenter import events as ev
+from callcenter.core import events as ev
 from callcenter.ami.actions import LiveChannel
 from callcenter.ami.agi import parse_agi_result, quote_arg
 from callcenter.ami.events import (AgiExecuted, AgiStarted, CallerJoinedQueue, ChannelCreated, ChannelHungUp,
                                    DigitPressed, HangupRequested, translate)
 from callcenter.ami.trace import events
 from callcenter.calls.tracker import CallTracker
-from callcenter.errors import CallcenterError
+from callcenter.core.errors import CallcenterError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
 

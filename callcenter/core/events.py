@@ -1,0 +1,173 @@
+"""Domain events: what happened in the contact center, in its own words (shared/DESIGN.md #10).
+
+The pure trackers (`calls/tracker.py`, `routing/presence.py`) return these when an AMI event
+changes something; features (`ivr/sessions.py`, `routing/dialer.py`) publish theirs; the bus
+(`bus.py`) hands them to every subscriber: the IVR, the callback dialer, and later the ticket
+writer, the browser push and the transcription worker. Frozen, so a subscriber cannot change what
+the next one sees. Times (`at`) are epoch seconds from the app's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from callcenter.calls.tracker import CallRecord
+
+# Agent states, as a supervisor reads them (routing/presence.py says what each means).
+AgentStateName = Literal["logged_out", "unreachable", "paused", "ringing", "on_call", "wrapup", "ready"]
+
+
+@dataclass(frozen=True)
+class CallStarted:
+    """A new call (Linkedid) appeared: from the trunk (`inbound`, with its DID) or internal."""
+
+    call_id: str  # the Linkedid
+    caller_id: str
+    caller_name: str
+    did: str
+    direction: str  # inbound | internal | callback | outbound (click-to-call from the workspace)
+    at: float
+    callback_of: str = ""  # for a callback: the Linkedid of the call that asked for it
+    outbound_ticket: int | None = None  # for a click-to-call: the ticket it was made on
+
+
+@dataclass(frozen=True)
+class CallerQueued:
+    call_id: str
+    queue: str
+    caller_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentOffered:
+    """A queue rings an agent's phone for this call."""
+
+    call_id: str
+    queue: str
+    agent: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentConnected:
+    """The agent answered: caller and agent talk. `hold_seconds` is the caller's wait in the queue."""
+
+    call_id: str
+    queue: str
+    agent: str
+    hold_seconds: int
+    at: float
+
+
+@dataclass(frozen=True)
+class CallEnded:
+    """The call's last channel hung up; `record` is the final call record (a copy)."""
+
+    record: "CallRecord"
+    at: float
+
+
+@dataclass(frozen=True)
+class VoicemailRecorded:
+    """A caller left a message (a WAV file Asterisk wrote), to be transcribed and ticketed."""
+
+    call_id: str
+    path: str  # the host path of the WAV file
+    seconds: float
+    caller_id: str
+    did: str
+    at: float
+    empty: str = ""  # why it is an empty voicemail (shorter than the node's min_length, no sound), or ""
+
+
+@dataclass(frozen=True)
+class VoicemailTranscribed:
+    """A voicemail's text is on its interaction (callcenter/voicemail/worker.py); `empty`: no speech."""
+
+    call_id: str
+    voicemail_id: int  # the interaction
+    ticket_id: int
+    customer_id: int
+    text: str
+    language: str
+    empty: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class MessageReceived:
+    """A text message came in (SMS; later email, chat) and is on its customer's ticket."""
+
+    channel: str
+    interaction_id: int
+    ticket_id: int
+    customer_id: int
+    address: str  # the sender as received (a phone number, an address)
+    text: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ChatChanged:
+    """A web chat moved (channels/chatdesk.py): a message, typing, an assignment, a transfer, its
+    end. `chat` is the chat as agents see it (store/chats.py `chat_dict`, without messages);
+    `previous_agent` is who had it before a transfer or a requeue (their page drops it)."""
+
+    kind: str  # new | waiting | assigned | transferred | message | typing | contact | ended
+    chat: dict[str, Any]
+    message: dict[str, Any] | None
+    previous_agent: str
+    at: float
+
+
+@dataclass(frozen=True)
+class AgentStateChanged:
+    agent: str
+    state: AgentStateName
+    previous: AgentStateName
+    reason: str  # the pause reason, or what caused the change
+    at: float
+
+
+@dataclass(frozen=True)
+class AutoPauseDecided:
+    """The presence tracker decided an agent must be paused (missed offers in a row)."""
+
+    agent: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class QueueChanged:
+    """A queue's waiting list or numbers changed (a caller joined, left, was answered)."""
+
+    queue: str
+    waiting: int
+    at: float
+
+
+@dataclass(frozen=True)
+class CallbackRequested:
+    request_id: str
+    queue: str
+    number: str
+    call_id: str
+    at: float
+
+
+@dataclass(frozen=True)
+class PictureRebuilt:
+    """After an AMI (re)connect, the picture was read back from Asterisk (calls, agents, queues)."""
+
+    channels: int
+    calls_ended: int
+    at: float
+
+
+DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
+               | VoicemailTranscribed | MessageReceived | ChatChanged
+               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)

@@ -1,0 +1,78 @@
+"""Ticket rules (pure): the status machine, priorities, SLA due times, which ticket a contact joins.
+
+Status: `new → open → pending → resolved → closed`, with `pending ↔ open`, `resolved → open`
+(reopened, by hand or by a new contact) and any non-closed status → `closed`. `closed` is final: a
+new contact then opens a new ticket. Nothing goes back to `new`. SLA targets are minutes from the
+ticket's creation, per priority, optionally per channel (`store.sla`, keys `normal` or
+`voicemail/normal`), in the spirit of ITIL's response and resolution targets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from callcenter.core.errors import CallcenterError
+
+STATUSES = ("new", "open", "pending", "resolved", "closed")
+OPEN_STATUSES = ("new", "open", "pending")
+PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = ("voice", "voicemail", "chat", "sms", "email")
+
+TRANSITIONS: Mapping[str, frozenset[str]] = {
+    "new": frozenset({"open", "pending", "resolved", "closed"}),
+    "open": frozenset({"pending", "resolved", "closed"}),
+    "pending": frozenset({"open", "resolved", "closed"}),
+    "resolved": frozenset({"open", "closed"}),
+    "closed": frozenset(),
+}
+
+
+class TicketRuleError(CallcenterError):
+    """A change the rules refuse: `invalid-transition`, `bad-priority`, `bad-status`."""
+
+
+def check_transition(old: str, new: str) -> None:
+    """Errors: TicketRuleError `bad-status` (not a status), `invalid-transition` (not allowed)."""
+    if new not in STATUSES:
+        raise TicketRuleError("bad-status", f"no status {new!r} (statuses: {', '.join(STATUSES)})")
+    if new not in TRANSITIONS[old]:
+        allowed = ", ".join(sorted(TRANSITIONS[old])) or "none: closed is final"
+        raise TicketRuleError("invalid-transition", f"a ticket that is {old} cannot become {new} (allowed: {allowed})",
+                              {"from": old, "to": new})
+
+
+def check_priority(priority: str) -> None:
+    if priority not in PRIORITIES:
+        raise TicketRuleError("bad-priority", f"no priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
+
+
+@dataclass(frozen=True)
+class SlaTarget:
+    """Minutes from a ticket's creation to the first response and to its resolution."""
+
+    first_response: int
+    resolution: int
+
+
+DEFAULT_SLA: Mapping[str, SlaTarget] = {
+    "urgent": SlaTarget(15, 4 * 60),
+    "high": SlaTarget(60, 8 * 60),
+    "normal": SlaTarget(4 * 60, 48 * 60),
+    "low": SlaTarget(24 * 60, 7 * 24 * 60),
+    "voicemail/normal": SlaTarget(2 * 60, 48 * 60),  # a voicemail asks to be called back
+}
+
+
+def sla_due(targets: Mapping[str, SlaTarget], channel: str, priority: str, created_at: float) -> tuple[float, float]:
+    """(first response due, resolution due), epoch seconds. A `channel/priority` target wins over
+    the `priority` one; DEFAULT_SLA fills what the config does not say."""
+    merged = {**DEFAULT_SLA, **targets}
+    target = merged.get(f"{channel}/{priority}") or merged.get(priority) or DEFAULT_SLA["normal"]
+    return created_at + target.first_response * 60, created_at + target.resolution * 60
+
+
+def joinable(status: str, topic: str, updated_at: float, *, want_topic: str, now: float, reopen_days: int) -> bool:
+    """Does a new contact on `want_topic` join this ticket? Not closed, same topic, and touched
+    within `reopen_days` (a resolved one is then reopened)."""
+    return status != "closed" and topic == want_topic and now - updated_at <= reopen_days * 86400
