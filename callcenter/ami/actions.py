@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from callcenter.ami.events import caller_name, caller_text
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Refused
 
 # Bounds (characters; and bytes where Asterisk counts bytes). A longer pause reason would be cut by
 # app_queue (mid-character, measured on 22.10) while we kept the whole: memory and Asterisk would
@@ -33,7 +33,7 @@ MAX_AGI_COMMAND = 900
 MAX_VALUE_BYTES = 960
 
 
-class InvalidText(CallcenterError):
+class InvalidText(Refused):
     """A value that cannot go into Asterisk as it is (control characters, too long, empty)."""
 
     def __init__(self, what: str, value: str, problem: str) -> None:

@@ -37,7 +37,7 @@ from panoramisk.message import Message
 
 from callcenter.ami import actions
 from callcenter.ami.events import Event, translate
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Kind, Unavailable
 
 R = TypeVar("R")
 ConnectionState = Literal["disconnected", "connecting", "connected", "login-refused"]
@@ -52,8 +52,8 @@ LOW_WATER = 5_000
 BACKOFF = (0.1, 0.2, 0.3, 0.3, 0.3, 0.3, 0.3, 0.5, 0.5, 1.0, 2.0)
 
 
-class AmiError(CallcenterError):
-    """Base of AMI errors."""
+class AmiError(Unavailable):
+    """Base of AMI errors: Asterisk cannot be reached or used (503 unless said otherwise)."""
 
 
 class AmiLoginRefused(AmiError):
@@ -77,12 +77,16 @@ class AmiDisconnected(AmiError):
 
 
 class AmiTimeout(AmiError):
+    kind = Kind.TIMEOUT
+
     def __init__(self, action: str, timeout: float) -> None:
         super().__init__("ami-timeout", f"AMI action '{action}' got no answer within {timeout:g} s",
                          {"action": action, "timeout": timeout})
 
 
 class AmiActionFailed(AmiError):
+    kind = Kind.UPSTREAM  # Asterisk answered, and refused
+
     def __init__(self, action: str, message: str) -> None:
         super().__init__("ami-action-failed", f"AMI action '{action}' failed: {message}",
                          {"action": action, "asterisk_message": message})

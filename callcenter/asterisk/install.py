@@ -15,13 +15,13 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Unavailable
 
 DEFAULT_ROOT = Path("/opt/callcenter/asterisk-root")
 ROOT_UID = 640  # the asterisk user inside the root (scripts/install-asterisk.sh)
 
 
-class AsteriskNotInstalled(CallcenterError):
+class AsteriskNotInstalled(Unavailable):
     def __init__(self, detail: str) -> None:
         super().__init__("asterisk-not-installed",
                          f"no Asterisk >= 20 found ({detail}); run `make install` or scripts/install-asterisk.sh "

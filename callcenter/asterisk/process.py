@@ -18,18 +18,18 @@ from pathlib import Path
 
 from callcenter.asterisk.install import AsteriskInstall
 from callcenter.asterisk.render import InstanceDirs
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Conflict, Unavailable
 
 log = logging.getLogger(__name__)
 
 
-class AsteriskStartError(CallcenterError):
+class AsteriskStartError(Unavailable):
     def __init__(self, message: str, log_tail: str) -> None:
         super().__init__("asterisk-start-failed", message + ("\n--- Asterisk's log (last lines) ---\n" + log_tail
                                                               if log_tail else ""), {"log_tail": log_tail})
 
 
-class PortInUse(CallcenterError):
+class PortInUse(Conflict):
     def __init__(self, what: str, host: str, port: int, proto: str) -> None:
         super().__init__("port-in-use", f"{what} port {host}:{port}/{proto} is already in use by another program "
                          f"(see: ss -lnp{'u' if proto == 'udp' else 't'} | grep :{port}); stop it or choose "

@@ -16,7 +16,8 @@ from typing import Iterable
 import jinja2
 
 from callcenter.asterisk.install import AsteriskInstall
-from callcenter.config import Config, normalize_did
+from callcenter.config import Config
+from callcenter.ivr.settings import normalize_did
 from callcenter.core.credentials import Credentials
 
 # The templates shipped in the repository; CALLCENTER_ASTERISK_TEMPLATES points at your own copy.

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 from callcenter.ami.events import SecurityFailure
-from callcenter.config import SecuritySettings
+from callcenter.asterisk.settings import SecuritySettings
 from callcenter.core.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallRecord, CallTracker
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError, UnknownCall
+from callcenter.core.errors import Conflict, UnknownCall
 
 
 class Recordings:
@@ -42,7 +42,7 @@ class Recordings:
         if call is None or call.state == "ended":
             raise UnknownCall(call_id)
         if self.path_of(call) is None or call.call_id not in call.channels:
-            raise CallcenterError("not-recorded", f"call {call_id} is not being recorded (only calls answered in a "
+            raise Conflict("not-recorded", f"call {call_id} is not being recorded (only calls answered in a "
                                   "queue with `record: true` are)", {"call_id": call_id})
         await self.ami.send(actions.mixmonitor_mute(call.channels[call.call_id], paused))
         self.tracker.note(call_id, "recording:paused" if paused else "recording:resumed")

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Refused
 from callcenter.ivr import model as m
 
 
@@ -64,15 +64,15 @@ def write_graph(flow: m.Flow, output: Path) -> str:
     `graphviz-missing`, `graphviz-failed`."""
     folder = output.resolve().parent
     if not folder.is_dir() or not os.access(folder, os.W_OK):
-        raise CallcenterError("bad-output", f"cannot write {output}: the folder {folder} does not exist or is not "
+        raise Refused("bad-output", f"cannot write {output}: the folder {folder} does not exist or is not "
                               "writable", {"output": str(output)})
     try:
         return _write(flow, output)
     except OSError as exc:
-        raise CallcenterError("bad-output", f"cannot write {output}: {exc.strerror or exc}") from None
+        raise Refused("bad-output", f"cannot write {output}: {exc.strerror or exc}") from None
     except subprocess.CalledProcessError as exc:
         detail = " ".join(exc.stderr.decode(errors="replace").split())[:200] if exc.stderr else ""
-        raise CallcenterError("graphviz-failed", f"Graphviz could not draw {output}: {detail}") from None
+        raise Refused("graphviz-failed", f"Graphviz could not draw {output}: {detail}") from None
 
 
 def _write(flow: m.Flow, output: Path) -> str:
@@ -85,9 +85,9 @@ def _write(flow: m.Flow, output: Path) -> str:
         output.write_text(dot)
         return "dot"
     if ext not in ("svg", "png", "pdf"):
-        raise CallcenterError("bad-format", f"cannot draw to '.{ext}': use .svg, .png, .pdf, .dot or .mmd")
+        raise Refused("bad-format", f"cannot draw to '.{ext}': use .svg, .png, .pdf, .dot or .mmd")
     if shutil.which("dot") is None:
-        raise CallcenterError("graphviz-missing", "Graphviz's `dot` is not installed (make install, or "
+        raise Refused("graphviz-missing", "Graphviz's `dot` is not installed (make install, or "
                               "apt-get install graphviz); .mmd (Mermaid) needs nothing")
     subprocess.run(["dot", f"-T{ext}", "-o", str(output)], input=dot.encode(), check=True, capture_output=True)
     return ext

@@ -14,14 +14,14 @@ import subprocess
 from pathlib import Path
 from typing import Callable
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Unavailable
 
 SOUND_EXTENSIONS = ("gsm", "wav", "ulaw", "alaw", "sln", "sln16", "g722", "g729", "wav16")
 # Flow `language` → espeak-ng voice, when the flow names no `voice`.
 VOICES = {"en": "en-us", "fr": "fr-fr", "de": "de", "es": "es", "it": "it", "nl": "nl", "pt": "pt-br"}
 
 
-class TtsFailed(CallcenterError):
+class TtsFailed(Unavailable):
     def __init__(self, text: str, why: str) -> None:
         why = " ".join(why.split())[:300]  # one line: it ends up in the log and `callcenter flow list`
         super().__init__("tts-failed", f"could not turn {text[:40]!r} into audio: {why}", {"text": text})

@@ -11,7 +11,7 @@ from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError, UnknownAgent
+from callcenter.core.errors import Refused, UnknownAgent
 from callcenter.routing.callbacks import dialable
 
 
@@ -20,7 +20,7 @@ async def click_to_call(ami: AmiClient, tracker: CallTracker, config: Config, ag
     """Originate it; returns the agent channel's uniqueid (the call's Linkedid)."""
     number = number.strip().replace(" ", "").replace("-", "")
     if not dialable(number):
-        raise CallcenterError("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
+        raise Refused("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
     if agent not in config.agents:
         raise UnknownAgent(agent, list(config.agents))
     channel_id = f"c2c-{agent}-{secrets.token_hex(4)}"

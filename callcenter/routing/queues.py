@@ -19,7 +19,7 @@ from typing import Any
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError, UnknownAgent, UnknownQueue
+from callcenter.core.errors import CallcenterError, Conflict, Refused, UnknownAgent, UnknownQueue, Upstream
 from callcenter.routing.keeping import Keeper
 
 log = logging.getLogger(__name__)
@@ -236,7 +236,7 @@ class QueueControl:
                                                       paused=self.paused_in(agent, queue),
                                                       reason=self.state.paused.get(agent, {}).get("reason", "")))
         if not reply.ok and "Already there" not in reply.message:  # already in: what we want
-            raise CallcenterError("ami-action-failed", f"Asterisk refused to add {agent} to {queue}: "
+            raise Upstream("ami-action-failed", f"Asterisk refused to add {agent} to {queue}: "
                                   f"{reply.message}", {"queue": queue, "agent": agent})
 
     def paused_in(self, agent: str, queue: str) -> bool:
@@ -254,7 +254,7 @@ class QueueControl:
         self._queue(queue)
         self._agent(agent)
         if not 0 <= penalty <= MAX_PENALTY:
-            raise CallcenterError("bad-penalty", f"penalty must be 0 to {MAX_PENALTY}, not {penalty}",
+            raise Refused("bad-penalty", f"penalty must be 0 to {MAX_PENALTY}, not {penalty}",
                                   {"penalty": penalty})
         if agent in self.state.members[queue]:
             if self.state.members[queue][agent] == penalty:
@@ -270,11 +270,11 @@ class QueueControl:
         self._queue(queue)
         self._agent(agent)
         if agent not in self.state.members[queue]:
-            raise CallcenterError("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
+            raise Conflict("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
                                   {"queue": queue, "agent": agent})
         reply = await self.ami.send(actions.queue_remove(queue, _interface(agent)))
         if not reply.ok and "Not there" not in reply.message:  # already gone is fine
-            raise CallcenterError("ami-action-failed", f"Asterisk refused to remove {agent} from {queue}: "
+            raise Upstream("ami-action-failed", f"Asterisk refused to remove {agent} from {queue}: "
                                   f"{reply.message}", {"queue": queue, "agent": agent})
         del self.state.members[queue][agent]
         self._save()
@@ -294,10 +294,10 @@ class QueueControl:
         if queue:
             self._queue(queue)
             if agent not in self.state.members[queue]:
-                raise CallcenterError("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
+                raise Conflict("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
                                       {"queue": queue, "agent": agent})
         if not reason.strip():
-            raise CallcenterError("missing-reason", "a pause needs a reason (e.g. --reason lunch)")
+            raise Refused("missing-reason", "a pause needs a reason (e.g. --reason lunch)")
         if agent in self.state.paused:
             await self._pause(agent, False, "", self.state.paused[agent]["queue"])
         await self._pause(agent, True, reason.strip(), queue)

@@ -15,7 +15,7 @@ from callcenter.tickets.rules import SlaTarget
 from callcenter.tickets.store import Store, StorePolicy
 
 if TYPE_CHECKING:
-    from callcenter.config import StoreSettings
+    from callcenter.tickets.settings import StoreSettings
 
 __all__ = ["Store", "StorePolicy", "policy"]
 

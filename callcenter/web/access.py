@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from callcenter.web.roles import Principal, Role
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Forbidden, Unauthorized
 
 COOKIE = "cc_session"
 PRINCIPAL = web.RequestKey("principal", Principal)
@@ -46,7 +46,9 @@ ADMIN_PREFIXES = ("/api/users", "/api/config/", "/api/flows/reload", "/api/reten
 SessionLookup = Callable[[str], Awaitable["dict[str, str] | None"]]
 
 
-class Forbidden(CallcenterError):
+class NotAllowed(Forbidden):
+    """A logged-in person whose role (or whose ticket, or whose call) does not allow this."""
+
     def __init__(self, message: str) -> None:
         super().__init__("forbidden", message)
 
@@ -76,13 +78,13 @@ async def who(request: web.Request, token: str, session: SessionLookup,
     given = request.headers.get("Authorization", "")
     if given:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            raise CallcenterError("unauthorized", "wrong API token (Authorization: Bearer <token>; the token is in "
+            raise Unauthorized("unauthorized", "wrong API token (Authorization: Bearer <token>; the token is in "
                                   "the runtime folder's secrets.yaml)")
         return Principal("api", "admin", None, "token")
     cookie = request.cookies.get(COOKIE, "")
     user = await session(cookie) if cookie else None
     if user is None:
-        raise CallcenterError("unauthorized", "log in first (POST /api/login), or give the API token "
+        raise Unauthorized("unauthorized", "log in first (POST /api/login), or give the API token "
                               "(Authorization: Bearer <token>, in the runtime folder's secrets.yaml)")
     principal = Principal(user["name"], user["role"],  # type: ignore[arg-type]
                           user["name"] if user["name"] in agents() else None, "session", user["csrf_token"])
@@ -90,12 +92,12 @@ async def who(request: web.Request, token: str, session: SessionLookup,
         sent = request.headers.get("X-CSRF-Token", "")
         if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()) or \
                 not same_origin(request):
-            raise CallcenterError("csrf", "a change from the page needs its X-CSRF-Token header (from /api/session), "
+            raise Forbidden("csrf", "a change from the page needs its X-CSRF-Token header (from /api/session), "
                                   "sent from this server's own pages (Origin)")
     elif request.path == "/api/ws" and not same_origin(request):
-        raise CallcenterError("csrf", "a WebSocket from another site")
+        raise Forbidden("csrf", "a WebSocket from another site")
     if not principal.may(needed_role(request)):
-        raise Forbidden(f"{principal.name} ({principal.role}) may not {request.method} {request.path[:80]}")
+        raise NotAllowed(f"{principal.name} ({principal.role}) may not {request.method} {request.path[:80]}")
     return principal
 
 
@@ -110,7 +112,7 @@ def own_ticket(request: web.Request, assignee: str, wanted: str | None = None) -
     if p.may("supervisor"):
         return
     if assignee not in ("", p.name) or wanted not in (None, "", p.name):
-        raise Forbidden(f"{p.name} may change only tickets assigned to them or to nobody, and assign them only "
+        raise NotAllowed(f"{p.name} may change only tickets assigned to them or to nobody, and assign them only "
                         "to themselves")
 
 
@@ -120,4 +122,4 @@ def own_agent(request: web.Request, agent: str | None, what: str) -> None:
     p = principal(request)
     if p.may("supervisor") or (agent is not None and p.is_agent(agent)):
         return
-    raise Forbidden(f"{p.name} may not {what} of {agent or 'another agent'}")
+    raise NotAllowed(f"{p.name} may not {what} of {agent or 'another agent'}")

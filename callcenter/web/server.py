@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
 from aiohttp import web
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Kind, CallcenterError, Forbidden, NotFound, Refused
 from callcenter.web import access
 from callcenter.channels.chat import routes as chat
 from callcenter.tickets import routes as store_api
@@ -29,7 +29,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-STATUS_OF_ERROR = {
+# The one table from an error's kind to an HTTP status (core/errors.py says what each kind means).
+STATUS_OF_KIND: dict[Kind, int] = {
+    Kind.REFUSED: 400, Kind.UNAUTHORIZED: 401, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409,
+    Kind.RULE: 422, Kind.LIMITED: 429, Kind.UPSTREAM: 502, Kind.UNAVAILABLE: 503, Kind.TIMEOUT: 504,
+}
+# TEMPORARY (until the ticket store's errors carry their kinds): the statuses of its ids.
+_LEGACY_STATUS = {
     "not-found": 404,
     "unknown-call": 404,
     "unauthorized": 401,
@@ -75,6 +81,13 @@ STATUS_OF_ERROR = {
     "no-telephony": 409,
     "rate-limited": 429,
 }
+
+
+def status_of(exc: CallcenterError) -> int:
+    """The HTTP status of one of our errors, from its kind."""
+    if exc.kind is Kind.REFUSED and exc.error_id in _LEGACY_STATUS:
+        return _LEGACY_STATUS[exc.error_id]
+    return STATUS_OF_KIND[exc.kind]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -122,10 +135,11 @@ def make_app(parts: "Callcenter", token: str,
             if request.path.startswith("/api/") and request.path not in access.PUBLIC:
                 request[access.PRINCIPAL] = await access.who(request, token, session_of, agent_names)
             elif request.path == "/api/login" and not access.same_origin(request):
-                raise CallcenterError("csrf", "a login from another site")
+                raise Forbidden("csrf", "a login from another site")
             return await handler(request)
         except CallcenterError as exc:
-            return _error(STATUS_OF_ERROR.get(exc.error_id, 400), exc.error_id, str(exc), exc.details)
+            status = status_of(exc)
+            return _error(status, exc.error_id, str(exc), exc.details)
         except web.HTTPException as exc:  # unknown route, wrong method, body too large: JSON too
             return _error(exc.status, "not-found" if exc.status == 404 else f"http-{exc.status}", exc.reason)
 
@@ -157,19 +171,19 @@ def make_app(parts: "Callcenter", token: str,
         body = await json_body(request)
         action = body.get("action")
         if action not in ("pause", "resume"):
-            raise CallcenterError("bad-request", 'action must be "pause" or "resume"')
+            raise Refused("bad-request", 'action must be "pause" or "resume"')
         record = parts.tracker.get(request.match_info["call_id"])
         access.own_agent(request, record.agent if record is not None else None, "pause the recording of a call")
         return web.json_response(await parts.recordings.set_paused(request.match_info["call_id"], action == "pause"))
 
     async def flows(request: web.Request) -> web.Response:
         if parts.flows is None:
-            raise CallcenterError("no-flows", "this controller runs no IVR flows")
+            raise NotFound("no-flows", "this controller runs no IVR flows")
         return web.json_response(parts.flows.describe())
 
     async def reload_flows(request: web.Request) -> web.Response:
         if parts.flows is None:
-            raise CallcenterError("no-flows", "this controller runs no IVR flows")
+            raise NotFound("no-flows", "this controller runs no IVR flows")
         changed = await asyncio.to_thread(parts.flows.reload)
         return web.json_response({"reloaded": changed, **parts.flows.describe()},
                                  status=200 if changed else 422)
@@ -179,11 +193,11 @@ def make_app(parts: "Callcenter", token: str,
         try:
             body = json.loads(raw, parse_constant=_no_constant)  # NaN / Infinity are not JSON
         except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-            raise CallcenterError("bad-request", "the body must be JSON (at most 64 levels deep)") from None
+            raise Refused("bad-request", "the body must be JSON (at most 64 levels deep)") from None
         if _depth(body) > MAX_JSON_DEPTH:
-            raise CallcenterError("bad-request", f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
+            raise Refused("bad-request", f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(body, dict):
-            raise CallcenterError("bad-request", "the body must be a JSON object")
+            raise Refused("bad-request", "the body must be a JSON object")
         return body
 
     async def queues(request: web.Request) -> web.Response:
@@ -196,7 +210,7 @@ def make_app(parts: "Callcenter", token: str,
         body = await json_body(request)
         penalty = body.get("penalty", 0)
         if not isinstance(penalty, int) or isinstance(penalty, bool):
-            raise CallcenterError("bad-penalty", f"penalty must be an integer, not {penalty!r}")
+            raise Refused("bad-penalty", f"penalty must be an integer, not {penalty!r}")
         await parts.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
         return web.json_response(view.queue(request.match_info["name"]))
 
@@ -214,11 +228,11 @@ def make_app(parts: "Callcenter", token: str,
         body = await json_body(request)
         queue = body.get("queue") or ""
         if not isinstance(queue, str):
-            raise CallcenterError("bad-request", "queue must be a queue name")
+            raise Refused("bad-request", "queue must be a queue name")
         access.own_agent(request, request.match_info["name"], "pause")
         me = access.principal(request)
         if me.via == "session" and body.get("reason", "") not in parts.config.web.pause_reasons:
-            raise CallcenterError("bad-reason", "a pause from the page needs one of web.pause_reasons: "
+            raise Refused("bad-reason", "a pause from the page needs one of web.pause_reasons: "
                                   f"{', '.join(parts.config.web.pause_reasons)}")
         await parts.queue_control.pause(request.match_info["name"], body.get("reason", ""), queue)
         return web.json_response(view.agent(request.match_info["name"]))
@@ -230,7 +244,7 @@ def make_app(parts: "Callcenter", token: str,
 
     async def config_reload(request: web.Request) -> web.Response:
         if reload_config is None:
-            raise CallcenterError("not-supported", "this controller cannot reload its config")
+            raise Refused("not-supported", "this controller cannot reload its config")
         result = await reload_config()
         return web.json_response(result, status=200 if result["reloaded"] else 422)
 

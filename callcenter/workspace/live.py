@@ -25,7 +25,7 @@ from callcenter.core import events as ev
 from callcenter.web.roles import Principal
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import CallcenterError, Limited
 from callcenter.readmodel import ReadModel
 from callcenter.routing.presence import Presence
 from callcenter.tickets import Store
@@ -235,7 +235,7 @@ class LiveHub:
 
     async def handle(self, request: web.Request, me: Principal, cookie: str = "") -> web.WebSocketResponse:
         if sum(c.principal.name == me.name for c in self.clients) >= MAX_PAGES_PER_USER:
-            raise CallcenterError("too-many-pages", f"{me.name} has {MAX_PAGES_PER_USER} pages open already")
+            raise Limited("too-many-pages", f"{me.name} has {MAX_PAGES_PER_USER} pages open already")
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=4096)
         await ws.prepare(request)
         client = Client(ws, me, hashlib.sha256(cookie.encode()).hexdigest() if cookie else "")

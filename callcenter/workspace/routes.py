@@ -21,7 +21,7 @@ from callcenter.web.roles import ROLES
 from callcenter.web.throttle import LoginThrottle
 from callcenter.config import Config
 from callcenter.core.credentials import Credentials
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Conflict, NotFound, Refused, Unauthorized
 from callcenter.routing.callbacks import dialable
 from callcenter.routing.clicktocall import click_to_call
 from callcenter.tickets.accounts import Accounts
@@ -80,14 +80,14 @@ async def dial_customer(parts: Any, agent: str, number: str, ticket: int | None)
     the agent's registered phone. Returns the call's id. Errors: `unknown-ticket`, `no-trunk`,
     `phone-not-registered`, `bad-number`, AMI errors."""
     if not dialable(number.strip().replace(" ", "").replace("-", "")):
-        raise CallcenterError("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
+        raise Refused("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
     if ticket is not None and parts.store is not None:
         await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
     if not parts.config.trunk.host:
-        raise CallcenterError("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
+        raise Conflict("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
     state = parts.presence.agents.get(agent)
     if state is None or not state.registered:
-        raise CallcenterError("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
+        raise Conflict("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
     return await click_to_call(parts.ami, parts.tracker, parts.config, agent, number, ticket)
 
 
@@ -111,7 +111,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         body = await json_body(request)
         name, password = body.get("name"), body.get("password")
         if not isinstance(name, str) or not isinstance(password, str):
-            raise CallcenterError("bad-request", "name and password must be strings")
+            raise Refused("bad-request", "name and password must be strings")
         now = clock()
         keys = [f"name:{name.lower()[:64]}", f"addr:{request.remote or '-'}"]
         wait = throttle.retry_after(keys, now)
@@ -128,7 +128,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
             HASHING, passwords.verify, user["password_hash"] if user else passwords.DUMMY_HASH, password)
         if user is None or user["disabled"] or not good:
             log.warning("web login refused for %r from %s", name[:64], request.remote)
-            raise CallcenterError("bad-login", "wrong name or password")
+            raise Unauthorized("bad-login", "wrong name or password")
         throttle.succeeded(keys)
         token, csrf = await accounts.new_session(user["name"])
         response = web.json_response({"name": user["name"], "role": user["role"], "csrf_token": csrf,
@@ -156,7 +156,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
     def role_of(body: dict[str, Any]) -> str:
         role = body.get("role")
         if role not in ROLES:
-            raise CallcenterError("bad-request", f"role must be one of {', '.join(ROLES)}")
+            raise Refused("bad-request", f"role must be one of {', '.join(ROLES)}")
         return str(role)
 
     async def users(request: web.Request) -> web.Response:
@@ -198,14 +198,14 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
             return record.agent
         stored = await parts.store.call(call_id) if parts.store is not None else None
         if stored is None:
-            raise CallcenterError("unknown-call", f"no call {call_id[:64]!r}")
+            raise NotFound("unknown-call", f"no call {call_id[:64]!r}")
         return stored["agent"] or None
 
     async def wrapup(request: web.Request) -> web.Response:
         body = await json_body(request)
         code = body.get("code")
         if code not in config().web.wrapup_codes:
-            raise CallcenterError("bad-request", f"code must be one of web.wrapup_codes: {', '.join(config().web.wrapup_codes)}")
+            raise Refused("bad-request", f"code must be one of web.wrapup_codes: {', '.join(config().web.wrapup_codes)}")
         call_id = request.match_info["call_id"]
         access.own_agent(request, await agent_of_call(call_id), "set the wrap-up of a call")
         return web.json_response(await accounts.wrapup(call_id, str(code), access.principal(request).name))
@@ -215,11 +215,11 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         me = access.principal(request)
         agent = me.agent if me.via == "session" else body.get("agent")
         if not isinstance(agent, str) or not agent:
-            raise CallcenterError("bad-request", "click-to-call needs an agent's phone (log in as an agent, or give "
+            raise Refused("bad-request", "click-to-call needs an agent's phone (log in as an agent, or give "
                                   "`agent` with the API token)")
         number, ticket = body.get("number"), body.get("ticket_id")
         if not isinstance(number, str) or (ticket is not None and (not isinstance(ticket, int) or isinstance(ticket, bool))):
-            raise CallcenterError("bad-request", "number must be a string and ticket_id an integer")
+            raise Refused("bad-request", "number must be a string and ticket_id an integer")
         call_id = await dial_customer(parts, agent, number, ticket)
         return web.json_response({"call_id": call_id, "agent": agent, "number": number, "ticket_id": ticket})
 
@@ -236,7 +236,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         roots = parts.store.policy.recording_roots if parts.store is not None else ()
         real = path.resolve() if path is not None else None
         if real is None or not any(real.is_relative_to(r.resolve()) for r in roots) or not real.is_file():
-            raise CallcenterError("no-audio", f"interaction #{interaction_id} has no audio here")
+            raise NotFound("no-audio", f"interaction #{interaction_id} has no audio here")
         return web.FileResponse(real, headers={"Content-Type": "audio/wav", "Cache-Control": "private, no-store",
                                                "X-Content-Type-Options": "nosniff"})
 

@@ -221,7 +221,7 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
     from aiosmtpd.smtp import SMTP as Server
 
     from callcenter.channels.email import outbox
-    from callcenter.config import EmailSettings
+    from callcenter.channels.email.settings import EmailSettings
     relayed: list[bytes] = []
 
     class Relay:

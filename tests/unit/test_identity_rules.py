@@ -9,7 +9,8 @@ from callcenter.core import events as ev
 from callcenter.ami.events import (AgentMissed, CallerJoinedQueue, ChannelCreated, ChannelHungUp, HangupRequested,
                                    caller_name, translate)
 from callcenter.calls.tracker import CallTracker
-from callcenter.config import normalize_did, parse_config
+from callcenter.config import parse_config
+from callcenter.ivr.settings import normalize_did
 from callcenter.routing.callbacks import dialable
 from callcenter.routing.presence import Presence
 

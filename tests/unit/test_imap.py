@@ -14,7 +14,8 @@ import pytest
 
 from callcenter.channels.email.imap import ImapPoller
 from callcenter.channels.email.intake import MailIntake
-from callcenter.config import ConfigError, EmailSettings, parse_config
+from callcenter.config import ConfigError, parse_config
+from callcenter.channels.email.settings import EmailSettings
 from callcenter.tickets import Store
 from callcenter.tickets import db
 from callcenter.tickets.messages import Messages

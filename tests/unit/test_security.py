@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from callcenter.ami.events import SecurityFailure, translate
-from callcenter.config import SecuritySettings
+from callcenter.asterisk.settings import SecuritySettings
 from callcenter.asterisk.sip_guard import Guard
 
 

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Sequence
 from callcenter.core import events as ev
 from callcenter.channels.chat import rules
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import CallcenterError, Conflict, Forbidden, NotFound
 from callcenter.tickets import db
 from callcenter.tickets import identity
 from callcenter.tickets.chats import Chats
@@ -234,7 +234,7 @@ class ChatDesk:
             stored = await self.chats.get(chat_id)  # unknown-chat if there is none
             raise db.StoreError("chat-ended", f"chat #{chat_id} has ended ({stored['ended_by']})", {"chat": chat_id})
         if not supervisor and chat["agent"] != actor:
-            raise CallcenterError("not-yours", f"chat #{chat_id} is not {actor}'s")
+            raise Forbidden("not-yours", f"chat #{chat_id} is not {actor}'s")
         return chat
 
     async def agent_says(self, chat_id: int, actor: str, text: str, *, supervisor: bool = False) -> dict[str, Any]:
@@ -261,16 +261,16 @@ class ChatDesk:
         previous = chat["agent"]
         if agent:
             if agent not in config.agents:
-                raise CallcenterError("unknown-agent", f"no agent {agent[:64]!r}")
+                raise NotFound("unknown-agent", f"no agent {agent[:64]!r}")
             seat = next(s for s in self.seats() if s.name == agent)
             if seat.chats >= rules.capacity(seat, config.chat.max_per_agent, config.chat.max_while_on_call):
-                raise CallcenterError("agent-busy", f"{agent} cannot take a chat now (no page open, paused, or full)")
+                raise Conflict("agent-busy", f"{agent} cannot take a chat now (no page open, paused, or full)")
             chat = await self.chats.assign(chat_id, agent)
             self.last_assigned[agent] = self.clock()
             note = f"{self.display_name(previous) or 'The queue'} passed the chat to {self.display_name(agent)}."
         else:
             if queue not in config.queues:
-                raise CallcenterError("unknown-queue", f"no queue {queue[:64]!r}")
+                raise NotFound("unknown-queue", f"no queue {queue[:64]!r}")
             chat = await self.chats.requeue(chat_id, queue)
             self.prefer.pop(chat_id, None)
             note = f"{self.display_name(previous) or 'The queue'} passed the chat to the {queue} queue."
@@ -300,11 +300,11 @@ class ChatDesk:
         else the one they gave) through the trunk, on the chat's ticket; the chat says so."""
         chat = await self._mine(chat_id, actor, supervisor)
         if self.call_out is None:
-            raise CallcenterError("no-telephony", "calls are not available here")
+            raise Conflict("no-telephony", "calls are not available here")
         phones = [v.split(":", 1)[1] for v in chat["verified"] if v.startswith("phone:")]
         number = number or (phones[0] if phones else chat["contact"].get("phone", ""))
         if not number:
-            raise CallcenterError("no-number", "the visitor gave no phone number: ask for one, or type it")
+            raise Conflict("no-number", "the visitor gave no phone number: ask for one, or type it")
         with contextlib.suppress(identity.IdentityError):  # "(415) 555-0400" as typed → E.164 to dial
             parsed = identity.parse("phone", number, self.config().store.default_region)
             if parsed is not None and parsed.valid:

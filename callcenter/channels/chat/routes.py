@@ -35,7 +35,7 @@ from callcenter.channels.chat import rules
 from callcenter.core.text import clean_text
 from callcenter.channels.chat.desk import ChatDesk
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import CallcenterError, Conflict, NotFound, Refused
 from callcenter.tickets import identity
 from callcenter.web import access
 from callcenter.tickets.routes import path_id
@@ -272,12 +272,12 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
             body = await json_body(request)
             text = body.get("text")
             if not isinstance(text, str) or not clean_text(text).strip():
-                raise CallcenterError("bad-request", "the message needs text")
+                raise Refused("bad-request", "the message needs text")
             if len(text) > config().chat.max_text:
-                raise CallcenterError("too-long", f"at most {config().chat.max_text} characters")
+                raise Refused("too-long", f"at most {config().chat.max_text} characters")
             contact = _contact(body, config().store.default_region)
             if not contact.get("email") and not contact.get("phone"):
-                raise CallcenterError("no-address", "an email or a phone number is needed to answer the message")
+                raise Conflict("no-address", "an email or a phone number is needed to answer the message")
             # Counted once the form is right: a visitor's typos do not lock them out.
             if not limits.offline.hit(request.remote or "?", clock()):
                 return _error("rate-limited", "too many messages from this address: try again later", 429, headers)
@@ -312,7 +312,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         body = await json_body(request)
         text = body.get("text")
         if not isinstance(text, str) or not text.strip() or len(text) > config().chat.max_text:
-            raise CallcenterError("bad-request", f"text: 1 to {config().chat.max_text} characters")
+            raise Refused("bad-request", f"text: 1 to {config().chat.max_text} characters")
         actor, sup = me(request)
         message = await desk.agent_says(path_id(request.match_info["id"], "chat"), actor, clean_text(text).strip(),
                                         supervisor=sup)
@@ -327,7 +327,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         body = await json_body(request)
         agent, queue = body.get("agent", ""), body.get("queue", "")
         if not isinstance(agent, str) or not isinstance(queue, str) or bool(agent) == bool(queue):
-            raise CallcenterError("bad-request", "give either `agent` or `queue`")
+            raise Refused("bad-request", "give either `agent` or `queue`")
         actor, sup = me(request)
         chat = await desk.transfer(path_id(request.match_info["id"], "chat"), actor, agent=agent, queue=queue,
                                    supervisor=sup)
@@ -342,7 +342,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         body = await json_body(request)
         kind, value = body.get("kind"), body.get("value")
         if kind not in ("email", "phone") or not isinstance(value, str) or not value.strip() or len(value) > 320:
-            raise CallcenterError("bad-request", "kind must be email or phone, and value the address or number")
+            raise Refused("bad-request", "kind must be email or phone, and value the address or number")
         actor, sup = me(request)
         chat = await desk.verify(path_id(request.match_info["id"], "chat"), actor, str(kind), value, supervisor=sup)
         return web.json_response(desk.for_agents(chat))
@@ -351,10 +351,10 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         body = await json_body(request)
         number = body.get("number", "")
         if not isinstance(number, str):
-            raise CallcenterError("bad-request", "number must be a string")
+            raise Refused("bad-request", "number must be a string")
         p = access.principal(request)
         if p.agent is None:
-            raise CallcenterError("bad-request", "chat → call rings the agent's phone: log in as an agent")
+            raise Refused("bad-request", "chat → call rings the agent's phone: log in as an agent")
         chat_id = path_id(request.match_info["id"], "chat")
         call_id = await desk.call(chat_id, p.agent, number, supervisor=p.may("supervisor"))
         return web.json_response({"call_id": call_id, "chat": chat_id})
@@ -363,7 +363,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
         key = request.match_info["key"]
         path = files / key[:2] / key
         if not FILE_KEY.fullmatch(key) or not path.is_file():
-            raise CallcenterError("not-found", "no such attachment")
+            raise NotFound("not-found", "no such attachment")
         kind = rules.sniff(path.open("rb").read(16)) or "application/octet-stream"
         return web.FileResponse(path, headers={"Content-Type": kind, "Content-Disposition": "attachment",
                                                "Content-Security-Policy": "sandbox"})
@@ -404,7 +404,7 @@ def _contact(body: dict[str, Any], region: str) -> dict[str, str]:
         if value is None or value == "":
             continue
         if not isinstance(value, str):
-            raise CallcenterError("bad-request", f"{key} must be text")
+            raise Refused("bad-request", f"{key} must be text")
         text = " ".join(clean_text(value).split())[:limit]  # one line: a name is never a header
         if not text:
             continue

@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable
 
 import aioimaplib
 
-from callcenter.config import EmailSettings
+from callcenter.channels.email.settings import EmailSettings
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from callcenter.core import events as ev
 from callcenter.channels.email import parse as mail
 from callcenter.channels.email import outbox
-from callcenter.config import EmailSettings
+from callcenter.channels.email.settings import EmailSettings
 from callcenter.core.errors import CallcenterError
 from callcenter.tickets.messages import Messages
 

@@ -8,7 +8,7 @@ import asyncio
 import smtplib
 from email.message import EmailMessage
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Upstream
 
 
 async def send(msg: EmailMessage, relay_host: str, relay_port: int, timeout: float = 30.0) -> str:
@@ -22,5 +22,5 @@ async def send(msg: EmailMessage, relay_host: str, relay_port: int, timeout: flo
     try:
         await asyncio.to_thread(deliver)
     except (smtplib.SMTPException, OSError) as exc:
-        raise CallcenterError("mail-send-failed", f"the relay {relay_host}:{relay_port} did not take it: {exc}") from None
+        raise Upstream("mail-send-failed", f"the relay {relay_host}:{relay_port} did not take it: {exc}") from None
     return "sent"

@@ -15,10 +15,10 @@ import urllib.parse
 import urllib.request
 from typing import Protocol
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Upstream
 
 
-class SmsError(CallcenterError):
+class SmsError(Upstream):
     pass
 
 

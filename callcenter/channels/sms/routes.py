@@ -32,7 +32,7 @@ from callcenter.channels.email import outbox
 from callcenter.channels.email.intake import MailIntake
 from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import Config
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Conflict, NotFound, Refused
 from callcenter.tickets.messages import Messages
 from callcenter.web import access
 from callcenter.tickets.routes import path_id
@@ -95,23 +95,23 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         body = await json_body(request)
         channel, text, to = body.get("channel"), body.get("text"), body.get("to")
         if channel not in ("sms", "email"):
-            raise CallcenterError("bad-request", 'channel must be "sms" or "email" (chat replies come later)')
+            raise Refused("bad-request", 'channel must be "sms" or "email" (chat replies come later)')
         if not isinstance(text, str) or not text.strip() or (to is not None and not isinstance(to, str)):
-            raise CallcenterError("bad-request", "text must be a non-empty string, and to an address")
+            raise Refused("bad-request", "text must be a non-empty string, and to an address")
         if channel == "email":
             return await email_reply(request, text)
         encoding, parts = sms.segments(text)
         if parts > sms.MAX_SEGMENTS:
-            raise CallcenterError("too-long", f"{parts} SMS segments ({encoding}); at most {sms.MAX_SEGMENTS}")
+            raise Refused("too-long", f"{parts} SMS segments ({encoding}); at most {sms.MAX_SEGMENTS}")
         ticket_id = path_id(request.match_info["id"], "ticket")
         me = access.principal(request)
         if not me.may("supervisor"):  # as for editing: an agent answers tickets of theirs or of nobody's
             access.own_ticket(request, (await messages.store.ticket(ticket_id))["assignee"])
         number = to or await messages.phone_of(ticket_id)
         if not sms.textable(number):
-            raise CallcenterError("bad-number", f"{number[:30]!r} is not a phone number to text")
+            raise Refused("bad-number", f"{number[:30]!r} is not a phone number to text")
         if await messages.opted_out(number):
-            raise CallcenterError("opted-out", f"{number} sent STOP: no SMS until they send START")
+            raise Conflict("opted-out", f"{number} sent STOP: no SMS until they send START")
         callback = config().sms_public_url + "/webhooks/sms/twilio/status"
         sid, state = await provider.send(number, text, callback)
         row = await messages.outbound(ticket_id, "sms", number, text, actor=me.name, external_id=sid, status=state)
@@ -144,7 +144,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         mail_intake = intake()
         path = mail_intake.html_path(interaction) if mail_intake else None
         if path is None or not path.is_file():
-            raise CallcenterError("unknown-interaction", f"interaction #{interaction} has no HTML view")
+            raise NotFound("unknown-interaction", f"interaction #{interaction} has no HTML view")
         return web.FileResponse(path, headers={
             "Content-Type": "text/html; charset=utf-8", "X-Frame-Options": "DENY",
             "Content-Security-Policy": "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:",
