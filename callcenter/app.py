@@ -31,6 +31,7 @@ from typing import Any, Awaitable, Callable, Sequence, TextIO
 from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient, AmiError, AmiLoginRefused, AmiUnavailable
+from callcenter.ami.port import AmiPort
 from callcenter.ami.events import SecurityFailure
 from callcenter.asterisk.install import AsteriskInstall, find_asterisk
 from callcenter.asterisk.process import AsteriskProcess, AsteriskStartError, check_port_free
@@ -173,7 +174,7 @@ class Callcenter:
     """The built parts. `run()` runs them until cancelled; `apply_config()` takes a reloaded config."""
 
     config: Config
-    ami: AmiClient
+    ami: AmiPort
     bus: Bus
     tracker: CallTracker
     presence: Presence
@@ -241,7 +242,7 @@ async def _no_bans(banned: list[str]) -> None:
     """Without an Asterisk of our own to configure (unit tests), bans are only counted."""
 
 
-def build(config: Config, *, ami: AmiClient, clock: Callable[[], float] = time.time,
+def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.time,
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
           faults: frozenset[str] = frozenset(),
           apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
@@ -347,7 +348,7 @@ RESTART_ONLY = ("runtime_dir", "ivr_flows", "sip", "ami", "api", "store", "speec
 # (chat is live: its limits, queue, origins and canned replies are read from the config in force.)
 
 
-async def reload_asterisk_config(ami: AmiClient) -> None:
+async def reload_asterisk_config(ami: AmiPort) -> None:
     """Make a running Asterisk read its rendered config again (PJSIP, queues, dialplan); calls in
     progress are not touched. Errors: AmiError."""
     for command in ("module reload res_pjsip.so", "queue reload parameters", "dialplan reload"):

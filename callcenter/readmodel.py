@@ -11,7 +11,7 @@ import time
 from typing import Any, Callable
 
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient
+from callcenter.ami.port import AmiPort
 from callcenter.core.bus import Bus
 from callcenter.calls.tracker import CallRecord, CallTracker
 from callcenter.config import Config
@@ -28,7 +28,7 @@ from callcenter.tickets import Store
 class ReadModel:
     """Read-only views over the live parts, for the REST API."""
 
-    def __init__(self, config: Callable[[], Config], ami: AmiClient, bus: Bus, tracker: CallTracker,
+    def __init__(self, config: Callable[[], Config], ami: AmiPort, bus: Bus, tracker: CallTracker,
                  presence: Presence, queues: QueueControl, callbacks: CallbackBook, sessions: IvrSessions,
                  liveness: Liveness, flows: FlowLibrary | None, clock: Callable[[], float],
                  extra: Callable[[], dict[str, Any]] = dict, store: Store | None = None) -> None:

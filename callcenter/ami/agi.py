@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient, AmiError
+from callcenter.ami.client import AmiError
+from callcenter.ami.port import AmiPort
 from callcenter.core.errors import CallcenterError
 
 _ids = itertools.count(1)
@@ -64,7 +65,7 @@ def quote_arg(value: str) -> str:
 class AgiChannel:
     """One channel parked in AGI(agi:async), driven by the controller."""
 
-    def __init__(self, client: AmiClient, channel: str, uniqueid: str, linkedid: str,
+    def __init__(self, client: AmiPort, channel: str, uniqueid: str, linkedid: str,
                  env: Mapping[str, str]) -> None:
         self.client = client
         self.channel, self.uniqueid, self.linkedid = channel, uniqueid, linkedid

@@ -26,7 +26,8 @@ from typing import Any, Callable, Literal
 
 from callcenter.core import events as ev
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient, AmiConnected, AmiDisconnectedEvent, AmiError
+from callcenter.ami.client import AmiConnected, AmiDisconnectedEvent, AmiError
+from callcenter.ami.port import AmiPort
 from callcenter.ami.events import AsteriskBooted, AsteriskShuttingDown
 from callcenter.asterisk.render import HEARTBEAT_INTERVAL
 from callcenter.core.bus import Bus
@@ -60,7 +61,7 @@ class ResyncStatus:
 class Liveness:
     """The heartbeat loop and the resync after every AMI (re)connect (a bus subscriber)."""
 
-    def __init__(self, ami: AmiClient, bus: Bus, tracker: CallTracker, presence: Presence, queues: QueueControl,
+    def __init__(self, ami: AmiPort, bus: Bus, tracker: CallTracker, presence: Presence, queues: QueueControl,
                  sessions: IvrSessions, dialer: CallbackDialer, agents: Callable[[], list[str]],
                  clock: Callable[[], float]) -> None:
         self.ami, self.bus, self.tracker, self.presence = ami, bus, tracker, presence

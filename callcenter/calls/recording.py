@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient
+from callcenter.ami.port import AmiPort
 from callcenter.calls.tracker import CallRecord, CallTracker
 from callcenter.config import Config
 from callcenter.core.errors import Conflict, UnknownCall
@@ -25,7 +25,7 @@ from callcenter.core.errors import Conflict, UnknownCall
 class Recordings:
     """`folder` is the host path MixMonitor writes to (None: no Asterisk of our own, no files)."""
 
-    def __init__(self, ami: AmiClient, tracker: CallTracker, config: Callable[[], Config], folder: Path | None) -> None:
+    def __init__(self, ami: AmiPort, tracker: CallTracker, config: Callable[[], Config], folder: Path | None) -> None:
         self.ami, self.tracker, self.config, self.folder = ami, tracker, config, folder
 
     def path_of(self, record: CallRecord) -> Path | None:

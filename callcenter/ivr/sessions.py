@@ -20,7 +20,8 @@ from typing import Any, Awaitable, Callable, Coroutine
 from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
-from callcenter.ami.client import AmiClient, AmiDisconnectedEvent, AmiError
+from callcenter.ami.client import AmiDisconnectedEvent, AmiError
+from callcenter.ami.port import AmiPort
 from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp, caller_text
 from callcenter.asterisk.render import WATCHDOG
 from callcenter.core.bus import Bus
@@ -50,7 +51,7 @@ def dialing_for(config: Config) -> Dialing:
 class IvrSessions:
     """Drives every caller parked in AsyncAGI; `run()` owns their tasks."""
 
-    def __init__(self, config: Config, ami: AmiClient, bus: Bus, tracker: CallTracker, *,
+    def __init__(self, config: Config, ami: AmiPort, bus: Bus, tracker: CallTracker, *,
                  flows: FlowLibrary | None, mailbox: VoicemailBox, callbacks: CallbackDialer,
                  clock: Callable[[], float],
                  customer_facts: Callable[[str], Awaitable[dict[str, Any]]] | None = None) -> None:

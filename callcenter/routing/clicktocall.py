@@ -8,14 +8,14 @@ from __future__ import annotations
 import secrets
 
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient
+from callcenter.ami.port import AmiPort
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
 from callcenter.core.errors import Refused, UnknownAgent
 from callcenter.routing.callbacks import dialable
 
 
-async def click_to_call(ami: AmiClient, tracker: CallTracker, config: Config, agent: str, number: str,
+async def click_to_call(ami: AmiPort, tracker: CallTracker, config: Config, agent: str, number: str,
                         ticket_id: int | None) -> str:
     """Originate it; returns the agent channel's uniqueid (the call's Linkedid)."""
     number = number.strip().replace(" ", "").replace("-", "")

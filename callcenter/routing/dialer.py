@@ -16,7 +16,8 @@ from typing import Any, Callable
 from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.actions import LiveChannel
-from callcenter.ami.client import AmiClient, AmiError
+from callcenter.ami.client import AmiError
+from callcenter.ami.port import AmiPort
 from callcenter.ami.events import OriginateFinished
 from callcenter.core.bus import Bus
 from callcenter.calls.tracker import CallTracker
@@ -35,7 +36,7 @@ EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallbackRequested, ev.Pictur
 class CallbackDialer:
     """Takes callback requests and dials them when `due()` says so (a bus subscriber)."""
 
-    def __init__(self, config: Config, ami: AmiClient, bus: Bus, book: CallbackBook, presence: Presence,
+    def __init__(self, config: Config, ami: AmiPort, bus: Bus, book: CallbackBook, presence: Presence,
                  queues: QueueControl, tracker: CallTracker, clock: Callable[[], float]) -> None:
         self.config, self.ami, self.bus, self.book, self.tracker = config, ami, bus, book, tracker
         self.presence, self.queues, self.clock = presence, queues, clock

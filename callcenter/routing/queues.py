@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from callcenter.ami import actions
-from callcenter.ami.client import AmiClient
+from callcenter.ami.port import AmiPort
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Conflict, Refused, UnknownAgent, UnknownQueue, Upstream
 from callcenter.routing.keeping import Keeper
@@ -86,7 +86,7 @@ def _interface(agent: str) -> str:
 class QueueControl:
     """Queue memberships and pauses: commands (REST/CLI), the kept state, and restore into app_queue."""
 
-    def __init__(self, config: Config, ami: AmiClient, state_file: Path, keeper: Keeper | None = None,
+    def __init__(self, config: Config, ami: AmiPort, state_file: Path, keeper: Keeper | None = None,
                  stored: str | None = None) -> None:
         """`keeper` (the store): the state is the store's document `routing` (its text: `stored`,
         None if the store has none yet), written through the keeper; else the file `state_file`."""

@@ -11,13 +11,13 @@ from typing import AsyncIterator
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
+from callcenter.ami.testing import FakeAmi
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
 from callcenter.tickets import Store
 from callcenter.tickets import db
 from callcenter.web.server import make_app
 from callcenter.workspace.routes import sync_logins
-from tests.unit.test_bus_and_build import FakeAmi
 
 
 @contextlib.asynccontextmanager
@@ -30,7 +30,7 @@ async def running_app(config_text: str, folder: Path
     await asyncio.to_thread(db.upgrade, url)
     store = Store(url)
     await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
+    parts = app_mod.build(config, ami=FakeAmi([]), store=store)
     assert parts.accounts is not None
     await sync_logins(parts.accounts, config, creds)
     running = asyncio.create_task(parts.run())  # the bus, the keepers, the chat desk

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -20,20 +20,10 @@ from callcenter.ami.events import AsteriskBooted, translate
 from callcenter.ami.trace import events as trace_events
 from callcenter.core.bus import Bus
 from callcenter.config import parse_config
+from callcenter.ami.testing import FakeAmi
+from tests.support.config import CONFIG
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
-
-CONFIG = """\
-runtime_dir: {runtime}
-queues:
-  support: {{strategy: ringall}}
-agents:
-  agent1: {{extension: "1001", queues: [support]}}
-  agent2: {{extension: "1002", queues: [support]}}
-dids:
-  "8005550100": {{queue: support}}
-"""
-
 
 def calls_from_traces(count: int) -> list[Any]:
     """`count` calls: the recorded ones again and again, each with its own uniqueids."""
@@ -50,38 +40,9 @@ def calls_from_traces(count: int) -> list[Any]:
     return out
 
 
-class FakeAmi:
-    """Stands in for AmiClient: a scripted event stream, canned answers, a log of what was sent."""
-
-    def __init__(self, items: list[Any], replies: dict[str, Any] | None = None) -> None:
-        self.items = items
-        self.replies = replies or {}
-        self.sent: list[Any] = []
-        self.state = "connected"
-        self.connected_since = None
-        self.last_error = ""
-        self.events_seen = 0
-        self.translate_errors = 0
-        self.done = asyncio.Event()
-
-    async def events(self) -> AsyncIterator[Any]:
-        for item in self.items:
-            self.events_seen += 1
-            yield item
-        self.done.set()
-        await asyncio.Event().wait()
-
-    async def send(self, action: Any, timeout: float | None = None) -> Any:
-        self.sent.append(action)
-        raw = self.replies.get(action.name)
-        if raw is None:
-            raw = [] if action.as_list else {"Response": "Success", "Message": "ok"}
-        return action.parse(raw)
-
-
 def build(tmp_path: Path, ami: FakeAmi, faults: frozenset[str] = frozenset()) -> app_mod.Callcenter:
     config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-    return app_mod.build(config, ami=ami, clock=lambda: 1000.0, faults=faults)  # type: ignore[arg-type]
+    return app_mod.build(config, ami=ami, clock=lambda: 1000.0, faults=faults)
 
 
 async def run_until_streamed(parts: app_mod.Callcenter, ami: FakeAmi) -> None:
@@ -240,7 +201,7 @@ async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(
     try:
         ami = FakeAmi(calls_from_traces(6))
         config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-        parts = app_mod.build(config, ami=ami, clock=lambda: 1000.0, store=store)  # type: ignore[arg-type]
+        parts = app_mod.build(config, ami=ami, clock=lambda: 1000.0, store=store)
         await run_until_streamed(parts, ami)
         calls = await store.recent_calls(50)
         assert len(calls) == 6 and {c["step"] for c in calls} == {"ended"}

@@ -22,7 +22,8 @@ from callcenter.tickets import Store
 from callcenter.tickets import db
 from callcenter.tickets.messages import Messages
 from tests.support.webapp import running_app
-from tests.unit.test_bus_and_build import CONFIG
+from tests.support.config import CONFIG
+from tests.support.mail import file_of, message
 
 
 class Receiver:
@@ -59,28 +60,6 @@ async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
     server.close()
     await server.wait_closed()
     await store.close()
-
-
-def message(subject: str, body: str, *, sender: str = "Ann Lee <ann@example.com>", msgid: str = "",
-            in_reply_to: str = "", references: str = "", **headers: str) -> EmailMessage:
-    m = EmailMessage()
-    m["From"], m["To"], m["Subject"] = sender, "support@callcenter.test", subject
-    if msgid:
-        m["Message-ID"] = msgid
-    if in_reply_to:
-        m["In-Reply-To"] = in_reply_to
-    if references:
-        m["References"] = references
-    for key, value in headers.items():
-        m[key.replace("_", "-")] = value
-    m.set_content(body)
-    return m
-
-
-async def file_of(store: Store, address: str) -> dict[str, Any]:
-    customer = await store.find_customer(address)
-    assert customer is not None, address
-    return await store.customer_file(customer["id"])
 
 
 async def test_a_thread_stays_on_one_ticket_and_a_subject_reference_or_a_new_mail_decides_otherwise(

@@ -13,7 +13,6 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Iterator
@@ -31,9 +30,8 @@ from callcenter.ivr.model import MAX_MATCH_LENGTH
 from callcenter.ivr.prompts import PromptSynth, TtsFailed, sound_finder
 from callcenter.ivr.stepper import FlowRun, Pressed, ToQueue, WaitDigit
 from callcenter.ivr.validate import MAX_SAY_CHARS, Context, sound_name_problem, validate
+from tests.support.flows import CTX, ERROR_IDS, OTHER_IDS, WARNING_IDS
 
-sys.path.insert(0, str(Path(__file__).parent))
-from test_flow_validation import CTX, ERROR_IDS, OTHER_IDS, WARNING_IDS  # noqa: E402
 
 NOW = 1_800_000_000.0
 

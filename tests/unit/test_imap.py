@@ -20,8 +20,8 @@ from callcenter.tickets import Store
 from callcenter.tickets import db
 from callcenter.tickets.messages import Messages
 from tests.support.imapserver import Dovecot
-from tests.unit.test_bus_and_build import CONFIG
-from tests.unit.test_email import file_of, message
+from tests.support.config import CONFIG
+from tests.support.mail import file_of, message
 
 
 @pytest.fixture

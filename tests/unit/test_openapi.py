@@ -11,7 +11,8 @@ from callcenter.tickets import Store
 from callcenter.tickets import db
 from callcenter.web.server import make_app
 from callcenter.web.openapi import SPEC
-from tests.unit.test_bus_and_build import CONFIG, FakeAmi
+from callcenter.ami.testing import FakeAmi
+from tests.support.config import CONFIG
 
 
 async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None:
@@ -20,7 +21,7 @@ async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None
     await asyncio.to_thread(db.upgrade, url)
     store = Store(url)
     await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)  # type: ignore[arg-type]
+    parts = app_mod.build(config, ami=FakeAmi([]), store=store)
     web_app = make_app(parts, "token")
     await store.close()
     served = {(r.method.lower(), r.resource.canonical) for r in web_app.router.routes()  # type: ignore[union-attr]

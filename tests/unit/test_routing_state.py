@@ -13,14 +13,15 @@ from callcenter.config import parse_config
 from callcenter.core.errors import CallcenterError
 from callcenter.routing.queues import QueueControl
 from callcenter.routing.presence import Presence
-from tests.unit.test_bus_and_build import CONFIG, FakeAmi
+from callcenter.ami.testing import FakeAmi
+from tests.support.config import CONFIG
 
 
 def control(tmp_path: Path, routing: dict | None = None, ami: FakeAmi | None = None) -> QueueControl:
     config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
     if routing is not None:
         (tmp_path / "routing.json").write_text(json.dumps(routing))
-    return QueueControl(config, ami or FakeAmi([]), tmp_path / "routing.json")  # type: ignore[arg-type]
+    return QueueControl(config, ami or FakeAmi([]), tmp_path / "routing.json")
 
 
 def test_one_bad_entry_is_dropped_and_reported_the_rest_is_kept(tmp_path: Path) -> None:
@@ -89,7 +90,7 @@ def test_an_edit_that_loses_agents_keeps_their_routing_state_until_they_come_bac
     assert qc.state.members["support"] == {"agent1": 7, "agent2": 3}
     assert qc.state.paused["agent2"] == {"reason": "training", "queue": ""}
     # ... and a restart in between keeps it too.
-    again = QueueControl(fewer, FakeAmi([]), tmp_path / "routing.json")  # type: ignore[arg-type]
+    again = QueueControl(fewer, FakeAmi([]), tmp_path / "routing.json")
     assert "agent2" not in again.state.members["support"]
     again.apply_config(full)
     assert again.state.members["support"]["agent2"] == 3

@@ -24,7 +24,7 @@ from callcenter.core.credentials import Credentials
 from callcenter.tickets import Store
 from callcenter.tickets import db
 from tests.support.webapp import running_app
-from tests.unit.test_bus_and_build import CONFIG
+from tests.support.config import CONFIG
 
 PUBLIC = "http://127.0.0.1:8080"
 

@@ -17,7 +17,7 @@ from callcenter.core import events as ev
 from callcenter.core.credentials import Credentials
 from callcenter.web.server import make_app
 from tests.support.webapp import running_app
-from tests.unit.test_bus_and_build import CONFIG
+from tests.support.config import CONFIG
 
 
 class Web:
