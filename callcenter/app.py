@@ -64,7 +64,7 @@ from callcenter.voicemail.worker import TranscriptionWorker
 from callcenter.tickets import Store, policy as store_policy
 from callcenter.tickets import db as store_db
 from callcenter.tickets import calls as store_calls
-from callcenter.tickets.keeper import Keeper
+from callcenter.core.keeper import Keeper
 from callcenter.tickets.reconcile import CdrReconciler
 from callcenter.channels.sms.missed_call import missed_call_sms
 from callcenter.channels.chat.desk import ChatDesk
@@ -277,7 +277,7 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
     # queue_control always holds the config in force (apply_config hands it the reloaded one).
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
                         agents=lambda: list(queue_control.config.agents), clock=clock)
-    pump = Pump(ami.events, bus, tracker, presence, clock, event_time=lambda: getattr(ami, "event_time", None))
+    pump = Pump(ami.events, bus, (tracker, presence), presence, clock, event_time=lambda: ami.event_time)
     guard = Guard(config.security)
     bouncer = Bouncer(guard, apply_bans or _no_bans, clock)
 

@@ -13,7 +13,8 @@ from typing import Any, Callable
 from callcenter.ami import actions
 from callcenter.ami.port import AmiPort
 from callcenter.core.bus import Bus
-from callcenter.calls.tracker import CallRecord, CallTracker
+from callcenter.calls.tracker import CallTracker
+from callcenter.core.events import CallRecord
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, UnknownAgent, UnknownCall, UnknownQueue
 from callcenter.ivr.flows import FlowLibrary

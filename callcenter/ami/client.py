@@ -27,7 +27,6 @@ import collections
 import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Literal, TypeAlias, TypeVar
 
@@ -37,6 +36,7 @@ from panoramisk.message import Message
 
 from callcenter.ami import actions
 from callcenter.ami.events import Event, translate
+from callcenter.core.events import AmiConnected, AmiDisconnectedEvent
 from callcenter.core.errors import Kind, Unavailable
 
 R = TypeVar("R")
@@ -90,22 +90,6 @@ class AmiActionFailed(AmiError):
     def __init__(self, action: str, message: str) -> None:
         super().__init__("ami-action-failed", f"AMI action '{action}' failed: {message}",
                          {"action": action, "asterisk_message": message})
-
-
-@dataclass(frozen=True)
-class AmiConnected:
-    """Marker in the event stream: the connection is (re)established and logged in."""
-
-    at: float
-    asterisk_version: str
-
-
-@dataclass(frozen=True)
-class AmiDisconnectedEvent:
-    """Marker in the event stream: the connection is gone (events may have been missed)."""
-
-    at: float
-    reason: str
 
 
 StreamItem: TypeAlias = Message | AmiConnected | AmiDisconnectedEvent

@@ -26,7 +26,8 @@ from typing import Any, Callable, Literal
 
 from callcenter.core import events as ev
 from callcenter.ami import actions
-from callcenter.ami.client import AmiConnected, AmiDisconnectedEvent, AmiError
+from callcenter.ami.client import AmiError
+from callcenter.core.events import AmiConnected, AmiDisconnectedEvent
 from callcenter.ami.port import AmiPort
 from callcenter.ami.events import AsteriskBooted, AsteriskShuttingDown
 from callcenter.asterisk.render import HEARTBEAT_INTERVAL

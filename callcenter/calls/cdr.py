@@ -15,7 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Collection, Iterable
 
-from callcenter.calls.tracker import CAUSE_TEXT, CallRecord
+from callcenter.calls.tracker import CAUSE_TEXT
+from callcenter.core.events import CallRecord
 
 DISPOSITION_CAUSE = {"ANSWERED": 16, "NO ANSWER": 19, "BUSY": 17, "CONGESTION": 34, "FAILED": 41}
 _CLID = re.compile(r'^"?(.*?)"?\s*<([^>]*)>$')

@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import collections
 import copy
-from dataclasses import asdict, dataclass, field
-from typing import Any, Collection, Iterable, Literal
+from typing import Collection, Iterable
 
 from callcenter.core import events as ev
+from callcenter.core.events import CallRecord
 from callcenter.ami.actions import LiveChannel
 from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
                                    ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested)
 
-CallState = Literal["ringing", "answered", "queued", "connected", "ended"]
 # The channel variable the dialplan sets to the DID dialed (extensions.conf.j2, [from-trunk]).
 DID_VARIABLE = "CC_DID"
 
@@ -38,55 +37,6 @@ CAUSE_TEXT = {1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "
               18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
               27: "Destination out of order", 31: "Normal, unspecified", 34: "Circuit/channel congestion",
               38: "Network out of order", 41: "Temporary failure", 127: "Interworking, unspecified"}
-
-
-@dataclass
-class CallRecord:
-    call_id: str  # the Linkedid
-    caller_id: str
-    caller_name: str
-    did: str  # the number dialed, for calls from the trunk
-    direction: str  # inbound (from the trunk) | internal
-    started_at: float
-    answered_at: float | None = None  # Asterisk picked up
-    queue: str | None = None
-    queued_at: float | None = None
-    agent: str | None = None
-    agent_answered_at: float | None = None
-    ended_at: float | None = None
-    hangup_cause: int | None = None
-    hangup_cause_text: str = ""
-    abandoned: bool = False
-    hung_up_by: str = ""  # caller | agent | system: whose side ended the call
-    path: list[str] = field(default_factory=list)  # what happened, in order: "queue:support", ...
-    flow: str = ""  # the IVR flow the caller walked through, and its version
-    flow_version: int = 0
-    ivr_path: list[str] = field(default_factory=list)  # nodes visited, keys pressed: "hotline/main_menu", ...
-    ivr_end: str = ""  # where the flow let go of the caller: "queue support", "hangup", ...
-    variables: dict[str, str] = field(default_factory=dict)  # collected by the flow (order_number, ...)
-    voicemail: str = ""  # the recorded message's file
-    callback_of: str = ""  # for a queue callback: the Linkedid of the call that asked for it
-    callback_request: str = ""  # ... and the request's id
-    outbound_ticket: int | None = None  # a click-to-call from the workspace: the ticket it was made on
-    channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
-
-    @property
-    def state(self) -> CallState:
-        if self.ended_at is not None:
-            return "ended"
-        if self.agent_answered_at is not None:
-            return "connected"
-        if self.queue is not None:
-            return "queued"
-        if self.answered_at is not None:
-            return "answered"
-        return "ringing"
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["state"] = self.state
-        data["channels"] = sorted(self.channels.values())
-        return data
 
 
 class CallTracker:

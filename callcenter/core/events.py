@@ -9,14 +9,87 @@ the next one sees. Times (`at`) are epoch seconds from the app's clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
-
-if TYPE_CHECKING:
-    from callcenter.calls.tracker import CallRecord
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 # Agent states, as a supervisor reads them (routing/presence.py says what each means).
 AgentStateName = Literal["logged_out", "unreachable", "paused", "ringing", "on_call", "wrapup", "ready"]
+
+
+# -- connection markers: they travel in the AMI stream, in order with its events -----------------
+
+
+@dataclass(frozen=True)
+class AmiConnected:
+    """Marker in the event stream: the connection is (re)established and logged in."""
+
+    at: float
+    asterisk_version: str
+
+
+@dataclass(frozen=True)
+class AmiDisconnectedEvent:
+    """Marker in the event stream: the connection is gone (events may have been missed)."""
+
+    at: float
+    reason: str
+
+
+# -- a call's record: what a supervisor asks about a call (calls/tracker.py keeps it) -------------
+
+CallState = Literal["ringing", "answered", "queued", "connected", "ended"]
+
+
+@dataclass
+class CallRecord:
+    call_id: str  # the Linkedid
+    caller_id: str
+    caller_name: str
+    did: str  # the number dialed, for calls from the trunk
+    direction: str  # inbound (from the trunk) | internal
+    started_at: float
+    answered_at: float | None = None  # Asterisk picked up
+    queue: str | None = None
+    queued_at: float | None = None
+    agent: str | None = None
+    agent_answered_at: float | None = None
+    ended_at: float | None = None
+    hangup_cause: int | None = None
+    hangup_cause_text: str = ""
+    abandoned: bool = False
+    hung_up_by: str = ""  # caller | agent | system: whose side ended the call
+    path: list[str] = field(default_factory=list)  # what happened, in order: "queue:support", ...
+    flow: str = ""  # the IVR flow the caller walked through, and its version
+    flow_version: int = 0
+    ivr_path: list[str] = field(default_factory=list)  # nodes visited, keys pressed: "hotline/main_menu", ...
+    ivr_end: str = ""  # where the flow let go of the caller: "queue support", "hangup", ...
+    variables: dict[str, str] = field(default_factory=dict)  # collected by the flow (order_number, ...)
+    voicemail: str = ""  # the recorded message's file
+    callback_of: str = ""  # for a queue callback: the Linkedid of the call that asked for it
+    callback_request: str = ""  # ... and the request's id
+    outbound_ticket: int | None = None  # a click-to-call from the workspace: the ticket it was made on
+    channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
+
+    @property
+    def state(self) -> CallState:
+        if self.ended_at is not None:
+            return "ended"
+        if self.agent_answered_at is not None:
+            return "connected"
+        if self.queue is not None:
+            return "queued"
+        if self.answered_at is not None:
+            return "answered"
+        return "ringing"
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state
+        data["channels"] = sorted(self.channels.values())
+        return data
+
+
+# -- domain events ----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -66,7 +139,7 @@ class AgentConnected:
 class CallEnded:
     """The call's last channel hung up; `record` is the final call record (a copy)."""
 
-    record: "CallRecord"
+    record: CallRecord
     at: float
 
 

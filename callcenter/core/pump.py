@@ -14,23 +14,38 @@ import asyncio
 import logging
 from typing import Any, AsyncIterator, Callable
 
+from typing import Protocol, Sequence
+
 from callcenter.core import events as ev
-from callcenter.ami.client import AmiConnected, AmiDisconnectedEvent
 from callcenter.core.bus import Bus
-from callcenter.calls.tracker import CallTracker
-from callcenter.routing.presence import Presence
+from callcenter.core.events import AmiConnected, AmiDisconnectedEvent
 from callcenter.core.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
 
 
+class Tracker(Protocol):
+    """A pure tracker (calls/tracker.py, routing/presence.py): an AMI event in, domain events out."""
+
+    def apply(self, event: Any, now: float) -> list[ev.DomainEvent]: ...
+
+
+class Timed(Protocol):
+    """A tracker with changes due by time, not by an event (presence: wrap-ups end)."""
+
+    def next_wakeup(self) -> float | None: ...
+
+    def tick(self, now: float) -> list[ev.DomainEvent]: ...
+
+
 class Pump:
     """Reads the AMI stream, applies it to the trackers, publishes what happened, in order."""
 
-    def __init__(self, stream: Callable[[], AsyncIterator[Any]], bus: Bus, tracker: CallTracker,
-                 presence: Presence, clock: Callable[[], float],
+    def __init__(self, stream: Callable[[], AsyncIterator[Any]], bus: Bus, trackers: Sequence[Tracker],
+                 timed: Timed, clock: Callable[[], float],
                  event_time: Callable[[], float | None] = lambda: None) -> None:
-        self.stream, self.bus, self.tracker, self.presence, self.clock = stream, bus, tracker, presence, clock
+        """`trackers` are applied to each event in this order; `timed` is asked when to wake."""
+        self.stream, self.bus, self.trackers, self.timed, self.clock = stream, bus, tuple(trackers), timed, clock
         self.event_time = event_time
         self.events = 0
         self.tracker_errors = 0
@@ -53,8 +68,8 @@ class Pump:
         now = self.event_time() or self.clock()
         changes: list[ev.DomainEvent] = []
         try:
-            changes = self.tracker.apply(item, now)
-            changes += self.presence.apply(item, now)
+            for tracker in self.trackers:
+                changes += tracker.apply(item, now)
         except Exception:  # noqa: BLE001 - a tracker bug must not stop the stream (#11)
             self.tracker_errors += 1
             log.exception("tracking failed on %r; going on", item)
@@ -71,5 +86,5 @@ class Pump:
     async def _wrapups(self) -> None:
         """Publish the end of each wrap-up when it comes (AgentStateChanged wrapup → ready/paused)."""
         while True:
-            await wait_for_change_or(self._timer_changed, self.presence.next_wakeup(), self.clock)
-            await self.publish_changes(self.presence.tick(self.clock()))
+            await wait_for_change_or(self._timer_changed, self.timed.next_wakeup(), self.clock)
+            await self.publish_changes(self.timed.tick(self.clock()))

@@ -20,7 +20,8 @@ from typing import Any, Awaitable, Callable, Coroutine
 from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
-from callcenter.ami.client import AmiDisconnectedEvent, AmiError
+from callcenter.ami.client import AmiError
+from callcenter.core.events import AmiDisconnectedEvent
 from callcenter.ami.port import AmiPort
 from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp, caller_text
 from callcenter.asterisk.render import WATCHDOG

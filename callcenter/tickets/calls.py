@@ -18,7 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from callcenter.core import events as ev
 from callcenter.calls import recording
-from callcenter.calls.tracker import CallRecord
+from callcenter.core.events import CallRecord
 from callcenter.tickets.store import Store
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import pytest
 
 from callcenter import app as app_mod
 from callcenter.core import events as ev
-from callcenter.ami.client import AmiConnected
+from callcenter.core.events import AmiConnected
 from callcenter.ami.events import AsteriskBooted, translate
 from callcenter.ami.trace import events as trace_events
 from callcenter.core.bus import Bus

@@ -273,7 +273,7 @@ async def test_callback_requests_are_kept_and_a_callbacks_file_is_imported_once(
 
     from callcenter.app import import_callbacks
     from callcenter.routing.callbacks import CallbackBook, CallbackRequest
-    from callcenter.tickets.keeper import Keeper
+    from callcenter.core.keeper import Keeper
 
     old = tmp_path / "callbacks.json"
     old.write_text(json.dumps([{"id": "abc", "queue": "q", "number": "5551", "joined_at": 1.0, "requested_at": 2.0,
@@ -320,7 +320,7 @@ async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_o
     from callcenter.app import import_routing
     from callcenter.config import parse_config
     from callcenter.routing.queues import QueueControl
-    from callcenter.tickets.keeper import Keeper
+    from callcenter.core.keeper import Keeper
 
     config = parse_config("queues:\n  support: {}\nagents:\n  agent1: {extension: '1001', queues: [support]}\n"
                           "dids:\n  '8005550100': {queue: support}\n", file="t.yaml", env={})

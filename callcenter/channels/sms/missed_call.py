@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from callcenter.calls.tracker import CallRecord
+from callcenter.core.events import CallRecord
 from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import Config
