@@ -16,6 +16,7 @@ Every method has a default that does nothing, so a feature writes only what it h
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Awaitable, Callable, Coroutine, Literal, Sequence
 
 from aiohttp import web
@@ -39,12 +40,21 @@ class Route:
     access: Access = "supervisor"
 
 
+@dataclass(frozen=True)
+class StaticFolder:
+    """Files served as they are under `prefix` (`/static/`): the pages' scripts and styles. Public,
+    nothing outside `folder` (no symlinks followed, no listing)."""
+
+    prefix: str
+    folder: Path
+
+
 class Feature:
     """Base of every feature's wiring; see the module's docstring."""
 
     name = "feature"
 
-    def routes(self) -> Sequence[Route]:
+    def routes(self) -> Sequence[Route | StaticFolder]:
         return ()
 
     async def start(self) -> None:

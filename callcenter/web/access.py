@@ -10,38 +10,21 @@ tickets). Errors: `unauthorized` (401), `csrf` and `forbidden` (403).
 from __future__ import annotations
 
 import hmac
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Mapping
 from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from callcenter.core.feature import Access
 from callcenter.web.roles import Principal, Role
 from callcenter.core.errors import Forbidden, Unauthorized
 
 COOKIE = "cc_session"
 PRINCIPAL = web.RequestKey("principal", Principal)
-PUBLIC = frozenset({"/api/health", "/api/openapi.json", "/api/login", "/", "/login", "/wallboard"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-# Routes an agent may use (ownership checked in the handlers); anything else needs a supervisor,
-# and these an admin.
-AGENT_ROUTES = frozenset({
-    ("GET", "/api/session"), ("POST", "/api/logout"), ("GET", "/api/ws"),
-    ("GET", "/api/agents"), ("GET", "/api/agents/{name}"), ("POST", "/api/agents/{name}/pause"),
-    ("POST", "/api/agents/{name}/unpause"), ("GET", "/api/queues"), ("GET", "/api/queues/{name}"),
-    ("GET", "/api/customers"), ("POST", "/api/customers"), ("GET", "/api/customers/{id}"),
-    ("PATCH", "/api/customers/{id}"), ("POST", "/api/customers/{id}/merge"),
-    ("GET", "/api/tickets"), ("GET", "/api/tickets/{id}"), ("PATCH", "/api/tickets/{id}"),
-    ("POST", "/api/tickets/{id}/reply"),
-    ("GET", "/api/calls/{call_id}"), ("POST", "/api/calls/{call_id}/recording"), ("POST", "/api/calls/{call_id}/wrapup"),
-    ("POST", "/api/originate"), ("GET", "/api/callbacks"), ("GET", "/api/voicemails"),
-    ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"), ("GET", "/api/interactions/{id}/audio"),
-    ("GET", "/api/interactions/{id}/html"),
-    ("GET", "/api/chats"), ("GET", "/api/chats/canned"), ("POST", "/api/chats/{id}/messages"),
-    ("POST", "/api/chats/{id}/typing"), ("POST", "/api/chats/{id}/transfer"), ("POST", "/api/chats/{id}/end"),
-    ("POST", "/api/chats/{id}/verify"), ("POST", "/api/chats/{id}/call"), ("GET", "/api/chat-files/{key}"),
-})
-ADMIN_PREFIXES = ("/api/users", "/api/config/", "/api/flows/reload", "/api/retention/", "/api/email/quarantine")
+# Who may use each route: (method, path pattern) → access, from the features' routes (core/feature.py
+# Route.access); a route not listed needs a supervisor.
+Policy = Mapping[tuple[str, str], Access]
 
 SessionLookup = Callable[[str], Awaitable["dict[str, str] | None"]]
 
@@ -53,14 +36,11 @@ class NotAllowed(Forbidden):
         super().__init__("forbidden", message)
 
 
-def needed_role(request: web.Request) -> Role:
+def needed(request: web.Request, policy: Policy) -> Access:
+    """Who may use the route this request matched (a supervisor for anything not in `policy`)."""
     resource = request.match_info.route.resource
     canonical = resource.canonical if resource is not None else request.path
-    if (request.method, canonical) in AGENT_ROUTES:
-        return "agent"
-    if canonical.startswith(ADMIN_PREFIXES):
-        return "admin"
-    return "supervisor"
+    return policy.get((request.method, canonical), "supervisor")
 
 
 def same_origin(request: web.Request) -> bool:
@@ -72,9 +52,10 @@ def same_origin(request: web.Request) -> bool:
     return parts.netloc == request.host and parts.scheme in ("http", "https")
 
 
-async def who(request: web.Request, token: str, session: SessionLookup,
+async def who(request: web.Request, needed_access: Role, token: str, session: SessionLookup,
               agents: Callable[[], frozenset[str]]) -> Principal:
-    """The principal of a request that is not public. Errors: `unauthorized`, `csrf`, `forbidden`."""
+    """The principal of a request to a route that needs `needed_access` (at least that role).
+    Errors: `unauthorized`, `csrf`, `forbidden`."""
     given = request.headers.get("Authorization", "")
     if given:
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
@@ -96,7 +77,7 @@ async def who(request: web.Request, token: str, session: SessionLookup,
                                   "sent from this server's own pages (Origin)")
     elif request.path == "/api/ws" and not same_origin(request):
         raise Forbidden("csrf", "a WebSocket from another site")
-    if not principal.may(needed_role(request)):
+    if not principal.may(needed_access):
         raise NotAllowed(f"{principal.name} ({principal.role}) may not {request.method} {request.path[:80]}")
     return principal
 
