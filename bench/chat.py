@@ -11,7 +11,7 @@ store) from a temporary folder on ports of its own (API 38080) and stops it at t
 `--rate` messages a second in all (people type: 100 chats with a message every 5 s is 20/s), then
 once more all at once (a burst: every chat at the same instant). "visitor → agent" is the time from
 the visitor's send to the agent page's WebSocket frame, "agent → visitor" from the agent's POST to
-the visitor's frame (one clock: this process). The budget (DESIGN.md): visitor → agent p95 ≤ 100 ms
+the visitor's frame (one clock: this process). The budget (docs/design.md#budgets): visitor → agent p95 ≤ 100 ms
 with 100 chats open.
 """
 

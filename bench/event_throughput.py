@@ -31,7 +31,7 @@ The replay (all copies, prepared before any clock starts) is moved out of the ga
 collector's sight (`gc.freeze()`): the live client holds a bounded buffer, not 75,000 messages;
 the pipeline's own objects are collected as usual.
 
-The budget: 20,000 AMI events/s for the whole path (shared/DESIGN.md); the ratio printed is the
+The budget: 20,000 AMI events/s for the whole path (docs/design.md#budgets); the ratio printed is the
 measured rate over that budget (above 1.0: inside the budget).
 """
 

@@ -1,14 +1,14 @@
 """Wiring: build everything from the config, start it in order, stop it in reverse.
 
-`build()` wires the contact center's parts around one AMI client and one bus (shared/DESIGN.md
-#10): the pump feeds the trackers and publishes; IVR sessions, the callback dialer, auto-pause
+`build()` wires the contact center's parts around one AMI client and one bus (docs/design.md#10):
+the pump feeds the trackers and publishes; IVR sessions, the callback dialer, auto-pause
 and liveness are subscribers. Unit tests call `build()` with a fake AMI client and clock.
 
 `run()` is what `make run` / `callcenter run` does: secrets, rendered Asterisk config, our own
 Asterisk (or the one a killed controller left running), the AMI connection, the built parts, the
 REST API. It restarts Asterisk if Asterisk dies. Only SIGINT/SIGTERM stop Asterisk: if the
 controller itself dies, Asterisk keeps the calls (callers take the dialplan fallback), the reason
-goes to the log, and the process exits non-zero; the next start adopts that Asterisk (#11).
+goes to the log, and the process exits non-zero; the next start adopts that Asterisk (docs/design.md#11).
 No module-level engines or singletons: everything is built here.
 """
 
@@ -362,7 +362,7 @@ class ConfigReloader:
     then Asterisk's config is rendered again and reloaded module by module (PJSIP, queues,
     dialplan) — calls in progress are not touched — and the parts take the new settings.
     Whatever goes wrong (an unreadable file, a render error, AMI down meanwhile) is refused with
-    its reason in `error`, the log and `callcenter status`, and the watcher keeps watching (#11).
+    its reason in `error`, the log and `callcenter status`, and the watcher keeps watching (docs/design.md#11).
     """
 
     def __init__(self, path: Path, app: Callcenter, install: AsteriskInstall) -> None:
@@ -460,7 +460,7 @@ async def _guarded(coro: Any, name: str) -> None:
             return
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the crash policy (#11)
+        except Exception:  # noqa: BLE001 - the crash policy (docs/design.md#11)
             log.exception("%s failed; restarting it in %g s", name, backoff)
             await asyncio.sleep(backoff)
             backoff = min(30.0, backoff * 2)

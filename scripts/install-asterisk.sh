@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Asterisk (>= 20) for callcenter. Idempotent; run as root.
 #
-# Order of preference (see shared notes/FACTS.md for why):
+# Order of preference (docs/asterisk.md#install says why):
 #   1. an `asterisk` >= 20 already on PATH is used as it is;
 #   2. the distribution's own package, when it is >= 20 and installing it upgrades no libc;
 #   3. Debian sid's packages in a minimal sid root in a folder (default /opt/callcenter/asterisk-root),

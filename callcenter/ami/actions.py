@@ -6,7 +6,7 @@ CR or LF would become extra headers, or a whole second action run with the contr
 builders, and every value that may come from outside (pause reasons, names, caller IDs, AGI
 arguments, variables) goes through `text()`, which refuses control characters and bounds the
 length with the error id `invalid-text` *before* anything is stored or sent
-(shared/DESIGN.md decision 13; notes/FACTS.md "AMI is a line protocol").
+(docs/design.md#13; docs/asterisk.md#ami-line-protocol).
 
 Replies come back as `Reply` (one response) or as the typed rows of an event list
 (`QueueStatus`, `LiveChannel`, `ContactRow`, `DeviceRow`); nothing outside `ami/` reads a

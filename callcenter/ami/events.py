@@ -254,7 +254,7 @@ def caller_name(value: Any) -> str:
 
 def caller_text(value: Any) -> str:
     """A caller ID number or name as the caller sent it: Asterisk's AMI escapes quotes and
-    backslashes (`O\\'Brien`) and writes `<unknown>` where nothing was sent (notes/FACTS.md)."""
+    backslashes (`O\\'Brien`) and writes `<unknown>` where nothing was sent (docs/asterisk.md#caller-id)."""
     text = str(value or "")
     if text in ("<unknown>", "unknown"):
         return ""

@@ -3,8 +3,8 @@
 Heartbeat: AstDB `callcenter/heartbeat` = now, every HEARTBEAT_INTERVAL s; the dialplan hands a
 caller to the controller only while it is fresh (asterisk-config/extensions.conf.j2).
 
-Resync (shared/DESIGN.md #12): each time the AMI connection comes up, wait for Asterisk's
-`FullyBooted` (AMI accepts a login before app_queue is loaded: notes/FACTS.md), then read back
+Resync (docs/design.md#12): each time the AMI connection comes up, wait for Asterisk's
+`FullyBooted` (AMI accepts a login before app_queue is loaded: docs/asterisk.md#fullybooted), then read back
 Asterisk's truth and rebuild from it, step by step:
   1. channels (CoreShowChannels + each channel's CC_DID): call records settle and adopted calls
      are rebuilt with their agent, DID and queue; parked AGI callers nobody drives are released;

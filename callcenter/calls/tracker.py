@@ -113,7 +113,7 @@ class CallTracker:
                 call.path.append(f"overflow:{event.queue}")
         elif isinstance(event, HangupRequested):
             # A soft hangup request's Cause may be Asterisk's internal soft-hangup flag (32,
-            # AST_SOFTHANGUP_EXPLICIT, after AGI HANGUP: notes/FACTS.md), not a Q.850 cause: from a
+            # AST_SOFTHANGUP_EXPLICIT, after AGI HANGUP: docs/asterisk.md#softhangup-cause), not a Q.850 cause: from a
             # soft request only a known Q.850 cause is taken.
             usable = event.cause and (not event.soft or event.cause in CAUSE_TEXT)
             if usable and event.uniqueid not in self._requested_cause:

@@ -1,4 +1,4 @@
-"""The in-process event bus: one ordered pump, many subscribers (shared/DESIGN.md #10, #11).
+"""The in-process event bus: one ordered pump, many subscribers (docs/design.md#10, #11).
 
 Two kinds of subscriber:
 - **inline**: a plain function called during `publish()`, in publish order, for what must happen

@@ -1,4 +1,4 @@
-"""Domain events: what happened in the contact center, in its own words (shared/DESIGN.md #10).
+"""Domain events: what happened in the contact center, in its own words (docs/design.md#10).
 
 The pure trackers (`calls/tracker.py`, `routing/presence.py`) return these when an AMI event
 changes something; features (`ivr/sessions.py`, `routing/dialer.py`) publish theirs; the bus

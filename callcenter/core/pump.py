@@ -1,10 +1,10 @@
-"""The one event pump (shared/DESIGN.md #10): AMI stream → trackers → bus, in order.
+"""The one event pump (docs/design.md#10): AMI stream → trackers → bus, in order.
 
 Each translated AMI event is applied to the pure trackers (calls, presence), which return the
 domain events it caused; the AMI event and then those domain events are published on the bus,
 in that order. Connection markers (AmiConnected / AmiDisconnectedEvent) travel the same way, so
 the resync happens at the right place in the stream. A tracker that raises is logged and
-counted, and the pump goes on (#11). Wrap-ups end by time, not by an event: the pump asks the
+counted, and the pump goes on (docs/design.md#11). Wrap-ups end by time, not by an event: the pump asks the
 presence tracker when to wake (`next_wakeup()`), as aioquic's `get_timer()` does.
 """
 
@@ -70,7 +70,7 @@ class Pump:
         try:
             for tracker in self.trackers:
                 changes += tracker.apply(item, now)
-        except Exception:  # noqa: BLE001 - a tracker bug must not stop the stream (#11)
+        except Exception:  # noqa: BLE001 - a tracker bug must not stop the stream (docs/design.md#11)
             self.tracker_errors += 1
             log.exception("tracking failed on %r; going on", item)
         await self.bus.publish(item)

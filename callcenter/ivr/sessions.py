@@ -7,7 +7,7 @@ ours, its dialplan watchdog (TIMEOUT(absolute)) is pushed forward every few seco
 process dies, the watchdog fires and the caller takes the dialplan fallback.
 
 A failure in one caller's task is logged and that caller released to the dialplan fallback:
-it never stops the other calls or the controller (shared/DESIGN.md #11).
+it never stops the other calls or the controller (docs/design.md#11).
 """
 
 from __future__ import annotations

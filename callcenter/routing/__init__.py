@@ -4,5 +4,5 @@ presence.py (pure: agent states from the device and the queues, queue numbers: S
 control.py (queue memberships and pauses with reasons, kept in the store (or routing.json) and put back into
 app_queue after every reconnect) · callbacks.py (queue callbacks: the pure `due()` policy and the
 request book) · dialer.py (the bus subscriber that dials callbacks when they are due).
-Distribution itself is app_queue's (shared/DESIGN.md decision 1).
+Distribution itself is app_queue's (docs/design.md#1).
 """

@@ -10,7 +10,7 @@ Agent state, as a supervisor reads it (first that applies):
   paused       paused (with a reason) in its queues
   ready        registered, reachable, idle, not paused
 
-The truth comes from the device, not only from queue events (notes/FACTS.md): registrations are
+The truth comes from the device, not only from queue events (docs/asterisk.md#device-state): registrations are
 tracked per contact (`ContactStatus`; a re-registration that replaces a contact never logs the
 agent out), busy/idle from `DeviceStateChange`, and after every (re)connect `rebuild()` takes
 Asterisk's own lists (contacts, device states, queue members and waiting callers).

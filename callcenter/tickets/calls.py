@@ -1,7 +1,7 @@
 """Calls into the store: a queued bus subscriber that writes each call's business steps.
 
 One transaction per step (started, queued, answered, ended) — not per AMI event — in stream
-order (one queue, `on_full="wait"`: the store never drops a step; DESIGN.md #10). A step the
+order (one queue, `on_full="wait"`: the store never drops a step; docs/design.md#10). A step the
 database refuses for a moment (locked, restarting) is retried with backoff; one that still fails
 is logged and counted by the bus, and the call is completed at the end step or by the CDR
 reconciliation at the next start. Voicemails become their own interaction on the call's ticket.

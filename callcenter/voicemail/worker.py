@@ -101,7 +101,7 @@ class TranscriptionWorker:
 
     async def run(self) -> None:
         """Until cancelled. A store that fails for a while (locked, restarting) is waited out with
-        backoff: the worker never ends the controller (DESIGN.md #11)."""
+        backoff: the worker never ends the controller (docs/design.md#11)."""
         backoff = 1.0
         recovered = False
         try:

@@ -134,7 +134,7 @@ class LiveHub:
     async def _pop(self, call_id: str, agent: str, queue: str) -> None:
         try:
             pop = await self.pop(call_id, queue)
-        except Exception:  # noqa: BLE001 - a pop that fails must not take the hub down (DESIGN.md #11)
+        except Exception:  # noqa: BLE001 - a pop that fails must not take the hub down (docs/design.md#11)
             log.exception("screen pop of call %s for %s failed", call_id, agent)
             return
         self.pops[agent] = pop

@@ -380,7 +380,7 @@ class ChatDesk:
                 await self.route()
             except CallcenterError as exc:  # the store away for a moment: the next round tries again
                 log.warning("chat routing: %s", exc)
-            except Exception:  # a Python error in routing must not stop the chats (DESIGN #11)
+            except Exception:  # a Python error in routing must not stop the chats (docs/design.md#11)
                 log.exception("chat routing failed; trying again in a second")
 
     # -- shared -----------------------------------------------------------------------------------

@@ -217,7 +217,7 @@ def add_routes(app: web.Application, *, desk: ChatDesk, config: Callable[[], Con
                 return {"type": "error", "error_id": "bad-request", "message": f"unknown frame type {str(kind)[:20]!r}"}
         except CallcenterError as exc:
             return {"type": "error", "error_id": exc.error_id, "message": str(exc)}
-        except Exception:  # noqa: BLE001 - e.g. the store away: the visitor is told, the socket stays (DESIGN #11)
+        except Exception:  # noqa: BLE001 - e.g. the store away: the visitor is told, the socket stays (docs/design.md#11)
             log.exception("chat: a %s frame of visitor %s failed", kind, visitor[:8])
             return {"type": "error", "error_id": "failed", "message": "not delivered: please try again"}
         return None
