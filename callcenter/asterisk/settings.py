@@ -21,7 +21,7 @@ class SipSettings:
     port: int = 5060
     rtp_ports: str = "10000-10999"
     # Seconds between OPTIONS pings to each agent's phone (0: off). A phone that stops answering
-    # is shown `unreachable` and app_queue stops offering it calls (docs/asterisk.md, measured).
+    # is shown `unreachable` and app_queue stops offering it calls (docs/asterisk.md#qualify, measured).
     qualify_frequency: int = 10
 
     @property

@@ -9,7 +9,7 @@ ACL (`type = acl` in pjsip.conf, res_pjsip_acl) and reloads PJSIP, so Asterisk i
 the source's requests. Exempt addresses (default: loopback 127.0.0.1 and ::1, so the demo and
 the tests keep working) are counted but never banned.
 
-What a real trunk deployment adds (README): TLS for SIP and SRTP for media, a firewall that only
+What a real trunk deployment adds (docs/security.md): TLS for SIP and SRTP for media, a firewall that only
 lets the carrier's and the agents' networks reach the SIP port, and this ban as a second line.
 """
 

@@ -283,8 +283,8 @@ class QueueControl:
     async def pause(self, agent: str, reason: str, queue: str = "") -> None:
         """Pause an agent in all its queues, or in one; the reason is kept (and survives restarts).
 
-        `reason`: text, 1-255 characters, no control characters. Errors: `unknown-agent`,
-        `unknown-queue`, `not-a-member`, `missing-reason`, `invalid-text` (all checked before
+        `reason`: text, 1 to 79 characters and bytes (docs/asterisk.md#pause-reason), no control
+        characters. Errors: `unknown-agent`, `unknown-queue`, `not-a-member`, `missing-reason`, `invalid-text` (all checked before
         anything is stored or sent), AmiError."""
         if not isinstance(reason, str):
             raise actions.InvalidText("pause reason", repr(reason), "must be text")

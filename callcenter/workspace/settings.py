@@ -24,7 +24,7 @@ def check(web: WebSettings, loc: Locator) -> None:
         if not values:
             raise loc.error(("web", key), f"{key} must list at least one", "bad-value")
         for i, value in enumerate(values):
-            # A pause reason goes to app_queue (char[80], docs/asterisk.md): 79 bytes at most.
+            # A pause reason goes to app_queue (char[80], docs/asterisk.md#pause-reason): 79 bytes at most.
             if not value.strip() or len(value.encode()) > 79:
                 raise loc.error(("web", key, str(i)), f"{value[:40]!r} must be 1 to 79 bytes", "bad-value")
         if len(set(values)) != len(values):

@@ -1,4 +1,4 @@
-"""Web chat over HTTP (README, "Web chat on the same tickets"): the public widget's endpoints and the agents'
+"""Web chat over HTTP (docs/chat.md): the public widget's endpoints and the agents'
 chat API. The desk (channels/chatdesk.py) holds the chats; this module checks who may ask.
 
 Public (no login; the widget runs on other sites):

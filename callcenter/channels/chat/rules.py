@@ -1,5 +1,5 @@
 """Web chat's rules, without I/O: who may take a chat, which agent gets the next one, where a
-waiting visitor stands, which files a visitor may send (README, "Web chat on the same tickets").
+waiting visitor stands, which files a visitor may send (docs/chat.md).
 
 Routing: a chat waits in a queue of callcenter.yaml; the agents who may take it are the queue's
 members (`agents.NAME.queues`, their skill) with a workspace page open and not paused, below their
