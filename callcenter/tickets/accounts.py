@@ -2,7 +2,8 @@
 
 A session row holds the sha256 of the cookie's random token (never the token), the user and the
 CSRF token; `last_seen` is refreshed at most once a minute (an idle session expires). Errors:
-StoreError `unknown-user`, `user-exists`, `bad-user`.
+NotFound `unknown-user`, `unknown-call`, `unknown-voicemail`; Conflict `user-exists`; Refused
+`bad-user`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
+from callcenter.core.errors import Conflict, NotFound, Refused
 from callcenter.tickets import db
 from callcenter.tickets.schema import Chat, Interaction, Ticket, TicketChange, User, WebSession
 from callcenter.tickets.store import Store, interaction_dict
@@ -49,12 +51,12 @@ class Accounts:
 
     async def add_user(self, name: str, role: str, password_hash: str) -> dict[str, Any]:
         if not isinstance(name, str) or not NAME.fullmatch(name):
-            raise db.StoreError("bad-user", f"{str(name)[:40]!r} is not a user name (lower-case letters, digits, "
-                                "'_', '.', '-'; up to 64)")
+            raise Refused("bad-user", f"{str(name)[:40]!r} is not a user name (lower-case letters, digits, "
+                          "'_', '.', '-'; up to 64)")
         now = self.store.clock()
         async with self.store.writing() as s:
             if await s.get(User, name) is not None:
-                raise db.StoreError("user-exists", f"user {name!r} exists")
+                raise Conflict("user-exists", f"user {name!r} exists")
             user = User(name=name, role=role, password_hash=password_hash, disabled=False, created_at=now,
                         updated_at=now)
             s.add(user)
@@ -67,7 +69,7 @@ class Accounts:
         async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
-                raise db.StoreError("unknown-user", f"no user {name[:64]!r}")
+                raise NotFound("unknown-user", f"no user {name[:64]!r}")
             if role is not None:
                 user.role = role
             if password_hash is not None:
@@ -83,7 +85,7 @@ class Accounts:
         async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
-                raise db.StoreError("unknown-user", f"no user {name[:64]!r}")
+                raise NotFound("unknown-user", f"no user {name[:64]!r}")
             await s.execute(delete(WebSession).where(WebSession.user == name))
             await s.delete(user)
 
@@ -130,7 +132,7 @@ class Accounts:
             row = (await s.execute(select(Interaction).where(Interaction.channel == "voice",
                                                              Interaction.call_id == call_id))).scalars().first()
             if row is None:
-                raise db.StoreError("unknown-call", f"no call {call_id[:64]!r} in the store")
+                raise NotFound("unknown-call", f"no call {call_id[:64]!r} in the store")
             old, row.wrapup_code = row.wrapup_code, code
             s.add(TicketChange(ticket_id=row.ticket_id, at=self.store.clock(), actor=actor, field="wrapup",
                                old=old, new=code))
@@ -152,7 +154,7 @@ class Accounts:
         async with self.store.writing() as s:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
             if vm is None or vm.channel != "voicemail":
-                raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
+                raise NotFound("unknown-voicemail", f"no voicemail #{interaction_id}")
             vm.handled_at, vm.handled_by = now, actor
             ticket = await s.get(Ticket, vm.ticket_id)
             if ticket is not None and ticket.callback_requested:

@@ -7,8 +7,9 @@ A visitor is known by their chat identity (the widget's visitor id) until an age
 email or phone they gave: then the chat joins that customer's file (merged) and, when the customer
 has an open ticket on the chat's topic, that ticket (one customer, one file, one ticket). Only an
 anonymous visitor is merged so: a chat already joined to a known customer is not merged into a
-second one by a click (`identity-taken`). Errors: StoreError `unknown-chat`, `chat-ended`,
-`identity-taken`, `bad-text`, IdentityError `invalid-identity`.
+second one by a click (`identity-taken`). Errors: UnknownChat (NotFound) `unknown-chat`, ChatEnded
+(Conflict) `chat-ended`, Conflict `identity-taken`, `no-address`, Refused `bad-text`, IdentityError
+`invalid-identity`.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Sequence
 
 from sqlalchemy import select, update
 
+from callcenter.core.errors import Conflict, NotFound
 from callcenter.tickets import db
 from callcenter.tickets import identity
 from callcenter.tickets.messages import SUBJECT
@@ -26,6 +28,20 @@ from callcenter.tickets.store import MAX_ID, Store, _text
 DIRECTION = {"visitor": "inbound", "agent": "outbound", "system": "internal"}
 SENDER = {v: k for k, v in DIRECTION.items()}
 HISTORY = 200  # messages a returning visitor gets back
+
+
+class UnknownChat(NotFound):
+    """`unknown-chat`: no chat has this id."""
+
+    def __init__(self, chat_id: int) -> None:
+        super().__init__("unknown-chat", f"no chat #{chat_id}", {"chat": chat_id})
+
+
+class ChatEnded(Conflict):
+    """`chat-ended`: nothing more is said in the chat, nobody takes it (`by`: who ended it)."""
+
+    def __init__(self, chat_id: int, by: str = "") -> None:
+        super().__init__("chat-ended", f"chat #{chat_id} has ended" + (f" ({by})" if by else ""), {"chat": chat_id})
 
 
 def chat_dict(c: Chat) -> dict[str, Any]:
@@ -70,7 +86,7 @@ class Chats:
     async def _chat(self, s: Any, chat_id: int) -> Chat:
         chat = await s.get(Chat, chat_id) if 0 < chat_id <= MAX_ID else None
         if chat is None:
-            raise db.StoreError("unknown-chat", f"no chat #{chat_id}", {"chat": chat_id})
+            raise UnknownChat(chat_id)
         return chat
 
     async def get(self, chat_id: int) -> dict[str, Any]:
@@ -92,7 +108,7 @@ class Chats:
         async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             if chat.state == "ended":
-                raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
+                raise ChatEnded(chat_id)
             ticket = await s.get(Ticket, chat.ticket_id)
             if ticket is not None and ticket.status == "closed":
                 # Closed is final (store rules): the rest of the chat goes on the customer's open
@@ -131,7 +147,7 @@ class Chats:
         async with self.store.writing() as s:
             chat = await self._chat(s, chat_id)
             if chat.state == "ended":
-                raise db.StoreError("chat-ended", f"chat #{chat_id} has ended", {"chat": chat_id})
+                raise ChatEnded(chat_id)
             if agent:
                 ticket = await s.get(Ticket, chat.ticket_id)
                 if ticket is not None and ticket.assignee in ("", chat.agent) and ticket.assignee != agent:
@@ -184,7 +200,7 @@ class Chats:
         """The messages of one chat, oldest first. Errors: `unknown-chat`."""
         found = await self.messages_of([chat_id], limit)
         if chat_id not in found:
-            raise db.StoreError("unknown-chat", f"no chat #{chat_id}", {"chat": chat_id})
+            raise UnknownChat(chat_id)
         return found[chat_id]
 
     async def messages_of(self, chat_ids: Sequence[int], limit: int = HISTORY) -> dict[int, list[dict[str, Any]]]:
@@ -239,9 +255,9 @@ class Chats:
             await self.store.update_customer(mine, add_identities=[(kind, value)])
         elif owner.id != mine:
             if known:  # the chat is someone's already: two known customers are merged by a person, not a click
-                raise db.StoreError("identity-taken", f"{ident.value} belongs to customer #{owner.id}, and this chat "
-                                    f"is customer #{mine}'s already ({', '.join(known[:3])}): if they are one person, "
-                                    "merge them from the customer file", {"customer": owner.id})
+                raise Conflict("identity-taken", f"{ident.value} belongs to customer #{owner.id}, and this chat "
+                               f"is customer #{mine}'s already ({', '.join(known[:3])}): if they are one person, "
+                               "merge them from the customer file", {"customer": owner.id})
             await self.store.merge(owner.id, mine, actor)
             # A call or a message of either customer may touch these tickets meanwhile (their
             # version moves): each step is tried again on the fresh rows.
@@ -294,7 +310,7 @@ class Chats:
         text = _text(text, "message", 20_000, empty=False)
         kind, value = ("email", contact["email"]) if contact.get("email") else ("phone", contact.get("phone", ""))
         if not value:
-            raise db.StoreError("no-address", "an email or a phone number is needed to answer the message")
+            raise Conflict("no-address", "an email or a phone number is needed to answer the message")
         if identity.parse(kind, value, self.store.policy.default_region) is None:
             raise identity.IdentityError(f"{value!r} identifies nobody")
         return await db.retried(lambda: self._offline(visitor, queue, topic, text, contact, origin, kind, value))

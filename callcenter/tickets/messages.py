@@ -1,7 +1,7 @@
 """Text messages in the store (SMS now; email and chat later): one interaction per message on the
 customer's ticket, found by the same normalized identities as calls (a phone number that texts is
 the customer who called), a provider's message written once however often it is re-sent, opt-out
-kept per number. Errors: StoreError `unknown-ticket`, `no-address`, `opted-out`.
+kept per number. Errors: NotFound `unknown-ticket`, Conflict `no-address`, Refused `bad-text`.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from callcenter.core.errors import Conflict, NotFound
 from callcenter.tickets import db
 from callcenter.tickets import identity
 from callcenter.tickets.schema import CustomerIdentity, Interaction, Ticket, TicketChange
@@ -119,7 +120,7 @@ class Messages:
         async with self.store.writing() as s:
             ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel=channel,
                               direction="outbound", step="ended", started_at=now, ended_at=now, address=to[:320],
                               agent=actor[:64], body=body, external_id=external_id[:100], delivery_status=status,
@@ -141,7 +142,7 @@ class Messages:
         async with self.store.session() as s:
             ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             last = (await s.execute(select(Interaction).where(
                 Interaction.ticket_id == ticket_id, Interaction.channel == "email")
                 .order_by(Interaction.id.desc()).limit(1))).scalars().first()
@@ -153,7 +154,7 @@ class Messages:
                 Interaction.address.in_(emails or [""])).order_by(Interaction.id.desc()).limit(1))).scalars().first()
             address = inbound.address if inbound is not None else (emails[0] if emails else None)
             if not address:
-                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no email address")
+                raise Conflict("no-address", f"ticket #{ticket_id}'s customer has no email address")
             return {"to": address, "subject": (inbound.subject if inbound is not None else "") or ticket.subject,
                     "in_reply_to": last.external_id if last is not None else "",
                     "references": list((last.variables or {}).get("references", [])) if last is not None else []}
@@ -189,12 +190,12 @@ class Messages:
         async with self.store.session() as s:
             ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             phone = (await s.execute(select(CustomerIdentity.value).where(
                 CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == "phone",
                 CustomerIdentity.valid.is_(True)).order_by(CustomerIdentity.id).limit(1))).scalar_one_or_none()
             if phone is None:
-                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no phone number to text")
+                raise Conflict("no-address", f"ticket #{ticket_id}'s customer has no phone number to text")
             return phone
 
     def _phone(self, number: str) -> identity.Identity | None:

@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import NotFound, Refused
 from callcenter.voicemail import engines
 from callcenter.voicemail.engines import ENGINES
 from callcenter.voicemail.whisper import languages
@@ -21,24 +21,24 @@ MAX_ID = 2**31 - 1
 
 
 def path_id(value: str, what: str) -> int:
-    """A path id (`12` or `#12`) as an integer. Errors: `unknown-<what>` (404) for anything else."""
+    """A path id (`12` or `#12`) as an integer. Errors: NotFound `unknown-<what>` for anything else."""
     text = value.removeprefix("#")
     if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
-        raise CallcenterError(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
+        raise NotFound(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
     return int(text)
 
 
 def _str(body: dict[str, Any], key: str, default: str | None = None) -> str | None:
     value = body.get(key, default)
     if value is not None and not isinstance(value, str):
-        raise CallcenterError("bad-request", f"{key} must be a string, not {type(value).__name__}")
+        raise Refused("bad-request", f"{key} must be a string, not {type(value).__name__}")
     return value
 
 
 def _strings(body: dict[str, Any], key: str) -> list[str]:
     value = body.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or len(value) > 50:
-        raise CallcenterError("bad-request", f"{key} must be a list of at most 50 strings")
+        raise Refused("bad-request", f"{key} must be a list of at most 50 strings")
     return value
 
 
@@ -46,7 +46,7 @@ def _identities(body: dict[str, Any]) -> list[tuple[str, str]]:
     value = body.get("identities", [])
     if not isinstance(value, list) or len(value) > 50 or not all(
             isinstance(i, dict) and isinstance(i.get("kind"), str) and isinstance(i.get("value"), str) for i in value):
-        raise CallcenterError("bad-request", 'identities must be a list of {"kind": ..., "value": ...} (at most 50)')
+        raise Refused("bad-request", 'identities must be a list of {"kind": ..., "value": ...} (at most 50)')
     return [(i["kind"], i["value"]) for i in value]
 
 
@@ -55,7 +55,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
     """`on_voicemail`: wakes the transcription worker after a retranscribe."""
     def need() -> Store:
         if store is None:
-            raise CallcenterError("no-store", "this controller runs without a store")
+            raise NotFound("no-store", "this controller runs without a store")
         return store
 
     async def find_customers(request: web.Request) -> web.Response:
@@ -64,7 +64,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
             return web.json_response(await need().customers(_limit(request, 100)))
         found = await need().screen_pop(q, _limit(request))
         if found is None:
-            raise CallcenterError("unknown-customer", f"no customer {q!r}")
+            raise NotFound("unknown-customer", f"no customer {q!r}")
         return web.json_response(found)
 
     async def customer(request: web.Request) -> web.Response:
@@ -88,7 +88,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         body = await json_body(request)
         source = body.get("source")
         if not isinstance(source, int) or isinstance(source, bool):
-            raise CallcenterError("bad-request", "source must be a customer id (an integer)")
+            raise Refused("bad-request", "source must be a customer id (an integer)")
         return web.json_response(await need().merge(path_id(request.match_info["id"], "customer"), source,
                                                     _str(body, "actor", "api") or "api"))
 
@@ -103,7 +103,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         if "customer" in q:
             found = await need().find_customer(q["customer"])
             if found is None:
-                raise CallcenterError("unknown-customer", f"no customer {q['customer']!r}")
+                raise NotFound("unknown-customer", f"no customer {q['customer']!r}")
             customer_id = found["id"]
         return web.json_response(await need().tickets(status=q.get("status"), customer_id=customer_id,
                                                       assignee=q.get("assignee"), limit=_limit(request, 100)))
@@ -116,7 +116,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         version, edits = body.get("version"), body.get("edits")
         for key, value in (("version", version), ("edits", edits)):
             if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise CallcenterError("bad-request", f"{key} must be an integer")
+                raise Refused("bad-request", f"{key} must be an integer")
         tid = path_id(request.match_info["id"], "ticket")
         me = request.get(access.PRINCIPAL)
         actor = _str(body, "actor", "api") or "api"
@@ -135,31 +135,31 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
         body = await json_body(request)
         dry_run = body.get("dry_run", False)
         if not isinstance(dry_run, bool):
-            raise CallcenterError("bad-request", "dry_run must be true or false")
+            raise Refused("bad-request", "dry_run must be true or false")
         return web.json_response(await need().apply_retention(dry_run=dry_run))
 
     async def voicemails(request: web.Request) -> web.Response:
         state = request.query.get("state")
         if state is not None and state not in ("queued", "running", "done", "empty", "failed"):
-            raise CallcenterError("bad-request", "state must be queued, running, done, empty or failed")
+            raise Refused("bad-request", "state must be queued, running, done, empty or failed")
         return web.json_response(await need().transcriptions(state=state, limit=_limit(request, 100)))
 
     async def voicemail(request: web.Request) -> web.Response:
         vid = path_id(request.match_info["id"], "voicemail")
         rows = await need().transcriptions(voicemail_id=vid, limit=100)
         if not rows:
-            raise CallcenterError("unknown-voicemail", f"no voicemail #{vid}")
+            raise NotFound("unknown-voicemail", f"no voicemail #{vid}")
         return web.json_response({**rows[0], "jobs": len(rows)})
 
     async def retranscribe(request: web.Request) -> web.Response:
         body = await json_body(request)
         language = (_str(body, "language", "auto") or "auto").lower()
         if language != "auto" and language not in languages():
-            raise CallcenterError("bad-language", f"{language[:20]!r} is not auto or a language code Whisper knows "
-                                  "(en, zh, de, ...)")
+            raise Refused("bad-language", f"{language[:20]!r} is not auto or a language code Whisper knows "
+                          "(en, zh, de, ...)")
         engine = _str(body, "engine", "") or ""
         if engine and engine not in ENGINES:
-            raise CallcenterError("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
+            raise Refused("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
         if engine == "vosk":  # one language per vosk model: is there one for this language here?
             await asyncio.to_thread(engines.check, engine, None, language)
         job = await need().retranscribe(path_id(request.match_info["id"], "voicemail"), language, engine)
@@ -185,5 +185,5 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
 def _limit(request: web.Request, default: int = 50) -> int:
     raw = request.query.get("limit", str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= 1000:
-        raise CallcenterError("bad-limit", "limit must be 1 to 1000")
+        raise Refused("bad-limit", "limit must be 1 to 1000")
     return int(raw)

@@ -2,10 +2,11 @@
 
 Every public method is one transaction. Inputs from outside (caller IDs, names, notes, tags) are
 validated here before they reach SQL (bound parameters only, lengths bounded). Returns plain
-dicts (JSON-ready) for the API and the CLI. Errors are StoreError/TicketRuleError/IdentityError
-with an error id: `unknown-customer`, `unknown-ticket`, `unknown-merge`, `merge-undone`,
-`same-customer`, `ticket-conflict`, `invalid-transition`, `bad-priority`, `bad-status`,
-`invalid-identity`, `identity-taken`, `bad-text`.
+dicts (JSON-ready) for the API and the CLI. Errors carry their kind (core/errors.py) and an id:
+NotFound `unknown-customer`, `unknown-ticket`, `unknown-merge`, `unknown-voicemail`; Conflict
+`merge-undone`, `same-customer`, `merge-loop`, `ticket-conflict`, `identity-taken`; TicketRuleError
+(RuleBroken) `invalid-transition`; Refused `bad-text`, TicketValueError `bad-priority`, `bad-status`,
+IdentityError `invalid-identity`. StoreError (Unavailable) is only a store that cannot be used.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from callcenter.core.errors import Conflict, NotFound, Refused
+from callcenter.core.text import first_control
 from callcenter.tickets import db
 from callcenter.tickets import identity
 from callcenter.tickets import rules
@@ -56,21 +59,20 @@ class StorePolicy:
 
 
 def _text(value: Any, what: str, limit: int = MAX_SHORT, *, empty: bool = True) -> str:
-    """Outside text that may be stored: a string, no control characters but newline/tab in long
-    texts, bounded. Errors: StoreError `bad-text`."""
+    """Outside text that may be stored: a string, no control characters (core/text.py; a long
+    text may hold newlines and tabs), bounded. Errors: Refused `bad-text`."""
     if not isinstance(value, str):
-        raise db.StoreError("bad-text", f"{what} must be text, not {type(value).__name__}")
-    allowed = "\n\t" if limit > MAX_SHORT else ""
-    if allowed:  # a browser's textarea sends CR LF: the same text as LF
+        raise Refused("bad-text", f"{what} must be text, not {type(value).__name__}")
+    multiline = limit > MAX_SHORT
+    if multiline:  # a browser's textarea sends CR LF: the same text as LF
         value = value.replace("\r\n", "\n")
-    bad = next((c for c in value if (ord(c) < 0x20 and c not in allowed) or ord(c) == 0x7F
-                or 0xD800 <= ord(c) <= 0xDFFF), None)
+    bad = first_control(value, multiline=multiline)
     if bad is not None:
-        raise db.StoreError("bad-text", f"{what}: control character U+{ord(bad):04X} is not allowed")
+        raise Refused("bad-text", f"{what}: control character U+{ord(bad):04X} is not allowed")
     if len(value) > limit:
-        raise db.StoreError("bad-text", f"{what}: {len(value)} characters; at most {limit}")
+        raise Refused("bad-text", f"{what}: {len(value)} characters; at most {limit}")
     if not empty and not value.strip():
-        raise db.StoreError("bad-text", f"{what} is empty")
+        raise Refused("bad-text", f"{what} is empty")
     return value
 
 
@@ -166,13 +168,13 @@ class Store:
         `merge-loop` (a chain that comes back on itself: never written by merge(), refused)."""
         customer = await s.get(Customer, customer_id, with_for_update=lock) if 0 < customer_id <= MAX_ID else None
         if customer is None:
-            raise db.StoreError("unknown-customer", f"no customer #{customer_id}", {"customer": customer_id})
+            raise NotFound("unknown-customer", f"no customer #{customer_id}", {"customer": customer_id})
         seen = {customer.id}
         while customer.merged_into is not None:
             nxt = await s.get(Customer, customer.merged_into, with_for_update=lock)
             if nxt is None or nxt.id in seen or len(seen) > MAX_MERGE_CHAIN:
-                raise db.StoreError("merge-loop", f"customer #{customer_id}'s merges lead back to themselves "
-                                    f"(through #{', #'.join(map(str, sorted(seen)))})", {"customer": customer_id})
+                raise Conflict("merge-loop", f"customer #{customer_id}'s merges lead back to themselves "
+                               f"(through #{', #'.join(map(str, sorted(seen)))})", {"customer": customer_id})
             seen.add(nxt.id)
             customer = nxt
         return customer
@@ -248,8 +250,8 @@ class Store:
                 self.writes += 1
                 return customer_dict(customer)
         except IntegrityError:  # another request took the identity between our check and our insert
-            raise db.StoreError("identity-taken", "one of these identities was just given to another customer "
-                                "(merge them with `callcenter customer merge`)") from None
+            raise Conflict("identity-taken", "one of these identities was just given to another customer "
+                           "(merge them with `callcenter customer merge`)") from None
 
     async def _add_identity(self, s: AsyncSession, customer: Customer, kind: str, raw: str, now: float) -> None:
         ident = identity.parse(kind, raw, self.policy.default_region)
@@ -257,8 +259,8 @@ class Store:
             raise identity.IdentityError(f"{raw!r} is withheld or not a number: it identifies nobody")
         other = await self._by_identity(s, ident)
         if other is not None and other.id != customer.id:
-            raise db.StoreError("identity-taken", f"{ident.kind} {ident.value} belongs to customer #{other.id} "
-                                "(merge them with `callcenter customer merge`)", {"customer": other.id})
+            raise Conflict("identity-taken", f"{ident.kind} {ident.value} belongs to customer #{other.id} "
+                           "(merge them with `callcenter customer merge`)", {"customer": other.id})
         if other is None:
             s.add(CustomerIdentity(customer_id=customer.id, kind=ident.kind, value=ident.value, raw=ident.raw,
                                    valid=ident.valid, created_at=now))
@@ -274,8 +276,8 @@ class Store:
         try:
             return await self._update_customer(customer_id, name, add_tags, remove_tags, add_identities, now)
         except IntegrityError:  # another request took the identity between our check and our insert
-            raise db.StoreError("identity-taken", "one of these identities was just given to another customer "
-                                "(merge them with `callcenter customer merge`)") from None
+            raise Conflict("identity-taken", "one of these identities was just given to another customer "
+                           "(merge them with `callcenter customer merge`)") from None
 
     async def _update_customer(self, customer_id: int, name: str | None, add_tags: Sequence[str],
                                remove_tags: Sequence[str], add_identities: Sequence[tuple[str, str]],
@@ -291,7 +293,7 @@ class Store:
                     tags.append(tag)
             tags = [t for t in tags if t not in {r.strip().lower() for r in remove_tags}]
             if len(tags) > MAX_TAGS:
-                raise db.StoreError("bad-text", f"a customer has at most {MAX_TAGS} tags")
+                raise Refused("bad-text", f"a customer has at most {MAX_TAGS} tags")
             customer.tags, customer.updated_at = tags, now
             for kind, raw in add_identities:
                 await self._add_identity(s, customer, kind, raw, now)
@@ -362,7 +364,7 @@ class Store:
             target = await self._customer(s, target_id, lock=True)
             source = await self._customer(s, source_id, lock=True)
             if target.id == source.id:
-                raise db.StoreError("same-customer", f"#{target_id} and #{source_id} are one customer already")
+                raise Conflict("same-customer", f"#{target_id} and #{source_id} are one customer already")
             ids: dict[str, Any] = {}
             for model in (CustomerIdentity, Ticket, Interaction):
                 rows = (await s.execute(select(model.id).where(model.customer_id == source.id))).scalars().all()
@@ -390,9 +392,9 @@ class Store:
         async with self._merging, self.writing() as s:
             merge = await s.get(Merge, merge_id) if 0 < merge_id <= MAX_ID else None
             if merge is None:
-                raise db.StoreError("unknown-merge", f"no merge #{merge_id}")
+                raise NotFound("unknown-merge", f"no merge #{merge_id}")
             if merge.undone_at is not None:
-                raise db.StoreError("merge-undone", f"merge #{merge_id} was undone by {merge.undone_by}")
+                raise Conflict("merge-undone", f"merge #{merge_id} was undone by {merge.undone_by}")
             source = await s.get(Customer, merge.source_id, with_for_update=True)
             target = await s.get(Customer, merge.target_id, with_for_update=True)
             assert source is not None and target is not None
@@ -454,7 +456,7 @@ class Store:
         async with self.session() as s:
             ticket = await s.get(Ticket, ticket_id)
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             changes = (await s.execute(select(TicketChange).where(TicketChange.ticket_id == ticket_id)
                                        .order_by(TicketChange.id))).scalars().all()
             contacts = (await s.execute(select(Interaction).where(Interaction.ticket_id == ticket_id)
@@ -468,7 +470,7 @@ class Store:
         query = select(Ticket).order_by(Ticket.updated_at.desc()).limit(limit)
         if status is not None:
             if status not in rules.STATUSES:
-                raise rules.TicketRuleError("bad-status", f"no status {status!r} (statuses: {', '.join(rules.STATUSES)})")
+                raise rules.TicketValueError("bad-status", f"no status {status!r} (statuses: {', '.join(rules.STATUSES)})")
             query = query.where(Ticket.status == status)
         if customer_id is not None:
             query = query.where(Ticket.customer_id == customer_id)
@@ -501,8 +503,8 @@ class Store:
                                                  tags_remove, expected_version, expected_edits)
             except StaleDataError:
                 if expected_version is not None or expected_edits is not None or attempt == UPDATE_ATTEMPTS - 1:
-                    raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
-                                        "again and retry", {"ticket": ticket_id}) from None
+                    raise Conflict("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
+                                   "again and retry", {"ticket": ticket_id}) from None
                 # SQLite has no row locks: writers that raced try again, spread out.
                 await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
         raise AssertionError("unreachable")
@@ -516,14 +518,14 @@ class Store:
             # the database (Store.writing).
             ticket = await s.get(Ticket, ticket_id, with_for_update=True)
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
             if expected_version is not None and ticket.version != expected_version:
-                raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} is at version {ticket.version}, "
-                                    f"not {expected_version}: read it again", {"version": ticket.version})
+                raise Conflict("ticket-conflict", f"ticket #{ticket_id} is at version {ticket.version}, "
+                               f"not {expected_version}: read it again", {"version": ticket.version})
             if expected_edits is not None and ticket.edits != expected_edits:
-                raise db.StoreError("ticket-conflict", f"ticket #{ticket_id} was edited since you read it "
-                                    f"({ticket.edits} edits, not {expected_edits}): read it again",
-                                    {"edits": ticket.edits})
+                raise Conflict("ticket-conflict", f"ticket #{ticket_id} was edited since you read it "
+                               f"({ticket.edits} edits, not {expected_edits}): read it again",
+                               {"edits": ticket.edits})
             changes: list[tuple[str, str, str]] = []
             if status is not None and status != ticket.status:
                 rules.check_transition(ticket.status, status)
@@ -755,7 +757,7 @@ class Store:
         async with self.writing() as s:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id <= MAX_ID else None
             if vm is None or vm.channel != "voicemail":
-                raise db.StoreError("unknown-voicemail", f"no voicemail #{interaction_id}")
+                raise NotFound("unknown-voicemail", f"no voicemail #{interaction_id}")
             waiting = (await s.execute(select(TranscriptionJob).where(
                 TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state == "queued"))).scalars().first()
             if waiting is not None:  # asked again before it ran: one job, with what was asked last

@@ -416,3 +416,27 @@ async def test_status_says_when_the_sqlite_file_is_gone(tmp_path: Path) -> None:
         assert "is gone" in s.describe()["problem"]
     finally:
         await s.close()
+
+
+async def test_what_the_store_refuses_is_an_error_of_its_kind_and_only_an_unusable_store_a_store_error(
+        store: Store) -> None:
+    from callcenter.core.errors import Kind
+
+    t = (await call(store, "1500.1", "5551230030"))["ticket_id"]
+    await store.update_ticket(t, "agent1", status="closed")
+    for attempt, error_id, kind in ((store.ticket(999_999), "unknown-ticket", Kind.NOT_FOUND),
+                                    (store.customer_file(999_999), "unknown-customer", Kind.NOT_FOUND),
+                                    (store.update_ticket(t, "agent1", status="open"), "invalid-transition", Kind.RULE),
+                                    (store.update_ticket(t, "agent1", priority="asap"), "bad-priority", Kind.REFUSED),
+                                    (store.update_ticket(t, "agent1", note="a\x00b"), "bad-text", Kind.REFUSED),
+                                    (store.update_ticket(t, "agent1", note="x", expected_version=0), "ticket-conflict",
+                                     Kind.CONFLICT),
+                                    (store.create_customer("x", [("phone", "5551230030")]), "identity-taken",
+                                     Kind.CONFLICT)):
+        with pytest.raises(CallcenterError) as refused:
+            await attempt
+        assert (refused.value.error_id, refused.value.kind) == (error_id, kind)
+        assert not isinstance(refused.value, db.StoreError)
+    with pytest.raises(db.StoreError) as bad:
+        db.parse_url("mysql://x/y")
+    assert bad.value.kind == Kind.UNAVAILABLE
