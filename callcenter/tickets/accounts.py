@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select, update
 from callcenter.core.errors import Conflict, NotFound, Refused
 from callcenter.tickets import db
 from callcenter.tickets.schema import Chat, Interaction, Ticket, TicketChange, User, WebSession
-from callcenter.tickets.store import Store, interaction_dict
+from callcenter.tickets.rows import InteractionRow, interaction_row
+from callcenter.tickets.store import Store
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # as agent names in callcenter.yaml
 TOUCH_EVERY = 60.0  # seconds between writes of a session's last_seen
@@ -126,7 +127,7 @@ class Accounts:
 
     # -- what agents do at the end of a contact -----------------------------------------------
 
-    async def wrapup(self, call_id: str, code: str, actor: str) -> dict[str, Any]:
+    async def wrapup(self, call_id: str, code: str, actor: str) -> InteractionRow:
         """The call's wrap-up code, also written to its ticket's history. Errors: `unknown-call`."""
         async with self.store.writing() as s:
             row = (await s.execute(select(Interaction).where(Interaction.channel == "voice",
@@ -137,19 +138,19 @@ class Accounts:
             s.add(TicketChange(ticket_id=row.ticket_id, at=self.store.clock(), actor=actor, field="wrapup",
                                old=old, new=code))
             await s.flush()
-            return interaction_dict(row)
+            return interaction_row(row)
 
-    async def interaction(self, interaction_id: int) -> dict[str, Any] | None:
+    async def interaction(self, interaction_id: int) -> InteractionRow | None:
         async with self.store.session() as s:
             row = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
-            return None if row is None else interaction_dict(row)
+            return None if row is None else interaction_row(row)
 
-    async def voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
+    async def voicemail_handled(self, interaction_id: int, actor: str) -> InteractionRow:
         """Mark a voicemail handled (its ticket's call-back flag is cleared, in the history). Errors:
         `unknown-voicemail`."""
         return await db.retried(lambda: self._voicemail_handled(interaction_id, actor))
 
-    async def _voicemail_handled(self, interaction_id: int, actor: str) -> dict[str, Any]:
+    async def _voicemail_handled(self, interaction_id: int, actor: str) -> InteractionRow:
         now = self.store.clock()
         async with self.store.writing() as s:
             vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
@@ -162,7 +163,7 @@ class Accounts:
                 s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field="callback_requested",
                                    old="voicemail", new=f"voicemail #{vm.id} handled"))
             await s.flush()
-            return interaction_dict(vm)
+            return interaction_row(vm)
 
     async def today(self, since: float) -> dict[str, int]:
         """Contacts per channel since `since` (epoch seconds): the wallboard's volume. A chat counts

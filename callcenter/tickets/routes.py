@@ -13,10 +13,11 @@ from callcenter.core.errors import NotFound, Refused
 from callcenter.voicemail import engines
 from callcenter.voicemail.engines import ENGINES
 from callcenter.voicemail.whisper import languages
-from callcenter.tickets import Store
+from callcenter.tickets.core import TicketCore
 from callcenter.web import access
 
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
+Need = Callable[[], TicketCore]  # the store, or NotFound `no-store`
 MAX_ID = 2**31 - 1
 
 
@@ -50,103 +51,33 @@ def _identities(body: dict[str, Any]) -> list[tuple[str, str]]:
     return [(i["kind"], i["value"]) for i in value]
 
 
-def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
+def add_routes(app: web.Application, store: TicketCore | None, json_body: JsonBody,
                on_voicemail: Callable[[], None] | None = None) -> None:
-    """`on_voicemail`: wakes the transcription worker after a retranscribe."""
-    def need() -> Store:
+    """The store's routes on `app`. `on_voicemail`: wakes the transcription worker after a
+    retranscribe. Without a store, each route answers NotFound `no-store`."""
+    def need() -> TicketCore:
         if store is None:
             raise NotFound("no-store", "this controller runs without a store")
         return store
 
-    async def find_customers(request: web.Request) -> web.Response:
-        q = request.query.get("q", "")
-        if not q:  # no search: the list, latest activity first
-            return web.json_response(await need().customers(_limit(request, 100)))
-        found = await need().screen_pop(q, _limit(request))
-        if found is None:
-            raise NotFound("unknown-customer", f"no customer {q!r}")
-        return web.json_response(found)
+    _voicemail_routes(app, need, json_body, on_voicemail)
+    _customer_routes(app, need, json_body)
+    _ticket_routes(app, need, json_body)
 
-    async def customer(request: web.Request) -> web.Response:
-        return web.json_response(await need().customer_file(path_id(request.match_info["id"], "customer"),
-                                                            _limit(request)))
 
-    async def create_customer(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        created = await need().create_customer(_str(body, "name", "") or "", _identities(body),
-                                               _str(body, "actor", "api") or "api")
-        return web.json_response(await need().customer_file(created["id"]), status=201)
-
-    async def update_customer(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        cid = path_id(request.match_info["id"], "customer")
-        await need().update_customer(cid, name=_str(body, "name"), add_tags=_strings(body, "add_tags"),
-                                     remove_tags=_strings(body, "remove_tags"), add_identities=_identities(body))
-        return web.json_response(await need().customer_file(cid))
-
-    async def merge(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        source = body.get("source")
-        if not isinstance(source, int) or isinstance(source, bool):
-            raise Refused("bad-request", "source must be a customer id (an integer)")
-        return web.json_response(await need().merge(path_id(request.match_info["id"], "customer"), source,
-                                                    _str(body, "actor", "api") or "api"))
-
-    async def unmerge(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        return web.json_response(await need().unmerge(path_id(request.match_info["id"], "merge"),
-                                                      _str(body, "actor", "api") or "api"))
-
-    async def tickets(request: web.Request) -> web.Response:
-        q = request.query
-        customer_id = None
-        if "customer" in q:
-            found = await need().find_customer(q["customer"])
-            if found is None:
-                raise NotFound("unknown-customer", f"no customer {q['customer']!r}")
-            customer_id = found["id"]
-        return web.json_response(await need().tickets(status=q.get("status"), customer_id=customer_id,
-                                                      assignee=q.get("assignee"), limit=_limit(request, 100)))
-
-    async def ticket(request: web.Request) -> web.Response:
-        return web.json_response(await need().ticket(path_id(request.match_info["id"], "ticket")))
-
-    async def update_ticket(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        version, edits = body.get("version"), body.get("edits")
-        for key, value in (("version", version), ("edits", edits)):
-            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-                raise Refused("bad-request", f"{key} must be an integer")
-        tid = path_id(request.match_info["id"], "ticket")
-        me = request.get(access.PRINCIPAL)
-        actor = _str(body, "actor", "api") or "api"
-        if me is not None and me.via == "session":  # a person at the page: they are the actor
-            actor = me.name
-            if not me.may("supervisor"):
-                access.own_ticket(request, (await need().ticket(tid))["assignee"], _str(body, "assignee"))
-        await need().update_ticket(tid, actor, status=_str(body, "status"),
-                                   priority=_str(body, "priority"), assignee=_str(body, "assignee"),
-                                   note=_str(body, "note"), add_tags=_strings(body, "add_tags"),
-                                   remove_tags=_strings(body, "remove_tags"), expected_version=version,
-                                   expected_edits=edits)
-        return web.json_response(await need().ticket(tid))
-
-    async def retention(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        dry_run = body.get("dry_run", False)
-        if not isinstance(dry_run, bool):
-            raise Refused("bad-request", "dry_run must be true or false")
-        return web.json_response(await need().apply_retention(dry_run=dry_run))
-
+def _voicemail_routes(app: web.Application, need: Need, json_body: JsonBody,
+                      on_voicemail: Callable[[], None] | None) -> None:
+    """GET /api/voicemails (the latest job of each), GET /api/voicemails/{id} (its jobs),
+    POST /api/voicemails/{id}/retranscribe."""
     async def voicemails(request: web.Request) -> web.Response:
         state = request.query.get("state")
         if state is not None and state not in ("queued", "running", "done", "empty", "failed"):
             raise Refused("bad-request", "state must be queued, running, done, empty or failed")
-        return web.json_response(await need().transcriptions(state=state, limit=_limit(request, 100)))
+        return web.json_response(await need().jobs.voicemails(state=state, limit=_limit(request, 100)))
 
     async def voicemail(request: web.Request) -> web.Response:
         vid = path_id(request.match_info["id"], "voicemail")
-        rows = await need().transcriptions(voicemail_id=vid, limit=100)
+        rows = await need().jobs.voicemails(voicemail_id=vid, limit=100)
         if not rows:
             raise NotFound("unknown-voicemail", f"no voicemail #{vid}")
         return web.json_response({**rows[0], "jobs": len(rows)})
@@ -162,7 +93,7 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
             raise Refused("unknown-engine", f"no speech engine {engine[:20]!r} (engines: {', '.join(ENGINES)})")
         if engine == "vosk":  # one language per vosk model: is there one for this language here?
             await asyncio.to_thread(engines.check, engine, None, language)
-        job = await need().retranscribe(path_id(request.match_info["id"], "voicemail"), language, engine)
+        job = await need().jobs.retranscribe(path_id(request.match_info["id"], "voicemail"), language, engine)
         if on_voicemail is not None:
             on_voicemail()
         return web.json_response({"voicemail": int(request.match_info["id"]), "job": job, "state": "queued"})
@@ -170,12 +101,101 @@ def add_routes(app: web.Application, store: Store | None, json_body: JsonBody,
     app.router.add_get("/api/voicemails", voicemails)
     app.router.add_get("/api/voicemails/{id}", voicemail)
     app.router.add_post("/api/voicemails/{id}/retranscribe", retranscribe)
+
+
+def _customer_routes(app: web.Application, need: Need, json_body: JsonBody) -> None:
+    """/api/customers (find, list, create), /api/customers/{id} (file, update, merge), and
+    /api/merges/{id}/undo."""
+    async def find_customers(request: web.Request) -> web.Response:
+        q = request.query.get("q", "")
+        if not q:  # no search: the list, latest activity first
+            return web.json_response(await need().customers.recent(_limit(request, 100)))
+        found = await need().customers.screen_pop(q, _limit(request))
+        if found is None:
+            raise NotFound("unknown-customer", f"no customer {q!r}")
+        return web.json_response(found)
+
+    async def customer(request: web.Request) -> web.Response:
+        return web.json_response(await need().customers.file(path_id(request.match_info["id"], "customer"),
+                                                             _limit(request)))
+
+    async def create_customer(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        created = await need().customers.create(_str(body, "name", "") or "", _identities(body),
+                                                _str(body, "actor", "api") or "api")
+        return web.json_response(await need().customers.file(created["id"]), status=201)
+
+    async def update_customer(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        cid = path_id(request.match_info["id"], "customer")
+        await need().customers.update(cid, name=_str(body, "name"), add_tags=_strings(body, "add_tags"),
+                                      remove_tags=_strings(body, "remove_tags"), add_identities=_identities(body))
+        return web.json_response(await need().customers.file(cid))
+
+    async def merge(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        source = body.get("source")
+        if not isinstance(source, int) or isinstance(source, bool):
+            raise Refused("bad-request", "source must be a customer id (an integer)")
+        return web.json_response(await need().customers.merge(path_id(request.match_info["id"], "customer"), source,
+                                                              _str(body, "actor", "api") or "api"))
+
+    async def unmerge(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        return web.json_response(await need().customers.unmerge(path_id(request.match_info["id"], "merge"),
+                                                                _str(body, "actor", "api") or "api"))
+
     app.router.add_get("/api/customers", find_customers)
     app.router.add_post("/api/customers", create_customer)
     app.router.add_get("/api/customers/{id}", customer)
     app.router.add_patch("/api/customers/{id}", update_customer)
     app.router.add_post("/api/customers/{id}/merge", merge)
     app.router.add_post("/api/merges/{id}/undo", unmerge)
+
+
+def _ticket_routes(app: web.Application, need: Need, json_body: JsonBody) -> None:
+    """/api/tickets (list), /api/tickets/{id} (read, update), /api/retention/apply."""
+    async def tickets(request: web.Request) -> web.Response:
+        q = request.query
+        customer_id = None
+        if "customer" in q:
+            found = await need().customers.find(q["customer"])
+            if found is None:
+                raise NotFound("unknown-customer", f"no customer {q['customer']!r}")
+            customer_id = found["id"]
+        return web.json_response(await need().tickets.recent(status=q.get("status"), customer_id=customer_id,
+                                                             assignee=q.get("assignee"), limit=_limit(request, 100)))
+
+    async def ticket(request: web.Request) -> web.Response:
+        return web.json_response(await need().tickets.get(path_id(request.match_info["id"], "ticket")))
+
+    async def update_ticket(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        version, edits = body.get("version"), body.get("edits")
+        for key, value in (("version", version), ("edits", edits)):
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+                raise Refused("bad-request", f"{key} must be an integer")
+        tid = path_id(request.match_info["id"], "ticket")
+        me = request.get(access.PRINCIPAL)
+        actor = _str(body, "actor", "api") or "api"
+        if me is not None and me.via == "session":  # a person at the page: they are the actor
+            actor = me.name
+            if not me.may("supervisor"):
+                access.own_ticket(request, (await need().tickets.get(tid))["assignee"], _str(body, "assignee"))
+        await need().tickets.update(tid, actor, status=_str(body, "status"),
+                                    priority=_str(body, "priority"), assignee=_str(body, "assignee"),
+                                    note=_str(body, "note"), add_tags=_strings(body, "add_tags"),
+                                    remove_tags=_strings(body, "remove_tags"), expected_version=version,
+                                    expected_edits=edits)
+        return web.json_response(await need().tickets.get(tid))
+
+    async def retention(request: web.Request) -> web.Response:
+        body = await json_body(request)
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise Refused("bad-request", "dry_run must be true or false")
+        return web.json_response(await need().retention.apply(dry_run=dry_run))
+
     app.router.add_get("/api/tickets", tickets)
     app.router.add_get("/api/tickets/{id}", ticket)
     app.router.add_patch("/api/tickets/{id}", update_ticket)

@@ -15,9 +15,8 @@ import pytest
 from callcenter.channels.email.imap import ImapPoller
 from callcenter.channels.email.intake import MailIntake
 from callcenter.config import ConfigError, EmailSettings, parse_config
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
-from callcenter.tickets.messages import Messages
 from tests.support.imapserver import Dovecot
 from tests.unit.test_bus_and_build import CONFIG
 from tests.unit.test_email import file_of, message
@@ -34,9 +33,9 @@ def dovecot() -> Iterator[Dovecot]:
 async def intake(tmp_path: Path) -> AsyncIterator[MailIntake]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
-    yield MailIntake(Messages(store), tmp_path, lambda e: asyncio.sleep(0))
+    yield MailIntake(store.messages, tmp_path, lambda e: asyncio.sleep(0))
     await store.close()
 
 
@@ -54,7 +53,7 @@ async def test_unseen_mail_lands_on_tickets_once_and_is_flagged_seen(dovecot: Do
         await asyncio.to_thread(dovecot.append, raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n"))
     imap = poller(dovecot, intake)
     assert await imap.poll_once() == 3 and imap.problem == ""
-    timeline = (await file_of(intake.messages.store, "ann@example.com"))["timeline"]
+    timeline = (await file_of(TicketCore.of(intake.messages.store), "ann@example.com"))["timeline"]
     assert sorted(i["external_id"] for i in timeline) == ["<q1@example.com>", "<q2@example.com>"]
     assert len({i["ticket_id"] for i in timeline}) == 1  # the reply threads onto the first mail's ticket
     (kept,) = intake.quarantine()  # the broken one: kept aside with the reason, not dropped
@@ -68,7 +67,7 @@ async def test_unseen_mail_lands_on_tickets_once_and_is_flagged_seen(dovecot: Do
     m.store("1:*", "-FLAGS", "(\\Seen)")
     m.logout()
     assert await imap.poll_once() == 3
-    again = (await file_of(intake.messages.store, "ann@example.com"))["timeline"]
+    again = (await file_of(TicketCore.of(intake.messages.store), "ann@example.com"))["timeline"]
     assert len(again) == 2
 
 
