@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select, update
 
 from callcenter.core.errors import Conflict, NotFound, Refused
 from callcenter.tickets import db
+from callcenter.tickets.inputs import is_id
 from callcenter.tickets.schema import Chat, Interaction, Ticket, TicketChange, User, WebSession
 from callcenter.tickets.rows import InteractionRow, interaction_row
 from callcenter.tickets.store import Store
@@ -26,6 +27,7 @@ TOUCH_EVERY = 60.0  # seconds between writes of a session's last_seen
 
 
 def token_hash(token: str) -> str:
+    """The sha256 (hex) of a session token: what the store keeps instead of the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -35,12 +37,15 @@ def _user_dict(u: User) -> dict[str, Any]:
 
 
 class Accounts:
+    """Web users and sessions of one store, and what agents record at the end of a contact."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
 
     # -- users --------------------------------------------------------------------------------
 
     async def users(self) -> list[dict[str, Any]]:
+        """Every user (name, role, disabled, created_at, updated_at), by name; no password hash."""
         async with self.store.session() as s:
             return [_user_dict(u) for u in (await s.execute(select(User).order_by(User.name))).scalars()]
 
@@ -51,6 +56,7 @@ class Accounts:
             return None if u is None else {**_user_dict(u), "password_hash": u.password_hash}
 
     async def add_user(self, name: str, role: str, password_hash: str) -> dict[str, Any]:
+        """A new user. Errors: Refused `bad-user` (not a name), Conflict `user-exists`."""
         if not isinstance(name, str) or not NAME.fullmatch(name):
             raise Refused("bad-user", f"{str(name)[:40]!r} is not a user name (lower-case letters, digits, "
                           "'_', '.', '-'; up to 64)")
@@ -66,7 +72,8 @@ class Accounts:
 
     async def set_user(self, name: str, *, role: str | None = None, password_hash: str | None = None,
                        disabled: bool | None = None) -> dict[str, Any]:
-        """Change a user; a new password or a disabled account ends their sessions."""
+        """Change a user; a new password or a disabled account ends their sessions. Errors: NotFound
+        `unknown-user`."""
         async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
@@ -83,6 +90,7 @@ class Accounts:
             return _user_dict(user)
 
     async def remove_user(self, name: str) -> None:
+        """Delete a user and their sessions. Errors: NotFound `unknown-user`."""
         async with self.store.writing() as s:
             user = await s.get(User, name) if NAME.fullmatch(name) else None
             if user is None:
@@ -122,6 +130,7 @@ class Accounts:
         return {"name": user.name, "role": user.role, "csrf_token": session.csrf_token}
 
     async def end_session(self, token: str) -> None:
+        """Log out: the session of `token` is deleted (nothing if there is none)."""
         async with self.store.writing() as s:
             await s.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
 
@@ -141,8 +150,9 @@ class Accounts:
             return interaction_row(row)
 
     async def interaction(self, interaction_id: int) -> InteractionRow | None:
+        """An interaction by id, or None."""
         async with self.store.session() as s:
-            row = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
+            row = await s.get(Interaction, interaction_id) if is_id(interaction_id) else None
             return None if row is None else interaction_row(row)
 
     async def voicemail_handled(self, interaction_id: int, actor: str) -> InteractionRow:
@@ -153,7 +163,7 @@ class Accounts:
     async def _voicemail_handled(self, interaction_id: int, actor: str) -> InteractionRow:
         now = self.store.clock()
         async with self.store.writing() as s:
-            vm = await s.get(Interaction, interaction_id) if 0 < interaction_id < 2**31 else None
+            vm = await s.get(Interaction, interaction_id) if is_id(interaction_id) else None
             if vm is None or vm.channel != "voicemail":
                 raise NotFound("unknown-voicemail", f"no voicemail #{interaction_id}")
             vm.handled_at, vm.handled_by = now, actor

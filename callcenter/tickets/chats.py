@@ -141,6 +141,7 @@ class Chats:
             return chat_dict(chat)
 
     async def get(self, chat_id: int) -> dict[str, Any]:
+        """The chat (chat_dict). Errors: UnknownChat."""
         async with self.store.session() as s:
             return chat_dict(await _chat(s, chat_id))
 

@@ -64,6 +64,7 @@ class TicketCore:
         await self.store.open()
 
     async def close(self) -> None:
+        """Close the store's connections."""
         await self.store.close()
 
     def describe(self) -> StoreDescription:

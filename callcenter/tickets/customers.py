@@ -127,10 +127,7 @@ class Customers:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        # Two crossed merges (A into B, B into A) can never both happen: SQLite writes one
-        # transaction at a time (Store.writing); on PostgreSQL the rows are locked, and one merge at
-        # a time in this controller keeps two crossed ones from locking them in opposite orders.
-        self._merging = asyncio.Lock()
+        self._merging = asyncio.Lock()  # one merge or unmerge at a time in this controller (see merge)
 
     async def find(self, text: str) -> CustomerRow | None:
         """A customer by `#ID` or any identity in any common format (`+1 415-555-2671`,
@@ -252,6 +249,9 @@ class Customers:
         `unknown-customer`; Conflict `same-customer`, `merge-loop`; Refused `bad-text` (actor)."""
         actor = checked_text(actor, "actor", empty=False)
         now = self.store.clock()
+        # Two crossed merges (A into B, B into A) can never both happen: SQLite writes one
+        # transaction at a time (Store.writing); on PostgreSQL the rows are locked, and one merge at
+        # a time in this controller keeps two crossed ones from locking them in opposite orders.
         async with self._merging, self.store.writing() as s:
             target = await current(s, target_id, lock=True)
             source = await current(s, source_id, lock=True)

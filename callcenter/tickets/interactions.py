@@ -48,11 +48,10 @@ class Calls:
         `values`: columns of the interaction to set (rows.InteractionRow's keys); `first_response`
         stamps the ticket's first response (an agent answered). Returns the interaction."""
         values = dict(values or {})
+        contact = _Contact(caller_id, caller_name, did, topic, direction, callback_of, channel, ticket_id)
         # A replayed step racing its first write finds the row the other made (IntegrityError);
         # a chat or message of the same customer may move the ticket's version (StaleDataError).
-        return await db.retried(lambda: self._step(call_id, step, _Contact(caller_id, caller_name, did, topic, direction,
-                                                                           callback_of, channel, ticket_id),
-                                                   started_at, values, first_response))
+        return await db.retried(lambda: self._step(call_id, step, contact, started_at, values, first_response))
 
     async def _step(self, call_id: str, step: str, contact: _Contact, started_at: float | None,
                     values: dict[str, Any], first_response: bool) -> InteractionRow:

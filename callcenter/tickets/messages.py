@@ -229,6 +229,7 @@ class Messages:
             return True
 
     async def opted_out(self, number: str) -> bool:
+        """Did `number` send STOP (and no START since)? False for a number we do not know."""
         ident = self._phone(number)
         if ident is None:
             return False

@@ -1,6 +1,6 @@
-"""REST routes of the ticket store: customers, merges, tickets, retention (web/openapi.py says
-their shapes). Bodies are JSON objects; a wrong type is a 400 `bad-request`, never a repr stored.
-The actor of a change is the body's `actor` (default `api`)."""
+"""REST routes of the ticket store: customers, merges, tickets, retention, voicemails
+(web/openapi.py says their shapes). Bodies are JSON objects; a wrong type is a 400 `bad-request`,
+never a repr stored. The actor of a change is the body's `actor` (default `api`)."""
 
 from __future__ import annotations
 
@@ -14,17 +14,17 @@ from callcenter.voicemail import engines
 from callcenter.voicemail.engines import ENGINES
 from callcenter.voicemail.whisper import languages
 from callcenter.tickets.core import TicketCore
+from callcenter.tickets.inputs import is_id
 from callcenter.web import access
 
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
 Need = Callable[[], TicketCore]  # the store, or NotFound `no-store`
-MAX_ID = 2**31 - 1
 
 
 def path_id(value: str, what: str) -> int:
     """A path id (`12` or `#12`) as an integer. Errors: NotFound `unknown-<what>` for anything else."""
     text = value.removeprefix("#")
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit()) or not is_id(int(text)):
         raise NotFound(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
     return int(text)
 

@@ -13,6 +13,8 @@ from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, T
 
 
 class CustomerRow(TypedDict):
+    """A customer (not its identities: CustomerFile, ListedCustomer)."""
+
     id: int
     name: str
     unidentified: bool  # a withheld caller ID: a customer of its own, never matched again
@@ -29,6 +31,8 @@ class ListedCustomer(CustomerRow):
 
 
 class IdentityRow(TypedDict):
+    """One way to recognise a customer: a phone number, an email, a chat visitor, an account."""
+
     kind: str  # phone | email | chat | account
     value: str  # normalized: E.164, a lower-cased email; as received when not `valid`
     raw: str  # as received
@@ -36,6 +40,8 @@ class IdentityRow(TypedDict):
 
 
 class TicketRow(TypedDict):
+    """A ticket without its history (TicketWithHistory). SLA times: epoch seconds, None if unset."""
+
     id: int
     customer_id: int
     subject: str
@@ -130,6 +136,8 @@ class CustomerFile(TypedDict):
 
 
 class MergeRow(TypedDict):
+    """A merge done: its id (to undo it), the customers, what moved."""
+
     merge_id: int
     target: int
     source: int
@@ -139,6 +147,8 @@ class MergeRow(TypedDict):
 
 
 class UnmergeRow(TypedDict):
+    """A merge undone."""
+
     merge_id: int
     target: int
     source: int
@@ -179,6 +189,8 @@ class VoicemailRow(TypedDict):
 
 
 class RetentionReport(TypedDict):
+    """What retention removed (or, `dry_run`, would remove)."""
+
     dry_run: bool
     recordings: list[dict[str, Any]]  # {"interaction", "path"} removed (or that would be)
     refused: list[dict[str, Any]]  # {"interaction", "path", "why"} outside the recordings folders: kept
@@ -187,6 +199,8 @@ class RetentionReport(TypedDict):
 
 
 class StoreDescription(TypedDict):
+    """The store in `callcenter status`."""
+
     url: str  # password hidden
     writes: int  # transactions committed since the start
     problem: str  # "" or what is wrong, seen from outside the database
@@ -209,15 +223,18 @@ class OfflineMessage(TypedDict):
 
 
 def customer_row(c: Customer) -> CustomerRow:
+    """The row of a customer (lists copied: the row does not move with the ORM object)."""
     return {"id": c.id, "name": c.name, "unidentified": c.unidentified, "tags": list(c.tags),
             "merged_into": c.merged_into, "created_at": c.created_at, "updated_at": c.updated_at}
 
 
 def identity_row(i: CustomerIdentity) -> IdentityRow:
+    """The row of an identity."""
     return {"kind": i.kind, "value": i.value, "raw": i.raw, "valid": i.valid}
 
 
 def ticket_row(t: Ticket) -> TicketRow:
+    """The row of a ticket."""
     return {"id": t.id, "customer_id": t.customer_id, "subject": t.subject, "topic": t.topic, "status": t.status,
             "priority": t.priority, "assignee": t.assignee, "tags": list(t.tags),
             "callback_requested": t.callback_requested, "first_response_due": t.first_response_due,
@@ -227,6 +244,7 @@ def ticket_row(t: Ticket) -> TicketRow:
 
 
 def interaction_row(i: Interaction) -> InteractionRow:
+    """The row of an interaction: every column."""
     # Every column, whatever the schema adds: a new column reaches the API without a change here.
     data = {c.key: getattr(i, c.key) for c in Interaction.__table__.columns}
     data["ivr_path"], data["variables"] = list(i.ivr_path or []), dict(i.variables or {})
@@ -234,4 +252,5 @@ def interaction_row(i: Interaction) -> InteractionRow:
 
 
 def change_row(c: TicketChange) -> ChangeRow:
+    """The row of one change in a ticket's history."""
     return {"at": c.at, "actor": c.actor, "field": c.field, "old": c.old, "new": c.new}

@@ -60,6 +60,7 @@ class Store:
                                 f"{revision or 'none'}, this code needs {db.head()}: run `callcenter db upgrade`")
 
     async def close(self) -> None:
+        """Close the engine's connections (the Store is not used after)."""
         await self.engine.dispose()
 
     def describe(self) -> StoreDescription:
