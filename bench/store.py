@@ -6,7 +6,7 @@
 Run from the repository root, as root (PostgreSQL: a private server from tests/support/pgcluster.py
 on 127.0.0.1, port CALLCENTER_TEST_PORT_BASE + 532, removed at the end). Three figures per database:
 
-  (a) screen pop      the agent page's query when a phone rings (`Store.screen_pop`, what
+  (a) screen pop      the agent page's query when a phone rings (`Customers.screen_pop`, what
                       GET /api/customers?q= runs): the customer by a phone number in a national
                       format (normalized to E.164, looked up by identity), then in the same read its
                       identities, open tickets and the last 50 interactions.
@@ -40,7 +40,7 @@ from sqlalchemy import insert, text  # noqa: E402
 from callcenter.core import events as ev  # noqa: E402
 from callcenter.core.bus import Bus  # noqa: E402
 from callcenter.calls.tracker import CallRecord  # noqa: E402
-from callcenter.tickets import Store
+from callcenter.tickets import Store, TicketCore
 from callcenter.tickets import db  # noqa: E402
 from callcenter.tickets.calls import EVENTS, CallWriter  # noqa: E402
 from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket  # noqa: E402
@@ -90,20 +90,20 @@ async def fill(store: Store, customers: int, interactions: int) -> float:
     return time.perf_counter() - t0
 
 
-async def screen_pop(store: Store, customers: int, lookups: int) -> list[float]:
+async def screen_pop(store: TicketCore, customers: int, lookups: int) -> list[float]:
     times = []
     rng = random.Random(7)
     for _ in range(lookups):
         i = rng.randint(1, customers)
         national = f"(415) {str(2000000 + i)[:3]}-{str(2000000 + i)[3:]}"
         t0 = time.perf_counter()
-        file = await store.screen_pop(national, 50)
+        file = await store.customers.screen_pop(national, 50)
         times.append(time.perf_counter() - t0)
         assert file is not None and file["customer"]["id"] == i and file["timeline"], (national, file)
     return times
 
 
-async def call_steps(store: Store, calls: int) -> tuple[float, int]:
+async def call_steps(store: TicketCore, calls: int) -> tuple[float, int]:
     bus = Bus()
     writer = CallWriter(store, lambda did: "support")
     bus.subscribe_queued("store", writer.on_event, *EVENTS, on_full="wait")
@@ -137,10 +137,10 @@ def pct(values: list[float], q: float) -> float:
 
 async def run_one(name: str, url: str, args: argparse.Namespace, sqlite_file: Path | None) -> None:
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     try:
-        loaded = await fill(store, args.customers, args.interactions)
+        loaded = await fill(store.store, args.customers, args.interactions)
         await screen_pop(store, args.customers, 20)  # warm the caches
         times = await screen_pop(store, args.customers, args.lookups)
         print(f"{name:<10} filled {args.customers:,} customers / {args.interactions:,} interactions in {loaded:.0f} s; "
@@ -156,7 +156,7 @@ async def run_one(name: str, url: str, args: argparse.Namespace, sqlite_file: Pa
         async with Store(url).engine.begin() as conn:
             await conn.execute(text("TRUNCATE interactions, ticket_changes, tickets, identities, merges, customers "
                                     "RESTART IDENTITY CASCADE"))
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     try:
         elapsed, errors = await call_steps(store, args.calls)

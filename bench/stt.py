@@ -75,34 +75,34 @@ def main() -> None:
 
 async def pool(engine_name: str, model: Path | None, count: int, workers: int, threads: int) -> None:
     from callcenter.voicemail.worker import TranscriptionWorker
-    from callcenter.tickets import Store
+    from callcenter.tickets import TicketCore
     from callcenter.tickets import db
     wavs = sorted(FIXTURES.glob("*.wav"))
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"
         await asyncio.to_thread(db.upgrade, url)
-        store = Store(url)
+        store = TicketCore.build(url)
         await store.open()
         audio = 0.0
         for i in range(count):
             wav = wavs[i % len(wavs)]
             call_id = f"bench.{i}"
-            await store.call_step(call_id, step="started", caller_id=f"41555{i:05d}", topic="support")
-            await store.call_step(call_id, step="ended", channel="voicemail", caller_id=f"41555{i:05d}",
-                                  values={"recording_path": str(wav)})
-            await store.queue_transcription(call_id)
+            await store.calls.step(call_id, step="started", caller_id=f"41555{i:05d}", topic="support")
+            await store.calls.step(call_id, step="ended", channel="voicemail", caller_id=f"41555{i:05d}",
+                                   values={"recording_path": str(wav)})
+            await store.jobs.queue(call_id)
             with wave.open(str(wav), "rb") as w:
                 audio += w.getnframes() / w.getframerate()
-        worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.clock, engine=engine_name,
+        worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.store.clock, engine=engine_name,
                                      model=model, threads=threads, workers=workers)
         t0 = time.perf_counter()
         task = asyncio.create_task(worker.run())
-        while sum(r["state"] in ("done", "empty", "failed") for r in await store.transcriptions(limit=count)) < count:
+        while sum(r["state"] in ("done", "empty", "failed") for r in await store.jobs.voicemails(limit=count)) < count:
             await asyncio.sleep(0.1)
         took = time.perf_counter() - t0
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        failed = sum(r["state"] == "failed" for r in await store.transcriptions(limit=count))
+        failed = sum(r["state"] == "failed" for r in await store.jobs.voicemails(limit=count))
         await store.close()
     print(f"pool {workers} worker(s) x {threads} thread(s), {engine_name}: {count} voicemails ({audio:.0f} s of audio) "
           f"in {took:.1f} s (model loads included) = {count / took * 60:.1f} voicemails/minute, "

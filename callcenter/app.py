@@ -61,7 +61,7 @@ from callcenter.routing.dialer import CallbackDialer
 from callcenter.routing.presence import Presence
 from callcenter.asterisk.sip_guard import Bouncer, Guard
 from callcenter.voicemail.worker import TranscriptionWorker
-from callcenter.tickets import Store, policy as store_policy
+from callcenter.tickets import TicketCore, policy as store_policy
 from callcenter.tickets import db as store_db
 from callcenter.tickets import calls as store_calls
 from callcenter.core.keeper import Keeper
@@ -73,7 +73,6 @@ from callcenter.channels.email.intake import MailIntake
 from callcenter.channels.email.intake import serve as serve_mail
 from callcenter.channels.sms.provider import DevSms, SmsProvider, TwilioSms
 from callcenter.tickets.accounts import Accounts
-from callcenter.tickets.chats import Chats
 from callcenter.tickets.messages import Messages
 from callcenter.workspace import live as live_mod
 from callcenter.web.server import make_app, start_api
@@ -189,7 +188,7 @@ class Callcenter:
     guard: Guard
     bouncer: Bouncer
     recordings: Recordings
-    store: Store | None = None
+    store: TicketCore | None = None
     writer: store_calls.CallWriter | None = None
     keepers: tuple[Keeper, ...] = ()  # the store's writers of routing state and callback requests
     transcriber: TranscriptionWorker | None = None
@@ -246,12 +245,12 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
           flows: FlowLibrary | None = None, mailbox: VoicemailBox | None = None,
           faults: frozenset[str] = frozenset(),
           apply_bans: Callable[[list[str]], Awaitable[None]] | None = None,
-          store: Store | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None,
+          store: TicketCore | None = None, recordings_dir: Path | None = None, cdr_file: Path | None = None,
           callback_requests: Sequence[CallbackRequest] = (), routing_document: str | None = None) -> Callcenter:
     """Wire every part around `ami` and one bus. `faults` (tests only; CALLCENTER_FAULTS) adds
     a subscriber that raises on every event (`subscriber`). `apply_bans(addresses)` makes
     Asterisk refuse SIP from banned addresses (run() renders them into pjsip.conf). `store` (an
-    opened Store) makes every call an interaction on its customer's ticket. `recordings_dir` is
+    opened TicketCore) makes every call an interaction on its customer's ticket. `recordings_dir` is
     where Asterisk's MixMonitor writes queue calls (the instance's spool/monitor); `cdr_file` is
     Asterisk's CDR file, read after each resync for calls that ended unseen. With a store, queue
     callback requests and the routing state are kept in it (`callback_requests`, `routing_document`:
@@ -262,10 +261,10 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                         ring_timeout={q: s.ring_timeout for q, s in config.queues.items()},
                         auto_pause_after=config.routing.auto_pause_after,
                         service_level_seconds=config.routing.service_level_seconds)
-    routing_keeper = Keeper("routing state", store.save_document) if store is not None else None
+    routing_keeper = Keeper("routing state", store.routing_state.save_document) if store is not None else None
     queue_control = QueueControl(config, ami, config.runtime_dir / "routing.json", keeper=routing_keeper,
                                  stored=routing_document)
-    callback_keeper = Keeper("callback requests", store.save_callback) if store is not None else None
+    callback_keeper = Keeper("callback requests", store.routing_state.save_callback) if store is not None else None
     book = CallbackBook(None if callback_keeper else config.runtime_dir / "callbacks.json",
                         config.routing.callback_attempts, config.routing.callback_retry_seconds,
                         keeper=callback_keeper, requests=callback_requests)
@@ -273,7 +272,7 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
     sessions = IvrSessions(config, ami, bus, tracker, flows=flows,
                            mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
                            callbacks=dialer, clock=clock,
-                           customer_facts=store.customer_facts if store is not None else None)
+                           customer_facts=store.customers.facts if store is not None else None)
     # queue_control always holds the config in force (apply_config hands it the reloaded one).
     liveness = Liveness(ami, bus, tracker, presence, queue_control, sessions, dialer,
                         agents=lambda: list(queue_control.config.agents), clock=clock)
@@ -323,7 +322,7 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                      liveness, flows, clock, store=store,
                      extra=lambda: {"pump": {"events": pump.events, "tracker_errors": pump.tracker_errors},
                                     "security": guard.describe(clock())})
-    accounts = Accounts(store) if store is not None else None
+    accounts = store.accounts if store is not None else None
     live = LiveHub(lambda: queue_control.config, view, tracker, presence, store,
                    accounts.today if accounts is not None else None, clock)
     bus.subscribe("web", live.on_event, *live_mod.EVENTS)
@@ -333,14 +332,14 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
             agent = presence.agents.get(name)
             return (agent.paused, agent.state(clock()) in ("ringing", "on_call")) if agent else (False, False)
 
-        desk = ChatDesk(Chats(store), lambda: queue_control.config, bus.publish, clock, pages=live.agents_online,
+        desk = ChatDesk(store.chats, lambda: queue_control.config, bus.publish, clock, pages=live.agents_online,
                         agent_state=agent_state)
         bus.subscribe("chat", desk.on_event, ev.AgentStateChanged, ev.CallEnded)
         live.pages_changed = desk.kick
     return Callcenter(config, ami, bus, tracker, presence, queue_control, book, dialer, sessions, liveness, pump,
                       view, flows, guard, bouncer, recordings, store, writer,
                       tuple(k for k in (routing_keeper, callback_keeper) if k is not None), transcriber, accounts,
-                      live, Messages(store) if store is not None else None, chat=desk)
+                      live, store.messages if store is not None else None, chat=desk)
 
 
 # Sections a running system cannot change: they move sockets or folders.
@@ -489,7 +488,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     # Before Asterisk: a broken store.url stops here, with its key.
     store = await open_store(config, (dirs.recordings, dirs.voicemail))
     await import_callbacks(store, config.runtime_dir / "callbacks.json")
-    callback_rows = [CallbackRequest(**row) for row in await store.callback_requests()]
+    callback_rows = [CallbackRequest(**row) for row in await store.routing_state.callback_requests()]
     routing_document = await import_routing(store, config.runtime_dir / "routing.json")
     asterisk = AsteriskProcess(install, dirs)
     adopted = asterisk.adopt()
@@ -602,11 +601,11 @@ def sms_provider(config: Config, creds: Credentials) -> SmsProvider:
     return DevSms()
 
 
-async def open_store(config: Config, recording_roots: tuple[Path, ...] = ()) -> Store:
+async def open_store(config: Config, recording_roots: tuple[Path, ...] = ()) -> TicketCore:
     """The store at config.store_url, migrated to this code's schema (Alembic; idempotent).
     Errors: StoreError `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
     await asyncio.to_thread(store_db.upgrade, config.store_url)
-    store = Store(config.store_url, store_policy(config.store, recording_roots))
+    store = TicketCore.build(config.store_url, store_policy(config.store, recording_roots))
     try:
         await store.open()
     except BaseException:
@@ -616,7 +615,7 @@ async def open_store(config: Config, recording_roots: tuple[Path, ...] = ()) -> 
     return store
 
 
-async def import_callbacks(store: Store, path: Path) -> int:
+async def import_callbacks(store: TicketCore, path: Path) -> int:
     """One time: the requests of a callbacks.json (kept before the store existed) go into the
     store, and the file is renamed *.imported. Returns how many."""
     if not path.exists():
@@ -629,19 +628,19 @@ async def import_callbacks(store: Store, path: Path) -> int:
                   path.name)
         return 0
     for request in requests:
-        await store.save_callback(dataclasses.asdict(request))
+        await store.routing_state.save_callback(dataclasses.asdict(request))
     path.rename(path.with_name(path.name + ".imported"))
     log.info("imported %d callback requests from %s into the store", len(requests), path)
     return len(requests)
 
 
-async def import_routing(store: Store, path: Path) -> str | None:
+async def import_routing(store: TicketCore, path: Path) -> str | None:
     """The routing state's text from the store; one time, a routing.json (kept before the store
     existed) goes into it and the file is renamed *.imported (QueueControl checks the text)."""
-    text = await store.document(ROUTING_DOCUMENT)
+    text = await store.routing_state.document(ROUTING_DOCUMENT)
     if text is None and path.exists():
         text = path.read_text(encoding="utf-8", errors="replace")
-        await store.save_document({"id": ROUTING_DOCUMENT, "body": text})
+        await store.routing_state.save_document({"id": ROUTING_DOCUMENT, "body": text})
         path.rename(path.with_name(path.name + ".imported"))
         log.info("imported the routing state from %s into the store", path)
     return text

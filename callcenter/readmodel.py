@@ -23,7 +23,7 @@ from callcenter.asterisk.liveness import Liveness
 from callcenter.routing.callbacks import CallbackBook
 from callcenter.routing.queues import QueueControl
 from callcenter.routing.presence import Presence
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 
 
 class ReadModel:
@@ -32,7 +32,7 @@ class ReadModel:
     def __init__(self, config: Callable[[], Config], ami: AmiPort, bus: Bus, tracker: CallTracker,
                  presence: Presence, queues: QueueControl, callbacks: CallbackBook, sessions: IvrSessions,
                  liveness: Liveness, flows: FlowLibrary | None, clock: Callable[[], float],
-                 extra: Callable[[], dict[str, Any]] = dict, store: Store | None = None) -> None:
+                 extra: Callable[[], dict[str, Any]] = dict, store: TicketCore | None = None) -> None:
         self._config, self.ami, self.bus, self.tracker, self.presence = config, ami, bus, tracker, presence
         self.queue_control, self.callbacks, self.sessions, self.liveness = queues, callbacks, sessions, liveness
         self.flows, self.clock, self.extra, self.store = flows, clock, extra, store
@@ -45,7 +45,7 @@ class ReadModel:
         recent = [c.as_dict() for c in self.tracker.recent()[:max(0, limit)]]
         if self.store is not None:
             seen = {c["call_id"] for c in recent} | {c.call_id for c in self.tracker.active()}
-            for row in await self.store.recent_calls(limit):
+            for row in await self.store.calls.recent(limit):
                 if row["call_id"] not in seen and row["record"]:
                     recent.append({**row["record"], "customer_id": row["customer_id"], "ticket_id": row["ticket_id"]})
             recent.sort(key=lambda c: c["started_at"], reverse=True)
@@ -53,7 +53,7 @@ class ReadModel:
 
     async def call(self, call_id: str) -> dict[str, Any]:
         record: CallRecord | None = self.tracker.get(call_id)
-        row = await self.store.call(call_id) if self.store is not None else None
+        row = await self.store.calls.get(call_id) if self.store is not None else None
         if record is not None:  # live (or just ended): the tracker's record, and where the store put it
             return {**record.as_dict(), **({"customer_id": row["customer_id"], "ticket_id": row["ticket_id"]}
                                            if row is not None else {})}
@@ -135,7 +135,7 @@ class ReadModel:
         except CallcenterError as exc:
             problem = f"{exc.error_id}: {exc}"
         try:
-            jobs = await self.store.transcription_counts()
+            jobs = await self.store.jobs.counts()
         except CallcenterError:
             jobs = {}
         return {"engine": config.speech.engine, "problem": problem, "jobs": jobs}

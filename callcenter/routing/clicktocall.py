@@ -1,7 +1,7 @@
 """Click-to-call from the workspace: the agent's phone rings first; when the agent answers, the
 customer is dialed through the trunk, showing the hotline's number ([cc-clicktocall] in
 extensions.conf). The call is `outbound`, its customer the number dialed, on the ticket it was
-made from (store.call_step `ticket_id`). Errors: `bad-number`, `unknown-agent`, AMI errors."""
+made from (tickets/interactions.py Calls.step `ticket_id`). Errors: `bad-number`, `unknown-agent`, AMI errors."""
 
 from __future__ import annotations
 

@@ -19,7 +19,8 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from callcenter.core import events as ev
 from callcenter.calls import recording
 from callcenter.core.events import CallRecord
-from callcenter.tickets.store import Store
+from callcenter.tickets.core import TicketCore
+from callcenter.tickets.rows import InteractionRow
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,10 @@ class CallWriter:
     """Turns call events into interactions. `topic_of(did)` names the business topic of a DID
     (the queue it serves), which decides the ticket a call joins."""
 
-    def __init__(self, store: Store, topic_of: Callable[[str], str],
+    def __init__(self, core: TicketCore, topic_of: Callable[[str], str],
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  recording_of: Callable[[CallRecord], Path | None] = lambda record: None) -> None:
-        self.store, self.topic_of, self.sleep, self.recording_of = store, topic_of, sleep, recording_of
+        self.core, self.topic_of, self.sleep, self.recording_of = core, topic_of, sleep, recording_of
         # After each resync: write the calls that ended unseen (store/reconcile.py), in this same
         # task, so the store's writes stay in one order.
         self.after_resync: Callable[[], Awaitable[object]] | None = None
@@ -61,7 +62,7 @@ class CallWriter:
         self.after_voicemail: Callable[[], None] | None = None
         # Called with a call's final record and its stored interaction once it is written (the
         # missed-call SMS); its errors are logged, never the writer's.
-        self.after_ended: Callable[[CallRecord, dict], Awaitable[object]] | None = None
+        self.after_ended: Callable[[CallRecord, InteractionRow], Awaitable[object]] | None = None
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
     async def on_event(self, event: ev.DomainEvent) -> None:
@@ -76,23 +77,23 @@ class CallWriter:
                 await self.sleep(delay)
 
     async def _write(self, event: ev.DomainEvent) -> None:
-        store = self.store
+        calls = self.core.calls
         if isinstance(event, ev.CallStarted):
             if event.direction == "internal":
                 self._skip.add(event.call_id)
                 return
-            await store.call_step(event.call_id, step="started", caller_id=event.caller_id,
-                                  caller_name=event.caller_name, did=event.did, topic=self.topic_of(event.did),
-                                  direction="outbound" if event.direction in OUTBOUND else "inbound",
-                                  callback_of=event.callback_of, started_at=event.at, ticket_id=event.outbound_ticket)
+            await calls.step(event.call_id, step="started", caller_id=event.caller_id,
+                             caller_name=event.caller_name, did=event.did, topic=self.topic_of(event.did),
+                             direction="outbound" if event.direction in OUTBOUND else "inbound",
+                             callback_of=event.callback_of, started_at=event.at, ticket_id=event.outbound_ticket)
         elif isinstance(event, ev.CallerQueued):
             if event.call_id not in self._skip:
-                await store.call_step(event.call_id, step="queued", values={"queue": event.queue})
+                await calls.step(event.call_id, step="queued", values={"queue": event.queue})
         elif isinstance(event, ev.AgentConnected):
             if event.call_id not in self._skip:
-                await store.call_step(event.call_id, step="answered", first_response=True,
-                                      values={"queue": event.queue, "agent": event.agent,
-                                              "wait_seconds": event.hold_seconds})
+                await calls.step(event.call_id, step="answered", first_response=True,
+                                 values={"queue": event.queue, "agent": event.agent,
+                                         "wait_seconds": event.hold_seconds})
         elif isinstance(event, ev.CallEnded):
             record = event.record
             if record.call_id in self._skip or record.direction == "internal":
@@ -102,29 +103,29 @@ class CallWriter:
             path = self.recording_of(record)
             if path is not None:
                 values.update(await asyncio.to_thread(recording.facts, path))
-            row = await store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
-                                        caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
-                                        direction="outbound" if record.direction in OUTBOUND else "inbound",
-                                        callback_of=record.callback_of, started_at=record.started_at,
-                                        values=values, ticket_id=record.outbound_ticket)
+            row = await calls.step(record.call_id, step="ended", caller_id=record.caller_id,
+                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
+                                   direction="outbound" if record.direction in OUTBOUND else "inbound",
+                                   callback_of=record.callback_of, started_at=record.started_at,
+                                   values=values, ticket_id=record.outbound_ticket)
             if self.after_ended is not None:
                 try:
                     await self.after_ended(record, row)
                 except Exception:  # noqa: BLE001 - a follow-up must not stop the store's writes
                     log.exception("call %s: the follow-up after its end failed", record.call_id)
         elif isinstance(event, ev.VoicemailRecorded):
-            await store.call_step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
-                                  did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
-                                  values={"ended_at": event.at, "recording_path": event.path,
-                                          "recording_seconds": event.seconds})
+            await calls.step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
+                             did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
+                             values={"ended_at": event.at, "recording_path": event.path,
+                                     "recording_seconds": event.seconds})
             if event.empty:  # nothing to transcribe, nobody to call back: listed as an empty voicemail
-                await store.empty_voicemail(event.call_id, event.empty)
+                await self.core.jobs.empty_voicemail(event.call_id, event.empty)
                 return
-            await store.queue_transcription(event.call_id, self.transcription_language)
+            await self.core.jobs.queue(event.call_id, self.transcription_language)
             if self.after_voicemail is not None:
                 self.after_voicemail()
         elif isinstance(event, ev.CallbackRequested):
-            await store.request_callback(event.call_id, event.request_id)
+            await self.core.tickets.request_callback(event.call_id, event.request_id)
         elif isinstance(event, ev.PictureRebuilt) and self.after_resync is not None:
             await self.after_resync()
 
@@ -132,14 +133,14 @@ class CallWriter:
 async def reconcile(writer: "CallWriter", record: CallRecord) -> str:
     """Write a call the controller did not see end (rebuilt from Asterisk's CDR): `added` if the
     store had nothing, `completed` if it had the call's first steps, `known` if it had it all."""
-    existing = await writer.store.call(record.call_id)
+    existing = await writer.core.calls.get(record.call_id)
     if existing is not None and existing["step"] == "ended":
         return "known"
     values = {**ended_values(record), "reconciled": True}
     path = writer.recording_of(record)
     if path is not None:
         values.update(await asyncio.to_thread(recording.facts, path, 0.0))
-    await writer.store.call_step(record.call_id, step="ended", caller_id=record.caller_id,
+    await writer.core.calls.step(record.call_id, step="ended", caller_id=record.caller_id,
                                  caller_name=record.caller_name, did=record.did, topic=writer.topic_of(record.did),
                                  direction="inbound", started_at=record.started_at, values=values)
     return "completed" if existing is not None else "added"

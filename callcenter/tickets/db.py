@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm.exc import StaleDataError
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,10 @@ ATTEMPTS = 8  # a write that lost a race is tried this many times in all (about 
 T = TypeVar("T")
 
 
-class StoreError(CallcenterError):
-    """A store that cannot be used: `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
+class StoreError(Unavailable):
+    """A store that cannot be used: `bad-store-url`, `store-unavailable`, `store-not-migrated`.
+    Only these: what the store refuses or does not find is an error of its kind (NotFound
+    `unknown-ticket`, Conflict `ticket-conflict`, ...), never a StoreError."""
 
 
 async def retried(write: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -> T:

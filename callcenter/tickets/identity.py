@@ -15,7 +15,7 @@ from typing import Literal
 
 import phonenumbers
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Refused
 from callcenter.routing.callbacks import WITHHELD
 
 IdentityKind = Literal["phone", "email", "chat", "account"]
@@ -34,7 +34,7 @@ class Identity:
     valid: bool = True
 
 
-class IdentityError(CallcenterError):
+class IdentityError(Refused):
     """Text that cannot be an identity at all (empty, control characters, too long): error id
     `invalid-identity`."""
 

@@ -1,7 +1,8 @@
-"""Text messages in the store (SMS now; email and chat later): one interaction per message on the
-customer's ticket, found by the same normalized identities as calls (a phone number that texts is
-the customer who called), a provider's message written once however often it is re-sent, opt-out
-kept per number. Errors: StoreError `unknown-ticket`, `no-address`, `opted-out`.
+"""Text messages in the store (SMS and email; web chats are chats.py): one interaction per message
+on the customer's ticket, found by the same normalized identities as calls (a phone number that
+texts is the customer who called), a provider's message written once however often it is re-sent,
+opt-out kept per number. Errors: NotFound `unknown-ticket`, Conflict `no-address`, Refused
+`bad-text`.
 """
 
 from __future__ import annotations
@@ -9,42 +10,52 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from callcenter.core.errors import Conflict
+from callcenter.tickets import customers
 from callcenter.tickets import db
 from callcenter.tickets import identity
+from callcenter.tickets import tickets
+from callcenter.tickets.inputs import MAX_TEXT, checked_text, is_id
+from callcenter.tickets.rows import EmailThread, InteractionRow, interaction_row
 from callcenter.tickets.schema import CustomerIdentity, Interaction, Ticket, TicketChange
-from callcenter.tickets.store import MAX_TEXT, Store, _text, interaction_dict
+from callcenter.tickets.store import Store
+from callcenter.tickets.tickets import Tickets, unknown_ticket
 
 SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
 
 
-
 class Messages:
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    """The text messages of one store. `tickets`: the same store's tickets (what a channel reads
+    of the ticket it answers)."""
+
+    def __init__(self, store: Store, tickets: Tickets) -> None:
+        self.store, self.tickets = store, tickets
 
     async def inbound(self, channel: str, address: str, body: str, *, external_id: str = "", topic: str = "general",
-                      to: str = "") -> tuple[dict[str, Any], bool]:
+                      to: str = "") -> tuple[InteractionRow, bool]:
         """A message received: (its interaction, True if new; False for a provider's retry of one
         already stored). The sender's customer is found or created by identity; the message joins
         their ticket on `topic` per the store's policy (reopening a resolved one). Two messages of
         a new sender at once: the second finds the customer the first created (retried)."""
-        body = _text(body, "message", MAX_TEXT)
+        body = checked_text(body, "message", MAX_TEXT)
         return await db.retried(lambda: self._inbound(channel, address, body, external_id, topic, to))
 
     async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
-                       to: str) -> tuple[dict[str, Any], bool]:
+                       to: str) -> tuple[InteractionRow, bool]:
         now = self.store.clock()
         async with self.store.writing() as s:
             if external_id:
                 existing = (await s.execute(select(Interaction).where(
                     Interaction.channel == channel, Interaction.external_id == external_id))).scalars().first()
                 if existing is not None:
-                    return interaction_dict(existing), False
+                    return interaction_row(existing), False
             kind = "phone" if channel == "sms" else "email" if channel == "email" else "chat"
-            customer = await self.store._contact_customer(s, kind, address, "", now)
-            ticket = await self.store._ticket_for(s, customer, topic, channel,
-                                                  SUBJECT.get(channel, "{who}").format(who=address[:80]), now)
+            customer = await customers.for_contact(s, kind, address, name="", region=self.store.policy.default_region,
+                                                   now=now)
+            ticket = await tickets.choose_ticket(s, self.store, customer, topic=topic, channel=channel,
+                                                 subject=SUBJECT.get(channel, "{who}").format(who=address[:80]), now=now)
             row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction="inbound",
                               step="ended", started_at=now, ended_at=now, address=address[:320], did=to[:32],
                               body=body, external_id=external_id[:100], delivery_status="received",
@@ -53,35 +64,35 @@ class Messages:
             ticket.updated_at = now
             await s.flush()
             self.store.writes += 1
-            return interaction_dict(row), True
+            return interaction_row(row), True
 
-    async def inbound_email(self, **fields: Any) -> tuple[dict[str, Any], bool]:
+    async def inbound_email(self, **fields: Any) -> tuple[InteractionRow, bool]:
         """`_inbound_email`, retried when a concurrent writer created the same identity first."""
         return await db.retried(lambda: self._inbound_email(**fields))
 
     async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
                              thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
-                             topic: str = "general") -> tuple[dict[str, Any], bool]:
+                             topic: str = "general") -> tuple[InteractionRow, bool]:
         """An email received: (its interaction, True if new). Its ticket: the one of the message it
         answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
         subject names (`[#123]`, if not closed and the sender is one of its customer's addresses),
         else a new ticket of the sender's customer. A message already stored (the same Message-ID)
         is not stored again."""
-        text = _text(text, "message", MAX_TEXT * 10)
+        text = checked_text(text, "message", MAX_TEXT * 10)
         now = self.store.clock()
         async with self.store.writing() as s:
             if message_id:
                 existing = (await s.execute(select(Interaction).where(
                     Interaction.channel == "email", Interaction.external_id == message_id))).scalars().first()
                 if existing is not None:
-                    return interaction_dict(existing), False
+                    return interaction_row(existing), False
             ticket = None
             if thread_ids:
                 earlier = (await s.execute(select(Interaction).where(
                     Interaction.channel == "email", Interaction.external_id.in_(thread_ids[:50]))
                     .order_by(Interaction.id.desc()).limit(1))).scalars().first()
                 ticket = await s.get(Ticket, earlier.ticket_id) if earlier is not None else None
-            if ticket is None and ticket_ref is not None and 0 < ticket_ref < 2**31:
+            if ticket is None and ticket_ref is not None and is_id(ticket_ref):
                 ticket = await s.get(Ticket, ticket_ref)
                 # A ticket number is easy to guess: the subject joins only mail of the ticket's own
                 # customer, else a stranger's mail would become where the agent's answer goes.
@@ -90,11 +101,12 @@ class Messages:
             if ticket is not None and ticket.status == "closed":
                 ticket = None  # a closed ticket stays closed: the answer to it starts a new one
             if ticket is None:
-                customer = await self.store._contact_customer(s, "email", sender, name, now)
-                ticket = await self.store._new_ticket(s, customer, topic, "email", subject or f"Email from {sender}",
-                                                      now)
+                customer = await customers.for_contact(s, "email", sender, name=name,
+                                                       region=self.store.policy.default_region, now=now)
+                ticket = await tickets.new_ticket(s, self.store, customer, topic=topic, channel="email",
+                                                  subject=subject or f"Email from {sender}", now=now)
             else:
-                self.store._reopen(s, ticket, now)
+                tickets.reopen(s, ticket, now)
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel="email",
                               direction="inbound", step="ended", started_at=now, ended_at=now, address=sender[:320],
                               name=name[:200], subject=subject[:300], body=text, external_id=message_id[:100],
@@ -103,23 +115,23 @@ class Messages:
             ticket.updated_at = now
             await s.flush()
             self.store.writes += 1
-            return interaction_dict(row), True
+            return interaction_row(row), True
 
     async def outbound(self, ticket_id: int, channel: str, to: str, body: str, *, actor: str, external_id: str = "",
                        status: str = "sent", subject: str = "",
-                       variables: dict[str, Any] | None = None) -> dict[str, Any]:
+                       variables: dict[str, Any] | None = None) -> InteractionRow:
         """A message we sent, on `ticket_id` (the ticket's first response is stamped; the actor is
-        in its history). Errors: `unknown-ticket`."""
+        in its history). Errors: NotFound `unknown-ticket`."""
         return await db.retried(lambda: self._outbound(ticket_id, channel, to, body, actor, external_id, status,
                                                        subject, variables))
 
     async def _outbound(self, ticket_id: int, channel: str, to: str, body: str, actor: str, external_id: str,
-                        status: str, subject: str, variables: dict[str, Any] | None) -> dict[str, Any]:
+                        status: str, subject: str, variables: dict[str, Any] | None) -> InteractionRow:
         now = self.store.clock()
         async with self.store.writing() as s:
-            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            ticket = await s.get(Ticket, ticket_id) if is_id(ticket_id) else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise unknown_ticket(ticket_id)
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel=channel,
                               direction="outbound", step="ended", started_at=now, ended_at=now, address=to[:320],
                               agent=actor[:64], body=body, external_id=external_id[:100], delivery_status=status,
@@ -132,16 +144,16 @@ class Messages:
                                new=body[:200]))
             await s.flush()
             self.store.writes += 1
-            return interaction_dict(row)
+            return interaction_row(row)
 
-    async def email_thread(self, ticket_id: int) -> dict[str, Any]:
+    async def email_thread(self, ticket_id: int) -> EmailThread:
         """What an email answer on a ticket needs: the address to write to, the newest message of
-        the thread (its Message-ID and References), the subject. Errors: `unknown-ticket`,
-        `no-address`."""
+        the thread (its Message-ID and References), the subject. Errors: NotFound `unknown-ticket`,
+        Conflict `no-address`."""
         async with self.store.session() as s:
-            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            ticket = await s.get(Ticket, ticket_id) if is_id(ticket_id) else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise unknown_ticket(ticket_id)
             last = (await s.execute(select(Interaction).where(
                 Interaction.ticket_id == ticket_id, Interaction.channel == "email")
                 .order_by(Interaction.id.desc()).limit(1))).scalars().first()
@@ -153,26 +165,26 @@ class Messages:
                 Interaction.address.in_(emails or [""])).order_by(Interaction.id.desc()).limit(1))).scalars().first()
             address = inbound.address if inbound is not None else (emails[0] if emails else None)
             if not address:
-                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no email address")
+                raise Conflict("no-address", f"ticket #{ticket_id}'s customer has no email address")
             return {"to": address, "subject": (inbound.subject if inbound is not None else "") or ticket.subject,
                     "in_reply_to": last.external_id if last is not None else "",
                     "references": list((last.variables or {}).get("references", [])) if last is not None else []}
 
-    async def _emails_of(self, s: Any, customer_id: int) -> list[str]:
+    async def _emails_of(self, s: AsyncSession, customer_id: int) -> list[str]:
         """The customer's email identities (normalized, oldest first), through merges."""
-        customer = await self.store._customer(s, customer_id)
+        customer = await customers.current(s, customer_id)
         return list((await s.execute(select(CustomerIdentity.value).where(
             CustomerIdentity.customer_id == customer.id, CustomerIdentity.kind == "email")
             .order_by(CustomerIdentity.id))).scalars().all())
 
-    async def _is_address_of(self, s: Any, customer_id: int, sender: str) -> bool:
+    async def _is_address_of(self, s: AsyncSession, customer_id: int, sender: str) -> bool:
         try:
             ident = identity.parse("email", sender, self.store.policy.default_region)
         except identity.IdentityError:
             return False
         return ident is not None and ident.value in await self._emails_of(s, customer_id)
 
-    async def delivery(self, channel: str, external_id: str, status: str) -> dict[str, Any] | None:
+    async def delivery(self, channel: str, external_id: str, status: str) -> InteractionRow | None:
         """A provider's delivery report (queued, sent, delivered, undelivered, failed) for a message
         we sent; None if we know no such message."""
         async with self.store.writing() as s:
@@ -181,20 +193,20 @@ class Messages:
             if row is None:
                 return None
             row.delivery_status = status[:32]
-            return interaction_dict(row)
+            return interaction_row(row)
 
     async def phone_of(self, ticket_id: int) -> str:
         """The number to text about a ticket: its customer's first valid phone (E.164). Errors:
-        `unknown-ticket`, `no-address`."""
+        NotFound `unknown-ticket`, Conflict `no-address`."""
         async with self.store.session() as s:
-            ticket = await s.get(Ticket, ticket_id) if 0 < ticket_id < 2**31 else None
+            ticket = await s.get(Ticket, ticket_id) if is_id(ticket_id) else None
             if ticket is None:
-                raise db.StoreError("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+                raise unknown_ticket(ticket_id)
             phone = (await s.execute(select(CustomerIdentity.value).where(
                 CustomerIdentity.customer_id == ticket.customer_id, CustomerIdentity.kind == "phone",
                 CustomerIdentity.valid.is_(True)).order_by(CustomerIdentity.id).limit(1))).scalar_one_or_none()
             if phone is None:
-                raise db.StoreError("no-address", f"ticket #{ticket_id}'s customer has no phone number to text")
+                raise Conflict("no-address", f"ticket #{ticket_id}'s customer has no phone number to text")
             return phone
 
     def _phone(self, number: str) -> identity.Identity | None:
@@ -217,6 +229,7 @@ class Messages:
             return True
 
     async def opted_out(self, number: str) -> bool:
+        """Did `number` send STOP (and no START since)? False for a number we do not know."""
         ident = self._phone(number)
         if ident is None:
             return False

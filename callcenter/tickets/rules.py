@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import Refused, RuleBroken
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 OPEN_STATUSES = ("new", "open", "pending")
@@ -28,14 +28,19 @@ TRANSITIONS: Mapping[str, frozenset[str]] = {
 }
 
 
-class TicketRuleError(CallcenterError):
-    """A change the rules refuse: `invalid-transition`, `bad-priority`, `bad-status`."""
+class TicketRuleError(RuleBroken):
+    """A change the status machine refuses: `invalid-transition`."""
+
+
+class TicketValueError(Refused):
+    """A value that is no status or no priority: `bad-status`, `bad-priority`."""
 
 
 def check_transition(old: str, new: str) -> None:
-    """Errors: TicketRuleError `bad-status` (not a status), `invalid-transition` (not allowed)."""
+    """Errors: TicketValueError `bad-status` (not a status); TicketRuleError `invalid-transition`
+    (not allowed)."""
     if new not in STATUSES:
-        raise TicketRuleError("bad-status", f"no status {new!r} (statuses: {', '.join(STATUSES)})")
+        raise TicketValueError("bad-status", f"no status {new!r} (statuses: {', '.join(STATUSES)})")
     if new not in TRANSITIONS[old]:
         allowed = ", ".join(sorted(TRANSITIONS[old])) or "none: closed is final"
         raise TicketRuleError("invalid-transition", f"a ticket that is {old} cannot become {new} (allowed: {allowed})",
@@ -43,8 +48,9 @@ def check_transition(old: str, new: str) -> None:
 
 
 def check_priority(priority: str) -> None:
+    """Errors: TicketValueError `bad-priority`."""
     if priority not in PRIORITIES:
-        raise TicketRuleError("bad-priority", f"no priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
+        raise TicketValueError("bad-priority", f"no priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from callcenter.core.errors import CallcenterError
 from callcenter.voicemail import audio
 from callcenter.voicemail import engines
 from callcenter.voicemail.engine import SpeechError
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
+from callcenter.tickets.rows import TakenJob
 from callcenter.core.timers import wait_for_change_or
 
 log = logging.getLogger(__name__)
@@ -79,7 +80,7 @@ def _transcribe(engine_name: str, model: str, path: str, language: str, max_seco
 
 
 class TranscriptionWorker:
-    def __init__(self, store: Store, publish: Callable[[Any], Awaitable[None]], clock: Callable[[], float], *,
+    def __init__(self, store: TicketCore, publish: Callable[[Any], Awaitable[None]], clock: Callable[[], float], *,
                  engine: str = "faster-whisper", model: Path | None = None, threads: int = 2, workers: int = 1,
                  attempts: int = 3, max_seconds: float = 600.0) -> None:
         self.store, self.publish, self.clock = store, publish, clock
@@ -108,14 +109,14 @@ class TranscriptionWorker:
             while True:
                 try:
                     if not recovered:
-                        counts = await self.store.recover_transcriptions()
+                        counts = await self.store.jobs.recover()
                         recovered = True
                         if any(counts.values()):
                             log.info("transcription: %d jobs queued again, %d voicemails without a job given one",
                                      counts["requeued"], counts["created"])
-                    job = await self.store.next_transcription()
+                    job = await self.store.jobs.take()
                     if job is None:
-                        await wait_for_change_or(self._wake, await self.store.next_transcription_at(), self.clock)
+                        await wait_for_change_or(self._wake, await self.store.jobs.next_due_at(), self.clock)
                     else:
                         await self._run_job(job)
                     backoff = 1.0
@@ -138,7 +139,7 @@ class TranscriptionWorker:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _run_job(self, job: dict[str, Any]) -> None:
+    async def _run_job(self, job: TakenJob) -> None:
         loop = asyncio.get_running_loop()
         deadline = 0.0
         try:
@@ -168,7 +169,7 @@ class TranscriptionWorker:
             result = {"ok": False, "error_id": "transcription-failed", "message": f"{type(exc).__name__}: {exc}"}
         if result.pop("ok"):
             state = "done" if result["text"].strip() else "empty"
-            vm = await self.store.finish_transcription(job["id"], state=state, transcript=result)
+            vm = await self.store.jobs.finish(job["id"], state=state, transcript=result)
             self.done += 1
             log.info("voicemail #%s transcribed (%s, %.1f s of audio in %.1f s): %r", vm["id"], result["language"],
                      result["duration"], result["seconds"], result["text"][:80])
@@ -182,9 +183,9 @@ class TranscriptionWorker:
             self.failed += 1
             log.error("voicemail #%s: transcription failed after %d attempt(s): %s", job["interaction_id"],
                       job["attempts"], reason)
-            await self.store.finish_transcription(job["id"], state="failed", error=reason)
+            await self.store.jobs.finish(job["id"], state="failed", error=reason)
         else:
             delay = RETRY_SECONDS[min(job["attempts"] - 1, len(RETRY_SECONDS) - 1)]
             log.warning("voicemail #%s: %s; retrying in %g s", job["interaction_id"], reason, delay)
-            await self.store.finish_transcription(job["id"], state="queued", error=reason,
-                                                  retry_at=self.clock() + delay)
+            await self.store.jobs.finish(job["id"], state="queued", error=reason,
+                                         retry_at=self.clock() + delay)

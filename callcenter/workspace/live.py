@@ -28,7 +28,7 @@ from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Limited
 from callcenter.readmodel import ReadModel
 from callcenter.routing.presence import Presence
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.workspace.wallboard import wallboard
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class Client:
 
 class LiveHub:
     def __init__(self, config: Callable[[], Config], view: ReadModel, tracker: CallTracker, presence: Presence,
-                 store: Store | None, today: Callable[[float], Awaitable[dict[str, int]]] | None,
+                 store: TicketCore | None, today: Callable[[float], Awaitable[dict[str, int]]] | None,
                  clock: Callable[[], float] = time.time) -> None:
         self.config, self.view, self.tracker, self.presence, self.store = config, view, tracker, presence, store
         self.today_counts, self.clock = today, clock
@@ -152,13 +152,13 @@ class LiveHub:
                         wait_seconds=round(now - record.queued_at, 1) if record.queued_at else None)
         file, ticket_id = None, None
         if self.store is not None:
-            stored = await self.store.call(call_id)
+            stored = await self.store.calls.get(call_id)
             if stored is not None:
                 ticket_id = stored["ticket_id"]
-                file = await self.store.customer_file(stored["customer_id"])
+                file = await self.store.customers.file(stored["customer_id"])
             elif call.get("caller_id"):
                 with contextlib.suppress(CallcenterError):  # a caller ID that is no identity: no file
-                    file = await self.store.screen_pop(call["caller_id"])
+                    file = await self.store.customers.screen_pop(call["caller_id"])
         return {"call": call, "file": file, "ticket_id": ticket_id, "at": now}
 
     def _to_all(self, message: dict[str, Any]) -> None:

@@ -82,7 +82,7 @@ async def dial_customer(parts: Any, agent: str, number: str, ticket: int | None)
     if not dialable(number.strip().replace(" ", "").replace("-", "")):
         raise Refused("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
     if ticket is not None and parts.store is not None:
-        await parts.store.ticket(ticket)  # unknown-ticket before anyone's phone rings
+        await parts.store.tickets.get(ticket)  # unknown-ticket before anyone's phone rings
     if not parts.config.trunk.host:
         raise Conflict("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
     state = parts.presence.agents.get(agent)
@@ -196,7 +196,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         record = parts.tracker.get(call_id)
         if record is not None:
             return record.agent
-        stored = await parts.store.call(call_id) if parts.store is not None else None
+        stored = await parts.store.calls.get(call_id) if parts.store is not None else None
         if stored is None:
             raise NotFound("unknown-call", f"no call {call_id[:64]!r}")
         return stored["agent"] or None
@@ -233,7 +233,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         row = await accounts.interaction(interaction_id)
         path = Path(row["recording_path"]) if row and row["recording_path"] else None
         # Only files inside the recordings / voicemail folders are served (never any path a row names).
-        roots = parts.store.policy.recording_roots if parts.store is not None else ()
+        roots = parts.store.store.policy.recording_roots if parts.store is not None else ()
         real = path.resolve() if path is not None else None
         if real is None or not any(real.is_relative_to(r.resolve()) for r in roots) or not real.is_file():
             raise NotFound("no-audio", f"interaction #{interaction_id} has no audio here")

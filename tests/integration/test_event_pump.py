@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from callcenter.ami import actions
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 
@@ -165,9 +165,9 @@ async def test_presence_comes_from_the_device(system: System, ami_watch: AmiWatc
 
 async def routing_state(system: System) -> str:
     """The kept routing state (the store's document `routing`)."""
-    store = Store(system.config.store_url)
+    store = TicketCore.build(system.config.store_url)
     try:
-        return await store.document("routing") or ""
+        return await store.routing_state.document("routing") or ""
     finally:
         await store.close()
 

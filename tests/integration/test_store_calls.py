@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 
 from callcenter.asterisk.render import HEARTBEAT_MAX
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from tests.support.system import HOTLINE, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
 
@@ -73,16 +73,16 @@ async def test_one_caller_in_two_formats_is_one_customer_one_ticket_two_interact
 
 async def test_two_withheld_callers_are_two_unidentified_customers(system: System, ami_watch: AmiWatch,
                                                                    phones) -> None:
-    store = Store(system.config.store_url)
+    store = TicketCore.build(system.config.store_url)
     await store.open()
     try:
-        before = (await store.counts())["customers"]
+        before = (await store.calls.counts())["customers"]
         for _ in range(2):
             await one_call(ami_watch, phones, "anonymous")
         ids: list[str] = []
 
         async def ended() -> list[dict[str, Any]]:
-            return [c for c in await store.recent_calls(50) if c["address"] == "anonymous" and c["step"] == "ended"]
+            return [c for c in await store.calls.recent(50) if c["address"] == "anonymous" and c["step"] == "ended"]
         for _ in range(100):
             rows = await ended()
             if len(rows) >= 2:
@@ -92,8 +92,8 @@ async def test_two_withheld_callers_are_two_unidentified_customers(system: Syste
         ids = [r["customer_id"] for r in rows]
         assert len(set(ids)) == 2, rows
         for cid in ids:
-            assert (await store.customer_file(cid))["customer"]["unidentified"] is True
-        assert (await store.counts())["customers"] >= before + 2
+            assert (await store.customers.file(cid))["customer"]["unidentified"] is True
+        assert (await store.calls.counts())["customers"] >= before + 2
     finally:
         await store.close()
 

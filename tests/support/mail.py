@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from email.message import EmailMessage
-from typing import Any
 
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
+from callcenter.tickets.rows import CustomerFile
 
 
 def message(subject: str, body: str, *, sender: str = "Ann Lee <ann@example.com>", msgid: str = "",
@@ -24,7 +24,7 @@ def message(subject: str, body: str, *, sender: str = "Ann Lee <ann@example.com>
     return m
 
 
-async def file_of(store: Store, address: str) -> dict[str, Any]:
-    customer = await store.find_customer(address)
+async def file_of(store: TicketCore, address: str) -> CustomerFile:
+    customer = await store.customers.find(address)
     assert customer is not None, address
-    return await store.customer_file(customer["id"])
+    return await store.customers.file(customer["id"])

@@ -14,7 +14,7 @@ from callcenter import app as app_mod
 from callcenter.ami.testing import FakeAmi
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
 from callcenter.web.server import make_app
 from callcenter.workspace.routes import sync_logins
@@ -28,7 +28,7 @@ async def running_app(config_text: str, folder: Path
     creds = Credentials.load_or_create(folder, config.agents)
     url = f"sqlite+aiosqlite:///{folder / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     parts = app_mod.build(config, ami=FakeAmi([]), store=store)
     assert parts.accounts is not None

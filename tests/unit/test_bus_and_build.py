@@ -191,19 +191,19 @@ async def test_a_failed_resync_step_is_retried_until_it_succeeds(tmp_path: Path,
 
 
 async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(tmp_path: Path) -> None:
-    from callcenter.tickets import Store
+    from callcenter.tickets import TicketCore
     from callcenter.tickets import db
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     try:
         ami = FakeAmi(calls_from_traces(6))
         config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
         parts = app_mod.build(config, ami=ami, clock=lambda: 1000.0, store=store)
         await run_until_streamed(parts, ami)
-        calls = await store.recent_calls(50)
+        calls = await store.calls.recent(50)
         assert len(calls) == 6 and {c["step"] for c in calls} == {"ended"}
         assert len({c["call_id"] for c in calls}) == 6
         answered = [c for c in calls if c["agent"]]

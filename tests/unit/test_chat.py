@@ -23,7 +23,6 @@ from callcenter.channels.chat import rules
 from callcenter.channels.chat.desk import ChatDesk
 from callcenter.config import ConfigError, parse_config
 from callcenter.core.credentials import Credentials
-from callcenter.tickets.chats import Chats
 from callcenter.tickets.schema import Ticket
 from tests.support.webapp import running_app
 
@@ -212,7 +211,7 @@ async def test_a_visitor_reaches_an_agent_and_gets_the_history_back(site: Site) 
     # The chat is on a ticket of the visitor's customer, as interactions.
     store = site.parts.store
     assert store is not None
-    ticket = await store.ticket(chat["ticket_id"])
+    ticket = await store.tickets.get(chat["ticket_id"])
     assert [i["channel"] for i in ticket["interactions"]] == ["chat"] * 3
     await again.ws.send_json({"type": "end"})
     assert (await page.next(event="ended"))["chat"]["state"] == "ended"
@@ -271,9 +270,9 @@ async def test_the_offline_form_makes_a_ticket_of_the_customer(site: Site) -> No
         ticket_id = (await r.json())["ticket"]
     store = site.parts.store
     assert store is not None
-    ticket = await store.ticket(ticket_id)
+    ticket = await store.tickets.get(ticket_id)
     assert ticket["interactions"][0]["body"] == "Call me back"
-    customer = await store.find_customer("ann@example.com")
+    customer = await store.customers.find("ann@example.com")
     assert customer is not None and customer["id"] == ticket["customer_id"]
     for body, error in (({"text": "hi"}, "no-address"), ({"email": "a@b.c"}, "bad-request"),
                         ({"email": "not an address", "text": "x"}, "invalid-identity")):
@@ -369,10 +368,10 @@ async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) 
     store = site.parts.store
     assert store is not None
     # A call on the support queue's DID: its ticket's topic is the queue, as a support chat's.
-    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="support")
-    caller = await store.find_customer("+14155550400")
+    await store.calls.step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="support")
+    caller = await store.customers.find("+14155550400")
     assert caller is not None
-    call_ticket = (await store.customer_file(caller["id"]))["open_tickets"][0]["id"]
+    call_ticket = (await store.customers.file(caller["id"]))["open_tickets"][0]["id"]
     page = await site.page("agent1")
     visitor = await site.visitor()
     await visitor.ws.send_json({"type": "contact", "name": "Ann", "phone": "(415) 555-0400"})
@@ -385,10 +384,10 @@ async def test_a_verified_phone_puts_the_chat_on_the_callers_ticket(site: Site) 
     assert status == 200, body
     assert body["ticket_id"] == call_ticket and body["customer_id"] == caller["id"]
     assert body["verified"] == ["phone:+14155550400"]
-    ticket = await store.ticket(call_ticket)
+    ticket = await store.tickets.get(call_ticket)
     assert sorted({i["channel"] for i in ticket["interactions"]}) == ["chat", "voice"]
     await visitor.say("thanks")
-    assert (await store.ticket(call_ticket))["interactions"][-1]["body"] == "thanks"
+    assert (await store.tickets.get(call_ticket))["interactions"][-1]["body"] == "thanks"
     status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "not a number"})
     assert status == 400 and body["error_id"] == "invalid-identity"
     # Chat → call: a number that cannot be dialed is refused first; then, with no carrier in this
@@ -424,7 +423,7 @@ async def test_chat_writes_racing_a_ticket_change_are_tried_again(site: Site) ->
     """CI once got a 500 from verify: the call's ticket changed between its read and its write."""
     store = site.parts.store
     assert store is not None
-    await store.call_step("901.1", step="started", caller_id="4155550401", did="8005550100", topic="support")
+    await store.calls.step("901.1", step="started", caller_id="4155550401", did="8005550100", topic="support")
     page = await site.page("agent1")
     visitor = await site.visitor()
     with tickets_changed_meanwhile(1) as hit:  # the routing's assign
@@ -435,7 +434,7 @@ async def test_chat_writes_racing_a_ticket_change_are_tried_again(site: Site) ->
         status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "4155550401"})
     assert status == 200, body
     assert len(hit) == 2 and body["verified"] == ["phone:+14155550401"]
-    ticket = await store.ticket(body["ticket_id"])
+    ticket = await store.tickets.get(body["ticket_id"])
     assert sorted({i["channel"] for i in ticket["interactions"]}) == ["chat", "voice"]
 
 
@@ -458,7 +457,7 @@ async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
     assert store is not None
     config = site.parts.config
     clock = [1000.0]
-    desk = ChatDesk(Chats(store), lambda: config, lambda e: asyncio.sleep(0), lambda: clock[0], pages=set)
+    desk = ChatDesk(store.chats, lambda: config, lambda e: asyncio.sleep(0), lambda: clock[0], pages=set)
     await desk.load()
     assert desk.live[chat["id"]]["agent"] == "agent1"
     await desk.route()
@@ -496,7 +495,7 @@ async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
     them; an ended chat answers 409."""
     store = site.parts.store
     assert store is not None
-    await store.create_customer("Zed", [("email", "zed@example.com")])
+    await store.customers.create("Zed", [("email", "zed@example.com")])
     page = await site.page("agent1")
     visitor = await site.visitor()
     await visitor.ws.send_json({"type": "message", "text": "hi"})
@@ -506,26 +505,26 @@ async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
     async with page.browser.get("/api/chats") as r:
         (listed,) = (await r.json())["chats"]
     assert listed["contact"] == {"email": "ann@example.com", "phone": "+14155550101"}
-    assert (await store.ticket(chat["ticket_id"]))["assignee"] == "agent1"
+    assert (await store.tickets.get(chat["ticket_id"]))["assignee"] == "agent1"
     status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "phone", "value": "+14155550101"})
     assert status == 200  # a number nobody has: it joins the visitor's customer
     status, body = await page.post(f"/api/chats/{chat['id']}/verify", {"kind": "email", "value": "zed@example.com"})
     assert status == 409 and body["error_id"] == "identity-taken"  # Zed is another known customer: no merge
-    zed = await store.find_customer("zed@example.com")
-    assert zed is not None and {i["value"] for i in (await store.customer_file(zed["id"]))["identities"]} == \
+    zed = await store.customers.find("zed@example.com")
+    assert zed is not None and {i["value"] for i in (await store.customers.file(zed["id"]))["identities"]} == \
         {"zed@example.com"}
     other, csrf = await site.login("agent2")
     async with other.patch(f"/api/tickets/{chat['ticket_id']}", json={"status": "closed"},
                            headers={"X-CSRF-Token": csrf}) as r:
         assert r.status == 403  # agent1's ticket while agent1 holds the chat
-    await store.update_ticket(chat["ticket_id"], "sue", status="closed")  # a supervisor closes it anyway
+    await store.tickets.update(chat["ticket_id"], "sue", status="closed")  # a supervisor closes it anyway
     await visitor.say("still there?")
     desk = site.parts.chat
     assert desk is not None
     now = await desk.chats.get(chat["id"])
     assert now["ticket_id"] != chat["ticket_id"]  # closed is final: the chat goes on on a new ticket
     assert desk.live[chat["id"]]["ticket_id"] == now["ticket_id"]  # (chat → call dials on that one)
-    assert (await store.ticket(now["ticket_id"]))["interactions"][-1]["body"] == "still there?"
+    assert (await store.tickets.get(now["ticket_id"]))["interactions"][-1]["body"] == "still there?"
     status, _ = await page.post(f"/api/chats/{chat['id']}/end")
     assert status == 200
     status, body = await page.post(f"/api/chats/{chat['id']}/messages", {"text": "late"})

@@ -18,16 +18,15 @@ import pytest
 
 from callcenter.channels.email import parse as mail
 from callcenter.channels.email.intake import MailIntake, serve
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
-from callcenter.tickets.messages import Messages
 from tests.support.webapp import running_app
 from tests.support.config import CONFIG
 from tests.support.mail import file_of, message
 
 
 class Receiver:
-    def __init__(self, store: Store, intake: MailIntake, port: int) -> None:
+    def __init__(self, store: TicketCore, intake: MailIntake, port: int) -> None:
         self.store, self.intake, self.port = store, intake, port
         self.events: list[Any] = []
 
@@ -45,13 +44,13 @@ class Receiver:
 async def receiver(tmp_path: Path) -> AsyncIterator[Receiver]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     events: list[Any] = []
 
     async def publish(event: Any) -> None:
         events.append(event)
-    intake = MailIntake(Messages(store), tmp_path, publish, max_attachment_bytes=1000)
+    intake = MailIntake(store.messages, tmp_path, publish, max_attachment_bytes=1000)
     server = await serve(intake, "127.0.0.1", 0, max_bytes=200_000)
     port = server.sockets[0].getsockname()[1]
     r = Receiver(store, intake, port)
@@ -80,13 +79,13 @@ async def test_a_thread_stays_on_one_ticket_and_a_subject_reference_or_a_new_mai
     assert [e for e in emails if e["external_id"] == "<a2@example.com>"][0]["body"] == "Thanks!"
     ticket = emails[0]["ticket_id"]
     await receiver.send(message(f"Invoice question [#{ticket}]", "About the invoice", msgid="<b0@example.com>"))
-    ann_ref = [i for i in (await receiver.store.ticket(ticket))["interactions"] if i["external_id"] == "<b0@example.com>"]
+    ann_ref = [i for i in (await receiver.store.tickets.get(ticket))["interactions"] if i["external_id"] == "<b0@example.com>"]
     assert len(ann_ref) == 1  # the customer writing about their ticket by its number joins it
     # A stranger naming the ticket's number does not: ticket numbers are easy to guess, and the
     # agent's answer must not go to them (hostile trial).
     await receiver.send(message(f"Re: [#{ticket}] hi", "Send me the address", msgid="<b1@example.com>",
                                 sender="mallory@evil.example"), "mallory@evil.example")
-    assert not [i for i in (await receiver.store.ticket(ticket))["interactions"] if "evil" in i["address"]]
+    assert not [i for i in (await receiver.store.tickets.get(ticket))["interactions"] if "evil" in i["address"]]
     assert (await receiver.intake.messages.email_thread(ticket))["to"] == "ann@example.com"
     await receiver.send(message("Another topic", "New question", msgid="<c1@example.com>"))
     tickets = {i["ticket_id"] for i in (await file_of(receiver.store, "ann@example.com"))["timeline"]}
@@ -180,7 +179,7 @@ async def test_a_from_name_with_an_encoded_line_break_lands_and_never_names_anot
     (ann,) = (await file_of(receiver.store, "ann.crlf@example.com"))["timeline"]
     assert ann["name"] == "Ann Smith" and ann["body"] == "text"
     (mal,) = (await file_of(receiver.store, "mal.crlf@example.com"))["timeline"]
-    assert mal["name"] == "<boss@bank.example>" and await receiver.store.find_customer("boss@bank.example") is None
+    assert mal["name"] == "<boss@bank.example>" and await receiver.store.customers.find("boss@bank.example") is None
     assert receiver.intake.quarantine() == []
 
 
@@ -214,9 +213,9 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
                                    from_address="help@shop.example")
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
-    messages = Messages(store)
+    messages = store.messages
     intake = MailIntake(messages, tmp_path, lambda e: asyncio.sleep(0), settings=lambda: settings)
     try:
         first = await intake.take(message("Order 4567", "Where is it?", msgid="<q1@example.com>").as_bytes())
@@ -264,7 +263,7 @@ async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Pa
         taken = await parts.intake.take(alt.as_bytes())
         store = parts.store
         assert store is not None
-        row = (await store.ticket(taken["ticket"]))["interactions"][0]
+        row = (await store.tickets.get(taken["ticket"]))["interactions"][0]
         assert row["body"] == "Your invoice is attached." and row["variables"]["html_view"] is True
         headers = {"Authorization": f"Bearer {creds.api_token}"}
         async with client.get(f"/api/interactions/{row['id']}/html", headers=headers) as r:
@@ -275,7 +274,7 @@ async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Pa
         for gone in ("script", "steal", "onclick", "track.example", "javascript:"):
             assert gone not in view
         plain = await parts.intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
-        plain_row = (await store.ticket(plain["ticket"]))["interactions"][-1]
+        plain_row = (await store.tickets.get(plain["ticket"]))["interactions"][-1]
         async with client.get(f"/api/interactions/{plain_row['id']}/html", headers=headers) as r:
             assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"
         async with client.get(f"/api/interactions/{row['id']}/html") as r:

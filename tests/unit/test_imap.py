@@ -16,9 +16,8 @@ from callcenter.channels.email.imap import ImapPoller
 from callcenter.channels.email.intake import MailIntake
 from callcenter.config import ConfigError, parse_config
 from callcenter.channels.email.settings import EmailSettings
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
-from callcenter.tickets.messages import Messages
 from tests.support.imapserver import Dovecot
 from tests.support.config import CONFIG
 from tests.support.mail import file_of, message
@@ -35,9 +34,9 @@ def dovecot() -> Iterator[Dovecot]:
 async def intake(tmp_path: Path) -> AsyncIterator[MailIntake]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
-    yield MailIntake(Messages(store), tmp_path, lambda e: asyncio.sleep(0))
+    yield MailIntake(store.messages, tmp_path, lambda e: asyncio.sleep(0))
     await store.close()
 
 
@@ -55,7 +54,7 @@ async def test_unseen_mail_lands_on_tickets_once_and_is_flagged_seen(dovecot: Do
         await asyncio.to_thread(dovecot.append, raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n"))
     imap = poller(dovecot, intake)
     assert await imap.poll_once() == 3 and imap.problem == ""
-    timeline = (await file_of(intake.messages.store, "ann@example.com"))["timeline"]
+    timeline = (await file_of(TicketCore.of(intake.messages.store), "ann@example.com"))["timeline"]
     assert sorted(i["external_id"] for i in timeline) == ["<q1@example.com>", "<q2@example.com>"]
     assert len({i["ticket_id"] for i in timeline}) == 1  # the reply threads onto the first mail's ticket
     (kept,) = intake.quarantine()  # the broken one: kept aside with the reason, not dropped
@@ -69,7 +68,7 @@ async def test_unseen_mail_lands_on_tickets_once_and_is_flagged_seen(dovecot: Do
     m.store("1:*", "-FLAGS", "(\\Seen)")
     m.logout()
     assert await imap.poll_once() == 3
-    again = (await file_of(intake.messages.store, "ann@example.com"))["timeline"]
+    again = (await file_of(TicketCore.of(intake.messages.store), "ann@example.com"))["timeline"]
     assert len(again) == 2
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from callcenter import app as app_mod
 from callcenter.config import parse_config
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
 from callcenter.web.server import make_app
 from callcenter.web.openapi import SPEC
@@ -19,7 +19,7 @@ async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None
     config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     parts = app_mod.build(config, ami=FakeAmi([]), store=store)
     web_app = make_app(parts, "token")

@@ -21,7 +21,7 @@ from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import TwilioSms
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
-from callcenter.tickets import Store
+from callcenter.tickets import TicketCore
 from callcenter.tickets import db
 from tests.support.webapp import running_app
 from tests.support.config import CONFIG
@@ -85,14 +85,14 @@ def inbound(sender: str, text: str, sid: str) -> list[tuple[str, str]]:
 async def test_a_signed_sms_joins_the_callers_file_once_and_a_forged_one_stores_nothing(site: Site) -> None:
     store = site.parts.store
     assert store is not None
-    await store.call_step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="general")
+    await store.calls.step("900.1", step="started", caller_id="4155550400", did="8005550100", topic="general")
     r = await site.webhook(inbound("+14155550400", "Where is my order <b>4567</b>?", "SM1"))
     assert r.status == 200 and "<Response>" in await r.text()
     again = await site.webhook(inbound("+14155550400", "Where is my order <b>4567</b>?", "SM1"))  # Twilio retries
     assert again.status == 200
-    customer = await store.find_customer("+1 415 555 0400")
+    customer = await store.customers.find("+1 415 555 0400")
     assert customer is not None
-    file = await store.customer_file(customer["id"])
+    file = await store.customers.file(customer["id"])
     channels = sorted(i["channel"] for i in file["timeline"])
     assert channels == ["sms", "voice"]  # the caller who texts is the same customer, one file
     text = [i for i in file["timeline"] if i["channel"] == "sms"][0]
@@ -104,7 +104,7 @@ async def test_a_signed_sms_joins_the_callers_file_once_and_a_forged_one_stores_
     tampered = sms.signature(site.token, PUBLIC + "/webhooks/sms/twilio", inbound("+14155550499", "hi", "SM3"))
     r = await site.webhook(inbound("+14155550499", "send money", "SM3"), signature=tampered)
     assert r.status == 403
-    assert await store.find_customer("+14155550499") is None  # nothing stored for any of them
+    assert await store.customers.find("+14155550499") is None  # nothing stored for any of them
     r = await site.client.post("/webhooks/sms/twilio", data=b"\xff\xfe", headers={"X-Twilio-Signature": "x"})
     assert r.status == 403
 
@@ -113,7 +113,7 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
     store = site.parts.store
     assert store is not None
     await site.webhook(inbound("+14155550401", "Hello", "SM10"))
-    ticket = (await store.tickets())[0]["id"]
+    ticket = (await store.tickets.recent())[0]["id"]
     r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "Hi! Your order ships today."})
     body = await r.json()
     assert r.status == 200 and body["address"] == "+14155550401" and body["segments"] == 1
@@ -135,11 +135,11 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
         r = await site.webhook(inbound(forged_sender, "hi", "SM99"))
         assert r.status == 400
     # A delivery report for the last reply updates it.
-    last = [i for i in (await store.ticket(ticket))["interactions"] if i["direction"] == "outbound"][-1]
+    last = [i for i in (await store.tickets.get(ticket))["interactions"] if i["direction"] == "outbound"][-1]
     r = await site.webhook([("MessageSid", last["external_id"]), ("MessageStatus", "delivered")],
                            path="/webhooks/sms/twilio/status")
     assert r.status == 200
-    last = [i for i in (await store.ticket(ticket))["interactions"] if i["id"] == last["id"]][0]
+    last = [i for i in (await store.tickets.get(ticket))["interactions"] if i["id"] == last["id"]][0]
     assert last["delivery_status"] == "delivered"
 
 
@@ -206,17 +206,16 @@ def test_sms_settings_are_checked(tmp_path: Path, section: str, problem: str) ->
 
 
 async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(store_url: str) -> None:
-    from callcenter.tickets.messages import Messages
-    store = Store(store_url)
+    store = TicketCore.build(store_url)
     await store.open()
     try:
-        messages = Messages(store)
+        messages = store.messages
         got = await asyncio.gather(*(messages.inbound("sms", "+14155550450", f"part {i}", external_id=f"SMX{i}")
                                      for i in range(8)))
         assert all(new for _, new in got)
-        customer = await store.find_customer("+14155550450")
+        customer = await store.customers.find("+14155550450")
         assert customer is not None
-        file = await store.customer_file(customer["id"])
+        file = await store.customers.file(customer["id"])
         assert sorted(i["body"] for i in file["timeline"]) == sorted(f"part {i}" for i in range(8))
     finally:
         await store.close()
@@ -225,27 +224,26 @@ async def test_messages_of_a_new_sender_at_once_make_one_customer_and_lose_none(
 async def test_a_known_customer_writing_at_once_gets_one_ticket_and_every_write_lands(store_url: str) -> None:
     """A hostile trial sent 20 SMS at once from a customer who had no open ticket: 9-15 tickets
     opened, and with agents editing the ticket meanwhile some SMS got a 500 and were lost."""
-    from callcenter.tickets.messages import Messages
-    store = Store(store_url)
+    store = TicketCore.build(store_url)
     await store.open()
     try:
-        messages = Messages(store)
-        customer = await store.create_customer("Pre", [("phone", "+14155557100")])
+        messages = store.messages
+        customer = await store.customers.create("Pre", [("phone", "+14155557100")])
         got = await asyncio.gather(*(messages.inbound("sms", "+14155557100", f"first {i}", external_id=f"SMK{i}")
                                      for i in range(20)))
         assert len({m["ticket_id"] for m, _ in got}) == 1
         ticket = got[0][0]["ticket_id"]
         # Then the same customer, one ticket, everything at once: SMS in, replies out, edits.
         writes = [messages.inbound("sms", "+14155557100", f"more {i}", external_id=f"SML{i}") for i in range(15)]
-        writes += [store.update_ticket(ticket, f"agent{i}", note=f"note {i}", add_tags=[f"t{i}"]) for i in range(15)]
+        writes += [store.tickets.update(ticket, f"agent{i}", note=f"note {i}", add_tags=[f"t{i}"]) for i in range(15)]
         writes += [messages.outbound(ticket, "sms", "+14155557100", f"reply {i}", actor="agent1") for i in range(5)]
         await asyncio.gather(*writes)
-        file = await store.customer_file(customer["id"])
+        file = await store.customers.file(customer["id"])
         assert [t["id"] for t in file["open_tickets"]] == [ticket]
         bodies = [i["body"] for i in file["timeline"]]
         assert sorted(bodies) == sorted([f"first {i}" for i in range(20)] + [f"more {i}" for i in range(15)]
                                         + [f"reply {i}" for i in range(5)])
-        assert {f"t{i}" for i in range(15)} <= set((await store.ticket(ticket))["tags"])
+        assert {f"t{i}" for i in range(15)} <= set((await store.tickets.get(ticket))["tags"])
     finally:
         await store.close()
 
@@ -254,10 +252,9 @@ async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket
     from callcenter.calls.tracker import CallRecord
     from callcenter.channels.sms.missed_call import missed, missed_call_sms
     from callcenter.channels.sms.provider import DevSms
-    from callcenter.tickets.messages import Messages
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
-    store = Store(url)
+    store = TicketCore.build(url)
     await store.open()
     try:
         config = parse_config(CONFIG.format(runtime=tmp_path) + "sms: {missed_call_text: 'Sorry we missed you: "
@@ -267,11 +264,11 @@ async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket
                               agent_answered_at=5.0)
         withheld = CallRecord("990.3", "anonymous", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
         assert missed(gave_up) and not missed(answered) and not missed(withheld)
-        row = await store.call_step("990.1", step="ended", caller_id="4155550460", did="8005550100")
-        provider, messages = DevSms(), Messages(store)
+        row = await store.calls.step("990.1", step="ended", caller_id="4155550460", did="8005550100")
+        provider, messages = DevSms(), store.messages
         sent = await missed_call_sms(gave_up, row, config=lambda: config, messages=messages, provider=lambda: provider)
         assert sent and provider.sent == [("4155550460", "Sorry we missed you: reply here.")]
-        ticket = await store.ticket(row["ticket_id"])
+        ticket = await store.tickets.get(row["ticket_id"])
         assert [i["channel"] for i in ticket["interactions"]].count("sms") == 1
         await messages.set_opt_out("4155550460", True)
         assert not await missed_call_sms(gave_up, row, config=lambda: config, messages=messages,

@@ -119,11 +119,11 @@ async def test_a_session_survives_a_restart_and_ends_idle_at_logout_or_with_a_ne
     await again.close()
     store = web.parts.store
     assert store is not None
-    real = store.clock
-    store.clock = lambda: real() + 9 * 3600  # idle longer than web.session_idle_minutes (480)
+    real = store.store.clock
+    store.store.clock = lambda: real() + 9 * 3600  # idle longer than web.session_idle_minutes (480)
     async with browser.get("/api/session") as r:
         assert r.status == 401
-    store.clock = real
+    store.store.clock = real
     browser, csrf = await web.login("agent1")
     async with browser.post("/api/logout", headers={"X-CSRF-Token": csrf}) as r:
         assert r.status == 200

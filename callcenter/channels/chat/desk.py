@@ -6,7 +6,7 @@ a message dict and never blocks), so this module does no HTTP (web/chat.py does)
 Who holds a chat survives a controller restart (the store's chats table); an agent whose pages are
 all gone for `chat.agent_grace_seconds` has their chats put back in the queue (offered to them
 first when they return); a chat with no message and no visitor page for `chat.idle_end_minutes`
-ends. Errors: StoreError `unknown-chat`, `chat-ended`, `not-yours`, `unknown-queue`,
+ends. Errors: UnknownChat `unknown-chat`, ChatEnded `chat-ended`, `not-yours`, `unknown-queue`,
 `unknown-agent`, `no-number`, `bad-text`, IdentityError.
 """
 
@@ -21,9 +21,8 @@ from callcenter.core import events as ev
 from callcenter.channels.chat import rules
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Conflict, Forbidden, NotFound
-from callcenter.tickets import db
 from callcenter.tickets import identity
-from callcenter.tickets.chats import Chats
+from callcenter.tickets.chats import ChatEnded, Chats, UnknownChat
 
 log = logging.getLogger(__name__)
 
@@ -167,10 +166,10 @@ class ChatDesk:
             try:
                 stored = await self.chats.say(chat_id, "visitor", text, attachments=attachments)
                 break
-            except db.StoreError as e:
+            except ChatEnded:
                 # The agent ended the chat between our look and our write: the message starts a new
                 # chat, as the next one would (never lost in the gap).
-                if e.error_id != "chat-ended" or attempt:
+                if attempt:
                     raise
                 self._keep(await self.chats.get(chat_id))
         message = self._said(stored)
@@ -232,7 +231,7 @@ class ChatDesk:
         chat = self.live.get(chat_id)
         if chat is None:
             stored = await self.chats.get(chat_id)  # unknown-chat if there is none
-            raise db.StoreError("chat-ended", f"chat #{chat_id} has ended ({stored['ended_by']})", {"chat": chat_id})
+            raise ChatEnded(chat_id, stored["ended_by"])
         if not supervisor and chat["agent"] != actor:
             raise Forbidden("not-yours", f"chat #{chat_id} is not {actor}'s")
         return chat
@@ -344,7 +343,7 @@ class ChatDesk:
             skills = {name: q.skill for name, q in config.queues.items()}
             for chat_id, agent in rules.route(waiting, self.seats(), skills, config.chat.max_per_agent,
                                               config.chat.max_while_on_call):
-                with contextlib.suppress(db.StoreError):  # ended meanwhile
+                with contextlib.suppress(ChatEnded, UnknownChat):  # ended meanwhile
                     chat = await self.chats.assign(chat_id, agent)
                     self._keep(chat)
                     self.last_assigned[agent] = now
@@ -388,7 +387,7 @@ class ChatDesk:
     async def _end(self, chat_id: int, by: str, note: str) -> dict[str, Any]:
         chat = self.live.get(chat_id)
         if chat is not None:
-            with contextlib.suppress(db.StoreError):
+            with contextlib.suppress(ChatEnded, UnknownChat):
                 await self._system(chat, note)
         ended = await self.chats.end(chat_id, by)
         self._keep(ended)

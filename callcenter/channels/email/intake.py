@@ -26,6 +26,7 @@ from callcenter.channels.email import outbox
 from callcenter.channels.email.settings import EmailSettings
 from callcenter.core.errors import CallcenterError
 from callcenter.tickets.messages import Messages
+from callcenter.tickets.rows import InteractionRow
 
 log = logging.getLogger(__name__)
 MAX_ATTACHMENTS = 20
@@ -91,7 +92,7 @@ class MailIntake:
                  "" if new else " (already stored)")
         return {"interaction": row["id"], "ticket": row["ticket_id"], "new": new}
 
-    async def _acknowledge(self, parsed: mail.ParsedMail, row: dict[str, Any]) -> None:
+    async def _acknowledge(self, parsed: mail.ParsedMail, row: InteractionRow) -> None:
         """`email.auto_ack`: the first mail of a new ticket gets its number. Never to automatic mail
         (RFC 3834), never to ourselves, at most once an hour per sender (a loop with another
         robot that ignores Auto-Submitted stops there)."""
@@ -100,7 +101,7 @@ class MailIntake:
         if (not settings.auto_ack or parsed.automatic or parsed.sender == settings.from_address.lower()
                 or now - self._acked.get(parsed.sender, -1e9) < 3600):
             return
-        ticket = await self.messages.store.ticket(row["ticket_id"])
+        ticket = await self.messages.tickets.get(row["ticket_id"])
         if len(ticket["interactions"]) != 1:
             return  # not a new ticket
         self._acked[parsed.sender] = now

@@ -7,13 +7,14 @@ anyone answered and without a voicemail), to a number that can be texted and has
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Callable
 
 from callcenter.core.events import CallRecord
 from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import Config
 from callcenter.tickets.messages import Messages
+from callcenter.tickets.rows import InteractionRow
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ def missed(record: CallRecord) -> bool:
             and (record.abandoned or record.queue is not None) and sms.textable(record.caller_id.strip()))
 
 
-async def missed_call_sms(record: CallRecord, row: dict[str, Any], *, config: Callable[[], Config],
+async def missed_call_sms(record: CallRecord, row: InteractionRow, *, config: Callable[[], Config],
                           messages: Messages, provider: Callable[[], SmsProvider]) -> bool:
     """Text the caller of a missed call; True if a message went out."""
     text = config().sms.missed_call_text

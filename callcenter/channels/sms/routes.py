@@ -106,7 +106,7 @@ def add_routes(app: web.Application, *, messages: Messages, provider: SmsProvide
         ticket_id = path_id(request.match_info["id"], "ticket")
         me = access.principal(request)
         if not me.may("supervisor"):  # as for editing: an agent answers tickets of theirs or of nobody's
-            access.own_ticket(request, (await messages.store.ticket(ticket_id))["assignee"])
+            access.own_ticket(request, (await messages.tickets.get(ticket_id))["assignee"])
         number = to or await messages.phone_of(ticket_id)
         if not sms.textable(number):
             raise Refused("bad-number", f"{number[:30]!r} is not a phone number to text")

@@ -1,0 +1,232 @@
+"""Tickets: which ticket a contact joins, and what people do with tickets (read, list, change).
+
+The functions on a transaction (`AsyncSession`) are the rules every writer of a contact follows
+(calls, SMS, email, chat): `choose_ticket` (the customer's open ticket on the topic, reopened if
+resolved, else a new one), `reopen`, `new_ticket`. `Tickets` is the operations of the REST API,
+the CLI and the call writer, one transaction each; every change goes into the ticket's history.
+Statuses, priorities and SLA times are rules.py's.
+
+Errors: NotFound `unknown-ticket`; Conflict `ticket-conflict`; TicketRuleError (RuleBroken)
+`invalid-transition`; TicketValueError (Refused) `bad-status`, `bad-priority`; Refused `bad-text`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from callcenter.core.errors import Conflict, NotFound
+from callcenter.tickets import customers
+from callcenter.tickets import db
+from callcenter.tickets import rules
+from callcenter.tickets.inputs import MAX_TEXT, checked_text
+from callcenter.tickets.rows import TicketRow, TicketWithHistory, change_row, interaction_row, ticket_row
+from callcenter.tickets.schema import Customer, Interaction, Ticket, TicketChange
+from callcenter.tickets.store import Store
+
+UPDATE_ATTEMPTS = 20  # optimistic retries of a ticket change that raced another
+
+
+def unknown_ticket(ticket_id: int) -> NotFound:
+    """NotFound `unknown-ticket` for #`ticket_id`."""
+    return NotFound("unknown-ticket", f"no ticket #{ticket_id}", {"ticket": ticket_id})
+
+
+async def choose_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic: str, channel: str, subject: str,
+                        now: float) -> Ticket:
+    """The ticket a contact of `customer` on `topic` joins: their open ticket on it touched within
+    the store's `reopen_days` (reopened if resolved), else a new one (`channel` picks its SLA,
+    `subject` names it). An unidentified customer always gets a new one. Two writers choosing
+    for one customer take turns: PostgreSQL locks the customer's row here, SQLite's write
+    transaction holds the database (Store.writing)."""
+    if not store.sqlite:
+        await customers.current(s, customer.id, lock=True)
+    candidates = (await s.execute(select(Ticket).where(
+        Ticket.customer_id == customer.id, Ticket.topic == topic, Ticket.status != "closed")
+        .order_by(Ticket.updated_at.desc()).limit(1))).scalars().all()
+    for ticket in candidates:
+        if not customer.unidentified and rules.joinable(ticket.status, ticket.topic, ticket.updated_at,
+                                                        want_topic=topic, now=now,
+                                                        reopen_days=store.policy.reopen_days):
+            reopen(s, ticket, now)
+            ticket.updated_at = now
+            return ticket
+    return await new_ticket(s, store, customer, topic=topic, channel=channel, subject=subject, now=now)
+
+
+def reopen(s: AsyncSession, ticket: Ticket, now: float) -> None:
+    """A new contact on a resolved ticket opens it again (in its history); other statuses stay."""
+    if ticket.status == "resolved":
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved", new="open"))
+        ticket.status, ticket.resolved_at = "open", None
+
+
+async def new_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic: str, channel: str, subject: str,
+                     now: float) -> Ticket:
+    """A new ticket of `customer` (status new, priority normal, SLA due times of `channel`), its
+    creation in its history; `subject` is cut to 300 characters."""
+    first, resolution = rules.sla_due(store.policy.sla, channel, "normal", now)
+    ticket = Ticket(customer_id=customer.id, subject=subject[:300], topic=topic, status="new", priority="normal",
+                    assignee="", tags=[], first_response_due=first, resolution_due=resolution, created_at=now,
+                    updated_at=now)
+    s.add(ticket)
+    await s.flush()
+    s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="", new=subject[:300]))
+    return ticket
+
+
+class Tickets:
+    """The tickets of one store: one with its history, the list, a person's change, the call-back
+    flag of a call's ticket."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, ticket_id: int) -> TicketWithHistory:
+        """A ticket with its history and interactions. Errors: NotFound `unknown-ticket`."""
+        async with self.store.session() as s:
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is None:
+                raise unknown_ticket(ticket_id)
+            changes = (await s.execute(select(TicketChange).where(TicketChange.ticket_id == ticket_id)
+                                       .order_by(TicketChange.id))).scalars().all()
+            contacts = (await s.execute(select(Interaction).where(Interaction.ticket_id == ticket_id)
+                                        .order_by(Interaction.started_at))).scalars().all()
+            return {**ticket_row(ticket), "history": [change_row(c) for c in changes],
+                    "interactions": [interaction_row(i) for i in contacts]}
+
+    async def recent(self, *, status: str | None = None, customer_id: int | None = None, assignee: str | None = None,
+                     limit: int = 100) -> list[TicketRow]:
+        """Tickets, newest activity first, of one status, customer, assignee if given. Errors:
+        TicketValueError `bad-status`."""
+        query = select(Ticket).order_by(Ticket.updated_at.desc()).limit(limit)
+        if status is not None:
+            if status not in rules.STATUSES:
+                raise rules.TicketValueError("bad-status", f"no status {status!r} (statuses: {', '.join(rules.STATUSES)})")
+            query = query.where(Ticket.status == status)
+        if customer_id is not None:
+            query = query.where(Ticket.customer_id == customer_id)
+        if assignee is not None:
+            query = query.where(Ticket.assignee == assignee)
+        async with self.store.session() as s:
+            return [ticket_row(t) for t in (await s.execute(query)).scalars().all()]
+
+    async def update(self, ticket_id: int, actor: str, *, status: str | None = None, priority: str | None = None,
+                     assignee: str | None = None, note: str | None = None, add_tags: Sequence[str] = (),
+                     remove_tags: Sequence[str] = (), expected_version: int | None = None,
+                     expected_edits: int | None = None) -> TicketRow:
+        """Change a ticket; each change is written to its history (who, when, from → to); tags are
+        lower-cased. `expected_version` / `expected_edits` (optimistic): refused with
+        `ticket-conflict` if the row / a person changed it since. Without them, a concurrent
+        change is retried on the fresh row, never lost. Errors: NotFound `unknown-ticket`;
+        TicketRuleError `invalid-transition`; TicketValueError `bad-status`, `bad-priority`;
+        Refused `bad-text`; Conflict `ticket-conflict`."""
+        actor = checked_text(actor, "actor", empty=False)
+        if note is not None:
+            note = checked_text(note, "note", MAX_TEXT, empty=False)
+        if assignee is not None:
+            assignee = checked_text(assignee, "assignee")
+        if priority is not None:
+            rules.check_priority(priority)
+        tags_add = [checked_text(t, "tag", 40, empty=False).strip().lower() for t in add_tags]
+        tags_remove = {checked_text(t, "tag", 40).strip().lower() for t in remove_tags}
+        change = _Change(status, priority, assignee, note, tags_add, tags_remove)
+        for attempt in range(UPDATE_ATTEMPTS):
+            try:
+                return await self._update(ticket_id, actor, change, expected_version, expected_edits)
+            except StaleDataError:
+                if expected_version is not None or expected_edits is not None or attempt == UPDATE_ATTEMPTS - 1:
+                    raise Conflict("ticket-conflict", f"ticket #{ticket_id} was changed meanwhile; read it "
+                                   "again and retry", {"ticket": ticket_id}) from None
+                # SQLite has no row locks: writers that raced try again, spread out.
+                await asyncio.sleep(random.uniform(0, 0.01 * (attempt + 1)))
+        raise AssertionError("unreachable")
+
+    async def _update(self, ticket_id: int, actor: str, change: _Change, expected_version: int | None,
+                      expected_edits: int | None) -> TicketRow:
+        now = self.store.clock()
+        async with self.store.writing() as s:
+            # PostgreSQL locks the row (concurrent editors wait their turn); SQLite's writer holds
+            # the database (Store.writing).
+            ticket = await s.get(Ticket, ticket_id, with_for_update=True)
+            if ticket is None:
+                raise unknown_ticket(ticket_id)
+            if expected_version is not None and ticket.version != expected_version:
+                raise Conflict("ticket-conflict", f"ticket #{ticket_id} is at version {ticket.version}, "
+                               f"not {expected_version}: read it again", {"version": ticket.version})
+            if expected_edits is not None and ticket.edits != expected_edits:
+                raise Conflict("ticket-conflict", f"ticket #{ticket_id} was edited since you read it "
+                               f"({ticket.edits} edits, not {expected_edits}): read it again",
+                               {"edits": ticket.edits})
+            changes = change.apply(ticket, self.store, now)
+            if not changes:
+                return ticket_row(ticket)
+            ticket.updated_at, ticket.edits = now, ticket.edits + 1
+            for name, old, new in changes:
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=name, old=old, new=new))
+            await s.flush()
+            self.store.writes += 1
+            return ticket_row(ticket)
+
+    async def request_callback(self, call_id: str, request_id: str) -> None:
+        """A caller asked to be called back (queue callback request `request_id`): the ticket of
+        voice call `call_id` is flagged `callback_requested`, in its history (tried again if the
+        call's own steps change the ticket meanwhile). Nothing if the store has no such call."""
+        await db.retried(lambda: self._request_callback(call_id, request_id))
+
+    async def _request_callback(self, call_id: str, request_id: str) -> None:
+        async with self.store.writing() as s:
+            ticket_id = (await s.execute(select(Interaction.ticket_id).where(
+                Interaction.channel == "voice", Interaction.call_id == call_id))).scalar_one_or_none()
+            if ticket_id is None:
+                return
+            ticket = await s.get(Ticket, ticket_id)
+            if ticket is not None and not ticket.callback_requested:
+                ticket.callback_requested = True
+                s.add(TicketChange(ticket_id=ticket.id, at=self.store.clock(), actor="system",
+                                   field="callback_requested", old="", new=request_id))
+            self.store.writes += 1
+
+
+@dataclass(frozen=True)
+class _Change:
+    """What a person asked to change on a ticket (checked already), applied to the fresh row at
+    each try."""
+
+    status: str | None
+    priority: str | None
+    assignee: str | None
+    note: str | None
+    add_tags: list[str]
+    remove_tags: set[str]
+
+    def apply(self, ticket: Ticket, store: Store, now: float) -> list[tuple[str, str, str]]:
+        """Change `ticket`; returns what changed: [(field, old, new)]. Errors: TicketRuleError
+        `invalid-transition`, TicketValueError `bad-status`."""
+        changes: list[tuple[str, str, str]] = []
+        if self.status is not None and self.status != ticket.status:
+            rules.check_transition(ticket.status, self.status)
+            changes.append(("status", ticket.status, self.status))
+            ticket.status = self.status
+            ticket.resolved_at = now if self.status in ("resolved", "closed") else None
+        if self.priority is not None and self.priority != ticket.priority:
+            changes.append(("priority", ticket.priority, self.priority))
+            ticket.priority = self.priority
+            ticket.first_response_due, ticket.resolution_due = rules.sla_due(
+                store.policy.sla, "voice", self.priority, ticket.created_at)
+        if self.assignee is not None and self.assignee != ticket.assignee:
+            changes.append(("assignee", ticket.assignee, self.assignee))
+            ticket.assignee = self.assignee
+        tags = [t for t in ticket.tags if t not in self.remove_tags] + [t for t in self.add_tags if t not in ticket.tags]
+        if tags != list(ticket.tags):
+            changes.append(("tags", ",".join(ticket.tags), ",".join(tags)))
+            ticket.tags = tags
+        if self.note is not None:
+            changes.append(("note", "", self.note))
+        return changes
