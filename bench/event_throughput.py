@@ -117,7 +117,7 @@ class FakeAmi:
         return action.parse([] if action.as_list else {"Response": "Success", "Message": "ok"})
 
 
-def build(runtime: Path) -> tuple[app_mod.Callcenter, FakeAmi]:
+def build(runtime: Path) -> tuple[app_mod.App, FakeAmi]:
     config = parse_config(CONFIG.format(runtime=runtime), file="bench.yaml", env={})
     ami = FakeAmi()
     return app_mod.build(config, ami=ami), ami  # type: ignore[arg-type]
@@ -136,7 +136,7 @@ def stage_translate(raw: list[Message]) -> tuple[float, dict[str, Any]]:
 
 def stage_trackers(raw: list[Message], runtime: Path) -> tuple[float, dict[str, Any]]:
     parts, _ = build(runtime)
-    tracker, presence, clock = parts.tracker, parts.presence, time.time
+    tracker, presence, clock = parts.calls.tracker, parts.routing.presence, time.time
     changes = ended = 0
     t0 = time.perf_counter()
     for message in raw:
@@ -169,7 +169,7 @@ async def stage_bus(raw: list[Message], runtime: Path) -> tuple[float, dict[str,
     bus.subscribe("counter", counter)
     bus.subscribe_queued("store", store, on_full="wait")
     bus.subscribe_queued("browser", browser, on_full="drop")
-    tasks = [asyncio.create_task(bus.run(), name="bus"), asyncio.create_task(parts.sessions.run(), name="ivr")]
+    tasks = [asyncio.create_task(bus.run(), name="bus"), asyncio.create_task(parts.ivr.sessions.run(), name="ivr")]
     await asyncio.sleep(0)  # let them start
     t0 = time.perf_counter()
     for message in raw:
@@ -187,7 +187,7 @@ async def stage_bus(raw: list[Message], runtime: Path) -> tuple[float, dict[str,
     return elapsed, {"published": bus.published, "counter": counted["counter"], "store": counted["store"],
                      "browser": counted["browser"], "browser dropped": stats["browser"]["dropped"],
                      "subscriber errors": bus.errors, "tracker errors": pump.tracker_errors,
-                     "actions sent": ami.sent, "calls ended": counted["ended"], "still active": len(parts.tracker.active())}
+                     "actions sent": ami.sent, "calls ended": counted["ended"], "still active": len(parts.calls.tracker.active())}
 
 
 def measure(name: str, run: Callable[[], tuple[float, dict[str, Any]]], events: int, repeat: int) -> dict[str, Any]:

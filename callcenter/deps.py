@@ -11,7 +11,7 @@ from typing import Callable
 from callcenter.ami.port import AmiPort
 from callcenter.config import Config
 from callcenter.core.bus import Bus
-from callcenter.tickets.store import Store
+from callcenter.tickets.core import TicketCore
 
 
 @dataclass(frozen=True)
@@ -20,4 +20,4 @@ class Deps:
     clock: Callable[[], float]  # epoch seconds
     bus: Bus
     ami: AmiPort
-    tickets: Store | None  # the ticket store; None: a controller without one (unit tests of the call path)
+    tickets: TicketCore | None  # the ticket store; None: a controller without one (unit tests of the call path)

@@ -9,11 +9,11 @@ from typing import Any
 
 from callcenter.calls.tracker import CallTracker
 from callcenter.core.errors import UnknownCall
-from callcenter.tickets.store import Store
+from callcenter.tickets.core import TicketCore
 
 
 class Calls:
-    def __init__(self, tracker: CallTracker, store: Store | None) -> None:
+    def __init__(self, tracker: CallTracker, store: TicketCore | None) -> None:
         self.tracker, self.store = tracker, store
 
     async def calls(self, limit: int) -> dict[str, list[dict[str, Any]]]:
@@ -22,7 +22,7 @@ class Calls:
         recent = [c.as_dict() for c in self.tracker.recent()[:max(0, limit)]]
         if self.store is not None:
             seen = {c["call_id"] for c in recent} | {c.call_id for c in self.tracker.active()}
-            for row in await self.store.recent_calls(limit):
+            for row in await self.store.calls.recent(limit):
                 if row["call_id"] not in seen and row["record"]:
                     recent.append({**row["record"], "customer_id": row["customer_id"], "ticket_id": row["ticket_id"]})
             recent.sort(key=lambda c: c["started_at"], reverse=True)
@@ -32,7 +32,7 @@ class Calls:
         """One call: live (the tracker's record, and where the store put it) or stored. Errors:
         `unknown-call`."""
         record = self.tracker.get(call_id)
-        row = await self.store.call(call_id) if self.store is not None else None
+        row = await self.store.calls.get(call_id) if self.store is not None else None
         if record is not None:
             return {**record.as_dict(), **({"customer_id": row["customer_id"], "ticket_id": row["ticket_id"]}
                                            if row is not None else {})}
@@ -45,7 +45,7 @@ class Calls:
         record = self.tracker.get(call_id)
         if record is not None:
             return record.agent
-        stored = await self.store.call(call_id) if self.store is not None else None
+        stored = await self.store.calls.get(call_id) if self.store is not None else None
         if stored is None:
             raise UnknownCall(call_id)
         return stored["agent"] or None

@@ -157,6 +157,24 @@ class VoicemailRecorded:
 
 
 @dataclass(frozen=True)
+class CallStored:
+    """A call's end is written on its customer's ticket (tickets/calls.py): the final record and
+    the interaction it became (features that follow up on a call, e.g. the missed-call SMS)."""
+
+    record: CallRecord
+    interaction: dict[str, Any]  # tickets/rows.py InteractionRow
+    at: float
+
+
+@dataclass(frozen=True)
+class TranscriptionQueued:
+    """A voicemail waits for its transcription (a new voicemail, or one asked again): the worker wakes."""
+
+    job_id: int
+    at: float
+
+
+@dataclass(frozen=True)
 class VoicemailTranscribed:
     """A voicemail's text is on its interaction (callcenter/voicemail/worker.py); `empty`: no speech."""
 
@@ -233,6 +251,15 @@ class CallbackRequested:
 
 
 @dataclass(frozen=True)
+class PagesChanged:
+    """An agent's workspace page opened or closed (workspace/live.py): who can take chats changed."""
+
+    agent: str
+    pages: int  # that agent's pages open now
+    at: float
+
+
+@dataclass(frozen=True)
 class PictureRebuilt:
     """After an AMI (re)connect, the picture was read back from Asterisk (calls, agents, queues)."""
 
@@ -242,5 +269,5 @@ class PictureRebuilt:
 
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
-               | VoicemailTranscribed | MessageReceived | ChatChanged
+               | CallStored | TranscriptionQueued | VoicemailTranscribed | MessageReceived | ChatChanged | PagesChanged
                | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)

@@ -20,7 +20,6 @@ from callcenter.core import events as ev
 from callcenter.calls import recording
 from callcenter.core.events import CallRecord
 from callcenter.tickets.core import TicketCore
-from callcenter.tickets.rows import InteractionRow
 
 log = logging.getLogger(__name__)
 
@@ -50,19 +49,17 @@ class CallWriter:
     """Turns call events into interactions. `topic_of(did)` names the business topic of a DID
     (the queue it serves), which decides the ticket a call joins."""
 
-    def __init__(self, core: TicketCore, topic_of: Callable[[str], str],
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 recording_of: Callable[[CallRecord], Path | None] = lambda record: None) -> None:
+    def __init__(self, core: TicketCore, topic_of: Callable[[str], str], *,
+                 publish: Callable[[Any], Awaitable[None]] | None = None,
+                 recording_of: Callable[[CallRecord], Path | None] = lambda record: None,
+                 transcription_language: Callable[[], str] = lambda: "auto",
+                 after_resync: Callable[[], Awaitable[object]] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """`publish` announces what was written (CallStored after a call's end, TranscriptionQueued
+        after a voicemail); `after_resync` writes the calls that ended unseen (tickets/reconcile.py)
+        after each resync, in this same task, so the store's writes stay in one order."""
         self.core, self.topic_of, self.sleep, self.recording_of = core, topic_of, sleep, recording_of
-        # After each resync: write the calls that ended unseen (store/reconcile.py), in this same
-        # task, so the store's writes stay in one order.
-        self.after_resync: Callable[[], Awaitable[object]] | None = None
-        # A voicemail written down: its transcription job is queued (speech/worker.py), then this.
-        self.transcription_language = "auto"
-        self.after_voicemail: Callable[[], None] | None = None
-        # Called with a call's final record and its stored interaction once it is written (the
-        # missed-call SMS); its errors are logged, never the writer's.
-        self.after_ended: Callable[[CallRecord, InteractionRow], Awaitable[object]] | None = None
+        self.publish, self.transcription_language, self.after_resync = publish, transcription_language, after_resync
         self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
 
     async def on_event(self, event: ev.DomainEvent) -> None:
@@ -108,11 +105,8 @@ class CallWriter:
                                    direction="outbound" if record.direction in OUTBOUND else "inbound",
                                    callback_of=record.callback_of, started_at=record.started_at,
                                    values=values, ticket_id=record.outbound_ticket)
-            if self.after_ended is not None:
-                try:
-                    await self.after_ended(record, row)
-                except Exception:  # noqa: BLE001 - a follow-up must not stop the store's writes
-                    log.exception("call %s: the follow-up after its end failed", record.call_id)
+            if self.publish is not None:  # follow-ups (the missed-call SMS) run in their own subscribers
+                await self.publish(ev.CallStored(record, dict(row), record.ended_at or event.at))
         elif isinstance(event, ev.VoicemailRecorded):
             await calls.step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
                              did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
@@ -121,29 +115,13 @@ class CallWriter:
             if event.empty:  # nothing to transcribe, nobody to call back: listed as an empty voicemail
                 await self.core.jobs.empty_voicemail(event.call_id, event.empty)
                 return
-            await self.core.jobs.queue(event.call_id, self.transcription_language)
-            if self.after_voicemail is not None:
-                self.after_voicemail()
+            job = await self.core.jobs.queue(event.call_id, self.transcription_language())
+            if job is not None and self.publish is not None:
+                await self.publish(ev.TranscriptionQueued(job, event.at))
         elif isinstance(event, ev.CallbackRequested):
             await self.core.tickets.request_callback(event.call_id, event.request_id)
         elif isinstance(event, ev.PictureRebuilt) and self.after_resync is not None:
             await self.after_resync()
-
-
-async def reconcile(writer: "CallWriter", record: CallRecord) -> str:
-    """Write a call the controller did not see end (rebuilt from Asterisk's CDR): `added` if the
-    store had nothing, `completed` if it had the call's first steps, `known` if it had it all."""
-    existing = await writer.core.calls.get(record.call_id)
-    if existing is not None and existing["step"] == "ended":
-        return "known"
-    values = {**ended_values(record), "reconciled": True}
-    path = writer.recording_of(record)
-    if path is not None:
-        values.update(await asyncio.to_thread(recording.facts, path, 0.0))
-    await writer.core.calls.step(record.call_id, step="ended", caller_id=record.caller_id,
-                                 caller_name=record.caller_name, did=record.did, topic=writer.topic_of(record.did),
-                                 direction="inbound", started_at=record.started_at, values=values)
-    return "completed" if existing is not None else "added"
 
 
 def topic(dids: Mapping[str, Any], did: str) -> str:

@@ -16,8 +16,11 @@ import os
 from pathlib import Path
 from typing import Callable, Collection
 
+from callcenter.calls import recording
 from callcenter.calls.cdr import CdrRow, calls_from_cdr, parse_line
-from callcenter.tickets import calls as store_calls
+from callcenter.core.events import CallRecord
+from callcenter.tickets.calls import ended_values
+from callcenter.tickets.core import TicketCore
 
 log = logging.getLogger(__name__)
 
@@ -25,9 +28,15 @@ FIRST_READ = 20 * 1024 * 1024  # bytes of the CDR file read at the first look
 
 
 class CdrReconciler:
-    def __init__(self, writer: store_calls.CallWriter, path: Path, agents: Callable[[], Collection[str]],
-                 live: Callable[[], Collection[str]]) -> None:
-        self.writer, self.path, self.agents, self.live = writer, path, agents, live
+    """`path`: Asterisk's CDR file; `agents()`: the agents' names (their legs are not callers);
+    `live()`: the ids of calls the controller follows now (never written from the CDR);
+    `topic_of(did)` and `recording_of(record)` as the call writer's (tickets/calls.py)."""
+
+    def __init__(self, core: TicketCore, path: Path, agents: Callable[[], Collection[str]],
+                 live: Callable[[], Collection[str]], topic_of: Callable[[str], str],
+                 recording_of: Callable[[CallRecord], Path | None]) -> None:
+        self.core, self.path, self.agents, self.live = core, path, agents, live
+        self.topic_of, self.recording_of = topic_of, recording_of
         self._where: tuple[int, int] | None = None  # (inode, offset) read up to
 
     def _read_new(self) -> list[CdrRow]:
@@ -55,10 +64,25 @@ class CdrReconciler:
         for record in calls_from_cdr(rows, self.agents()):
             if record.call_id in live or record.direction != "inbound":
                 continue
-            result = await store_calls.reconcile(self.writer, record)
+            result = await self.reconcile(record)
             if result in counts:
                 counts[result] += 1
         if counts["added"] or counts["completed"]:
             log.info("reconciled from Asterisk's CDR: %d calls added, %d completed", counts["added"],
                      counts["completed"])
         return counts
+
+    async def reconcile(self, record: CallRecord) -> str:
+        """Write a call the controller did not see end (rebuilt from Asterisk's CDR): `added` if the
+        store had nothing, `completed` if it had the call's first steps, `known` if it had it all."""
+        existing = await self.core.calls.get(record.call_id)
+        if existing is not None and existing["step"] == "ended":
+            return "known"
+        values = {**ended_values(record), "reconciled": True}
+        path = self.recording_of(record)
+        if path is not None:
+            values.update(await asyncio.to_thread(recording.facts, path, 0.0))
+        await self.core.calls.step(record.call_id, step="ended", caller_id=record.caller_id,
+                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
+                                   direction="inbound", started_at=record.started_at, values=values)
+        return "completed" if existing is not None else "added"

@@ -1,31 +1,26 @@
-"""The controller's web server (aiohttp): the REST API, and the agent and wallboard pages
-(web/workspace.py). Every /api/ request needs the API token (the CLI; generated at first start in
-the runtime folder's secrets.yaml) or a logged-in browser session with its CSRF token and a role
-that may (web/access.py), except /api/health, /api/openapi.json (the description of every route:
-web/openapi.py) and /api/login.
+"""The controller's web server (aiohttp): it mounts every feature's routes (the REST API, the
+agent and wallboard pages, the chat widget, the providers' webhooks) behind one middleware.
 
-This is the only place where our errors become HTTP statuses.
+Every /api/ request needs the API token (the CLI; generated at first start in the runtime
+folder's secrets.yaml) or a logged-in browser session with its CSRF token and a role that may
+(web/access.py), except the routes a feature marks public (/api/health, /api/openapi.json — the
+description of every route, web/openapi.py — and /api/login).
+
+This is the only place where our errors become HTTP statuses: one table from an error's kind.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 from aiohttp import web
 
-from callcenter.core.errors import Kind, CallcenterError, Forbidden, NotFound, Refused
+from callcenter.core.errors import CallcenterError, Forbidden, Kind, Refused
+from callcenter.core.feature import Handler, Route, StaticFolder
 from callcenter.web import access
-from callcenter.channels.chat import routes as chat
-from callcenter.tickets import routes as store_api
-from callcenter.channels.sms import routes as webhooks
-from callcenter.workspace import routes as workspace
+from callcenter.web.http import MAX_BODY
 from callcenter.web.openapi import SPEC
-
-if TYPE_CHECKING:
-    from callcenter.app import Callcenter
 
 log = logging.getLogger(__name__)
 
@@ -34,276 +29,106 @@ STATUS_OF_KIND: dict[Kind, int] = {
     Kind.REFUSED: 400, Kind.UNAUTHORIZED: 401, Kind.FORBIDDEN: 403, Kind.NOT_FOUND: 404, Kind.CONFLICT: 409,
     Kind.RULE: 422, Kind.LIMITED: 429, Kind.UPSTREAM: 502, Kind.UNAVAILABLE: 503, Kind.TIMEOUT: 504,
 }
-# TEMPORARY (until the ticket store's errors carry their kinds): the statuses of its ids.
-_LEGACY_STATUS = {
-    "not-found": 404,
-    "unknown-call": 404,
-    "unauthorized": 401,
-    "ami-disconnected": 503,
-    "ami-timeout": 504,
-    "no-flows": 404,
-    "unknown-queue": 404,
-    "unknown-agent": 404,
-    "not-a-member": 409,
-    "not-recorded": 409,
-    "invalid-text": 400,
-    "unknown-customer": 404,
-    "unknown-ticket": 404,
-    "unknown-merge": 404,
-    "unknown-voicemail": 404,
-    "no-store": 404,
-    "ticket-conflict": 409,
-    "identity-taken": 409,
-    "merge-undone": 409,
-    "same-customer": 409,
-    "merge-loop": 409,
-    "invalid-transition": 422,
-    "store-unavailable": 503,
-    "bad-login": 401,
-    "csrf": 403,
-    "forbidden": 403,
-    "unknown-user": 404,
-    "user-exists": 409,
-    "no-audio": 404,
-    "unknown-interaction": 404,
-    "opted-out": 409,
-    "no-address": 409,
-    "sms-send-failed": 502,
-    "mail-send-failed": 502,
-    "no-trunk": 409,
-    "phone-not-registered": 409,
-    "too-many-pages": 429,
-    "unknown-chat": 404,
-    "chat-ended": 409,
-    "not-yours": 403,
-    "agent-busy": 409,
-    "no-number": 409,
-    "no-telephony": 409,
-    "rate-limited": 429,
+# What the pages (text/html) are served with: nothing from elsewhere, no inline script, no
+# framing (clickjacking), no sniffing. A response that sets its own (an email's sandboxed view) keeps it.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                               "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
+                               "form-action 'self'",
+    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
 }
 
 
-def status_of(exc: CallcenterError) -> int:
-    """The HTTP status of one of our errors, from its kind."""
-    if exc.kind is Kind.REFUSED and exc.error_id in _LEGACY_STATUS:
-        return _LEGACY_STATUS[exc.error_id]
-    return STATUS_OF_KIND[exc.kind]
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+def error_response(exc: CallcenterError) -> web.Response:
+    """One of our errors as the API answers it: its kind's status, `{error_id, message, details}`."""
+    return json_error(STATUS_OF_KIND[exc.kind], exc.error_id, str(exc), exc.details)
 
 
-MAX_JSON_DEPTH = 64
-MAX_BODY = 64 * 1024  # bytes; every request body here is a few fields
+def json_error(status: int, error_id: str, message: str, details: dict[str, Any] | None = None,
+               headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status,
+                             headers=headers)
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+class SystemRoutes:
+    """The server's own routes: health, the OpenAPI description, the status, a config reload."""
+
+    def __init__(self, ami_state: Callable[[], str], status: Callable[[], Awaitable[dict[str, Any]]],
+                 reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None) -> None:
+        self.ami_state, self.status_of, self.reload_config = ami_state, status, reload_config
+
+    def table(self) -> list[Route]:
+        return [Route("GET", "/api/health", self.health, "public"),
+                Route("GET", "/api/openapi.json", self.openapi, "public"),
+                Route("GET", "/api/status", self.status),
+                Route("POST", "/api/config/reload", self.config_reload, "admin")]
+
+    async def health(self, request: web.Request) -> web.Response:
+        return web.json_response({"ok": True, "ami": self.ami_state()})
+
+    async def openapi(self, request: web.Request) -> web.Response:
+        return web.json_response(SPEC)
+
+    async def status(self, request: web.Request) -> web.Response:
+        return web.json_response(await self.status_of())
+
+    async def config_reload(self, request: web.Request) -> web.Response:
+        if self.reload_config is None:
+            raise Refused("not-supported", "this controller cannot reload its config")
+        result = await self.reload_config()
+        return web.json_response(result, status=200 if result["reloaded"] else 422)
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_JSON_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
-
-
-def _error(status: int, error_id: str, message: str, details: dict[str, Any] | None = None) -> web.Response:
-    return web.json_response({"error_id": error_id, "message": message, "details": details or {}}, status=status)
-
-
-def make_app(parts: "Callcenter", token: str,
-             reload_config: Callable[[], Awaitable[dict[str, Any]]] | None = None,
-             config_status: Callable[[], dict[str, Any]] | None = None,
-             sms_token: Callable[[], str] = lambda: "") -> web.Application:
-    view = parts.view
-    accounts = parts.accounts
-
-    async def session_of(cookie: str) -> dict[str, str] | None:
-        if accounts is None:
-            return None
-        return await accounts.session(cookie, parts.config.web.session_idle_minutes * 60.0)
-
-    def agent_names() -> frozenset[str]:
-        return frozenset(parts.config.agents)
+def make_app(routes: Sequence[Route | StaticFolder], *, token: str, session_of: access.SessionLookup,
+             agents: Callable[[], frozenset[str]],
+             on_shutdown: Sequence[Callable[[], Awaitable[None]]] = ()) -> web.Application:
+    """The application serving `routes` (each feature's and the system's). `token` is the API
+    token; `session_of(cookie)` finds a browser session; `agents()` names the agents (an agent's
+    login acts as that agent); `on_shutdown` closes what would keep the server waiting (open
+    WebSockets)."""
+    policy = {(r.method, r.path): r.access for r in routes if isinstance(r, Route)}
 
     @web.middleware
     async def auth_and_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
-            if request.path.startswith("/api/") and request.path not in access.PUBLIC:
-                request[access.PRINCIPAL] = await access.who(request, token, session_of, agent_names)
+            needed = access.needed(request, policy)
+            if request.path.startswith("/api/") and needed != "public":
+                request[access.PRINCIPAL] = await access.who(request, needed, token, session_of, agents)
             elif request.path == "/api/login" and not access.same_origin(request):
                 raise Forbidden("csrf", "a login from another site")
             return await handler(request)
         except CallcenterError as exc:
-            status = status_of(exc)
-            return _error(status, exc.error_id, str(exc), exc.details)
+            return error_response(exc)
         except web.HTTPException as exc:  # unknown route, wrong method, body too large: JSON too
-            return _error(exc.status, "not-found" if exc.status == 404 else f"http-{exc.status}", exc.reason)
-
-    async def openapi(request: web.Request) -> web.Response:
-        return web.json_response(SPEC)
-
-    async def health(request: web.Request) -> web.Response:
-        return web.json_response({"ok": True, "ami": parts.ami.state})
-
-    async def status(request: web.Request) -> web.Response:
-        data = await view.status()
-        if config_status is not None:
-            data["config"] = config_status()
-        return web.json_response(data)
-
-    async def calls(request: web.Request) -> web.Response:
-        try:
-            limit = int(request.query.get("limit", "50"))
-        except ValueError:
-            return _error(400, "bad-limit", "limit must be an integer")
-        if not 1 <= limit <= 10_000:
-            return _error(400, "bad-limit", "limit must be 1 to 10000")
-        return web.json_response(await view.calls(limit))
-
-    async def call(request: web.Request) -> web.Response:
-        return web.json_response(await view.call(request.match_info["call_id"]))
-
-    async def recording(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        action = body.get("action")
-        if action not in ("pause", "resume"):
-            raise Refused("bad-request", 'action must be "pause" or "resume"')
-        record = parts.tracker.get(request.match_info["call_id"])
-        access.own_agent(request, record.agent if record is not None else None, "pause the recording of a call")
-        return web.json_response(await parts.recordings.set_paused(request.match_info["call_id"], action == "pause"))
-
-    async def flows(request: web.Request) -> web.Response:
-        if parts.flows is None:
-            raise NotFound("no-flows", "this controller runs no IVR flows")
-        return web.json_response(parts.flows.describe())
-
-    async def reload_flows(request: web.Request) -> web.Response:
-        if parts.flows is None:
-            raise NotFound("no-flows", "this controller runs no IVR flows")
-        changed = await asyncio.to_thread(parts.flows.reload)
-        return web.json_response({"reloaded": changed, **parts.flows.describe()},
-                                 status=200 if changed else 422)
-
-    async def json_body(request: web.Request) -> dict[str, Any]:
-        raw = await request.read()  # aiohttp refuses bodies over client_max_size with 413
-        try:
-            body = json.loads(raw, parse_constant=_no_constant)  # NaN / Infinity are not JSON
-        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-            raise Refused("bad-request", "the body must be JSON (at most 64 levels deep)") from None
-        if _depth(body) > MAX_JSON_DEPTH:
-            raise Refused("bad-request", f"the body is nested deeper than {MAX_JSON_DEPTH} levels")
-        if not isinstance(body, dict):
-            raise Refused("bad-request", "the body must be a JSON object")
-        return body
-
-    async def queues(request: web.Request) -> web.Response:
-        return web.json_response(view.queues())
-
-    async def queue(request: web.Request) -> web.Response:
-        return web.json_response(view.queue(request.match_info["name"]))
-
-    async def add_member(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        penalty = body.get("penalty", 0)
-        if not isinstance(penalty, int) or isinstance(penalty, bool):
-            raise Refused("bad-penalty", f"penalty must be an integer, not {penalty!r}")
-        await parts.queue_control.add(request.match_info["name"], str(body.get("agent", "")), penalty)
-        return web.json_response(view.queue(request.match_info["name"]))
-
-    async def remove_member(request: web.Request) -> web.Response:
-        await parts.queue_control.remove(request.match_info["name"], request.match_info["agent"])
-        return web.json_response(view.queue(request.match_info["name"]))
-
-    async def agents(request: web.Request) -> web.Response:
-        return web.json_response(view.agents())
-
-    async def agent(request: web.Request) -> web.Response:
-        return web.json_response(view.agent(request.match_info["name"]))
-
-    async def pause(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        queue = body.get("queue") or ""
-        if not isinstance(queue, str):
-            raise Refused("bad-request", "queue must be a queue name")
-        access.own_agent(request, request.match_info["name"], "pause")
-        me = access.principal(request)
-        if me.via == "session" and body.get("reason", "") not in parts.config.web.pause_reasons:
-            raise Refused("bad-reason", "a pause from the page needs one of web.pause_reasons: "
-                                  f"{', '.join(parts.config.web.pause_reasons)}")
-        await parts.queue_control.pause(request.match_info["name"], body.get("reason", ""), queue)
-        return web.json_response(view.agent(request.match_info["name"]))
-
-    async def unpause(request: web.Request) -> web.Response:
-        access.own_agent(request, request.match_info["name"], "unpause")
-        await parts.queue_control.unpause(request.match_info["name"])
-        return web.json_response(view.agent(request.match_info["name"]))
-
-    async def config_reload(request: web.Request) -> web.Response:
-        if reload_config is None:
-            raise Refused("not-supported", "this controller cannot reload its config")
-        result = await reload_config()
-        return web.json_response(result, status=200 if result["reloaded"] else 422)
-
-    async def callbacks(request: web.Request) -> web.Response:
-        return web.json_response(view.callback_requests())
+            return json_error(exc.status, "not-found" if exc.status == 404 else f"http-{exc.status}", exc.reason)
 
     async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        if response.content_type == "text/html":  # what a response set itself stays (an email's sandboxed view)
-            for key, value in workspace.PAGE_HEADERS.items():
+        if response.content_type == "text/html":
+            for key, value in PAGE_HEADERS.items():
                 response.headers.setdefault(key, value)
 
     app = web.Application(middlewares=[auth_and_errors], client_max_size=MAX_BODY)
     app.on_response_prepare.append(security_headers)
-    if parts.live is not None:
-        live = parts.live
-
-        async def close_pages(app: web.Application) -> None:
-            await live.close_all()  # else the server waits for every open page before it stops
-        app.on_shutdown.append(close_pages)
-    if accounts is not None and parts.live is not None:
-        workspace.add_routes(app, accounts=accounts, live=parts.live, config=lambda: parts.config,
-                             json_body=json_body, parts=parts)
-    if parts.messages is not None:
-        webhooks.add_routes(app, messages=parts.messages, provider=parts.sms, config=lambda: parts.config,
-                            token=sms_token, publish=parts.bus.publish, json_body=json_body, clock=parts.view.clock,
-                            intake=lambda: parts.intake)
-    if parts.chat is not None:
-        desk = parts.chat
-
-        async def dial(agent: str, number: str, ticket: int) -> str:
-            return await workspace.dial_customer(parts, agent, number, ticket)
-        desk.call_out = dial
-        chat.add_routes(app, desk=desk, config=lambda: parts.config, json_body=json_body,
-                        runtime_dir=parts.config.runtime_dir, clock=parts.view.clock)
-    store_api.add_routes(app, parts.store, json_body,
-                         parts.transcriber.wake if parts.transcriber is not None else None)
-    app.router.add_get("/api/callbacks", callbacks)
-    app.router.add_post("/api/config/reload", config_reload)
-    app.router.add_get("/api/queues", queues)
-    app.router.add_get("/api/queues/{name}", queue)
-    app.router.add_post("/api/queues/{name}/members", add_member)
-    app.router.add_delete("/api/queues/{name}/members/{agent}", remove_member)
-    app.router.add_get("/api/agents", agents)
-    app.router.add_get("/api/agents/{name}", agent)
-    app.router.add_post("/api/agents/{name}/pause", pause)
-    app.router.add_post("/api/agents/{name}/unpause", unpause)
-    app.router.add_get("/api/flows", flows)
-    app.router.add_post("/api/flows/reload", reload_flows)
-    app.router.add_get("/api/health", health)
-    app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/api/status", status)
-    app.router.add_get("/api/calls", calls)
-    app.router.add_get("/api/calls/{call_id}", call)
-    app.router.add_post("/api/calls/{call_id}/recording", recording)
+    for close in on_shutdown:
+        app.on_shutdown.append(_on_shutdown(close))
+    for route in routes:
+        if isinstance(route, StaticFolder):
+            app.router.add_static(route.prefix, route.folder, follow_symlinks=False, show_index=False)
+        else:
+            app.router.add_route(route.method, route.path, route.handler)
     return app
 
 
-async def start_api(app: web.Application, host: str, port: int) -> web.AppRunner:
+def _on_shutdown(close: Callable[[], Awaitable[None]]) -> Callable[[web.Application], Awaitable[None]]:
+    async def handler(app: web.Application) -> None:
+        await close()
+    return handler
+
+
+async def start(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """Serve `app` on host:port. Errors: OSError (the port is taken)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()

@@ -26,7 +26,7 @@ from callcenter.web.roles import Principal
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Limited
-from callcenter.readmodel import ReadModel
+from callcenter.routing.service import Routing
 from callcenter.routing.presence import Presence
 from callcenter.tickets import TicketCore
 from callcenter.workspace.wallboard import wallboard
@@ -52,11 +52,14 @@ class Client:
 
 
 class LiveHub:
-    def __init__(self, config: Callable[[], Config], view: ReadModel, tracker: CallTracker, presence: Presence,
+    def __init__(self, config: Callable[[], Config], routing: Routing, tracker: CallTracker, presence: Presence,
                  store: TicketCore | None, today: Callable[[float], Awaitable[dict[str, int]]] | None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.config, self.view, self.tracker, self.presence, self.store = config, view, tracker, presence, store
-        self.today_counts, self.clock = today, clock
+                 clock: Callable[[], float] = time.time,
+                 publish: Callable[[Any], Awaitable[None]] | None = None) -> None:
+        """`routing`: the queues' and agents' views; `today(midnight)`: the store's counts of the
+        day per channel; `publish`: where PagesChanged goes (an agent's pages opened or closed)."""
+        self.config, self.routing, self.tracker, self.presence, self.store = config, routing, tracker, presence, store
+        self.today_counts, self.clock, self.publish = today, clock, publish
         self.clients: set[Client] = set()
         self.pops: dict[str, dict[str, Any]] = {}  # agent → their latest pop
         self._board_dirty = asyncio.Event()
@@ -64,7 +67,6 @@ class LiveHub:
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sent = self.dropped = 0
         self._at = 0.0  # the time of the event being delivered
-        self.pages_changed: Callable[[], None] = lambda: None  # an agent's page opened or closed (chat routing)
 
     # -- the bus side -----------------------------------------------------------------------
 
@@ -112,13 +114,13 @@ class LiveHub:
 
     def _agent(self, name: str) -> dict[str, Any] | None:
         try:
-            return self.view.agent(name)
+            return self.routing.agent(name)
         except CallcenterError:
             return None
 
     def _queue_changed(self, queue: str) -> None:
         with contextlib.suppress(CallcenterError):
-            self._to_all({"type": "queue", "queue": self.view.queue(queue)})
+            self._to_all({"type": "queue", "queue": self.routing.queue(queue)})
 
     def _call_changed(self, call_id: str, agent: str, record: dict[str, Any] | None = None) -> None:
         if record is None:
@@ -216,7 +218,7 @@ class LiveHub:
             else:  # what the call is now, not what it was when it rang
                 pop = {**pop, "call": {**pop["call"], "state": record.state if record is not None else "ended"}}
         return {"type": "snapshot", "me": {"name": me.name, "role": me.role, "agent": me.agent},
-                "agents": self.view.agents(), "queues": self.view.queues(),
+                "agents": self.routing.agents(), "queues": self.routing.queues(),
                 "calls": [c.as_dict() for c in self.tracker.active()], "pop": pop,
                 "settings": {"pause_reasons": list(config.web.pause_reasons),
                              "wrapup_codes": list(config.web.wrapup_codes),
@@ -240,7 +242,7 @@ class LiveHub:
         await ws.prepare(request)
         client = Client(ws, me, hashlib.sha256(cookie.encode()).hexdigest() if cookie else "")
         self.clients.add(client)  # first: what happens while the snapshot is built is queued after it
-        self.pages_changed()
+        await self._pages_changed(me)
         sender: asyncio.Task[None] | None = None
         try:
             await ws.send_str(json.dumps(await self.snapshot(me)))
@@ -250,12 +252,17 @@ class LiveHub:
                     break
         finally:
             self.clients.discard(client)
-            self.pages_changed()
+            await self._pages_changed(me)
             if sender is not None:
                 sender.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await sender
         return ws
+
+    async def _pages_changed(self, me: Principal) -> None:
+        if self.publish is not None and me.agent is not None:
+            pages = sum(c.principal.agent == me.agent for c in self.clients)
+            await self.publish(ev.PagesChanged(me.agent, pages, self.clock()))
 
     async def close_session(self, cookie: str) -> None:
         """A logout: that session's pages are closed (4001: log in again)."""

@@ -16,14 +16,14 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from callcenter.calls.service import Calls
+from callcenter.web.server import PAGE_HEADERS
+
 from callcenter.workspace import passwords
 from callcenter.web.roles import ROLES
 from callcenter.web.throttle import LoginThrottle
 from callcenter.config import Config
-from callcenter.core.credentials import Credentials
-from callcenter.core.errors import Conflict, NotFound, Refused, Unauthorized
-from callcenter.routing.callbacks import dialable
-from callcenter.routing.clicktocall import click_to_call
+from callcenter.core.errors import NotFound, Refused, Unauthorized
 from callcenter.tickets.accounts import Accounts
 from callcenter.web import access
 from callcenter.workspace.live import LiveHub
@@ -35,64 +35,11 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 HASHING = ThreadPoolExecutor(1, thread_name_prefix="argon2")  # logins wait for each other, nothing else does
 JsonBody = Callable[[web.Request], Awaitable[dict[str, Any]]]
-PAGE_HEADERS = {
-    # Nothing from elsewhere, no inline script, no framing (clickjacking), no sniffing.
-    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                               "media-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
-                               "form-action 'self'",
-    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
-
-
-async def sync_logins(accounts: Accounts, config: Config, creds: Credentials) -> dict[str, int]:
-    """At start: every agent of the config has a login (role agent) whose password is the one in
-    secrets.yaml (the hash is renewed when that file says otherwise); agents no longer in the
-    config are disabled; `admin` is created once, from `web_admin_password`."""
-    changed = {"created": 0, "updated": 0, "disabled": 0}
-    users = {u["name"]: u for u in await accounts.users()}
-    for name in config.agents:
-        password = creds.web_passwords.get(name, "")
-        if not password:
-            continue
-        existing = await accounts.user(name)
-        if existing is None:
-            await accounts.add_user(name, "agent", await asyncio.to_thread(passwords.hash_password, password))
-            changed["created"] += 1
-        elif existing["disabled"] or not await asyncio.to_thread(passwords.verify, existing["password_hash"],
-                                                                 password):
-            await accounts.set_user(name, password_hash=await asyncio.to_thread(passwords.hash_password, password),
-                                    disabled=False)
-            changed["updated"] += 1
-    for name, user in users.items():
-        if user["role"] == "agent" and name not in config.agents and not user["disabled"]:
-            await accounts.set_user(name, disabled=True)
-            changed["disabled"] += 1
-    if "admin" not in users and creds.web_admin_password:
-        await accounts.add_user("admin", "admin", await asyncio.to_thread(passwords.hash_password,
-                                                                           creds.web_admin_password))
-        changed["created"] += 1
-    return changed
-
-
-async def dial_customer(parts: Any, agent: str, number: str, ticket: int | None) -> str:
-    """Click-to-call (routing/clicktocall.py) once what it needs is there: the ticket, a carrier,
-    the agent's registered phone. Returns the call's id. Errors: `unknown-ticket`, `no-trunk`,
-    `phone-not-registered`, `bad-number`, AMI errors."""
-    if not dialable(number.strip().replace(" ", "").replace("-", "")):
-        raise Refused("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
-    if ticket is not None and parts.store is not None:
-        await parts.store.tickets.get(ticket)  # unknown-ticket before anyone's phone rings
-    if not parts.config.trunk.host:
-        raise Conflict("no-trunk", "click-to-call needs a carrier: set trunk.host in callcenter.yaml")
-    state = parts.presence.agents.get(agent)
-    if state is None or not state.registered:
-        raise Conflict("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
-    return await click_to_call(parts.ami, parts.tracker, parts.config, agent, number, ticket)
 
 
 def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, config: Callable[[], Config],
-               json_body: JsonBody, parts: Any, clock: Callable[[], float] = time.time) -> None:
+               json_body: JsonBody, calls: Calls, recording_roots: tuple[Path, ...],
+               clock: Callable[[], float] = time.time) -> None:
     throttle = LoginThrottle()
 
     def idle_seconds() -> float:
@@ -192,36 +139,14 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
     async def ws(request: web.Request) -> web.StreamResponse:
         return await live.handle(request, access.principal(request), request.cookies.get(access.COOKIE, ""))
 
-    async def agent_of_call(call_id: str) -> str | None:
-        record = parts.tracker.get(call_id)
-        if record is not None:
-            return record.agent
-        stored = await parts.store.calls.get(call_id) if parts.store is not None else None
-        if stored is None:
-            raise NotFound("unknown-call", f"no call {call_id[:64]!r}")
-        return stored["agent"] or None
-
     async def wrapup(request: web.Request) -> web.Response:
         body = await json_body(request)
         code = body.get("code")
         if code not in config().web.wrapup_codes:
             raise Refused("bad-request", f"code must be one of web.wrapup_codes: {', '.join(config().web.wrapup_codes)}")
         call_id = request.match_info["call_id"]
-        access.own_agent(request, await agent_of_call(call_id), "set the wrap-up of a call")
+        access.own_agent(request, await calls.agent_of(call_id), "set the wrap-up of a call")
         return web.json_response(await accounts.wrapup(call_id, str(code), access.principal(request).name))
-
-    async def originate(request: web.Request) -> web.Response:
-        body = await json_body(request)
-        me = access.principal(request)
-        agent = me.agent if me.via == "session" else body.get("agent")
-        if not isinstance(agent, str) or not agent:
-            raise Refused("bad-request", "click-to-call needs an agent's phone (log in as an agent, or give "
-                                  "`agent` with the API token)")
-        number, ticket = body.get("number"), body.get("ticket_id")
-        if not isinstance(number, str) or (ticket is not None and (not isinstance(ticket, int) or isinstance(ticket, bool))):
-            raise Refused("bad-request", "number must be a string and ticket_id an integer")
-        call_id = await dial_customer(parts, agent, number, ticket)
-        return web.json_response({"call_id": call_id, "agent": agent, "number": number, "ticket_id": ticket})
 
     async def handled(request: web.Request) -> web.Response:
         vm = await accounts.voicemail_handled(path_id(request.match_info["id"], "voicemail"),
@@ -233,7 +158,7 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
         row = await accounts.interaction(interaction_id)
         path = Path(row["recording_path"]) if row and row["recording_path"] else None
         # Only files inside the recordings / voicemail folders are served (never any path a row names).
-        roots = parts.store.store.policy.recording_roots if parts.store is not None else ()
+        roots = recording_roots
         real = path.resolve() if path is not None else None
         if real is None or not any(real.is_relative_to(r.resolve()) for r in roots) or not real.is_file():
             raise NotFound("no-audio", f"interaction #{interaction_id} has no audio here")
@@ -261,7 +186,6 @@ def add_routes(app: web.Application, *, accounts: Accounts, live: LiveHub, confi
     app.router.add_delete("/api/users/{name}", remove_user)
     app.router.add_get("/api/ws", ws)
     app.router.add_post("/api/calls/{call_id}/wrapup", wrapup)
-    app.router.add_post("/api/originate", originate)
     app.router.add_post("/api/voicemails/{id}/handled", handled)
     app.router.add_get("/api/interactions/{id}/audio", audio)
     app.router.add_get("/api/wallboard", board)

@@ -4,6 +4,8 @@ var/test-artifacts/."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from playwright.async_api import Page, expect
@@ -31,8 +33,16 @@ async def test_a_visitor_chats_from_the_widget_and_the_agent_answers_in_the_page
     await visitor.get_by_test_id("chat-send").click()
     await expect(visitor.locator('[data-testid="chat-message"][data-from="visitor"]').last).to_contain_text(
         "Order 4567 <img", timeout=10_000)
-    # The agent's page gets it (routed: agent1 is support's member with a page open).
-    item = agent.get_by_test_id("chat-item").first
+    # The agent's page gets it (routed: agent1 is support's member with a page open). Earlier tests
+    # may have left agent1 a chat of their own: this one is the chat holding the message.
+    deadline = time.monotonic() + 10
+    while True:
+        ours = [c for c in system.api("/api/chats")[1] if any(m["text"] == HOSTILE for m in c["messages"])]
+        if (len(ours) == 1 and ours[0]["agent"] == "agent1") or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    assert len(ours) == 1 and ours[0]["agent"] == "agent1", ours
+    item = agent.locator(f'[data-testid="chat-item"][data-id="{ours[0]["id"]}"]')
     await expect(item).to_be_visible(timeout=10_000)
     await item.click()
     line = agent.locator('[data-testid="chat-line"][data-from="visitor"]').last

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from pathlib import Path
 from typing import AsyncIterator
 
@@ -12,35 +13,35 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
 from callcenter.ami.testing import FakeAmi
+from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
 from callcenter.tickets import TicketCore
 from callcenter.tickets import db
-from callcenter.web.server import make_app
-from callcenter.workspace.routes import sync_logins
 
 
 @contextlib.asynccontextmanager
-async def running_app(config_text: str, folder: Path
-                      ) -> AsyncIterator[tuple[TestClient, Credentials, app_mod.Callcenter]]:
-    """(the HTTP client, the generated credentials, the running parts) of `config_text`."""
+async def running_app(config_text: str, folder: Path, sms_provider: SmsProvider | None = None
+                      ) -> AsyncIterator[tuple[TestClient, Credentials, app_mod.App]]:
+    """(the HTTP client, the generated credentials, the running app) of `config_text`. Its SMTP
+    receiver listens on a free port of its own (the tests send mail through `app.email.intake`)."""
     config = parse_config(config_text, file="test.yaml", env={})
+    config = dataclasses.replace(config, email=dataclasses.replace(config.email, smtp_port=0))
     creds = Credentials.load_or_create(folder, config.agents)
     url = f"sqlite+aiosqlite:///{folder / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
     store = TicketCore.build(url)
     await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)
-    assert parts.accounts is not None
-    await sync_logins(parts.accounts, config, creds)
-    running = asyncio.create_task(parts.run())  # the bus, the keepers, the chat desk
-    client = TestClient(TestServer(make_app(parts, creds.api_token, sms_token=lambda: creds.twilio_auth_token),
-                                   host="127.0.0.1"))
+    app = app_mod.build(config, ami=FakeAmi([]), tickets=store, credentials=creds, sms_provider=sms_provider)
+    await app.start()  # logins synced, chats loaded
+    running = asyncio.create_task(app.run())  # the bus, the keepers, the chat desk
+    client = TestClient(TestServer(app.web, host="127.0.0.1"))
     await client.start_server()
     try:
-        yield client, creds, parts
+        yield client, creds, app
     finally:
         await client.close()
         running.cancel()
         await asyncio.gather(running, return_exceptions=True)
+        await app.stop()
         await store.close()

@@ -5,9 +5,9 @@ from either."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
-
-import pytest
 
 from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
@@ -38,6 +38,8 @@ def test_something_else_is_not_an_ami_port() -> None:
 
 
 def test_mypy_agrees_that_both_are_ami_ports(tmp_path: Path) -> None:
-    api = pytest.importorskip("mypy.api")
-    out, err, status = api.run(["--explicit-package-bases", "--cache-dir", str(tmp_path / "mypy"), __file__])
-    assert status == 0, out + err
+    # In a process of its own: mypy raises the interpreter's recursion limit for good, and the
+    # tests of deep input (the readers' RecursionError) would then see another limit.
+    done = subprocess.run([sys.executable, "-m", "mypy", "--explicit-package-bases", "--cache-dir",
+                           str(tmp_path / "mypy"), __file__], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr

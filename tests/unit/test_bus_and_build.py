@@ -40,12 +40,12 @@ def calls_from_traces(count: int) -> list[Any]:
     return out
 
 
-def build(tmp_path: Path, ami: FakeAmi, faults: frozenset[str] = frozenset()) -> app_mod.Callcenter:
+def build(tmp_path: Path, ami: FakeAmi, faults: frozenset[str] = frozenset()) -> app_mod.App:
     config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
     return app_mod.build(config, ami=ami, clock=lambda: 1000.0, faults=faults)
 
 
-async def run_until_streamed(parts: app_mod.Callcenter, ami: FakeAmi) -> None:
+async def run_until_streamed(parts: app_mod.App, ami: FakeAmi) -> None:
     task = asyncio.create_task(parts.run())
     await asyncio.wait_for(ami.done.wait(), 10)
     await asyncio.sleep(0.05)
@@ -66,7 +66,7 @@ async def test_a_subscriber_that_raises_on_every_event_stops_nothing(tmp_path: P
     parts.bus.subscribe_queued("test: call ended", collect, ev.CallEnded)
     await run_until_streamed(parts, ami)
     # Every call was followed to its end, by the trackers and by a later subscriber ...
-    assert len(parts.tracker.recent()) == 10 and parts.tracker.active() == []
+    assert len(parts.calls.tracker.recent()) == 10 and parts.calls.tracker.active() == []
     assert len(ended) == 10 and {e.record.queue for e in ended} == {"support"}
     # ... and each failure was counted, per subscriber, without stopping the pump.
     stats = parts.bus.stats()
@@ -141,19 +141,19 @@ async def test_resync_after_fully_booted_rebuilds_agents_and_queues(tmp_path: Pa
     parts.bus.subscribe("test", states.append, ev.AgentStateChanged)
     task = asyncio.create_task(parts.run())
     for _ in range(100):
-        if parts.liveness.status.state == "done":
+        if parts.asterisk.liveness.status.state == "done":
             break
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert parts.liveness.status.state == "done"
-    [call] = parts.tracker.active()
+    assert parts.asterisk.liveness.status.state == "done"
+    [call] = parts.calls.tracker.active()
     assert (call.state, call.agent, call.did) == ("connected", "agent1", "8005550100")
-    assert parts.presence.agents["agent1"].state(1000.0) == "on_call"
-    assert parts.presence.agents["agent2"].state(1000.0) == "paused"
-    assert parts.presence.agents["agent2"].pause_reason == "lunch"
-    assert [c["caller_id"] for c in parts.view.queue("support")["callers"]] == ["5559999"]
+    assert parts.routing.presence.agents["agent1"].state(1000.0) == "on_call"
+    assert parts.routing.presence.agents["agent2"].state(1000.0) == "paused"
+    assert parts.routing.presence.agents["agent2"].pause_reason == "lunch"
+    assert [c["caller_id"] for c in parts.routing.service.queue("support")["callers"]] == ["5559999"]
     assert {s.agent: s.state for s in states} == {"agent1": "on_call", "agent2": "paused"}
     # Channels first, then the queues put back (both agents are members already: no QueueAdd).
     names = [a.name for a in ami.sent if a.name != "DBPut"]  # (the heartbeat)
@@ -179,14 +179,14 @@ async def test_a_failed_resync_step_is_retried_until_it_succeeds(tmp_path: Path,
     parts = build(tmp_path, ami)
     task = asyncio.create_task(parts.run())
     for _ in range(200):
-        if parts.liveness.status.state == "done":
+        if parts.asterisk.liveness.status.state == "done":
             break
         await asyncio.sleep(0.02)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert parts.liveness.status.state == "done" and parts.liveness.status.attempts == 3
-    assert "Invalid/unknown command" in parts.liveness.status.last_error
+    assert parts.asterisk.liveness.status.state == "done" and parts.asterisk.liveness.status.attempts == 3
+    assert "Invalid/unknown command" in parts.asterisk.liveness.status.last_error
     assert [a.name for a in ami.sent].count("QueueAdd") == 2  # the members were put back after all
 
 
@@ -201,7 +201,7 @@ async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(
     try:
         ami = FakeAmi(calls_from_traces(6))
         config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-        parts = app_mod.build(config, ami=ami, clock=lambda: 1000.0, store=store)
+        parts = app_mod.build(config, ami=ami, clock=lambda: 1000.0, tickets=store)
         await run_until_streamed(parts, ami)
         calls = await store.calls.recent(50)
         assert len(calls) == 6 and {c["step"] for c in calls} == {"ended"}

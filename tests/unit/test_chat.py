@@ -84,7 +84,7 @@ def test_attachments_are_told_by_their_bytes() -> None:
 
 
 class Site:
-    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.Callcenter) -> None:
+    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.App) -> None:
         self.client, self.creds, self.parts = client, creds, parts
         self.base = str(client.make_url(""))
         self.sessions: list[aiohttp.ClientSession] = []
@@ -331,7 +331,7 @@ async def test_flooding_visitors_are_slowed_and_bad_frames_answered(site: Site) 
     assert (await visitor.next("error"))["error_id"] == "rate-limited"
     store = site.parts.store
     assert store is not None and site.parts.chat is not None
-    history = await site.parts.chat.chats.history(next(iter(site.parts.chat.of_visitor)))
+    history = await site.parts.chat.desk.chats.history(next(iter(site.parts.chat.desk.of_visitor)))
     assert [m["text"] for m in history if m["from"] == "visitor"] == ["😀" * 2000] + [f"m{i}" for i in range(19)]
 
 
@@ -442,7 +442,7 @@ async def test_a_message_sent_as_the_agent_ends_the_chat_starts_the_next_one(sit
     """A hostile trial lost the one message that reached the store after the agent's end and
     before the desk forgot the chat (the visitor got `chat-ended`)."""
     page, visitor, chat = await site.assigned("first")
-    desk = site.parts.chat
+    desk = site.parts.chat.desk
     assert desk is not None
     await desk.chats.end(chat["id"], "agent1")  # the end is stored; the desk has not heard yet
     echo = await visitor.say("in the gap")
@@ -481,12 +481,12 @@ async def test_two_tabs_of_one_visitor_writing_at_once_are_one_chat_counted_once
                          second.ws.send_json({"type": "message", "text": "tab two"}))
     await first.next("message")
     await first.next("message")
-    desk = site.parts.chat
+    desk = site.parts.chat.desk
     assert desk is not None
     (chat_id,) = desk.live
     assert {m["text"] for m in await desk.chats.messages(chat_id)} == {"tab one", "tab two"}
-    assert site.parts.accounts is not None
-    assert (await site.parts.accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
+    assert site.parts.workspace.accounts is not None
+    assert (await site.parts.workspace.accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
 
 
 async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
@@ -519,7 +519,7 @@ async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
         assert r.status == 403  # agent1's ticket while agent1 holds the chat
     await store.tickets.update(chat["ticket_id"], "sue", status="closed")  # a supervisor closes it anyway
     await visitor.say("still there?")
-    desk = site.parts.chat
+    desk = site.parts.chat.desk
     assert desk is not None
     now = await desk.chats.get(chat["id"])
     assert now["ticket_id"] != chat["ticket_id"]  # closed is final: the chat goes on on a new ticket

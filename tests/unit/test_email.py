@@ -254,13 +254,12 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
 
 async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Path) -> None:
     async with running_app(CONFIG.format(runtime=tmp_path), tmp_path) as (client, creds, parts):
-        assert parts.messages is not None
-        parts.intake = MailIntake(parts.messages, tmp_path, parts.bus.publish)
+        assert parts.email is not None
         alt = message("Invoice", "Your invoice is attached.", msgid="<h1@example.com>")
         alt.add_alternative('<p onclick="steal()">Your <b>invoice</b><script>steal()</script>'
                             '<img src="https://track.example/open.gif"><a href="javascript:steal()">x</a>'
                             '<a href="https://shop.example/i/1">see it</a></p>', subtype="html")
-        taken = await parts.intake.take(alt.as_bytes())
+        taken = await parts.email.intake.take(alt.as_bytes())
         store = parts.store
         assert store is not None
         row = (await store.tickets.get(taken["ticket"]))["interactions"][0]
@@ -273,7 +272,7 @@ async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Pa
         assert "<b>invoice</b>" in view and 'href="https://shop.example/i/1"' in view
         for gone in ("script", "steal", "onclick", "track.example", "javascript:"):
             assert gone not in view
-        plain = await parts.intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
+        plain = await parts.email.intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
         plain_row = (await store.tickets.get(plain["ticket"]))["interactions"][-1]
         async with client.get(f"/api/interactions/{plain_row['id']}/html", headers=headers) as r:
             assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"

@@ -9,7 +9,6 @@ from callcenter import app as app_mod
 from callcenter.config import parse_config
 from callcenter.tickets import TicketCore
 from callcenter.tickets import db
-from callcenter.web.server import make_app
 from callcenter.web.openapi import SPEC
 from callcenter.ami.testing import FakeAmi
 from tests.support.config import CONFIG
@@ -21,8 +20,7 @@ async def test_every_route_is_described_and_nothing_else(tmp_path: Path) -> None
     await asyncio.to_thread(db.upgrade, url)
     store = TicketCore.build(url)
     await store.open()
-    parts = app_mod.build(config, ami=FakeAmi([]), store=store)
-    web_app = make_app(parts, "token")
+    web_app = app_mod.build(config, ami=FakeAmi([]), tickets=store).web
     await store.close()
     served = {(r.method.lower(), r.resource.canonical) for r in web_app.router.routes()  # type: ignore[union-attr]
               if r.method != "HEAD" and r.resource.canonical.startswith(("/api/", "/webhooks/", "/chat/"))}  # type: ignore[union-attr]

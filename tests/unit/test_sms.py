@@ -57,7 +57,7 @@ def test_opt_out_words() -> None:
 
 
 class Site:
-    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.Callcenter) -> None:
+    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.App) -> None:
         self.client, self.creds, self.parts = client, creds, parts
         self.token = creds.twilio_auth_token
 
@@ -118,7 +118,7 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
     body = await r.json()
     assert r.status == 200 and body["address"] == "+14155550401" and body["segments"] == 1
     assert body["delivery_status"] == "sent (dev)" and body["direction"] == "outbound"
-    assert site.parts.sms.sent == [("+14155550401", "Hi! Your order ships today.")]  # type: ignore[attr-defined]
+    assert site.parts.sms.provider.sent == [("+14155550401", "Hi! Your order ships today.")]  # type: ignore[attr-defined]
     r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "你" * 700})
     assert r.status == 400 and (await r.json())["error_id"] == "too-long"
     await site.webhook(inbound("+14155550401", "STOP", "SM11"))

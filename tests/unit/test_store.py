@@ -271,7 +271,7 @@ async def test_an_unreachable_store_is_store_unavailable() -> None:
 async def test_callback_requests_are_kept_and_a_callbacks_file_is_imported_once(store: TicketCore, tmp_path: Path) -> None:
     import json
 
-    from callcenter.app import import_callbacks
+    from callcenter.routing.stored import import_callbacks
     from callcenter.routing.callbacks import CallbackBook, CallbackRequest
     from callcenter.core.keeper import Keeper
 
@@ -318,7 +318,7 @@ async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_o
                                                                                    tmp_path: Path) -> None:
     import json
 
-    from callcenter.app import import_routing
+    from callcenter.routing.stored import import_routing
     from callcenter.config import parse_config
     from callcenter.routing.queues import QueueControl
     from callcenter.core.keeper import Keeper
@@ -390,7 +390,8 @@ async def test_the_same_identity_created_concurrently_is_one_customer_and_409s(s
 
 
 async def test_a_store_that_cannot_be_used_is_one_line_naming_the_key(tmp_path: Path) -> None:
-    from callcenter.app import open_store
+    from callcenter.tickets import policy
+    from callcenter.tickets.feature import open_core
     from callcenter.config import parse_config
 
     (tmp_path / "garbage.db").write_bytes(b"this is not a database" * 100)
@@ -400,7 +401,7 @@ async def test_a_store_that_cannot_be_used_is_one_line_naming_the_key(tmp_path: 
         config = parse_config(f"store: {{url: '{url}'}}\nqueues: {{q: {{}}}}\nagents: {{a: {{extension: '10'}}}}\n"
                               "dids: {'8005550100': {queue: q}}\n", file="t.yaml", env={})
         with pytest.raises(db.StoreError) as bad:
-            await open_store(config)
+            await open_core(config.store_url, policy(config.store))
         message = str(bad.value)
         assert bad.value.error_id == "store-unavailable" and "store.url" in message and words in message, message
         assert "\n" not in message and "secret" not in message

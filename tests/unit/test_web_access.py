@@ -15,13 +15,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from callcenter import app as app_mod
 from callcenter.core import events as ev
 from callcenter.core.credentials import Credentials
-from callcenter.web.server import make_app
+from callcenter.ami.testing import FakeAmi
 from tests.support.webapp import running_app
 from tests.support.config import CONFIG
 
 
 class Web:
-    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.Callcenter) -> None:
+    def __init__(self, client: TestClient, creds: Credentials, parts: app_mod.App) -> None:
         self.client, self.creds, self.parts = client, creds, parts
 
     async def login(self, name: str, password: str | None = None) -> tuple[aiohttp.ClientSession, str]:
@@ -43,7 +43,7 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
 async def test_logins_are_generated_hashed_and_refused_alike(web: Web, tmp_path: Path) -> None:
     secrets = (tmp_path / "secrets.yaml").read_text()
     assert web.creds.web_passwords["agent1"] in secrets and oct((tmp_path / "secrets.yaml").stat().st_mode)[-3:] == "600"
-    stored = await web.parts.accounts.user("agent1")  # type: ignore[union-attr]
+    stored = await web.parts.workspace.accounts.user("agent1")  # type: ignore[union-attr]
     assert stored["role"] == "agent" and stored["password_hash"].startswith("$argon2id$")
     assert web.creds.web_passwords["agent1"] not in stored["password_hash"]
     answers = []
@@ -111,7 +111,8 @@ async def test_roles_csrf_and_origins_are_enforced_on_the_server(web: Web) -> No
 async def test_a_session_survives_a_restart_and_ends_idle_at_logout_or_with_a_new_password(web: Web) -> None:
     browser, csrf = await web.login("agent1")
     # "Restart": a new app on the same store knows the session.
-    again = TestClient(TestServer(make_app(web.parts, web.creds.api_token), host="127.0.0.1"))
+    again_app = app_mod.build(web.parts.config, ami=FakeAmi([]), tickets=web.parts.store, credentials=web.creds)
+    again = TestClient(TestServer(again_app.web, host="127.0.0.1"))
     await again.start_server()
     cookie = next(iter(browser.cookie_jar)).value
     r = await again.get("/api/session", cookies={"cc_session": cookie})

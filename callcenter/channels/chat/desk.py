@@ -319,8 +319,8 @@ class ChatDesk:
         self._kick.set()
 
     def on_event(self, event: Any) -> None:
-        """Inline bus subscriber: agents' states move capacity."""
-        if isinstance(event, (ev.AgentStateChanged, ev.CallEnded)):
+        """Inline bus subscriber: agents' states and pages move capacity."""
+        if isinstance(event, (ev.AgentStateChanged, ev.CallEnded, ev.PagesChanged)):
             self._kick.set()
 
     async def route(self) -> None:

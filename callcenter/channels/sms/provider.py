@@ -15,6 +15,7 @@ import urllib.parse
 import urllib.request
 from typing import Protocol
 
+from callcenter.channels.sms.settings import SmsSettings
 from callcenter.core.errors import Upstream
 
 
@@ -72,3 +73,10 @@ class TwilioSms:
         if not isinstance(answer, dict) or not isinstance(answer.get("sid"), str):
             raise SmsError("sms-send-failed", "Twilio's answer has no message sid")
         return answer["sid"], str(answer.get("status") or "queued")
+
+
+def provider_for(settings: SmsSettings, auth_token: str) -> SmsProvider:
+    """`sms.provider`: dev (replies kept on the ticket, nothing sent) or twilio (with `auth_token`)."""
+    if settings.provider == "twilio":
+        return TwilioSms(settings.twilio_api_url, settings.twilio_account_sid, auth_token, settings.from_number)
+    return DevSms()
