@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import stat
+from pathlib import Path
 
 from tests.support.system import API_PORT, PLAIN, SIP_PORT, AmiWatch, System, wait_until
 
@@ -28,10 +30,13 @@ def test_status_json(system: System) -> None:
     data = json.loads(system.cli("status", "--json").stdout)
     assert data["asterisk"]["reachable"] is True
     assert data["asterisk"]["version"].startswith("22.")
-    assert data["asterisk"]["uptime_seconds"] >= 0
+    # Asterisk's own uptime: as old as its process (/proc: start time in clock ticks after boot).
+    started = int(Path(f"/proc/{system.asterisk_pid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    age = float(Path("/proc/uptime").read_text().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    assert abs(data["asterisk"]["uptime_seconds"] - age) <= 5, (data["asterisk"], age)
     assert data["ami"]["connected"] is True
     assert {"support", "sales"} <= {q["name"] for q in data["queues"]}
-    assert isinstance(data["calls"]["active"], int)
+    assert data["calls"]["active"] == len(system.api("/api/calls")[1]["active"])  # the calls the API lists
 
 
 def call_row(system: System, caller_id: str) -> list[str] | None:
