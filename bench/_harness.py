@@ -1,15 +1,20 @@
-"""Shared plumbing of the call benchmarks (not a benchmark itself, not a test).
+"""Shared plumbing of the benchmarks (not a benchmark itself, not a test): what they need beyond
+the tests' own support (tests/support/, which they import; run them from the repository root as
+modules: `.venv/bin/python -m bench.NAME`).
 
-`BenchSystem` starts its own `callcenter run` (a real Asterisk + the controller) from a temporary
-folder, on ports of its own so it never meets the test suite (15060/15038/18080) or the demo
-(5060/5038/8080):
+`BenchSystem` is the tests' `System` (tests/support/system.py: `callcenter run` as a subprocess, its
+REST API, its CLI) from a temporary folder of its own, on ports of its own so it never meets the
+test suite (15060/15038/18080) or the demo (5060/5038/8080), with what a benchmark adds: a check
+that the ports are free, SIGSTOP/SIGCONT of the controller, and a stop that cleans up after a
+controller that had to be killed:
 
     SIP 127.0.0.1:35060 (UDP)   AMI 127.0.0.1:35038   API 127.0.0.1:38080   RTP 37000-37999
 
-`AmiWatch` is the benchmark's own AMI connection (the controller keeps its own): it runs an
-`AmiClient` on an event loop in a background thread and stamps every event with
-`time.monotonic()` on arrival, so AMI events and received RTP audio (stamped by the SIP test
-phone's receive thread) share one clock.
+`AmiWatch` runs the tests' AMI watch (tests/support/system.py: every event stamped with
+`time.monotonic()` on arrival) on an event loop in a background thread, for benchmarks that are
+not asyncio: AMI events and received RTP audio (stamped by the SIP test phone's receive thread)
+share one clock. Also here: RTP helpers (received chunks, DTMF end packets), percentiles, and the
+web chats that bench/chat.py measures and bench/channels.py keeps busy.
 """
 
 from __future__ import annotations
@@ -26,30 +31,28 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import aiohttp
+
+from callcenter.ami import actions
+from callcenter.ami.client import AmiClient
+from callcenter.asterisk.install import find_asterisk
+from tests.support import system as support
+from tests.support.system import REPO, System
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from tests.support.sipphone import PhoneCall, PortAllocator, SipPhone
 
-from callcenter.ami import actions
-from callcenter.ami.client import AmiClient
-from callcenter.asterisk.install import find_asterisk
-from callcenter.config import load_config
-from callcenter.core.credentials import Credentials
-
 __all__ = [
     "AMI_PORT",
     "API_PORT",
     "PHONE_PORTS",
+    "REPO",
     "RTP_PORTS",
     "SIP_PORT",
     "AmiWatch",
@@ -58,7 +61,11 @@ __all__ = [
     "PhoneCall",
     "PortAllocator",
     "SipPhone",
+    "agents_yaml",
+    "busy_chats_in_background",
+    "chat_yaml",
     "chunk_level",
+    "cpu_seconds",
     "exit_on_sigterm",
     "percentile",
     "rx_chunks",
@@ -160,18 +167,30 @@ class DtmfEndTap:
 
 
 class AmiWatch:
-    """The benchmark's own AMI connection, on a background thread; events stamped on arrival."""
+    """The benchmark's own AMI connection: tests/support's AmiWatch on a background thread's event
+    loop; `find` / `wait_for` give each event with its arrival time (time.monotonic()).
 
-    def __init__(self, host: str, port: int, username: str, secret: str) -> None:
+    Login is retried every `retry` s for `patience` s (a benchmark may start it while Asterisk boots)."""
+
+    def __init__(self, host: str, port: int, username: str, secret: str, *, retry: float = 0.5,
+                 patience: float = 30.0) -> None:
         self._args = (host, port, username, secret)
+        self.retry, self.patience = retry, patience
         self._cond = threading.Condition()
-        self.events: list[tuple[float, dict[str, str]]] = []
         self.loop = asyncio.new_event_loop()
-        self.client: AmiClient | None = None
+        self.watch: support.AmiWatch | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._thread_main, name="bench-ami", daemon=True)
+
+    @property
+    def client(self) -> AmiClient | None:
+        return self.watch.client if self.watch is not None else None
+
+    @property
+    def events(self) -> list[dict[str, str]]:
+        return self.watch.events if self.watch is not None else []
 
     def start(self, timeout: float = 30) -> AmiWatch:
         self._thread.start()
@@ -194,32 +213,28 @@ class AmiWatch:
     async def _main(self) -> None:
         host, port, username, secret = self._args
         self._stop = asyncio.Event()
-        self.client = AmiClient(host, port, username, secret, action_timeout=5.0, ping_interval=2.0)
-        deadline = time.monotonic() + 30
+        client = AmiClient(host, port, username, secret, action_timeout=5.0, ping_interval=2.0)
+        deadline = time.monotonic() + self.patience
         while True:
             try:
-                await self.client.connect()
+                await client.connect()
                 break
             except Exception:
                 if time.monotonic() > deadline:
                     raise
-                await asyncio.sleep(0.5)
-        tasks = [asyncio.create_task(self.client.run()), asyncio.create_task(self._consume())]
+                await asyncio.sleep(self.retry)
+        self.watch = support.AmiWatch(client, on_event=self._notify)
+        tasks = [asyncio.create_task(client.run()), asyncio.create_task(self.watch.consume())]
         self._ready.set()
         await self._stop.wait()
-        await self.client.close()
+        await client.close()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _consume(self) -> None:
-        assert self.client is not None
-        async for item in self.client.raw_events():
-            now = time.monotonic()
-            if hasattr(item, "get") and item.get("Event"):
-                with self._cond:
-                    self.events.append((now, dict(item)))
-                    self._cond.notify_all()
+    def _notify(self) -> None:
+        with self._cond:
+            self._cond.notify_all()
 
     def stop(self) -> None:
         if self._stop is not None and self._thread.is_alive():
@@ -233,27 +248,36 @@ class AmiWatch:
         future = asyncio.run_coroutine_threadsafe(self.client.send(actions.unchecked(fields, as_list)), self.loop)
         return future.result(timeout)
 
+    def send_all(self, *requests: dict[str, Any], timeout: float = 10) -> list[Any]:
+        """Several list actions at once on this connection (answers routed by ActionID)."""
+        client = self.client
+        assert client is not None
+
+        async def go() -> list[Any]:
+            return list(await asyncio.gather(*(client.send(actions.unchecked(r, True)) for r in requests)))
+        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(timeout)
+
     def mark(self) -> int:
         """Index of the next event (to wait only for events that come after now)."""
-        with self._cond:
-            return len(self.events)
+        return len(self.events)
 
     def find(self, predicate: Callable[[dict[str, str]], bool], start: int = 0) -> list[tuple[float, dict[str, str]]]:
-        with self._cond:
-            return [(t, e) for t, e in self.events[start:] if predicate(e)]
+        return self.watch.find(predicate, start) if self.watch is not None else []
 
     def wait_for(self, predicate: Callable[[dict[str, str]], bool], timeout: float, start: int = 0,
                  what: str = "an AMI event") -> tuple[float, dict[str, str]]:
         """The first event from index `start` on that matches, with its arrival time."""
+        assert self.watch is not None
+        events, arrived = self.watch.events, self.watch.arrived
         deadline = time.monotonic() + timeout
         with self._cond:
             index = start
             while True:
-                while index < len(self.events):
-                    t, e = self.events[index]
+                while index < len(events):
+                    e = events[index]
                     index += 1
                     if predicate(e):
-                        return t, e
+                        return arrived[index - 1], e
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"no {what} within {timeout:g} s")
@@ -261,49 +285,41 @@ class AmiWatch:
 
     def heartbeat(self) -> int | None:
         """The controller's heartbeat in AstDB (epoch seconds), None if absent."""
+        if self.watch is None:
+            return None
         try:
-            reply = self.send({"Action": "DBGet", "Family": "callcenter", "Key": "heartbeat"}, check=False,
-                              as_list=True)
+            return asyncio.run_coroutine_threadsafe(self.watch.heartbeat(), self.loop).result(10)
         except Exception:  # noqa: BLE001 - not connected, timed out: no heartbeat to read
             return None
-        for msg in reply if isinstance(reply, list) else [reply]:
-            if msg.get("Event") == "DBGetResponse" and msg.get("Val"):
-                return int(msg.get("Val"))
-        return None
 
 
-class BenchSystem:
-    """One `callcenter run` from a temporary folder: config, flows, controller log."""
+class BenchSystem(System):
+    """The tests' `System` from a temporary folder: config, flows, controller log; ports of its own."""
 
     def __init__(self, dids_yaml: str, flows: dict[str, str], keep: bool = False, *,
                  queues_yaml: str = DEFAULT_QUEUES, agents_yaml: str = DEFAULT_AGENTS,
                  extra_yaml: str = "") -> None:
         """`queues_yaml` / `agents_yaml` replace the default queue `support` / agent `agent1`
         (indented entries, as `dids_yaml`); `extra_yaml` is appended (top-level keys, e.g. routing)."""
-        self.dir = Path(tempfile.mkdtemp(prefix="callcenter-bench-"))
-        self.keep = keep
-        self.config_path = self.dir / "callcenter.yaml"
+        folder = Path(tempfile.mkdtemp(prefix="callcenter-bench-"))
+        config_path = folder / "callcenter.yaml"
         text = (CONFIG.replace("{queues}", queues_yaml.rstrip("\n")).replace("{agents}", agents_yaml.rstrip("\n"))
                 .replace("{dids}", dids_yaml.rstrip("\n")))
-        self.config_path.write_text(text + extra_yaml)
-        (self.dir / "flows").mkdir()
-        for name, text in flows.items():
-            (self.dir / "flows" / f"{name}.yaml").write_text(text)
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
-        self.log_path = self.dir / "controller.log"
-        self.proc: subprocess.Popen[str] | None = None
+        config_path.write_text(text + extra_yaml)
+        (folder / "flows").mkdir()
+        for name, flow in flows.items():
+            (folder / "flows" / f"{name}.yaml").write_text(flow)
+        super().__init__(folder, config_path, {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")},
+                         api_port=API_PORT)
+        self.keep = keep
         self.stopped = False  # SIGSTOPped by us
-        self.asterisk_pid: int | None = None
-        self.ready_seconds = 0.0
+        self.started_asterisk_pid: int | None = None  # the Asterisk this benchmark started (stop() checks it is gone)
         self.failed = False
 
     @property
-    def config(self) -> Any:
-        return load_config(self.config_path, env=self.env)
-
-    @property
-    def creds(self) -> Credentials:
-        return Credentials.load(self.config.runtime_dir)
+    def log_path(self) -> Path:
+        """The controller's output (of the last start)."""
+        return self.log_files[-1] if self.log_files else self.dir / "controller-1.log"
 
     def _busy_ports(self) -> list[str]:
         import socket
@@ -321,46 +337,16 @@ class BenchSystem:
         return busy
 
     def start(self, timeout: float = 90) -> None:
+        """`callcenter run` (System.start_controller: the ready banner, then the controller's AMI connected)."""
         busy = self._busy_ports()
         if busy:
             raise SystemExit(f"error: ports in use: {', '.join(busy)} (another benchmark running?)")
-        t0 = time.monotonic()
-        out = open(self.log_path, "w")  # noqa: SIM115 - the child writes it
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "callcenter.cli", "--config", str(self.config_path), "run"],
-            stdout=out, stderr=subprocess.STDOUT, env=self.env, cwd=REPO, text=True)
-        out.close()
-        deadline = time.monotonic() + timeout
-        while "callcenter is running" not in self.log_path.read_text():
-            if self.proc.poll() is not None:
-                self.failed = True
-                raise RuntimeError(f"callcenter run exited ({self.proc.returncode}):\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.failed = True
-                raise RuntimeError(f"no ready banner within {timeout:g} s:\n{self.log_tail()}")
-            time.sleep(0.1)
-        self.ready_seconds = time.monotonic() - t0
-        # The REST API says when the controller's own AMI connection is up.
-        while not self._ami_connected():
-            if time.monotonic() > deadline:
-                self.failed = True
-                raise RuntimeError(f"controller's AMI not connected:\n{self.log_tail()}")
-            time.sleep(0.1)
         try:
-            install = find_asterisk()
-            pid_file = install.instance_base(self.config.runtime_dir) / "run" / "asterisk.pid"
-            self.asterisk_pid = int(pid_file.read_text())
-        except (OSError, ValueError):
-            self.asterisk_pid = None
-
-    def _ami_connected(self) -> bool:
-        try:
-            request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}/api/status",
-                                             headers={"Authorization": f"Bearer {self.creds.api_token}"})
-            with urllib.request.urlopen(request, timeout=5) as response:
-                return bool(json.load(response)["ami"]["connected"])
-        except Exception:  # noqa: BLE001 - not up yet
-            return False
+            self.start_controller(timeout=timeout)
+        except AssertionError as exc:
+            self.failed = True
+            raise RuntimeError(f"{exc}:\n{self.log_tail()}") from None
+        self.started_asterisk_pid = self.asterisk_pid() or None
 
     def ami_watch(self) -> AmiWatch:
         return AmiWatch("127.0.0.1", AMI_PORT, self.config.ami.username, self.creds.ami_secret).start()
@@ -379,20 +365,20 @@ class BenchSystem:
     def _stop_asterisk(self) -> bool:
         """The Asterisk this benchmark started, left behind by a controller that had to be killed:
         SIGTERM it (its clean shutdown), then SIGKILL. True when it is gone."""
-        assert self.asterisk_pid is not None
+        assert self.started_asterisk_pid is not None
         for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
             try:
-                os.kill(self.asterisk_pid, sig)
+                os.kill(self.started_asterisk_pid, sig)
             except OSError:
                 return True
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
                 try:
-                    os.kill(self.asterisk_pid, 0)
+                    os.kill(self.started_asterisk_pid, 0)
                 except OSError:
                     return True
                 time.sleep(0.1)
-        print(f"warning: Asterisk (pid {self.asterisk_pid}) survived SIGKILL", file=sys.stderr)
+        print(f"warning: Asterisk (pid {self.started_asterisk_pid}) survived SIGKILL", file=sys.stderr)
         return False
 
     def log_tail(self, lines: int = 40) -> str:
@@ -419,15 +405,15 @@ class BenchSystem:
                 self.proc.wait(timeout=10)
                 self.failed = True
         asterisk_left = False
-        if self.asterisk_pid is not None:
+        if self.started_asterisk_pid is not None:
             for _ in range(50):
                 try:
-                    os.kill(self.asterisk_pid, 0)
+                    os.kill(self.started_asterisk_pid, 0)
                 except OSError:
                     break
                 time.sleep(0.2)
             else:
-                print(f"warning: Asterisk (pid {self.asterisk_pid}) still runs after the controller stopped; "
+                print(f"warning: Asterisk (pid {self.started_asterisk_pid}) still runs after the controller stopped; "
                       "stopping it", file=sys.stderr)
                 self.failed = True
                 asterisk_left = not self._stop_asterisk()
@@ -435,8 +421,109 @@ class BenchSystem:
             with contextlib.suppress(Exception):  # best effort
                 install = find_asterisk()
                 if install.chrooted:
-                    shutil.rmtree(install.instance_base(self.config.runtime_dir), ignore_errors=True)
+                    shutil.rmtree(install.instance_base(self.runtime_dir), ignore_errors=True)
         if self.keep or self.failed:
             print(f"(benchmark folder kept: {self.dir})", file=sys.stderr)
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """utime + stime of a process (all its threads), seconds."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- web chats (bench/chat.py measures them; bench/channels.py keeps them busy meanwhile) ------------
+
+BASE = f"http://127.0.0.1:{API_PORT}"
+
+
+class Agent:
+    def __init__(self, name: str, session: aiohttp.ClientSession, csrf: str, ws: aiohttp.ClientWebSocketResponse):
+        self.name, self.session, self.csrf, self.ws = name, session, csrf, ws
+        self.chats: set[int] = set()
+
+
+async def login(name: str, password: str) -> Agent:
+    session = aiohttp.ClientSession(base_url=BASE, cookie_jar=aiohttp.CookieJar(unsafe=True))
+    async with session.post("/api/login", json={"name": name, "password": password}) as r:
+        r.raise_for_status()
+        csrf = (await r.json())["csrf_token"]
+    ws = await session.ws_connect("/api/ws", max_msg_size=0)
+    return Agent(name, session, csrf, ws)
+
+
+def agents_yaml(count: int) -> str:
+    return "".join(f'  agent{i}: {{extension: "{1000 + i}", queues: [support]}}\n' for i in range(1, count + 1))
+
+
+def chat_yaml(chats: int, agents: int) -> str:
+    return f"chat: {{max_per_agent: {-(-chats // agents)}, connections_per_address: 1000}}\n"
+
+
+async def busy_chats(creds: Any, chats: int, agents: int, rate: float, stop: threading.Event,
+                     ready: threading.Event) -> None:
+    """`chats` chats open with `agents` agents' pages, and `rate` messages a second each way among
+    them until `stop` (bench/channels.py: the other channels measured "with 100 chats open")."""
+    pages = [await login(f"agent{i}", creds.web_passwords[f"agent{i}"]) for i in range(1, agents + 1)]
+    owner: dict[int, Agent] = {}
+
+    async def read_page(agent: Agent) -> None:
+        async for msg in agent.ws:
+            data = json.loads(msg.data)
+            if data.get("type") == "chat" and data["event"] == "assigned" and data["chat"]["agent"] == agent.name:
+                owner[data["chat"]["id"]] = agent
+    readers = [asyncio.create_task(read_page(a)) for a in pages]
+    visitors = []
+    for i in range(chats):
+        session = aiohttp.ClientSession(base_url=BASE)
+        ws = await session.ws_connect("/chat/ws")
+        await ws.send_json({"type": "hello", "visitor": "", "queue": "support"})
+        await ws.receive()
+        await ws.send_json({"type": "message", "text": f"hello {i}"})
+        visitors.append((session, ws))
+        readers.append(asyncio.create_task(_drain(ws)))
+    while len(owner) < chats:
+        await asyncio.sleep(0.1)
+    ready.set()
+    n = 0
+    while not stop.is_set():
+        session, ws = visitors[n % chats]
+        await ws.send_json({"type": "message", "text": f"still here {n}"})
+        chat_id = sorted(owner)[n % chats]
+        agent = owner[chat_id]
+        async with agent.session.post(f"/api/chats/{chat_id}/messages", json={"text": f"reply {n}"},
+                                      headers={"X-CSRF-Token": agent.csrf}) as r:
+            r.raise_for_status()
+        n += 1
+        await asyncio.sleep(1.0 / rate)
+    for task in readers:
+        task.cancel()
+    for session, ws in visitors:
+        await ws.close()
+        await session.close()
+    for a in pages:
+        await a.ws.close()
+        await a.session.close()
+
+
+async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
+    async for _ in ws:
+        pass
+
+
+def busy_chats_in_background(creds: Any, chats: int, agents: int, rate: float) -> tuple[threading.Event, Any]:
+    """Start busy_chats in a thread of its own; returns (stop, thread) once every chat is routed."""
+    stop, ready = threading.Event(), threading.Event()
+    thread = threading.Thread(target=lambda: asyncio.run(busy_chats(creds, chats, agents, rate, stop, ready)),
+                              daemon=True)
+    thread.start()
+    if not ready.wait(120):
+        raise SystemExit("the chats were not routed within 120 s")
+    return stop, thread

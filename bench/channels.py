@@ -1,6 +1,6 @@
 """Benchmark: SMS and email into tickets. Prints figures; not a test.
 
-    .venv/bin/python bench/channels.py                 # 200 SMS, 200 emails, 4 senders at a time
+    .venv/bin/python -m bench.channels                 # 200 SMS, 200 emails, 4 senders at a time
 
 Run from the repository root. It starts its own `callcenter run` (real Asterisk + controller, SQLite
 store) from a temporary folder on ports of its own (API 38080, SMTP 35025) and stops it at the end.
@@ -12,27 +12,23 @@ store) from a temporary folder on ports of its own (API 38080, SMTP 35025) and s
   In-Reply-To). The receiver answers 250 after the message is on its ticket: "SMTP DATA → ticket" is
   the session's time; throughput is messages / wall time.
 - All of it with `--chats` web chats open (default 100, with 20 agents' pages), `--chat-rate` chat
-  messages a second each way among them (bench/chat.py's busy_chats); `--chats 0` for none.
+  messages a second each way among them (bench/_harness.py's busy_chats, as bench/chat.py measures them); `--chats 0` for none.
 """
 
 from __future__ import annotations
 
 import argparse
 import smtplib
-import sys
 import threading
 import time
 import urllib.parse
 import urllib.request
 from email.message import EmailMessage
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench._harness import (API_PORT, BenchSystem, agents_yaml, busy_chats_in_background, chat_yaml, exit_on_sigterm,
+                            percentile)
 
-from _harness import API_PORT, BenchSystem, exit_on_sigterm, percentile  # noqa: E402
-from chat import agents_yaml, busy_chats_in_background, chat_yaml  # noqa: E402
-
-from callcenter.channels.sms import rules as sms  # noqa: E402
+from callcenter.channels.sms import rules as sms
 
 DIDS = '  "8005550140": {name: Channels bench, greeting: beep, queue: support}\n'
 SMTP_PORT = 35025

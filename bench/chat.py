@@ -1,6 +1,6 @@
 """Benchmark: web chat with many chats open. Prints figures; not a test.
 
-    .venv/bin/python bench/chat.py                    # 100 chats, 20 agents, 10 rounds of messages
+    .venv/bin/python -m bench.chat                    # 100 chats, 20 agents, 10 rounds of messages
 
 Run from the repository root. It starts its own `callcenter run` (real Asterisk + controller, SQLite
 store) from a temporary folder on ports of its own (API 38080) and stops it at the end.
@@ -20,107 +20,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sys
-import threading
 import time
-from typing import Any
-from pathlib import Path
 
 import aiohttp
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _harness import API_PORT, BenchSystem, exit_on_sigterm, percentile  # noqa: E402
+from bench._harness import (BASE, Agent, BenchSystem, agents_yaml, chat_yaml, exit_on_sigterm, login,
+                            percentile)
 
 DIDS = '  "8005550150": {name: Chat bench, greeting: beep, queue: support}\n'
-BASE = f"http://127.0.0.1:{API_PORT}"
-
-
-class Agent:
-    def __init__(self, name: str, session: aiohttp.ClientSession, csrf: str, ws: aiohttp.ClientWebSocketResponse):
-        self.name, self.session, self.csrf, self.ws = name, session, csrf, ws
-        self.chats: set[int] = set()
-
-
-async def login(name: str, password: str) -> Agent:
-    session = aiohttp.ClientSession(base_url=BASE, cookie_jar=aiohttp.CookieJar(unsafe=True))
-    async with session.post("/api/login", json={"name": name, "password": password}) as r:
-        r.raise_for_status()
-        csrf = (await r.json())["csrf_token"]
-    ws = await session.ws_connect("/api/ws", max_msg_size=0)
-    return Agent(name, session, csrf, ws)
-
-
-def agents_yaml(count: int) -> str:
-    return "".join(f'  agent{i}: {{extension: "{1000 + i}", queues: [support]}}\n' for i in range(1, count + 1))
-
-
-def chat_yaml(chats: int, agents: int) -> str:
-    return f"chat: {{max_per_agent: {-(-chats // agents)}, connections_per_address: 1000}}\n"
-
-
-async def busy_chats(creds: Any, chats: int, agents: int, rate: float, stop: threading.Event,
-                     ready: threading.Event) -> None:
-    """`chats` chats open with `agents` agents' pages, and `rate` messages a second each way among
-    them until `stop` (bench/channels.py: the other channels measured "with 100 chats open")."""
-    pages = [await login(f"agent{i}", creds.web_passwords[f"agent{i}"]) for i in range(1, agents + 1)]
-    owner: dict[int, Agent] = {}
-
-    async def read_page(agent: Agent) -> None:
-        async for msg in agent.ws:
-            data = json.loads(msg.data)
-            if data.get("type") == "chat" and data["event"] == "assigned" and data["chat"]["agent"] == agent.name:
-                owner[data["chat"]["id"]] = agent
-    readers = [asyncio.create_task(read_page(a)) for a in pages]
-    visitors = []
-    for i in range(chats):
-        session = aiohttp.ClientSession(base_url=BASE)
-        ws = await session.ws_connect("/chat/ws")
-        await ws.send_json({"type": "hello", "visitor": "", "queue": "support"})
-        await ws.receive()
-        await ws.send_json({"type": "message", "text": f"hello {i}"})
-        visitors.append((session, ws))
-        readers.append(asyncio.create_task(_drain(ws)))
-    while len(owner) < chats:
-        await asyncio.sleep(0.1)
-    ready.set()
-    n = 0
-    while not stop.is_set():
-        session, ws = visitors[n % chats]
-        await ws.send_json({"type": "message", "text": f"still here {n}"})
-        chat_id = sorted(owner)[n % chats]
-        agent = owner[chat_id]
-        async with agent.session.post(f"/api/chats/{chat_id}/messages", json={"text": f"reply {n}"},
-                                      headers={"X-CSRF-Token": agent.csrf}) as r:
-            r.raise_for_status()
-        n += 1
-        await asyncio.sleep(1.0 / rate)
-    for task in readers:
-        task.cancel()
-    for session, ws in visitors:
-        await ws.close()
-        await session.close()
-    for a in pages:
-        await a.ws.close()
-        await a.session.close()
-
-
-async def _drain(ws: aiohttp.ClientWebSocketResponse) -> None:
-    async for _ in ws:
-        pass
-
-
-def busy_chats_in_background(creds: Any, chats: int, agents: int, rate: float) -> tuple[threading.Event, Any]:
-    """Start busy_chats in a thread of its own; returns (stop, thread) once every chat is routed."""
-    stop, ready = threading.Event(), threading.Event()
-    thread = threading.Thread(target=lambda: asyncio.run(busy_chats(creds, chats, agents, rate, stop, ready)),
-                              daemon=True)
-    thread.start()
-    if not ready.wait(120):
-        raise SystemExit("the chats were not routed within 120 s")
-    return stop, thread
-
-
 async def main_async(args: argparse.Namespace, system: BenchSystem) -> None:
     creds = system.creds
     agents = [await login(f"agent{i}", creds.web_passwords[f"agent{i}"]) for i in range(1, args.agents + 1)]

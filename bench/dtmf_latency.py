@@ -1,7 +1,7 @@
 """Benchmark: a key pressed in an IVR menu -> the next prompt's audio starts (p50 / p95 / max).
 
-    .venv/bin/python bench/dtmf_latency.py                 # 200 presses
-    .venv/bin/python bench/dtmf_latency.py --presses 50
+    .venv/bin/python -m bench.dtmf_latency                 # 200 presses
+    .venv/bin/python -m bench.dtmf_latency --presses 50
 
 Prints figures; not a test. Run from the repository root. It starts its own `callcenter run`
 (real Asterisk + controller) from a temporary folder on ports of its own (SIP 35060, AMI 35038,
@@ -53,10 +53,8 @@ import contextlib
 import random
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (
+from bench._harness import (
     PHONE_PORTS,
     SIP_PORT,
     BenchSystem,
@@ -188,7 +186,7 @@ def main() -> int:
     try:
         print(f"starting callcenter in {system.dir} ...", flush=True)
         system.start()
-        print(f"ready in {system.ready_seconds:.1f} s (Asterisk pid {system.asterisk_pid})", flush=True)
+        print(f"ready in {system.ready_seconds:.1f} s (Asterisk pid {system.started_asterisk_pid})", flush=True)
         watch = system.ami_watch()
         phone = SipPhone(server_port=SIP_PORT, caller_id=CALLER_ID, **PortAllocator(**PHONE_PORTS).allocate().as_kwargs())
         phone.start()

@@ -1,7 +1,7 @@
 """Benchmark: AMI events per second through translate, the trackers and the bus (prints figures; not a test).
 
-    .venv/bin/python bench/event_throughput.py                 # 2,000 calls, best of 3 runs per stage
-    .venv/bin/python bench/event_throughput.py --calls 500 --repeat 5
+    .venv/bin/python -m bench.event_throughput                 # 2,000 calls, best of 3 runs per stage
+    .venv/bin/python -m bench.event_throughput --calls 500 --repeat 5
 
 Run from the repository root. No Asterisk: it replays the traffic recorded from the real one
 (tests/fixtures/ami/*.ami, parsed once by callcenter.ami.trace with panoramisk's parser), copied
@@ -14,7 +14,7 @@ Timed, per raw AMI event, each stage on fresh state (best and median of --repeat
   (a) translate      callcenter.ami.events.translate on every raw event (None for unused ones)
   (b) + trackers     (a), then CallTracker.apply and Presence.apply on each translated event
   (c) + pump and bus (a), then `await pump.feed(event)` of a controller wired by `app.build()`
-                     (with a fake AMI client that answers every action "Success"), i.e. the
+                     (with callcenter.ami.testing's FakeAmi: it answers every action "Success"), i.e. the
                      trackers, then the AMI event and its domain events published on the Bus to
                      the built-in inline subscribers (liveness, ivr, callback dialer) and queued
                      auto-pause, plus 3 benchmark subscribers: `counter` (inline, every event),
@@ -48,37 +48,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable
-
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from typing import Any, Callable
 
 from panoramisk.message import Message
 
 from callcenter import app as app_mod
 from callcenter.core import events as ev
 from callcenter.ami.events import translate
+from callcenter.ami.testing import FakeAmi
 from callcenter.ami.trace import events as trace_events
 from callcenter.config import parse_config
+from tests.support.config import CONFIG
+from tests.support.system import REPO
 
 FIXTURES = REPO / "tests" / "fixtures" / "ami"
 TRACES = ["agent-answers-queued-call.ami", "caller-abandons-in-queue.ami"]
 ID_KEYS = ("Uniqueid", "Linkedid", "DestUniqueid", "DestLinkedid")
 LEFT_OUT = ("asyncagistart",)
 BUDGET = 20_000  # AMI events per second
-
-CONFIG = """\
-runtime_dir: {runtime}
-queues:
-  support: {{strategy: ringall}}
-agents:
-  agent1: {{extension: "1001", queues: [support]}}
-  agent2: {{extension: "1002", queues: [support]}}
-dids:
-  "8005550100": {{queue: support}}
-"""
-
 
 def replay(calls: int) -> tuple[list[Message], int]:
     """`calls` copies of the recorded calls (alternating), each with its own ids; and how many
@@ -97,30 +84,10 @@ def replay(calls: int) -> tuple[list[Message], int]:
     return out, left_out
 
 
-class FakeAmi:
-    """Stands in for AmiClient: no event stream (the benchmark feeds the pump), every action answered."""
-
-    def __init__(self) -> None:
-        self.state = "connected"
-        self.connected_since = None
-        self.last_error = ""
-        self.events_seen = 0
-        self.translate_errors = 0
-        self.sent = 0
-
-    async def events(self) -> AsyncIterator[Any]:
-        await asyncio.Event().wait()
-        yield None  # pragma: no cover (never reached)
-
-    async def send(self, action: Any, timeout: float | None = None) -> Any:
-        self.sent += 1
-        return action.parse([] if action.as_list else {"Response": "Success", "Message": "ok"})
-
-
 def build(runtime: Path) -> tuple[app_mod.App, FakeAmi]:
     config = parse_config(CONFIG.format(runtime=runtime), file="bench.yaml", env={})
-    ami = FakeAmi()
-    return app_mod.build(config, ami=ami), ami  # type: ignore[arg-type]
+    ami = FakeAmi()  # no event stream (the benchmark feeds the pump), every action answered "Success"
+    return app_mod.build(config, ami=ami), ami
 
 
 # -- the stages ------------------------------------------------------------------------------------
@@ -187,7 +154,8 @@ async def stage_bus(raw: list[Message], runtime: Path) -> tuple[float, dict[str,
     return elapsed, {"published": bus.published, "counter": counted["counter"], "store": counted["store"],
                      "browser": counted["browser"], "browser dropped": stats["browser"]["dropped"],
                      "subscriber errors": bus.errors, "tracker errors": pump.tracker_errors,
-                     "actions sent": ami.sent, "calls ended": counted["ended"], "still active": len(parts.calls.tracker.active())}
+                     "actions sent": len(ami.sent), "calls ended": counted["ended"],
+                     "still active": len(parts.calls.tracker.active())}
 
 
 def measure(name: str, run: Callable[[], tuple[float, dict[str, Any]]], events: int, repeat: int) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Benchmark: queues, agents and presence under load (prints figures; not a test).
 
-    .venv/bin/python bench/queue_load.py                    # both parts, defaults below
-    .venv/bin/python bench/queue_load.py --presses 5 --callers 20 --max-wait 20
-    .venv/bin/python bench/queue_load.py --only unpause     # or --only load
+    .venv/bin/python -m bench.queue_load                    # both parts, defaults below
+    .venv/bin/python -m bench.queue_load --presses 5 --callers 20 --max-wait 20
+    .venv/bin/python -m bench.queue_load --only unpause     # or --only load
 
 Run from the repository root. It starts its own `callcenter run` (real Asterisk 22 + controller)
 from a temporary folder (bench/_harness.py: SIP 35060, AMI 35038, API 38080, RTP 37000-37999;
@@ -44,27 +44,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
-import os
 import random
 import re
 import subprocess
 import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (
-    API_PORT,
+from bench._harness import (
     PHONE_PORTS,
     SIP_PORT,
     AmiWatch,
     BenchSystem,
     PortAllocator,
     SipPhone,
+    cpu_seconds,
     exit_on_sigterm,
     summary,
 )
@@ -74,30 +71,6 @@ SIPP_PORT, SIPP_MEDIA_PORT = 36060, 36100
 
 
 # -- plumbing -------------------------------------------------------------------------------------
-
-class Api:
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    def __call__(self, path: str, body: dict[str, Any] | None = None, method: str | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{API_PORT}{path}", data=data, method=method or ("POST" if data else "GET"),
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return json.load(response)
-
-
-def cpu_seconds(pid: int | None) -> float | None:
-    """utime + stime of a process (all its threads), seconds."""
-    if pid is None:
-        return None
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
 
 def config_yaml(args: argparse.Namespace) -> tuple[str, str, str, dict[str, str]]:
     queues = (f"  unpause: {{strategy: {args.unpause_strategy}, ring_timeout: 15, retry: {args.unpause_retry}}}\n"
@@ -143,7 +116,7 @@ def wait_registered(watch: AmiWatch, names: list[str], timeout: float = 15) -> N
 
 # -- part 1: unpause → ringing ----------------------------------------------------------------------
 
-def unpause_rounds(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocator,
+def unpause_rounds(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], ports: PortAllocator,
                    args: argparse.Namespace) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {k: [] for k in ("sent_called", "ret_called", "sent_invite", "ret_invite",
                                                    "request")}
@@ -383,7 +356,7 @@ class Agents:
             t.join(5)
 
 
-def sipp_load(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocator,
+def sipp_load(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], ports: PortAllocator,
               args: argparse.Namespace) -> None:
     names = [f"agent{i}" for i in range(1, args.agents + 1)]
     phones = {name: agent_phone(system, ports, name) for name in names}
@@ -402,7 +375,7 @@ def sipp_load(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocat
         time.sleep(1)
         before = api("/api/queues/load")
         mark = watch.mark()
-        ctl_pid, ast_pid = system.proc.pid if system.proc else None, system.asterisk_pid
+        ctl_pid, ast_pid = system.proc.pid if system.proc else None, system.started_asterisk_pid
         cpu0 = cpu_seconds(ctl_pid), cpu_seconds(ast_pid)
         t0 = time.monotonic()
         cmd = ["sipp", f"127.0.0.1:{SIP_PORT}", "-sf", str(work / "uac.xml"), "-inf", str(work / "callers.csv"),
@@ -445,7 +418,7 @@ def sipp_load(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocat
             phone.stop()
 
     # -- outcomes -----------------------------------------------------------------------------
-    events = [e for _, e in watch.events[mark:]]
+    events = watch.events[mark:]
     by_caller: dict[str, dict[str, Any]] = {c: {"events": []} for c in caller_ids}
     channel_of: dict[str, str] = {}
     for e in events:
@@ -461,7 +434,7 @@ def sipp_load(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocat
         if e.get("Event") == "Hangup" and e.get("Channel") in channel_of:
             by_caller[channel_of[e["Channel"]]]["hangup"] = e.get("Cause-txt", e.get("Cause", ""))
     with open(work / "ami-events.jsonl", "w") as f:  # for --keep
-        for t, e in watch.events[mark:]:
+        for t, e in watch.find(lambda e: True, mark):
             f.write(json.dumps({"t": round(t - t0, 4), **e}) + "\n")
     log_lines = (work / "calls.log").read_text().splitlines() if (work / "calls.log").exists() else []
     sipp_log: dict[str, list[str]] = {}
@@ -533,8 +506,8 @@ def sipp_load(system: BenchSystem, watch: AmiWatch, api: Api, ports: PortAllocat
           f"{ {e: sum(1 for r in recs.values() if r.get('ivr_end') == e) for e in {r.get('ivr_end') for r in recs.values()}} })")
     print(f"agents: answered {agents.answered}, offers ended before answer {agents.missed}, "
           f"rejected while busy {agents.rejected_busy}" + (f", errors {agents.errors[:3]}" if agents.errors else ""))
-    pauses = [e for _, e in watch.events[mark:] if e.get("Event") == "QueueMemberPause" and e.get("Paused") == "1"]
-    rna = sum(1 for _, e in watch.events[mark:] if e.get("Event") == "AgentRingNoAnswer")
+    pauses = [e for e in watch.events[mark:] if e.get("Event") == "QueueMemberPause" and e.get("Paused") == "1"]
+    rna = sum(1 for e in watch.events[mark:] if e.get("Event") == "AgentRingNoAnswer")
     print(f"AgentRingNoAnswer {rna}; agents paused during the run: "
           f"{[(e.get('MemberName'), e.get('PausedReason') or e.get('Reason')) for e in pauses] or 'none'}")
     if cpu0[0] is not None and cpu1[0] is not None:
@@ -594,9 +567,9 @@ def main() -> int:
         print(f"starting callcenter in {system.dir} ...", flush=True)
         system.start()
         print(f"ready in {system.ready_seconds:.1f} s (controller pid {system.proc.pid}, "
-              f"Asterisk pid {system.asterisk_pid})", flush=True)
+              f"Asterisk pid {system.started_asterisk_pid})", flush=True)
         watch = system.ami_watch()
-        api = Api(system.creds.api_token)
+        api = functools.partial(system.call, timeout=15)
         if args.only in (None, "unpause"):
             print(f"part 1: {args.presses} unpause rounds (+{args.warmup} warm-up) ...", flush=True)
             unpause = unpause_rounds(system, watch, api, ports, args)

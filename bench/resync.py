@@ -1,9 +1,9 @@
 """Benchmark: resync convergence, the time until the controller's picture matches Asterisk's
 (budget <= 2 s). Prints figures; not a test.
 
-    .venv/bin/python bench/resync.py                    # (a) 5 Asterisk restarts, (b) 3 controller restarts
-    .venv/bin/python bench/resync.py --rounds 2         # 2 rounds of each
-    .venv/bin/python bench/resync.py --only asterisk    # or --only controller
+    .venv/bin/python -m bench.resync                    # (a) 5 Asterisk restarts, (b) 3 controller restarts
+    .venv/bin/python -m bench.resync --rounds 2         # 2 rounds of each
+    .venv/bin/python -m bench.resync --only asterisk    # or --only controller
 
 Run from the repository root. It starts its own `callcenter run` (real Asterisk 22 + controller)
 from a temporary folder (bench/_harness.py: SIP 35060, AMI 35038, API 38080, RTP 37000-37999;
@@ -51,9 +51,8 @@ hangs them up at its end.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
-import json
+import functools
 import os
 import re
 import signal
@@ -61,14 +60,10 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (  # noqa: E402
-    API_PORT,
+from bench._harness import (
     PHONE_PORTS,
     REPO,
     SIP_PORT,
@@ -80,9 +75,6 @@ from _harness import (  # noqa: E402
     percentile,
 )
 
-from callcenter.ami import actions  # noqa: E402
-from callcenter.ami.client import AmiClient  # noqa: E402
-from callcenter.asterisk.install import find_asterisk  # noqa: E402
 
 BUDGET = 2.0  # seconds
 DID = "8005550501"
@@ -101,60 +93,12 @@ UNREACHABLE = frozenset({"Unreachable", "Unavailable"})
 
 # -- plumbing ---------------------------------------------------------------------------------------
 
-class Api:
-    def __init__(self, token: str, timeout: float = 5) -> None:
-        self.token, self.timeout = token, timeout
-
-    def __call__(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{API_PORT}{path}", data=data, method="POST" if data else "GET",
-            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.load(response)
-
-
-class FastWatch(AmiWatch):
-    """The harness's AmiWatch, but its login is retried every 50 ms (not 0.5 s) for `patience` s,
-    so a restarted Asterisk is seen as soon as it opens its AMI port."""
-
-    patience = 60.0
-
-    async def _main(self) -> None:
-        host, port, username, secret = self._args
-        self._stop = asyncio.Event()
-        self.client = AmiClient(host, port, username, secret, action_timeout=5.0, ping_interval=2.0)
-        deadline = time.monotonic() + self.patience
-        while True:
-            try:
-                await self.client.connect()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.05)
-        tasks = [asyncio.create_task(self.client.run()), asyncio.create_task(self._consume())]
-        self._ready.set()
-        await self._stop.wait()
-        await self.client.close()
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    def send_all(self, *requests: dict[str, Any], timeout: float = 10) -> list[Any]:
-        """Several list actions at once on this connection (answers routed by ActionID)."""
-        assert self.client is not None
-        client = self.client
-
-        async def go() -> list[Any]:
-            return list(await asyncio.gather(*(client.send(actions.unchecked(r, True)) for r in requests)))
-        return asyncio.run_coroutine_threadsafe(go(), self.loop).result(timeout)
-
-
-def new_watch(system: BenchSystem, patience: float = 60.0) -> FastWatch:
-    watch = FastWatch("127.0.0.1", system.config.ami.port, system.config.ami.username, system.creds.ami_secret)
-    watch.patience = patience
-    return watch.start(timeout=patience + 10)  # type: ignore[return-value]
+def new_watch(system: BenchSystem, patience: float = 60.0) -> AmiWatch:
+    """The harness's AmiWatch, its login retried every 50 ms (not 0.5 s) for `patience` s, so a
+    restarted Asterisk is seen as soon as it opens its AMI port."""
+    watch = AmiWatch("127.0.0.1", system.config.ami.port, system.config.ami.username, system.creds.ami_secret,
+                     retry=0.05, patience=patience)
+    return watch.start(timeout=patience + 10)
 
 
 def rows(reply: Any, event: str) -> list[dict[str, Any]]:
@@ -169,14 +113,6 @@ def agent_of(name: str) -> str:
         return ""
     rest = re.sub(r"-[0-9a-f]{8}$", "", rest)
     return rest if rest in AGENT_QUEUE else ""
-
-
-def asterisk_pid(system: BenchSystem) -> int | None:
-    try:
-        pid_file = find_asterisk().instance_base(system.config.runtime_dir) / "run" / "asterisk.pid"
-        return int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        return None
 
 
 def process_gone(pid: int) -> bool:
@@ -209,7 +145,7 @@ def short(diffs: dict[str, tuple[Any, Any]], limit: int = 6) -> str:
 
 # -- the two pictures -------------------------------------------------------------------------------
 
-def asterisk_picture(watch: FastWatch) -> dict[str, Any]:
+def asterisk_picture(watch: AmiWatch) -> dict[str, Any]:
     qs, contacts, devices, channels, status = watch.send_all(
         {"Action": "QueueStatus"}, {"Action": "PJSIPShowContacts"}, {"Action": "DeviceStateList"},
         {"Action": "CoreShowChannels"}, {"Action": "Status", "Variables": "CC_DID"})
@@ -223,8 +159,8 @@ def asterisk_picture(watch: FastWatch) -> dict[str, Any]:
     return {"queues": qs, "contacts": contacts, "devices": devices, "channels": channels, "dids": dids}
 
 
-def api_picture(api: Api) -> dict[str, Any]:
-    return {"queues": api("/api/queues"), "agents": api("/api/agents"), "calls": api("/api/calls?limit=0")["active"]}
+def api_picture(api: Callable[..., Any]) -> dict[str, Any]:
+    return {"queues": api("/api/queues"), "agents": api("/api/agents"), "calls": api("/api/calls?limit=1")["active"]}
 
 
 def compare(a: dict[str, Any], c: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -344,7 +280,7 @@ class Converged:
 class StatusTracker:
     """Watches /api/status until a resync newer than `after` is done; its times on our clock."""
 
-    def __init__(self, api: Api, after: int) -> None:
+    def __init__(self, api: Callable[..., Any], after: int) -> None:
         self.api, self.after = api, after
         self.offset = time.time() - time.monotonic()  # epoch → monotonic
         self.done: dict[str, Any] | None = None
@@ -368,7 +304,7 @@ class StatusTracker:
                                           if data.get("ami", {}).get("connected_since") else None)}
 
 
-def converge(watch: FastWatch, api: Api, timeout: float, stable: float,
+def converge(watch: AmiWatch, api: Callable[..., Any], timeout: float, stable: float,
              tracker: StatusTracker | None = None, extra_done: Callable[[], bool] = lambda: True,
              ) -> tuple[Converged, Converged, list[float]]:
     """Poll both pictures until core and full have converged (and the tracker saw the resync)."""
@@ -413,7 +349,7 @@ class Agents:
         phone.start()
         return phone
 
-    def ensure_registered(self, watch: FastWatch) -> list[str]:
+    def ensure_registered(self, watch: AmiWatch) -> list[str]:
         """REGISTER again the phones Asterisk has no contact of; returns their names."""
         reply = watch.send({"Action": "PJSIPShowContacts"}, as_list=True)
         have = {r.get("Endpoint") for r in rows(reply, "ContactList")}
@@ -476,7 +412,7 @@ class Callers:
         self.calls: list[Any] = []
         self.ids: list[str] = []
 
-    def place(self, watch: FastWatch, agents: Agents, ports: PortAllocator) -> None:
+    def place(self, watch: AmiWatch, agents: Agents, ports: PortAllocator) -> None:
         agent1 = agents.phones["agent1"]
         got: dict[str, Any] = {}
 
@@ -515,7 +451,7 @@ class Callers:
         return threads
 
 
-def wait_no_channels(watch: FastWatch, timeout: float = 10) -> int:
+def wait_no_channels(watch: AmiWatch, timeout: float = 10) -> int:
     """Until Asterisk has no channel left (hangs up leftovers after `timeout`); returns how many were left."""
     deadline = time.monotonic() + timeout
     left: list[dict[str, Any]] = []
@@ -531,7 +467,7 @@ def wait_no_channels(watch: FastWatch, timeout: float = 10) -> int:
     return len(left)
 
 
-def ensure_paused(watch: FastWatch, api: Api) -> None:
+def ensure_paused(watch: AmiWatch, api: Callable[..., Any]) -> None:
     reply = watch.send({"Action": "QueueStatus", "Queue": AGENT_QUEUE[PAUSED_AGENT]}, as_list=True)
     for m in rows(reply, "QueueMember"):
         if agent_of(m.get("StateInterface") or m.get("Location", "")) == PAUSED_AGENT:
@@ -540,7 +476,7 @@ def ensure_paused(watch: FastWatch, api: Api) -> None:
     api(f"/api/agents/{PAUSED_AGENT}/pause", {"reason": PAUSE_REASON})
 
 
-def prepare_round(watch: FastWatch, api: Api, agents: Agents, ports: PortAllocator, tag: str,
+def prepare_round(watch: AmiWatch, api: Callable[..., Any], agents: Agents, ports: PortAllocator, tag: str,
                   stable: float) -> tuple[Callers, str]:
     """The known state, on both sides. Returns the callers and a note ('' if the pictures matched)."""
     wait_no_channels(watch)
@@ -559,8 +495,8 @@ def prepare_round(watch: FastWatch, api: Api, agents: Agents, ports: PortAllocat
 
 # -- (a) Asterisk restart -----------------------------------------------------------------------------
 
-def asterisk_rounds(system: BenchSystem, watch: FastWatch, api: Api, agents: Agents, ports: PortAllocator,
-                    args: argparse.Namespace) -> tuple[FastWatch, dict[str, list[float]]]:
+def asterisk_rounds(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], agents: Agents, ports: PortAllocator,
+                    args: argparse.Namespace) -> tuple[AmiWatch, dict[str, list[float]]]:
     out: dict[str, list[float]] = {k: [] for k in ("core", "full", "last_duration", "ctl_connect", "ctl_done",
                                                    "boot", "kill_connect")}
     print(f"(a) Asterisk restart: {args.asterisk_rounds} rounds", flush=True)
@@ -571,7 +507,7 @@ def asterisk_rounds(system: BenchSystem, watch: FastWatch, api: Api, agents: Age
         try:
             callers, note = prepare_round(watch, api, agents, ports, f"1{i}", args.stable)
             before = api("/api/status")["resync"]["resyncs"]
-            old_pid = asterisk_pid(system)
+            old_pid = system.asterisk_pid() or None
             if old_pid is None:
                 raise RuntimeError("no Asterisk pid file")
             watch.stop()
@@ -583,8 +519,8 @@ def asterisk_rounds(system: BenchSystem, watch: FastWatch, api: Api, agents: Age
             t_boot, _ = watch.wait_for(lambda e: e.get("Event") == "FullyBooted", 60, what="FullyBooted")
             tracker = StatusTracker(api, before)
             core, full, polls = converge(watch, api, args.timeout, args.stable, tracker)
-            new_pid = asterisk_pid(system)
-            system.asterisk_pid = new_pid
+            new_pid = system.asterisk_pid() or None
+            system.started_asterisk_pid = new_pid
             r = tracker.done or {}
             rel = {k: (r[k] - t_boot) if r.get(k) is not None else None for k in ("connected_at", "resync_at")}
             c_at = core.at - t_boot if core.at is not None else None
@@ -680,7 +616,7 @@ class BannerWatch:
         self._thread.join(2)
 
 
-def controller_rounds(system: BenchSystem, watch: FastWatch, api: Api, agents: Agents, ports: PortAllocator,
+def controller_rounds(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], agents: Agents, ports: PortAllocator,
                       args: argparse.Namespace) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {k: [] for k in ("banner", "core", "full", "last_duration", "ctl_done",
                                                    "own_ready")}
@@ -692,7 +628,7 @@ def controller_rounds(system: BenchSystem, watch: FastWatch, api: Api, agents: A
         try:
             callers, note = prepare_round(watch, api, agents, ports, f"5{i}", args.stable)
             assert system.proc is not None
-            ast_before = asterisk_pid(system)
+            ast_before = system.asterisk_pid() or None
             system.proc.kill()
             system.proc.wait(10)
             t0, proc, offset = start_controller(system)
@@ -765,7 +701,7 @@ def main() -> int:
 
     started = time.monotonic()
     system = BenchSystem(DIDS_YAML, {}, keep=args.keep, queues_yaml=QUEUES_YAML, agents_yaml=AGENTS_YAML)
-    watch: FastWatch | None = None
+    watch: AmiWatch | None = None
     agents: Agents | None = None
     ports = PortAllocator(**PHONE_PORTS)
     results_a: dict[str, list[float]] = {}
@@ -774,9 +710,9 @@ def main() -> int:
         print(f"starting callcenter in {system.dir} ...", flush=True)
         system.start()
         print(f"ready in {system.ready_seconds:.1f} s (controller pid {system.proc.pid if system.proc else '?'}, "
-              f"Asterisk pid {system.asterisk_pid})", flush=True)
+              f"Asterisk pid {system.started_asterisk_pid})", flush=True)
         watch = new_watch(system)
-        api = Api(system.creds.api_token)
+        api = functools.partial(system.call, timeout=5)
         agents = Agents(system, ports)
         if args.asterisk_rounds:
             watch, results_a = asterisk_rounds(system, watch, api, agents, ports, args)

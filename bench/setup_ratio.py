@@ -1,7 +1,7 @@
 """Benchmark: call setup through the controller vs the same route in pure dialplan (budget <= 1.2x).
 
-    .venv/bin/python bench/setup_ratio.py               # 30 calls each way
-    .venv/bin/python bench/setup_ratio.py --calls 10
+    .venv/bin/python -m bench.setup_ratio               # 30 calls each way
+    .venv/bin/python -m bench.setup_ratio --calls 10
 
 Prints figures; not a test. Run from the repository root. It starts its own `callcenter run`
 (real Asterisk + controller) from a temporary folder on ports of its own (SIP 35060, AMI 35038,
@@ -43,10 +43,8 @@ import argparse
 import contextlib
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import (
+from bench._harness import (
     PHONE_PORTS,
     SIP_PORT,
     AmiWatch,
@@ -220,7 +218,7 @@ def main() -> int:
     try:
         print(f"starting callcenter in {system.dir} ...", flush=True)
         system.start()
-        print(f"ready in {system.ready_seconds:.1f} s (Asterisk pid {system.asterisk_pid})", flush=True)
+        print(f"ready in {system.ready_seconds:.1f} s (Asterisk pid {system.started_asterisk_pid})", flush=True)
         watch = system.ami_watch()
         wait_heartbeat(watch, fresh=True, timeout=10)
 

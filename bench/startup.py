@@ -1,7 +1,7 @@
 """Benchmark: time from a start command to the ready banner, idle memory, time to stop.
 
-    python bench/startup.py                      # `make run` (installs what is missing first)
-    python bench/startup.py --command ".venv/bin/callcenter run"
+    python -m bench.startup                      # `make run` (installs what is missing first)
+    python -m bench.startup --command ".venv/bin/callcenter run"
 
 Prints the figures; not a test. Run from the repository root, as root. Nothing else may use the
 demo ports (5060, 5038, 8080) meanwhile.

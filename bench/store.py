@@ -1,7 +1,7 @@
 """Benchmark: the ticket store (prints figures; not a test).
 
-    .venv/bin/python bench/store.py                       # SQLite and PostgreSQL, 100k customers, 1M interactions
-    .venv/bin/python bench/store.py --customers 10000 --interactions 100000 --only sqlite
+    .venv/bin/python -m bench.store                       # SQLite and PostgreSQL, 100k customers, 1M interactions
+    .venv/bin/python -m bench.store --customers 10000 --interactions 100000 --only sqlite
 
 Run from the repository root, as root (PostgreSQL: a private server from tests/support/pgcluster.py
 on 127.0.0.1, port CALLCENTER_TEST_PORT_BASE + 532, removed at the end). Three figures per database:
@@ -28,22 +28,19 @@ import asyncio
 import os
 import random
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from sqlalchemy import insert, text
 
-from sqlalchemy import insert, text  # noqa: E402
-
-from callcenter.core import events as ev  # noqa: E402
-from callcenter.core.bus import Bus  # noqa: E402
-from callcenter.calls.tracker import CallRecord  # noqa: E402
+from callcenter.core import events as ev
+from callcenter.core.bus import Bus
+from callcenter.core.events import CallRecord
 from callcenter.tickets import Store, TicketCore
-from callcenter.tickets import db  # noqa: E402
-from callcenter.tickets.calls import EVENTS, CallWriter  # noqa: E402
-from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket  # noqa: E402
+from callcenter.tickets import db
+from callcenter.tickets.calls import EVENTS, CallWriter
+from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket
 
 
 def phone_of(i: int) -> str:

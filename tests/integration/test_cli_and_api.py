@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import stat
+from pathlib import Path
 
-from tests.support.system import API_PORT, SIP_PORT, System
+from tests.support.system import API_PORT, PLAIN, SIP_PORT, AmiWatch, System, wait_until
 
 
 def test_api_refuses_requests_without_the_right_token(system: System) -> None:
@@ -27,17 +30,37 @@ def test_status_json(system: System) -> None:
     data = json.loads(system.cli("status", "--json").stdout)
     assert data["asterisk"]["reachable"] is True
     assert data["asterisk"]["version"].startswith("22.")
-    assert data["asterisk"]["uptime_seconds"] >= 0
+    # Asterisk's own uptime: as old as its process (/proc: start time in clock ticks after boot).
+    started = int(Path(f"/proc/{system.asterisk_pid()}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    age = float(Path("/proc/uptime").read_text().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    assert abs(data["asterisk"]["uptime_seconds"] - age) <= 5, (data["asterisk"], age)
     assert data["ami"]["connected"] is True
     assert {"support", "sales"} <= {q["name"] for q in data["queues"]}
-    assert isinstance(data["calls"]["active"], int)
+    assert data["calls"]["active"] == len(system.api("/api/calls")[1]["active"])  # the calls the API lists
 
 
-def test_status_and_calls_text(system: System) -> None:
+def call_row(system: System, caller_id: str) -> list[str] | None:
+    """The fields of this caller's line in `callcenter calls` (CALL STATE CALLER DID START ANSWER END QUEUE AGENT CAUSE)."""
+    lines = system.cli("calls").stdout.splitlines()
+    assert lines[0].split()[:4] == ["CALL", "STATE", "CALLER", "DID"], lines[:1]
+    rows = [line.split() for line in lines[1:] if line.split()[2:3] == [caller_id]]
+    return rows[0] if rows else None
+
+
+async def test_status_and_calls_text(system: System, ami_watch: AmiWatch, phones) -> None:
     out = system.cli("status").stdout
     assert "Asterisk   22." in out and "AMI        connected" in out and "support" in out
     assert "Store      sqlite+aiosqlite:///" in out and "PROBLEM" not in out
-    assert system.cli("calls").returncode == 0
+    # `calls` shows a waiting caller as queued, then as ended with its hangup cause.
+    call = await asyncio.to_thread(phones.caller("5551100077").call, PLAIN)
+    join = await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum="5551100077", timeout=20)
+    row = await asyncio.to_thread(wait_until, lambda: call_row(system, "5551100077"), 10, "the caller in `calls`")
+    assert row[0] == join["Linkedid"] and row[1:4] == ["queued", "5551100077", PLAIN], row
+    assert row[5] != "-" and row[6:9] == ["-", "support", "-"], row  # answered (the greeting), not ended, no agent
+    await asyncio.to_thread(call.hangup)
+    row = await asyncio.to_thread(wait_until, lambda: (r := call_row(system, "5551100077")) and r[1] == "ended" and r,
+                                  10, "the ended call in `calls`")
+    assert row[0] == join["Linkedid"] and row[6] != "-" and row[7] == "support" and row[9] == "16", row
 
 
 def test_agent_credentials(system: System) -> None:
@@ -60,3 +83,24 @@ def test_cli_reports_a_missing_controller_in_one_line(system: System, tmp_path) 
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: controller-unreachable: no controller at http://127.0.0.1:{API_PORT + 919}")
     assert result.stderr.count("\n") == 1
+
+
+def test_a_live_reload_that_moves_a_port_is_refused_with_needs_restart(system: System) -> None:
+    """README: "ports and folders need a restart": `config reload` refuses such an edit (`needs-restart`),
+    and the running controller keeps its port."""
+    original = system.config_path.read_text()
+    token = system.creds.api_token
+    moved = original.replace(f"api: {{bind: 127.0.0.1, port: {API_PORT}}}", f"api: {{bind: 127.0.0.1, port: {API_PORT + 7}}}")
+    assert moved != original
+    try:
+        system.config_path.write_text(moved)
+        # (The CLI would look for the controller on the new port: ask the running one, on its port.)
+        status, body = system.api("/api/config/reload", token=token, method="POST")
+        assert status >= 400 and body["error_id"] == "needs-restart", (status, body)
+        assert "api" in body["error"] and "needs a restart" in body["error"], body
+        status, data = system.api("/api/status", token=token)
+        assert status == 200 and data["ami"]["connected"]  # still here, on its old port
+    finally:
+        system.config_path.write_text(original)
+    status, body = system.api("/api/config/reload", method="POST")
+    assert status == 200 and body["reloaded"] is True, body

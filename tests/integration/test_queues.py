@@ -31,6 +31,11 @@ def test_queue_and_agent_commands_end_to_end(system: System) -> None:
     assert [q["name"] for q in rows][:2] == ["support", "sales"]
     assert {"offered", "answered", "abandoned", "service_level", "average_speed_of_answer", "average_handle_time",
             "waiting", "longest_wait_seconds"} <= set(rows[0])
+    for q in rows:  # counted from the controller's start (test_a_paused_agent_is_not_offered_calls checks a call's count)
+        assert all(isinstance(q[k], int) and q[k] >= 0 for k in ("offered", "answered", "abandoned", "waiting")), q
+        assert (q["service_level"] is None) == (q["answered"] == 0) == (q["average_speed_of_answer"] is None), q
+        assert q["service_level"] is None or 0 <= q["service_level"] <= 1, q
+        assert q["waiting"] > 0 or q["longest_wait_seconds"] == 0, q
     assert "QUEUE" in system.cli("queue", "list").stdout
 
     shown = cli_json(system, "queue", "show", "sales")
@@ -72,9 +77,17 @@ def test_bad_names_and_values_are_refused_in_one_line(system: System, args, erro
     assert result.stderr.count("\n") == 1
 
 
+def queue_numbers(system: System, queue: str) -> dict:
+    """The queue's numbers, with the service-level count and the hold and handle totals they average."""
+    q = cli_json(system, "queue", "show", queue)
+    return {**q, "in_sl": round((q["service_level"] or 0) * q["answered"]),
+            "hold": (q["average_speed_of_answer"] or 0) * q["answered"]}
+
+
 async def test_a_paused_agent_is_not_offered_calls(system: System, ami_watch: AmiWatch, phones) -> None:
     agent = phones.agent("agent1")
     await ami_watch.wait_for(Event="ContactStatus", EndpointName="agent1", ContactStatus="NonQualified")
+    before = queue_numbers(system, "support")
     system.cli("queue", "pause", "agent1", "--reason", "lunch")
     await asyncio.to_thread(wait_until, lambda: cli_json(system, "agent", "show", "agent1")["state"] == "paused",
                             5, "agent1 paused")
@@ -93,8 +106,15 @@ async def test_a_paused_agent_is_not_offered_calls(system: System, ami_watch: Am
     await ami_watch.wait_for(Event="AgentConnect", MemberName="agent1")
     await asyncio.to_thread(call.hangup)
     await asyncio.to_thread(incoming.wait_until_ended, 10)
-    stats = cli_json(system, "queue", "show", "support")
-    assert stats["answered"] >= 1 and stats["waiting"] == 0
+    # The queue's numbers count this call: offered once, answered once after about 4 s (inside the 20 s
+    # service level), not abandoned; nobody waits any more.
+    stats = await asyncio.to_thread(wait_until, lambda: (s := queue_numbers(system, "support"))["answered"] >
+                                    before["answered"] and s, 10, "the answer counted")
+    assert (stats["offered"], stats["answered"], stats["abandoned"], stats["in_sl"]) == (
+        before["offered"] + 1, before["answered"] + 1, before["abandoned"], before["in_sl"] + 1), (before, stats)
+    held = stats["hold"] - before["hold"]  # this caller's wait, from the averages (each rounded to 0.1 s)
+    assert 3 - 0.05 * (stats["answered"] + before["answered"]) <= held <= 20, (before, stats)
+    assert stats["waiting"] == 0 and stats["longest_wait_seconds"] == 0
     assert cli_json(system, "agent", "show", "agent1")["pause_seconds"]["lunch"] >= 3
 
 
@@ -207,17 +227,20 @@ async def test_missed_offers_pause_the_agent_and_the_next_agent_is_tried(system:
     agents, _ = three_agents
     system.cli("queue", "add", "solo", "agent1")
     caller = phones.caller("5557000301")
+    start = ami_watch.mark()
     call = await asyncio.to_thread(caller.call, TEAM_DIDS["solo"])
+    since = start
     for _ in range(2):  # agent1 lets it ring out twice
-        await ami_watch.wait_for(Event="AgentRingNoAnswer", MemberName="agent1", CallerIDNum="5557000301",
-                                 timeout=15)
-        await asyncio.sleep(0.2)
-        ami_watch.events = [e for e in ami_watch.events if not (e.get("Event") == "AgentRingNoAnswer"
-                                                                 and e.get("CallerIDNum") == "5557000301")]
+        missed = await ami_watch.wait_for(Event="AgentRingNoAnswer", MemberName="agent1", CallerIDNum="5557000301",
+                                          timeout=15, since=since)
+        since = ami_watch.events.index(missed, since) + 1
     await asyncio.to_thread(
         wait_until, lambda: cli_json(system, "agent", "show", "agent1")["pause_reason"] == "auto: 2 missed calls",
         10, "the auto-pause")
     assert cli_json(system, "agent", "show", "agent1")["state"] in ("paused", "ringing")
+    paused = await ami_watch.wait_for(Event="QueueMemberPause", Queue="solo", MemberName="agent1", Paused="1",
+                                      since=start, timeout=10)
+    after_pause = ami_watch.events.index(paused, start) + 1
     # Paused: the queue now offers the next agent instead.
     system.cli("queue", "add", "solo", "agent2")
     offer = await ami_watch.wait_for(Event="AgentCalled", MemberName="agent2", CallerIDNum="5557000301", timeout=15)
@@ -225,6 +248,10 @@ async def test_missed_offers_pause_the_agent_and_the_next_agent_is_tried(system:
     incoming = await asyncio.to_thread(agents["agent2"].wait_for_incoming, 10)
     await asyncio.to_thread(incoming.answer)
     await ami_watch.wait_for(Event="AgentConnect", MemberName="agent2", CallerIDNum="5557000301")
+    # ringall rings every free member: agent1, auto-paused, was offered nothing more.
+    assert not [e for e in ami_watch.events[after_pause:] if e.get("Event") == "AgentCalled"
+                and e.get("MemberName") == "agent1"], "agent1 was offered a call after its auto-pause"
+    assert cli_json(system, "agent", "show", "agent1")["state"] == "paused"
     await asyncio.to_thread(call.hangup)
     for name in ("agent1", "agent2"):
         system.cli("queue", "remove", "solo", name)

@@ -12,7 +12,7 @@ import wave
 from pathlib import Path
 from typing import Any, AsyncIterator
 
-from callcenter.asterisk.render import HEARTBEAT_MAX
+from callcenter.asterisk.install import find_asterisk
 from callcenter.tickets import TicketCore
 from tests.support.system import HOTLINE, PLAIN, TEAM_DIDS, AmiWatch, System, wait_until
 
@@ -191,6 +191,16 @@ async def test_pausing_the_recording_leaves_a_silent_gap(system: System, ami_wat
         assert Path(row["recording_path"]).stat().st_size == row["recording_bytes"]
 
 
+def reconciler_ran(system: System) -> bool:
+    """The evidence that this controller's reconciler has read the CDR: a resync is done, and the store's
+    subscriber (which runs the reconciler when it takes the resync's PictureRebuilt, and counts an event
+    handled only after) has handled an event per resync and has nothing queued (no calls meanwhile)."""
+    _, status = system.api("/api/status")
+    store = status["subscribers"]["store"]
+    resyncs = status["resync"]["resyncs"]
+    return resyncs >= 1 and store["handled"] >= resyncs and store["queued"] == 0
+
+
 async def test_calls_during_a_controller_kill_are_all_in_the_store_once(system: System, ami_watch: AmiWatch,
                                                                         phones) -> None:
     """SIGKILL the controller during 10 calls: 6 in the queue when it dies (their first steps are
@@ -206,12 +216,14 @@ async def test_calls_during_a_controller_kill_are_all_in_the_store_once(system: 
     system.stop_controller(signal.SIGKILL)
     for call in before:
         await asyncio.to_thread(call.hangup)
-    await asyncio.sleep(HEARTBEAT_MAX + 1.5)  # new callers now take the dialplan's fallback
+    await ami_watch.wait_heartbeat_stale()  # new callers now take the dialplan's fallback
     for n in numbers[6:]:
         call = await asyncio.to_thread(phones.caller(n).call, PLAIN)
         await ami_watch.wait_for(Event="QueueCallerJoin", CallerIDNum=n, timeout=20)
         await asyncio.to_thread(call.hangup)
-    await asyncio.sleep(1.0)
+    cdr = find_asterisk().instance_base(system.runtime_dir) / "log" / "cdr-custom" / "cdr.json"
+    await asyncio.to_thread(wait_until, lambda: all(n in cdr.read_text() for n in numbers), 15,
+                            "Asterisk's call records of the ten calls")  # what the reconciler reads
     await asyncio.to_thread(system.start_controller)
 
     def all_ended() -> list[dict[str, Any]] | None:
@@ -230,5 +242,5 @@ async def test_calls_during_a_controller_kill_are_all_in_the_store_once(system: 
     # A second restart reconciles nothing twice.
     system.stop_controller(signal.SIGTERM)
     await asyncio.to_thread(system.start_controller)
-    await asyncio.sleep(1.0)
+    await asyncio.to_thread(wait_until, lambda: reconciler_ran(system), 20, "the reconciler's look after the resync")
     assert all(len((customer_file(system, n) or {"timeline": []})["timeline"]) == 1 for n in numbers)

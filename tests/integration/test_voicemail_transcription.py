@@ -8,6 +8,7 @@ import asyncio
 import json
 import signal
 import time
+import urllib.parse
 import wave
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from tests.support.system import HOTLINE, AmiWatch, System, find_call, wait_unti
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "speech" / "en-order.wav"
 
 
-async def leave_message(system: System, phones: Any, number: str, pcm: bytes | None,
+async def leave_message(system: System, ami_watch: AmiWatch, phones: Any, number: str, pcm: bytes | None,
                         hold: float = 0.0) -> float:
     """A caller dials the hotline, presses 9, waits out the greeting and the beep, plays `pcm`
     (None: stays silent for `hold` seconds) and hangs up; returns when it hung up (monotonic)."""
@@ -34,8 +35,15 @@ async def leave_message(system: System, phones: Any, number: str, pcm: bytes | N
         record = find_call(system, number, ended=False)
         return bool(record) and "hotline/voicemail" in record["ivr_path"]
     await asyncio.to_thread(wait_until, at_voicemail, 30, "the caller at the voicemail node")
-    # The greeting ("Please leave your message after the tone. ...", ~5 s), then the beep: speak after.
-    await asyncio.sleep(7.5)
+    mark = ami_watch.mark()  # (the greeting, ~5 s, has only begun)
+
+    def greeting_played() -> bool:
+        """The greeting ("Please leave your message after the tone. ...") played to its end: its STREAM FILE
+        answers "result=0 endpos=..."; RECORD FILE starts at once, with the beep."""
+        return any(e.get("Event") == "AsyncAGIExec" and e.get("CallerIDNum") == number
+                   and "result=0 endpos=" in urllib.parse.unquote(e.get("Result", "")) for e in ami_watch.events[mark:])
+    await asyncio.to_thread(wait_until, greeting_played, 20, "the voicemail greeting played")
+    await asyncio.sleep(1.0)  # the beep: speak after it
     if pcm is not None:
         await asyncio.to_thread(call.play_audio, pcm)
     await asyncio.sleep(0.5 + hold)
@@ -59,13 +67,12 @@ def pcm_of(path: Path) -> bytes:
 async def test_a_spoken_voicemail_is_transcribed_onto_the_callers_ticket(system: System, ami_watch: AmiWatch,
                                                                          phones) -> None:
     number = "4155550190"
-    hung_up = await leave_message(system, phones, number, pcm_of(FIXTURE))
+    await leave_message(system, ami_watch, phones, number, pcm_of(FIXTURE))
+    # (How soon: bench/voicemail.py measures hang-up → transcript; here 90 s only catches a job that never ends.)
     row = await asyncio.to_thread(wait_until, lambda: settled(system, number), 90, "the voicemail's transcript")
-    took = time.monotonic() - hung_up
     assert row["state"] == "done", row
     text = row["text"].lower()
     assert "john smith" in text and "4567" in text.replace("-", "").replace(" ", ""), row["text"]
-    assert took < 60, took
     _, ticket = system.api(f"/api/tickets/{row['ticket']}")
     assert ticket["callback_requested"] is True
     assert any(i["channel"] == "voicemail" and "John Smith" in i["body"] for i in ticket["interactions"])
@@ -79,7 +86,7 @@ async def test_a_silent_voicemail_is_an_empty_voicemail_not_a_call_back(system: 
     """The caller reaches the beep and says nothing: the message is recorded as an empty voicemail
     (listed with the reason), never transcribed, and nobody is asked to call back."""
     number = "4155550191"
-    await leave_message(system, phones, number, None, hold=3.0)
+    await leave_message(system, ami_watch, phones, number, None, hold=3.0)
     row = await asyncio.to_thread(wait_until, lambda: settled(system, number), 30, "the empty voicemail")
     assert row["state"] == "empty" and "no sound" in row["error"] and row["attempts"] == 0, row
     _, ticket = system.api(f"/api/tickets/{row['ticket']}")
@@ -92,7 +99,7 @@ async def test_a_silent_voicemail_is_an_empty_voicemail_not_a_call_back(system: 
 async def test_a_controller_killed_mid_transcription_finishes_the_job_once_after_restart(
         system: System, ami_watch: AmiWatch, phones) -> None:
     number = "4155550192"
-    await leave_message(system, phones, number, pcm_of(FIXTURE.with_name("en-invoice.wav")))
+    await leave_message(system, ami_watch, phones, number, pcm_of(FIXTURE.with_name("en-invoice.wav")))
 
     def running() -> bool:
         status, rows = system.api("/api/voicemails")

@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from callcenter.ami import actions
 from callcenter.ami.client import AmiClient
+from callcenter.asterisk.render import HEARTBEAT_MAX
 from callcenter.asterisk.install import find_asterisk
 from callcenter.config import Config, load_config
 from callcenter.core.credentials import Credentials
@@ -143,9 +145,13 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval
         time.sleep(interval)
 
 
+class ApiError(Exception):
+    """A REST call that had to succeed did not: (status, body)."""
+
+
 @dataclass
 class System:
-    """One running callcenter (controller + Asterisk) under test."""
+    """One running callcenter (controller + Asterisk) under test (bench/ runs its own: bench/_harness.py)."""
 
     dir: Path
     config_path: Path
@@ -153,6 +159,8 @@ class System:
     proc: subprocess.Popen[str] | None = None
     starts: int = 0
     log_files: list[Path] = field(default_factory=list)
+    api_port: int = API_PORT
+    ready_seconds: float = 0.0  # of the last start: `callcenter run` until its ready banner
 
     @property
     def config(self) -> Config:
@@ -168,6 +176,11 @@ class System:
         """The generated secrets (read again: a config reload adds agents' passwords)."""
         return Credentials.load(self.runtime_dir)
 
+    @functools.cached_property
+    def api_token(self) -> str:
+        """Read once (generated at the first start, it never changes): benchmarks poll the API."""
+        return self.creds.api_token
+
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run([*CALLCENTER, "--config", str(self.config_path), *args], capture_output=True,
                                 text=True, env=self.env, timeout=60, cwd=REPO)
@@ -175,26 +188,36 @@ class System:
             raise AssertionError(f"callcenter {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
 
-    def api(self, path: str, token: str | None = "", method: str = "GET", body: Any = None) -> tuple[int, Any]:
+    def api(self, path: str, token: str | None = "", method: str = "GET", body: Any = None,
+            timeout: float = 10) -> tuple[int, Any]:
         """Call path; token '' means the right one, None means no Authorization header."""
         headers = {}
         if token is not None:
-            headers["Authorization"] = f"Bearer {token or self.creds.api_token}"
+            headers["Authorization"] = f"Bearer {token or self.api_token}"
         data = None
         if body is not None:
             data = json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
-        request = urllib.request.Request(f"http://127.0.0.1:{API_PORT}{path}", headers=headers, method=method,
+        request = urllib.request.Request(f"http://127.0.0.1:{self.api_port}{path}", headers=headers, method=method,
                                          data=data)
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.load(response)
         except urllib.error.HTTPError as exc:
             return exc.code, json.load(exc)
 
-    def start_controller(self, extra_env: dict[str, str] | None = None) -> str:
-        """`callcenter run`; returns what it printed up to its ready banner."""
+    def call(self, path: str, body: Any = None, method: str | None = None, timeout: float = 10) -> Any:
+        """The JSON answer of a REST call that must succeed (POST when there is a body); ApiError otherwise."""
+        status, data = self.api(path, method=method or ("POST" if body is not None else "GET"), body=body,
+                                timeout=timeout)
+        if not 200 <= status < 300:
+            raise ApiError(f"{method or 'GET'} {path}: {status} {data}")
+        return data
+
+    def start_controller(self, extra_env: dict[str, str] | None = None, timeout: float = 60) -> str:
+        """`callcenter run`; returns what it printed up to its ready banner (AMI connected by then)."""
         self.starts += 1
+        started = time.monotonic()
         log = self.dir / f"controller-{self.starts}.log"
         self.log_files.append(log)
         out = open(log, "w")  # noqa: SIM115 - the child writes it
@@ -202,9 +225,10 @@ class System:
                                      stderr=subprocess.STDOUT, env={**self.env, **(extra_env or {})}, cwd=REPO,
                                      text=True)
         out.close()
-        wait_until(lambda: "callcenter is running" in log.read_text() or self.proc.poll() is not None, 60,
+        wait_until(lambda: "callcenter is running" in log.read_text() or self.proc.poll() is not None, timeout,
                    "the controller's ready banner")
         assert self.proc.poll() is None, f"controller exited:\n{log.read_text()}"
+        self.ready_seconds = time.monotonic() - started
         wait_until(lambda: self.api("/api/status")[1]["ami"]["connected"], 20, "AMI connected")
         return log.read_text()
 
@@ -228,16 +252,25 @@ class System:
 
 
 class AmiWatch:
-    """The tests' own AMI connection: every event Asterisk sends, to wait on."""
+    """The tests' own AMI connection: every event Asterisk sends, to wait on (bench/_harness.py runs
+    one on a thread of its own). `arrived[i]` is when `events[i]` arrived (time.monotonic())."""
 
-    def __init__(self, client: AmiClient) -> None:
+    def __init__(self, client: AmiClient, on_event: Callable[[], None] = lambda: None) -> None:
         self.client = client
         self.events: list[dict[str, str]] = []
+        self.arrived: list[float] = []
+        self.on_event = on_event  # called after each event is added
 
     async def consume(self) -> None:
         async for item in self.client.raw_events():
             if hasattr(item, "get") and item.get("Event"):
+                self.arrived.append(time.monotonic())  # (first: a reader of events[i] finds arrived[i])
                 self.events.append(dict(item))
+                self.on_event()
+
+    def find(self, predicate: Callable[[dict[str, str]], bool], start: int = 0) -> list[tuple[float, dict[str, str]]]:
+        """(arrival time, event) of every event from index `start` on that `predicate` accepts."""
+        return [(self.arrived[i], e) for i, e in enumerate(self.events[start:], start) if predicate(e)]
 
     def mark(self) -> int:
         """Where the stream is now: `wait_for(since=mark)` looks only at later events."""
@@ -256,6 +289,30 @@ class AmiWatch:
 
     def seen(self, **match: str) -> list[dict[str, str]]:
         return [e for e in self.events if all(e.get(k) == v for k, v in match.items())]
+
+    async def heartbeat(self) -> int | None:
+        """The controller's heartbeat in AstDB (epoch seconds), None if there is none."""
+        reply = await self.client.send(actions.unchecked({"Action": "DBGet", "Family": "callcenter",
+                                                          "Key": "heartbeat"}, as_list=True))
+        for msg in reply if isinstance(reply, list) else [reply]:
+            if msg.get("Event") == "DBGetResponse" and msg.get("Val"):
+                return int(msg.get("Val"))
+        return None
+
+    async def wait_heartbeat_fresh(self, timeout: float = 20) -> None:
+        """Until the dialplan hands new callers to the controller: its heartbeat is written and fresh."""
+        deadline = time.monotonic() + timeout
+        while (beat := await self.heartbeat()) is None or time.time() - beat > HEARTBEAT_MAX / 2:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no fresh controller heartbeat within {timeout:g} s (last: {beat})")
+            await asyncio.sleep(0.1)
+
+    async def wait_heartbeat_stale(self) -> None:
+        """Until the dialplan sends new callers to its fallback: its `${EPOCH} - heartbeat > HEARTBEAT_MAX`
+        holds (the controller is gone: the heartbeat is no longer written)."""
+        beat = await self.heartbeat()
+        if beat is not None:
+            await asyncio.sleep(max(0.0, beat + HEARTBEAT_MAX + 1.2 - time.time()))
 
 
 def find_call(system: System, caller_id: str, ended: bool = True) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ def test_each_hostile_config_is_refused_where_it_is_wrong(path: Path) -> None:
     started = time.monotonic()
     with pytest.raises(ConfigError) as info:
         load_config(path, env={})
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5.0  # refused by shape: expanding an alias bomb would take minutes
     error = info.value
     assert (error.error_id, error.line, error.column) == expected(path), str(error)
     assert "\n" not in str(error) and "\x00" not in str(error)

@@ -9,6 +9,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
+from callcenter.ami.testing import FakeAmi
 from callcenter.core.errors import CallcenterError
 from callcenter.tickets import Store, StorePolicy, TicketCore
 from callcenter.tickets import db
@@ -333,18 +334,18 @@ async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_o
     keeper = Keeper("routing", store.routing_state.save_document)
     task = asyncio.create_task(keeper.run())
     try:
-        control = QueueControl(config, None, tmp_path / "unused.json", keeper=keeper, stored=text)  # type: ignore[arg-type]
+        control = QueueControl(config, FakeAmi(), tmp_path / "unused.json", keeper=keeper, stored=text)
         assert control.state.members["support"] == {"agent1": 7}
         assert control.state.paused["agent1"]["reason"] == "lunch"
         control.state.members["support"]["agent1"] = 3
         control._save()
         await control.flush()
-        again = QueueControl(config, None, tmp_path / "unused.json", keeper=keeper,  # type: ignore[arg-type]
+        again = QueueControl(config, FakeAmi(), tmp_path / "unused.json", keeper=keeper,
                              stored=await import_routing(store, old))
         assert again.state.members["support"] == {"agent1": 3} and not (tmp_path / "unused.json").exists()
         # A bad entry is dropped and reported; the text is kept beside it, never lost.
         broken = json.dumps({"members": {"support": {"agent1": "high"}}, "agents": ["agent1"], "queues": ["support"]})
-        QueueControl(config, None, tmp_path / "unused.json", keeper=keeper, stored=broken)  # type: ignore[arg-type]
+        QueueControl(config, FakeAmi(), tmp_path / "unused.json", keeper=keeper, stored=broken)
         await keeper.flush()
         assert await store.routing_state.document("routing.broken") == broken
     finally:
