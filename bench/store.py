@@ -37,7 +37,8 @@ from sqlalchemy import insert, text
 from callcenter.core import events as ev
 from callcenter.core.bus import Bus
 from callcenter.core.events import CallRecord
-from callcenter.tickets import Store, TicketCore
+from callcenter.tickets.store import Store
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from callcenter.tickets.calls import EVENTS, CallWriter
 from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket

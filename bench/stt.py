@@ -72,7 +72,7 @@ def main() -> None:
 
 async def pool(engine_name: str, model: Path | None, count: int, workers: int, threads: int) -> None:
     from callcenter.voicemail.worker import TranscriptionWorker
-    from callcenter.tickets import TicketCore
+    from callcenter.tickets.core import TicketCore
     from callcenter.tickets import db
     wavs = sorted(FIXTURES.glob("*.wav"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -59,7 +59,7 @@ from callcenter.ivr.prompts import PromptSynth, sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.routing.feature import RoutingFeature
 from callcenter.routing.stored import StoredRouting, stored_state
-from callcenter.tickets import policy as store_policy
+from callcenter.tickets.store import policy as store_policy
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.feature import TicketsFeature, open_core
 from callcenter.voicemail.feature import VoicemailFeature

@@ -11,25 +11,3 @@ is the bus subscriber that writes calls, `reconcile.py` the CDR reconciliation, 
 `cli.py` the REST API and the CLI. Nothing outside this package imports SQLAlchemy or
 phonenumbers.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-from callcenter.tickets.core import TicketCore
-from callcenter.tickets.rules import SlaTarget
-from callcenter.tickets.store import Store, StorePolicy
-
-if TYPE_CHECKING:
-    from callcenter.tickets.settings import StoreSettings
-
-__all__ = ["Store", "StorePolicy", "TicketCore", "policy"]
-
-
-def policy(settings: "StoreSettings", recording_roots: tuple[Path, ...] = ()) -> StorePolicy:
-    """The store's policy from callcenter.yaml's `store:` section; `recording_roots`: the folders
-    retention may delete recordings from."""
-    return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days,
-                       sla={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.sla.items()},
-                       retention_days=dict(settings.retention_days), recording_roots=recording_roots)

@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from callcenter.tickets import db
 from callcenter.tickets import rules
 from callcenter.tickets.rows import StoreDescription
+from callcenter.tickets.rules import SlaTarget
+from callcenter.tickets.settings import StoreSettings
 
 
 @dataclass(frozen=True)
@@ -93,3 +95,11 @@ class Store:
         async with self._writer, self.session() as s, s.begin():
             await s.execute(text("BEGIN IMMEDIATE"))
             yield s
+
+
+def policy(settings: StoreSettings, recording_roots: tuple[Path, ...] = ()) -> StorePolicy:
+    """The store's policy from callcenter.yaml's `store:` section; `recording_roots`: the folders
+    retention may delete recordings from."""
+    return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days,
+                       sla={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.sla.items()},
+                       retention_days=dict(settings.retention_days), recording_roots=recording_roots)

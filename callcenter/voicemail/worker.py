@@ -28,7 +28,7 @@ from callcenter.core.errors import CallcenterError
 from callcenter.voicemail import audio
 from callcenter.voicemail import engines
 from callcenter.voicemail.engine import SpeechError
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets.rows import TakenJob
 from callcenter.core.timers import wait_for_change_or
 

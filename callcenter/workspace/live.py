@@ -28,7 +28,7 @@ from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Limited
 from callcenter.routing.service import Routing
 from callcenter.routing.presence import Presence
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.workspace.wallboard import wallboard
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from callcenter.ami import actions
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 

@@ -16,7 +16,7 @@ from callcenter.ami.testing import FakeAmi
 from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 
 

@@ -191,7 +191,7 @@ async def test_a_failed_resync_step_is_retried_until_it_succeeds(tmp_path: Path,
 
 
 async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(tmp_path: Path) -> None:
-    from callcenter.tickets import TicketCore
+    from callcenter.tickets.core import TicketCore
     from callcenter.tickets import db
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"

@@ -18,7 +18,7 @@ import pytest
 
 from callcenter.channels.email import parse as mail
 from callcenter.channels.email.intake import MailIntake, serve
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from tests.support.webapp import running_app
 from tests.support.config import CONFIG

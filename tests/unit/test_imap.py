@@ -16,7 +16,7 @@ from callcenter.channels.email.imap import ImapPoller
 from callcenter.channels.email.intake import MailIntake
 from callcenter.config import ConfigError, parse_config
 from callcenter.channels.email.settings import EmailSettings
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from tests.support.imapserver import Dovecot
 from tests.support.config import CONFIG

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from callcenter import app as app_mod
 from callcenter.config import parse_config
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from callcenter.web.openapi import SPEC
 from callcenter.ami.testing import FakeAmi

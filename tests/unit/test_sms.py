@@ -21,7 +21,7 @@ from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import TwilioSms
 from callcenter.config import parse_config
 from callcenter.core.credentials import Credentials
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from tests.support.webapp import running_app
 from tests.support.config import CONFIG

@@ -11,7 +11,8 @@ import pytest
 
 from callcenter.ami.testing import FakeAmi
 from callcenter.core.errors import CallcenterError
-from callcenter.tickets import Store, StorePolicy, TicketCore
+from callcenter.tickets.store import Store, StorePolicy
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from callcenter.tickets.rules import SlaTarget
 
@@ -391,7 +392,7 @@ async def test_the_same_identity_created_concurrently_is_one_customer_and_409s(s
 
 
 async def test_a_store_that_cannot_be_used_is_one_line_naming_the_key(tmp_path: Path) -> None:
-    from callcenter.tickets import policy
+    from callcenter.tickets.store import policy
     from callcenter.tickets.feature import open_core
     from callcenter.config import parse_config
 

@@ -14,7 +14,7 @@ import pytest
 
 from callcenter.core import events as ev
 from callcenter.voicemail.worker import TranscriptionWorker
-from callcenter.tickets import TicketCore
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "speech"
