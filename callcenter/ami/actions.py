@@ -20,6 +20,7 @@ from typing import Any, Callable, Generic, Mapping, TypeVar
 
 from callcenter.ami.events import caller_name, caller_text
 from callcenter.core.errors import Refused
+from callcenter.core.text import first_control
 
 # Bounds (characters; and bytes where Asterisk counts bytes). A longer pause reason would be cut by
 # app_queue (mid-character, measured on 22.10) while we kept the whole: memory and Asterisk would
@@ -51,8 +52,8 @@ def text(value: Any, what: str, max_length: int = MAX_VALUE, *, empty: bool = Tr
     """
     if not isinstance(value, str):
         raise InvalidText(what, repr(value), "must be text")
-    bad = next((c for c in value if ord(c) < 0x20 or ord(c) == 0x7F or c in "\u2028\u2029\x85"), None)
-    if bad is not None:
+    bad = first_control(value)  # the one policy (core/text.py); lone surrogates are refused below
+    if bad is not None and not 0xD800 <= ord(bad) <= 0xDFFF:
         raise InvalidText(what, value, f"holds a control character (U+{ord(bad):04X}); line breaks and "
                           "control characters are not allowed")
     if len(value) > max_length:

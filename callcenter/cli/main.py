@@ -16,6 +16,7 @@ from callcenter.channels.chat import cli as chat_cli
 from callcenter.channels.email import cli as email_cli
 from callcenter.channels.sms import cli as sms_cli
 from callcenter.cli import client
+from callcenter.cli.status import lines as status_lines
 from callcenter.core.errors import CallcenterError
 from callcenter.ivr import cli as ivr_cli
 from callcenter.routing import cli as routing_cli
@@ -78,63 +79,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         client.echo_json(data)
         return
-    ast, ami = data["asterisk"], data["ami"]
-    if ast.get("reachable"):
-        click.echo(f"Asterisk   {ast['version']}, up {client.duration(ast['uptime_seconds'])}")
-    else:
-        click.echo(f"Asterisk   not reachable {ast.get('error', '')}".rstrip())
-    click.echo(f"AMI        {'connected' if ami['connected'] else ami['state']}"
-               f"{'' if ami['connected'] or not ami['last_error'] else ' (' + ami['last_error'] + ')'}")
-    resync = data.get("resync", {})
-    if resync:
-        line = f"Resync     {resync['state']}"
-        if resync["state"] in ("running", "retrying", "waiting-for-boot"):
-            line += f" (step {resync['step'] or '-'}, {resync['attempts']} retries"
-            line += f"; last error: {resync['last_error']})" if resync["last_error"] else ")"
-        elif resync.get("last_duration") is not None:
-            line += f" in {resync['last_duration']:.2f} s ({resync['resyncs']} since start): {resync['last']}"
-        click.echo(line)
-    click.echo(f"Calls      {data['calls']['active']} active")
-    store = data.get("store")
-    if store:
-        click.echo(f"Store      {store['url']}, {store['writes']} writes" +
-                   (f"; PROBLEM: {store['problem']}" if store["problem"] else ""))
-    speech = data.get("transcription")
-    if speech:
-        jobs = speech["jobs"]
-        click.echo(f"Voicemail  {speech['engine']}: {jobs.get('queued', 0)} queued, {jobs.get('running', 0)} running, "
-                   f"{jobs.get('done', 0)} transcribed, {jobs.get('empty', 0)} empty, {jobs.get('failed', 0)} failed" +
-                   (f"; PROBLEM: {speech['problem']}" if speech["problem"] else ""))
-    ctl = data.get("controller", {})
-    errors = {n: s for n, s in data.get("subscribers", {}).items() if s["errors"] or s["dropped"]}
-    click.echo(f"Events     {ctl.get('events_seen', 0)} from Asterisk, {ctl.get('events_published', 0)} published; "
-               f"subscriber errors {ctl.get('subscriber_errors', 0)}, call task failures "
-               f"{ctl.get('call_task_failures', 0)}")
-    for name, sub in errors.items():
-        click.echo(f"  {name}: {sub['errors']} errors, {sub['dropped']} dropped; last: {sub['last_error']}")
-    security = data.get("security", {})
-    if security.get("banned") or security.get("failures"):
-        banned = ", ".join(f"{a} ({s:.0f} s left)" for a, s in security["banned"].items()) or "none"
-        worst = ", ".join(f"{a}: {n}" for a, n in list(security["failures"].items())[:5])
-        click.echo(f"SIP guard  banned: {banned}; failed authentications: {worst}")
-    email = data.get("email")
-    if email:
-        imap = email.get("imap")
-        click.echo(f"Email      SMTP {email['smtp']}: {email['received']} received, {email['quarantined']} quarantined"
-                   + (f"; PROBLEM: {email['problem']}" if email.get("problem") else "")
-                   + (f"; IMAP {imap['mailbox']}: {imap['fetched']} fetched"
-                      + (f", PROBLEM: {imap['problem']}" if imap["problem"] else "") if imap else ""))
-    if data.get("config", {}).get("error"):
-        click.echo(f"Config     last reload refused: {data['config']['error_id']}: {data['config']['error']}")
-    if data.get("flows"):
-        f = data["flows"]
-        click.echo(f"Flows      version {f['version']}: {', '.join(f['names'])}"
-                   + (f"  (last reload refused: {len(f['errors'])} error(s); see `callcenter flow list`)"
-                      if f["errors"] else ""))
-    click.echo("Queues")
-    for q in data["queues"]:
-        click.echo(f"  {q['name']:<12} {q['strategy']:<12} agents {q['agents_available']}/{q['agents_logged_in']} "
-                   f"available   waiting {q['waiting']}   longest wait {client.duration(q['longest_wait_seconds'])}")
+    click.echo("\n".join(status_lines(data)))
 
 
 @main.group("config")

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from callcenter.core import located_yaml
+from callcenter.core.text import one_line
 from callcenter.ivr import model as m
 from callcenter.ivr.model import MAX_MATCH_LENGTH
 from callcenter.ivr.schedule import ScheduleError, parse_schedule
@@ -62,12 +63,8 @@ class Problem:
 
 
 MAX_MESSAGE = 500
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-
-
 def _one_line(text: str) -> str:
-    text = _CONTROL.sub(lambda c: repr(c[0])[1:-1], text)
-    return text if len(text) <= MAX_MESSAGE else text[:MAX_MESSAGE - 3] + "..."
+    return one_line(text, MAX_MESSAGE)
 
 
 class _Invalid(Exception):

@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from callcenter.core.text import first_control
 from callcenter.ivr import model as m
 from callcenter.ivr.loader import Problem
 
@@ -25,7 +26,6 @@ KeyPath = tuple[str, ...]
 MAX_SAY_CHARS = 1000  # of one say: text (espeak-ng takes seconds for a page; split long text)
 MAX_SOUND_NAME = 200
 _SOUND_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+")
-_SAY_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # line breaks and tabs are fine
 
 
 def sound_name_problem(name: str) -> str:
@@ -270,9 +270,9 @@ def _check_node(flow: m.Flow, node: m.Node, names: set[str], ctx: Context) -> li
                 elif len(item.text) > MAX_SAY_CHARS:
                     out.append(_problem(flow, where, "bad-value", f"say: text of {len(item.text):,} characters; at "
                                         f"most {MAX_SAY_CHARS:,} (split it into several say: prompts)"))
-                elif bad := _SAY_CONTROL.search(item.text):
+                elif bad := first_control(item.text, multiline=True):  # line breaks and tabs are fine
                     out.append(_problem(flow, where, "bad-value", f"say: text with a control character "
-                                        f"{bad[0]!r}"))
+                                        f"{bad!r}"))
             if isinstance(item, m.Sound):
                 why = sound_name_problem(item.name)
                 if why:

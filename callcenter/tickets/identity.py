@@ -15,6 +15,7 @@ from typing import Literal
 
 import phonenumbers
 
+from callcenter.core.text import first_control
 from callcenter.core.errors import Refused
 from callcenter.routing.callbacks import WITHHELD
 
@@ -53,7 +54,7 @@ def known_region(code: str) -> bool:
 
 def _clean(text: str) -> str:
     text = text.strip()
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+    if first_control(text) is not None:  # the one policy (core/text.py)
         raise IdentityError(f"control character in {text[:40]!r}")
     if len(text) > MAX_VALUE:
         raise IdentityError(f"{len(text)} characters; at most {MAX_VALUE}")

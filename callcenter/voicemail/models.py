@@ -274,9 +274,7 @@ def fetch_vosk(name: str, root: Path = DEFAULT_ROOT, *, url: str = "", sha: str 
     takes a zip already on this machine (copied from a machine that has internet). Errors:
     SpeechError `unknown-model`, `model-download-failed` (the site cannot be reached: said so),
     `model-install-failed` (a checksum or an archive that does not match)."""
-    import urllib.error
     import urllib.parse
-    import urllib.request
     model = VOSK_DOWNLOADS.get(name)
     if model is None:
         raise SpeechError("unknown-model", f"no downloadable model {name!r} (models: {', '.join(VOSK_DOWNLOADS)})")
@@ -296,40 +294,46 @@ def fetch_vosk(name: str, root: Path = DEFAULT_ROOT, *, url: str = "", sha: str 
     with tempfile.TemporaryDirectory(dir=root, prefix=".fetch-") as tmp_name:
         tmp = Path(tmp_name)
         zip_path = archive or tmp / f"{model.folder}.zip"
-        if archive is None:
-            digest = hashlib.sha256()
-            started = time.monotonic()
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response, open(zip_path, "wb") as out:
-                    total, done = int(response.headers.get("Content-Length") or 0), 0
-                    if total > MAX_DOWNLOAD:
-                        raise SpeechError("model-download-failed", f"{url} offers {total} bytes: more than a model")
-                    while block := response.read(1 << 16):
-                        out.write(block)
-                        digest.update(block)
-                        done += len(block)
-                        if progress is not None:
-                            progress(done, total)
-                        elapsed = time.monotonic() - started
-                        if done > MAX_DOWNLOAD or (elapsed > 60 and done / elapsed < MIN_RATE):
-                            raise SpeechError("model-download-failed", f"{url}: {done} bytes in {elapsed:.0f} s: "
-                                              "too slow or too large; try again, or give the zip with --file")
-            except urllib.error.HTTPError as exc:
-                raise SpeechError("model-download-failed", f"cannot download {url}: the server answered "
-                                  f"{exc.code} {exc.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError) as exc:
-                reason = getattr(exc, "reason", None) or exc
-                raise SpeechError("model-download-failed", f"cannot download {url}: {reason}. Is the internet "
-                                  f"reachable from this machine? If not, download the zip elsewhere and give it "
-                                  f"with --file") from None
-            got = digest.hexdigest()
-        else:
-            got = sha256(archive)
+        got = _download(url, zip_path, progress, timeout) if archive is None else sha256(archive)
         if got != sha:
             raise SpeechError("model-install-failed", f"{zip_path.name} has sha256 {got}, not the expected {sha}: "
                               "refusing it (a changed, truncated or wrong download)")
         _unpack(zip_path, f"{model.folder}/", tmp / model.folder)
         return _place(tmp, tmp / model.folder, dest, sha)
+
+
+
+def _download(url: str, path: Path, progress: Progress | None, timeout: float) -> str:
+    """Fetch `url` into `path`; returns its sha256 (hex). Errors: SpeechError `model-download-failed`
+    (the site cannot be reached, answers an error, or sends too much or too slowly)."""
+    import urllib.error
+    import urllib.request
+    digest = hashlib.sha256()
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(path, "wb") as out:
+            total, done = int(response.headers.get("Content-Length") or 0), 0
+            if total > MAX_DOWNLOAD:
+                raise SpeechError("model-download-failed", f"{url} offers {total} bytes: more than a model")
+            while block := response.read(1 << 16):
+                out.write(block)
+                digest.update(block)
+                done += len(block)
+                if progress is not None:
+                    progress(done, total)
+                elapsed = time.monotonic() - started
+                if done > MAX_DOWNLOAD or (elapsed > 60 and done / elapsed < MIN_RATE):
+                    raise SpeechError("model-download-failed", f"{url}: {done} bytes in {elapsed:.0f} s: "
+                                      "too slow or too large; try again, or give the zip with --file")
+    except urllib.error.HTTPError as exc:
+        raise SpeechError("model-download-failed", f"cannot download {url}: the server answered "
+                          f"{exc.code} {exc.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise SpeechError("model-download-failed", f"cannot download {url}: {reason}. Is the internet "
+                          f"reachable from this machine? If not, download the zip elsewhere and give it "
+                          f"with --file") from None
+    return digest.hexdigest()
 
 
 if __name__ == "__main__":

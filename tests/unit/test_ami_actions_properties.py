@@ -298,7 +298,11 @@ VALID: dict[str, Any] = {
                                               caller_id=a[4], variables=a[5]),
                   lambda a: {"ActionID": a[0], "ChannelId": a[0], "Channel": a[1], "Context": a[2], "Exten": a[3],
                              "CallerID": a[4], "Variable": [f"{k}={v}" for k, v in a[5].items()]}),
-    "channel_variables": (st.lists(clean(N), max_size=5), lambda a: actions.channel_variables(*a),
+    # Valid means the joined names fit one AMI line (MAX_VALUE_BYTES): five names of 80 characters
+    # of 4 UTF-8 bytes each do not, and are refused (tested with the bounds below).
+    "channel_variables": (st.lists(clean(N), max_size=5).filter(
+                              lambda a: len(",".join(a).encode()) <= actions.MAX_VALUE_BYTES),
+                          lambda a: actions.channel_variables(*a),
                           lambda a: {"Variables": ",".join(a)}),
     "queue_add": (st.tuples(clean(N, empty=False), clean(N, empty=False), clean(N), reason()),
                   lambda a: actions.queue_add(a[0], a[1], member_name=a[2], penalty=3, paused=True, reason=a[3]),

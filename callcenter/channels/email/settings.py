@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from callcenter.core.config import Locator
+from callcenter.core.text import first_control
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,6 @@ def _check_imap(email: EmailSettings, loc: Locator) -> None:
     if not 5 <= email.imap_poll_seconds <= 86400:
         raise loc.error(("email", "imap_poll_seconds"), "imap_poll_seconds must be 5 to 86400", "bad-value")
     # An IMAP quoted string: no control character, no quote.
-    if not email.imap_mailbox.strip() or any(ord(c) < 0x20 or c == '"' for c in email.imap_mailbox):
+    if not email.imap_mailbox.strip() or first_control(email.imap_mailbox) is not None or '"' in email.imap_mailbox:
         raise loc.error(("email", "imap_mailbox"), "a mailbox name without control characters or quotes",
                         "bad-value")
