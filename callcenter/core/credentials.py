@@ -11,7 +11,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import yaml
 
@@ -61,7 +61,7 @@ class Credentials:
     def load_or_create(cls, runtime_dir: Path, agents: Iterable[str]) -> "Credentials":
         """Load the secrets, adding any that are missing (new agents); write back with 0600."""
         path = cls.path(runtime_dir)
-        data: dict = {}
+        data: dict[str, Any] = {}
         if path.exists():
             data = yaml.safe_load(path.read_text()) or {}
         changed = not path.exists()

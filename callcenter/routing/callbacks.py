@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Literal, Mapping
 
-from callcenter.routing.keeping import Keeper
+from callcenter.core.keeper import Keeper
 
 CallbackState = Literal["pending", "dialing", "connected", "failed"]
 

@@ -20,7 +20,7 @@ from callcenter.ami import actions
 from callcenter.ami.port import AmiPort
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError, Conflict, Refused, UnknownAgent, UnknownQueue, Upstream
-from callcenter.routing.keeping import Keeper
+from callcenter.core.keeper import Keeper
 
 log = logging.getLogger(__name__)
 
