@@ -42,9 +42,12 @@ def main(ctx: click.Context, config_path: str | None) -> None:
                            callcenter agent list | show | credentials
     IVR flows:             callcenter flow validate | graph | list | reload
     Configuration:         callcenter config check | reload
-    Customers, tickets:    callcenter customer ... | ticket ... | voicemail list | show
+    Customers, tickets:    callcenter customer ... | ticket ... | call record pause | retention apply
+    Voicemail:             callcenter voicemail list | show | retranscribe    callcenter speech models
+    SMS, email, chat:      callcenter sms send | simulate    email quarantine list    chat list
     Web pages:             http://127.0.0.1:8080/ (agents), /wallboard (supervisors)
                            callcenter agent credentials (web_password) | user add | list | passwd | remove
+    List and show commands take --json (the REST API's rows). Each feature's page: docs/ in the repository.
     """
     ctx.ensure_object(dict)
     ctx.obj["config_path"] = config_path
