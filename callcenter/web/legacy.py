@@ -18,9 +18,6 @@ AGENT_ROUTES = frozenset({
     ("POST", "/api/tickets/{id}/reply"), ("POST", "/api/calls/{call_id}/wrapup"),
     ("GET", "/api/voicemails"), ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"),
     ("GET", "/api/interactions/{id}/audio"), ("GET", "/api/interactions/{id}/html"),
-    ("GET", "/api/chats"), ("GET", "/api/chats/canned"), ("POST", "/api/chats/{id}/messages"),
-    ("POST", "/api/chats/{id}/typing"), ("POST", "/api/chats/{id}/transfer"), ("POST", "/api/chats/{id}/end"),
-    ("POST", "/api/chats/{id}/verify"), ("POST", "/api/chats/{id}/call"), ("GET", "/api/chat-files/{key}"),
 })
 ADMIN_PREFIXES = ("/api/users", "/api/retention/", "/api/email/quarantine")
 PUBLIC = frozenset({"/api/login"})

@@ -37,7 +37,7 @@ async def test_a_visitor_chats_from_the_widget_and_the_agent_answers_in_the_page
     # may have left agent1 a chat of their own: this one is the chat holding the message.
     deadline = time.monotonic() + 10
     while True:
-        ours = [c for c in system.api("/api/chats")[1] if any(m["text"] == HOSTILE for m in c["messages"])]
+        ours = [c for c in system.api("/api/chats")[1]["chats"] if any(m["text"] == HOSTILE for m in c["messages"])]
         if (len(ours) == 1 and ours[0]["agent"] == "agent1") or time.monotonic() > deadline:
             break
         await asyncio.sleep(0.1)

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from callcenter import app as app_mod
 from callcenter.channels.chat import rules
 from callcenter.channels.chat.desk import ChatDesk
+from callcenter.channels.chat.router import ChatRouter
 from callcenter.config import ConfigError, parse_config
+from callcenter.core.errors import CallcenterError
 from callcenter.core.credentials import Credentials
 from callcenter.tickets.schema import Ticket
 from tests.support.webapp import running_app
@@ -72,6 +74,34 @@ def test_a_paused_offline_or_busy_agent_gets_no_chat() -> None:
     assert rules.route([rules.Waiting(1, "support", 1.0, prefer="b")], [seat("a"), seat("b", chats=2)], {}, 3, 1) \
         == [(1, "b")]  # back to the agent who had it
     assert not rules.online([seat("a", paused=True), seat("b", online=False)], "support")
+
+
+def test_lost_and_idle_chats_and_the_places_to_tell() -> None:
+    assert not rules.lost(100.0, 159.0, 60) and rules.lost(100.0, 160.0, 60)  # the grace is over at 60 s
+    assert rules.lost(100.0, 100.0, 0)  # no grace: at once
+    assert not rules.idle(0.0, 30 * 60 - 1, 30, visitor_online=False)
+    assert rules.idle(0.0, 30 * 60, 30, visitor_online=False)
+    assert not rules.idle(0.0, 10 * 3600, 30, visitor_online=True)  # a visitor's page open: never idle
+    assert rules.to_tell({1: 1, 2: 2, 3: 1}, {1: 1, 2: 3}) == {2: 2, 3: 1}  # moved up, or never told
+    assert list(rules.to_tell({5: 2, 4: 1}, {})) == [5, 4]  # in the order of the places given
+    assert rules.to_tell({}, {1: 1}) == {}
+    assert rules.has_room(seat("a", chats=2), 3, 1) and not rules.has_room(seat("a", chats=3), 3, 1)
+    assert not rules.has_room(seat("a", on_call=True, chats=1), 3, 1)  # a call and one chat
+    assert not rules.has_room(seat("a", online=False), 3, 1) and not rules.has_room(seat("a", paused=True), 3, 1)
+
+
+def test_a_visitors_id_and_contact() -> None:
+    token = "A" * 43
+    assert rules.visitor_id(token) == rules.visitor_id(token) != rules.visitor_id("B" * 43)
+    assert len(rules.visitor_id(token)) == 32 and token not in rules.visitor_id(token)
+    assert rules.contact({"name": "  Ann\r\n  Lee ", "email": "", "phone": None}, "US") == {"name": "Ann Lee"}
+    assert rules.contact({"name": "x" * 300, "phone": "(415) 555-0400"}, "US") == \
+        {"name": "x" * 100, "phone": "(415) 555-0400"}  # as the visitor wrote it, bounded
+    for bad, error in (({"name": 5}, "bad-request"), ({"email": "a@b.c\nBcc: evil@x.com"}, "invalid-identity"),
+                       ({"phone": "+1 415 555 2671; DROP TABLE"}, "invalid-identity")):
+        with pytest.raises(CallcenterError) as refused:
+            rules.contact(bad, "US")
+        assert refused.value.error_id == error
 
 
 def test_attachments_are_told_by_their_bytes() -> None:
@@ -458,18 +488,19 @@ async def test_a_restarted_desk_takes_its_chats_up_again(site: Site) -> None:
     config = site.parts.config
     clock = [1000.0]
     desk = ChatDesk(store.chats, lambda: config, lambda e: asyncio.sleep(0), lambda: clock[0], pages=set)
+    router = ChatRouter(desk)
     await desk.load()
     assert desk.live[chat["id"]]["agent"] == "agent1"
-    await desk.route()
+    await router.route()
     assert desk.live[chat["id"]]["state"] == "active"  # the agent's page may come back
     clock[0] += config.chat.agent_grace_seconds
-    await desk.route()
+    await router.route()
     assert desk.live[chat["id"]]["state"] == "waiting" and desk.prefer[chat["id"]] == "agent1"
     desk.pages = lambda: {"agent1"}
-    await desk.route()
+    await router.route()
     assert desk.live[chat["id"]]["agent"] == "agent1"  # back to the agent who had it
     clock[0] += config.chat.idle_end_minutes * 60
-    await desk.route()
+    await router.route()
     assert chat["id"] not in desk.live  # nobody there for half an hour: ended
     assert (await desk.chats.get(chat["id"]))["ended_by"] == "system: idle"
 

@@ -1,18 +1,20 @@
-"""Web chat's wiring: the chat desk (chats kept in the store, routed to agents by skill and
-capacity), the visitor's widget and socket, the agents' chat API."""
+"""Web chat's wiring: the chat desk (chats kept in the store, desk.py), its visitors' and agents'
+sides (service.py), the router that hands chats to agents by skill and capacity (router.py), the
+visitor's widget and socket (routes_visitor.py) and the agents' chat API (routes_agent.py)."""
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable
 
-from callcenter.channels.chat import routes as chat_routes
+from callcenter.channels.chat import router as router_mod
 from callcenter.channels.chat.desk import ChatDesk
-from callcenter.core import events as ev
-from callcenter.core.feature import Feature, Route, StaticFolder, Task
+from callcenter.channels.chat.router import ChatRouter
+from callcenter.channels.chat.routes_agent import AgentRoutes
+from callcenter.channels.chat.routes_visitor import VisitorRoutes
+from callcenter.channels.chat.service import AgentSide, VisitorSide
+from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets.core import TicketCore
-from callcenter.web.http import json_body
-from callcenter.web.legacy import routes_of
 
 
 class ChatFeature(Feature):
@@ -25,16 +27,20 @@ class ChatFeature(Feature):
         or ringing); `call(agent, number, ticket)`: click-to-call (chat → call)."""
         self.deps = deps
         self.desk = ChatDesk(core.chats, deps.config, deps.bus.publish, deps.clock, pages=pages,
-                             agent_state=availability, call=call)
-        deps.bus.subscribe("chat", self.desk.on_event, ev.AgentStateChanged, ev.CallEnded, ev.PagesChanged)
+                             agent_state=availability)
+        self.visitors = VisitorSide(self.desk)
+        self.agents = AgentSide(self.desk, call=call)
+        self.router = ChatRouter(self.desk)
+        deps.bus.subscribe("chat", self.router.on_event, *router_mod.EVENTS)
 
-    def routes(self) -> Sequence[Route | StaticFolder]:
+    def routes(self) -> list[Route]:
         config = self.deps.config
-        return routes_of(lambda app: chat_routes.add_routes(app, desk=self.desk, config=config, json_body=json_body,
-                                                            runtime_dir=config().runtime_dir, clock=self.deps.clock))
+        files = config().runtime_dir / "chat-attachments"
+        return [*VisitorRoutes(self.visitors, config, self.deps.clock, files).table(),
+                *AgentRoutes(self.agents, config, files).table()]
 
     async def start(self) -> None:
         await self.desk.load()  # the chats a previous run left open
 
     def tasks(self) -> list[Task]:
-        return [(self.desk.run(), "chat desk")]
+        return [(self.router.run(), "chat desk")]
