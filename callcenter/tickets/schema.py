@@ -240,7 +240,7 @@ class WebSession(Base):
 
 
 class Chat(Base):
-    """A web chat (channels/chatdesk.py): who the visitor is, where it waits or who has it. Its
+    """A web chat (channels/chat/): who the visitor is, where it waits or who has it. Its
     messages are interactions (channel `chat`, address = the visitor id, variables.chat = this id)
     on `ticket_id`. Kept in the store so a restarted controller picks its chats up again."""
 
