@@ -204,7 +204,7 @@ class MessageReceived:
 @dataclass(frozen=True)
 class ChatChanged:
     """A web chat moved (channels/chat/): a message, typing, an assignment, a transfer, its
-    end. `chat` is the chat as agents see it (store/chats.py `chat_dict`, without messages);
+    end. `chat` is the chat as agents see it (tickets/chats.py `chat_dict`, without messages);
     `previous_agent` is who had it before a transfer or a requeue (their page drops it)."""
 
     kind: str  # new | waiting | assigned | transferred | message | typing | contact | ended

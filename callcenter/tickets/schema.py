@@ -1,4 +1,4 @@
-"""The store's tables (SQLAlchemy 2 declarative; the migrations in store/migrations/ create them).
+"""The store's tables (SQLAlchemy 2 declarative; the migrations in tickets/migrations/ create them).
 
 Times are epoch seconds (float, UTC) like the domain events' `at`; durations are whole seconds.
 One customer has many identities (phone in E.164, email, chat visitor id, account id), tickets and
