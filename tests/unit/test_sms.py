@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient
 from callcenter import app as app_mod
 from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import DevSms, TwilioSms
-from callcenter.channels.sms.service import OptedOut, SmsService, missed
+from callcenter.channels.sms.service import OptedOut, SmsService
 from callcenter.config import Config, parse_config
 from callcenter.core import events as ev
 from callcenter.core.errors import CallcenterError, Conflict, NotFound, Refused
@@ -377,7 +377,8 @@ async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket
                           agent_answered_at=5.0)
     withheld = CallRecord("990.3", "anonymous", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
     left_a_message = CallRecord("990.4", "4155550460", "", "8005550100", "inbound", 0.0, voicemail="/vm/1.wav")
-    assert missed(gave_up) and not missed(answered) and not missed(withheld) and not missed(left_a_message)
+    assert sms.missed(gave_up) and not sms.missed(answered) and not sms.missed(withheld)
+    assert not sms.missed(left_a_message)
     row = await service.store.calls.step("990.1", step="ended", caller_id="4155550460", did="8005550100")
     assert await service.sms.missed_call(gave_up, row["ticket_id"])
     assert service.provider.sent == [("4155550460", "Sorry we missed you: reply here.")]

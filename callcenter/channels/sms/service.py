@@ -38,13 +38,6 @@ class OptedOut(Conflict):
         super().__init__("opted-out", f"{number} sent STOP: no SMS until they send START")
 
 
-def missed(record: CallRecord) -> bool:
-    """Did the caller give up on this call (pure)? An inbound call nobody answered that left no
-    voicemail, abandoned in the queue or ended there, from a number that can be texted."""
-    return (record.direction == "inbound" and record.agent_answered_at is None and not record.voicemail
-            and (record.abandoned or record.queue is not None) and sms.textable(record.caller_id.strip()))
-
-
 class SmsService:
     """SMS of one store through one provider. `config()`: the configuration in force (`sms:`, the
     public URL the status callback names); `publish`: the bus; `clock()`: epoch seconds."""
@@ -118,10 +111,10 @@ class SmsService:
 
     async def missed_call(self, record: CallRecord, ticket_id: int) -> bool:
         """After a call is stored on `ticket_id`: `sms.missed_call_text` (off when empty) to a caller
-        who gave up (`missed`) and has not sent STOP. True if a message went out. Errors: those of
+        who gave up (rules.missed) and has not sent STOP. True if a message went out. Errors: those of
         `send` but OptedOut."""
         text = self.config().sms.missed_call_text
-        if not text or not missed(record):
+        if not text or not sms.missed(record):
             return False
         number = record.caller_id.strip()
         try:
