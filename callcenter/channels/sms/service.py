@@ -53,8 +53,8 @@ class SmsService:
         True if new; False for a provider's retry of a MessageSid already stored). A new one that
         is a STOP / START keyword sets or clears the sender's opt-out (and is kept like any
         message); every new one is published as MessageReceived. Errors: Refused `bad-request`
-        (no From or MessageSid, a Body over 1,600 characters, control characters or line breaks in
-        From or MessageSid: they would break lines in lists and logs)."""
+        (no From or MessageSid, a Body over 1,600 characters, a From over 64 or a MessageSid over
+        100, control characters or line breaks in either: they would break lines in lists and logs)."""
         body = clean_text(body)
         if not sender or not sid or len(body) > MAX_BODY_CHARS or len(sid) > MAX_SID_CHARS \
                 or len(sender) > MAX_SENDER_CHARS or clean_text(sender) != sender or clean_text(sid) != sid \
