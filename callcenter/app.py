@@ -42,6 +42,7 @@ from callcenter.calls.feature import CallsFeature
 from callcenter.cli import banner
 from callcenter.channels.chat.feature import ChatFeature
 from callcenter.channels.email.feature import EmailFeature
+from callcenter.channels.replies import RepliesFeature
 from callcenter.channels.sms.feature import SmsFeature
 from callcenter.channels.sms.provider import SmsProvider
 from callcenter.config import CONTROLLER_FILE, Config, check_sounds
@@ -115,6 +116,7 @@ class App:
     workspace: WorkspaceFeature | None
     sms: SmsFeature | None
     email: EmailFeature | None
+    replies: RepliesFeature | None
     chat: ChatFeature | None
     web: web.Application  # every feature's routes behind one middleware (web/server.py)
     token: str  # the API token the web app takes
@@ -127,7 +129,7 @@ class App:
     @property
     def features(self) -> tuple[Feature, ...]:
         return tuple(f for f in (self.calls, self.routing, self.ivr, self.asterisk, self.voicemail, self.tickets,
-                                 self.workspace, self.sms, self.email, self.chat) if f is not None)
+                                 self.workspace, self.sms, self.email, self.replies, self.chat) if f is not None)
 
     async def start(self) -> None:
         """What must be ready before the system is announced (logins synced, chats loaded, SMTP bound)."""
@@ -210,8 +212,8 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                                apply_bans=supervise.ban_applier(install, current, ami) if install is not None else None)
     pump = Pump(ami.events, bus, (calls.tracker, routing.presence), routing.presence, clock,
                 event_time=lambda: ami.event_time)
-    voicemail, tickets_feature, workspace, sms, email, chat = _store_features(deps, tickets, calls, routing,
-                                                                             credentials, sms_provider, dirs)
+    voicemail, tickets_feature, workspace, sms, email, replies, chat = _store_features(
+        deps, tickets, calls, routing, credentials, sms_provider, dirs)
     _add_faults(bus, faults)
     token = credentials.api_token if credentials is not None else secrets.token_urlsafe(32)
 
@@ -221,7 +223,7 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
     reloader = ConfigReloader(Path(config.source), install, ami, current, apply,
                               lambda: sorted(asterisk.guard.banned)) if install is not None else None
     features: list[Feature] = [f for f in (calls, routing, ivr, asterisk, voicemail, tickets_feature, workspace, sms,
-                                           email, chat) if f is not None]
+                                           email, replies, chat) if f is not None]
     routes: list[Route | StaticFolder] = [*SystemRoutes(lambda: ami.state, lambda: app.status(),
                                                         reloader.reload if reloader is not None else None).table()]
     for feature in features:
@@ -234,35 +236,35 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                               agents=lambda: frozenset(current().agents),
                               on_shutdown=(workspace.stop,) if workspace is not None else ())
     app = App(current, ami, bus, pump, calls, routing, ivr, asterisk, store=tickets, tickets=tickets_feature,
-              voicemail=voicemail, workspace=workspace, sms=sms, email=email, chat=chat, web=web_app, token=token,
-              reloader=reloader)
+              voicemail=voicemail, workspace=workspace, sms=sms, email=email, replies=replies, chat=chat, web=web_app,
+              token=token, reloader=reloader)
     return app
 
 
 StoreSide = tuple[VoicemailFeature | None, TicketsFeature | None, WorkspaceFeature | None, SmsFeature | None,
-                  EmailFeature | None, ChatFeature | None]
+                  EmailFeature | None, RepliesFeature | None, ChatFeature | None]
 
 
 def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, routing: RoutingFeature,
                     credentials: Credentials | None, sms_provider: SmsProvider | None, dirs: InstanceDirs | None
                     ) -> StoreSide:
     """The features that need the ticket store (all None without one): voicemail, tickets,
-    workspace, sms, email, chat, in that order."""
+    workspace, sms, email, replies, chat, in that order."""
     if core is None:
-        return None, None, None, None, None, None
+        return None, None, None, None, None, None, None
     config = deps.config()
     voicemail = VoicemailFeature(deps, core)
     tickets = TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
                              cdr_file=dirs.cdr if dirs is not None else None, on_voicemail=voicemail.worker.wake)
     workspace = WorkspaceFeature(deps, core, routing=routing.service, tracker=calls.tracker,
                                  presence=routing.presence, calls=calls.service, credentials=credentials)
-    email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(config.runtime_dir)) \
-        if config.email.enabled else None
+    email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(config.runtime_dir))
     sms = SmsFeature(deps, core, auth_token=credentials.sms_token if credentials is not None else lambda: "",
-                     provider=sms_provider, intake=lambda: email.intake if email is not None else None)
+                     provider=sms_provider)
+    replies = RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets)
     chat = ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
                        call=routing.service.call_customer)
-    return voicemail, tickets, workspace, sms, email, chat
+    return voicemail, tickets, workspace, sms, email, replies, chat
 
 
 def _add_faults(bus: Bus, faults: frozenset[str]) -> None:

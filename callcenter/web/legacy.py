@@ -15,11 +15,11 @@ AGENT_ROUTES = frozenset({
     ("GET", "/api/customers"), ("POST", "/api/customers"), ("GET", "/api/customers/{id}"),
     ("PATCH", "/api/customers/{id}"), ("POST", "/api/customers/{id}/merge"),
     ("GET", "/api/tickets"), ("GET", "/api/tickets/{id}"), ("PATCH", "/api/tickets/{id}"),
-    ("POST", "/api/tickets/{id}/reply"), ("POST", "/api/calls/{call_id}/wrapup"),
+    ("POST", "/api/calls/{call_id}/wrapup"),
     ("GET", "/api/voicemails"), ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"),
-    ("GET", "/api/interactions/{id}/audio"), ("GET", "/api/interactions/{id}/html"),
+    ("GET", "/api/interactions/{id}/audio"),
 })
-ADMIN_PREFIXES = ("/api/users", "/api/retention/", "/api/email/quarantine")
+ADMIN_PREFIXES = ("/api/users", "/api/retention/")
 PUBLIC = frozenset({"/api/login"})
 
 

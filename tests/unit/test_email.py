@@ -278,3 +278,92 @@ async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Pa
             assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"
         async with client.get(f"/api/interactions/{row['id']}/html") as r:
             assert r.status == 401
+
+
+class Relay:
+    """An SMTP relay of the test's own (aiosmtpd on 127.0.0.1): what our answers went out as."""
+
+    def __init__(self) -> None:
+        self.relayed: list[EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's
+        raw = envelope.original_content or envelope.content
+        self.relayed.append(mail.BytesParser(policy=mail.policy.default).parsebytes(raw))  # type: ignore[arg-type]
+        return "250 OK"
+
+
+async def test_an_answer_threads_on_the_ticket_and_goes_through_the_relay_without_http(tmp_path: Path) -> None:
+    """EmailService.reply: to the customer's own address (not `to`), In-Reply-To / References of the
+    thread (RFC 5322 §3.6.4), `[#id]` in the subject, stored with the ids the next answer threads on."""
+    import dataclasses
+
+    from aiosmtpd.smtp import SMTP as Server
+
+    from callcenter.channels.email.service import EmailService
+    from callcenter.channels.email.settings import EmailSettings
+    from callcenter.core.errors import Conflict, NotFound, Upstream
+    relay = Relay()
+    server = await asyncio.get_running_loop().create_server(lambda: Server(relay, hostname="relay"), "127.0.0.1", 0)
+    settings = dataclasses.replace(EmailSettings(), relay_host="127.0.0.1",
+                                   relay_port=server.sockets[0].getsockname()[1], from_address="help@shop.example")
+    url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
+    await asyncio.to_thread(db.upgrade, url)
+    store = TicketCore.build(url)
+    await store.open()
+    intake = MailIntake(store.messages, tmp_path, lambda e: asyncio.sleep(0), settings=lambda: settings)
+    service = EmailService(store.messages, lambda: settings)
+    try:
+        first = await intake.take(message("Order 4567", "Where is it?", msgid="<r1@example.com>",
+                                          references="<r0@example.com>").as_bytes())
+        ticket = first["ticket"]
+        row = await service.reply(ticket, "It ships\x00 today.", to="someone@else.example", actor="agent1")
+        (sent,) = relay.relayed
+        assert row["address"] == "ann@example.com" and "ann@example.com" in sent["To"]
+        assert row["body"] == "It ships today." and row["agent"] == "agent1" and row["delivery_status"] == "sent"
+        assert sent["Subject"] == row["subject"] == f"Re: Order 4567 [#{ticket}]"
+        assert sent["In-Reply-To"] == "<r1@example.com>" and sent["References"] == "<r0@example.com> <r1@example.com>"
+        assert row["external_id"] == sent["Message-ID"] and sent["Message-ID"].endswith("@shop.example>")
+        assert row["variables"] == {"in_reply_to": "<r1@example.com>",
+                                    "references": ["<r0@example.com>", "<r1@example.com>"]}
+        await service.reply(ticket, "And a tracking number.", to=None, actor="agent1")
+        second = relay.relayed[-1]
+        assert second["In-Reply-To"] == sent["Message-ID"]  # the thread's newest: our first answer
+        assert second["References"].split() == ["<r0@example.com>", "<r1@example.com>", sent["Message-ID"]]
+        kept = EmailService(store.messages, lambda: dataclasses.replace(settings, relay_host=""))
+        assert (await kept.reply(ticket, "Kept.", to=None, actor="agent1"))["delivery_status"] == "kept (no relay)"
+        down = EmailService(store.messages, lambda: dataclasses.replace(settings, relay_port=9))
+        before = len((await store.tickets.get(ticket))["interactions"])
+        with pytest.raises(Upstream) as refused:
+            await down.reply(ticket, "Lost?", to=None, actor="agent1")
+        assert refused.value.error_id == "mail-send-failed"
+        assert len((await store.tickets.get(ticket))["interactions"]) == before  # nothing stored as sent
+        texted, _ = await store.messages.inbound("sms", "+14155550480", "hi", external_id="SM1")
+        with pytest.raises(Conflict) as no_address:
+            await service.reply(texted["ticket_id"], "x", to=None, actor="agent1")
+        assert no_address.value.error_id == "no-address"
+        with pytest.raises(NotFound):
+            await service.reply(999_999, "x", to=None, actor="agent1")
+        assert len(relay.relayed) == 2
+    finally:
+        server.close()
+        await store.close()
+
+
+async def test_with_email_off_nothing_is_received_yet_the_routes_answer_and_answers_go_out(tmp_path: Path) -> None:
+    config = CONFIG.format(runtime=tmp_path) + "email: {enabled: false}\n"
+    async with running_app(config, tmp_path) as (client, creds, parts):
+        assert parts.email is not None and parts.email.smtp is None and parts.email.tasks() == []
+        assert "email" not in await parts.status()
+        headers = {"Authorization": f"Bearer {creds.api_token}"}
+        async with client.get("/api/email/quarantine", headers=headers) as r:
+            assert r.status == 200 and await r.json() == {"problem": "the email receiver is not running",
+                                                          "messages": []}
+        async with client.get("/api/interactions/1/html", headers=headers) as r:
+            assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"
+        assert parts.store is not None
+        row, _ = await parts.store.messages.inbound("email", "ann@example.com", "Hello", external_id="<o1@example.com>")
+        async with client.post(f"/api/tickets/{row['ticket_id']}/reply", headers=headers,
+                               json={"channel": "email", "text": "Hi Ann"}) as r:
+            answer = await r.json()
+            assert r.status == 200 and answer["address"] == "ann@example.com"
+            assert answer["delivery_status"] == "kept (no relay)"

@@ -13,13 +13,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter import app as app_mod
 from callcenter.channels.sms import rules as sms
-from callcenter.channels.sms.provider import TwilioSms
-from callcenter.config import parse_config
+from callcenter.channels.sms.provider import DevSms, TwilioSms
+from callcenter.channels.sms.service import OptedOut, SmsService
+from callcenter.config import Config, parse_config
+from callcenter.core import events as ev
+from callcenter.core.errors import CallcenterError, Conflict, NotFound, Refused
+from callcenter.core.events import CallRecord
 from callcenter.core.credentials import Credentials
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
@@ -143,6 +148,42 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
     assert last["delivery_status"] == "delivered"
 
 
+async def test_an_agent_replies_by_either_channel_on_tickets_of_theirs_or_of_nobodys(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    texted, _ = await store.messages.inbound("sms", "+14155550490", "Hello", external_id="SM90")
+    mailed, _ = await store.messages.inbound("email", "bob@example.com", "Hello", external_id="<b1@example.com>")
+    browser = aiohttp.ClientSession(base_url=str(site.client.make_url("")), cookie_jar=aiohttp.CookieJar(unsafe=True))
+    try:
+        async with browser.post("/api/login", json={"name": "agent1",
+                                                    "password": site.creds.web_passwords["agent1"]}) as r:
+            csrf = (await r.json())["csrf_token"]
+
+        async def reply(ticket: int, channel: str) -> tuple[int, Any]:
+            async with browser.post(f"/api/tickets/{ticket}/reply", json={"channel": channel, "text": "On it."},
+                                    headers={"X-CSRF-Token": csrf}) as r:
+                return r.status, await r.json()
+        for row, channel in ((texted, "sms"), (mailed, "email")):
+            ticket = row["ticket_id"]
+            status, body = await reply(ticket, channel)
+            assert status == 200 and body["agent"] == "agent1" and body["channel"] == channel  # nobody's
+            await store.tickets.update(ticket, "supervisor", assignee="agent2")
+            status, body = await reply(ticket, channel)
+            assert status == 403 and body["error_id"] == "forbidden"  # another agent's
+            r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": channel, "text": "Admin here."})
+            assert r.status == 200  # the API token: an admin, any ticket
+            await store.tickets.update(ticket, "supervisor", assignee="agent1")
+            assert (await reply(ticket, channel))[0] == 200  # their own
+        status, body = await reply(999_999, "sms")
+        assert status == 404 and body["error_id"] == "unknown-ticket"
+    finally:
+        await browser.close()
+    for bad in ({"channel": ["sms"], "text": "x"}, {"channel": {}, "text": "x"}, {"text": "x"},
+                {"channel": "email", "text": "x", "to": 5}, {"channel": "email", "text": " "}):
+        r = await site.api("POST", f"/api/tickets/{texted['ticket_id']}/reply", bad)
+        assert r.status == 400 and (await r.json())["error_id"] == "bad-request", bad
+
+
 class FakeTwilio(BaseHTTPRequestHandler):
     received: list[tuple[str, dict[str, list[str]], str]] = []
 
@@ -248,32 +289,122 @@ async def test_a_known_customer_writing_at_once_gets_one_ticket_and_every_write_
         await store.close()
 
 
-async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket(tmp_path: Path) -> None:
-    from callcenter.calls.tracker import CallRecord
-    from callcenter.channels.sms.missed_call import missed, missed_call_sms
-    from callcenter.channels.sms.provider import DevSms
+class Service:
+    """An SmsService on a real SQLite store, without HTTP: the dev provider, the events it publishes."""
+
+    def __init__(self, store: TicketCore, config: Config) -> None:
+        self.store, self.config, self.provider = store, config, DevSms()
+        self.events: list[Any] = []
+        self.sms = SmsService(store.messages, self.provider, lambda: self.config, self.publish, lambda: 1234.5)
+
+    async def publish(self, event: Any) -> None:
+        self.events.append(event)
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[Service]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
     store = TicketCore.build(url)
     await store.open()
+    config = parse_config(CONFIG.format(runtime=tmp_path) + "sms: {missed_call_text: 'Sorry we missed you: "
+                          "reply here.'}\n", file="test.yaml", env={})
     try:
-        config = parse_config(CONFIG.format(runtime=tmp_path) + "sms: {missed_call_text: 'Sorry we missed you: "
-                              "reply here.'}\n", file="test.yaml", env={})
-        gave_up = CallRecord("990.1", "4155550460", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
-        answered = CallRecord("990.2", "4155550460", "", "8005550100", "inbound", 0.0, queue="support",
-                              agent_answered_at=5.0)
-        withheld = CallRecord("990.3", "anonymous", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
-        assert missed(gave_up) and not missed(answered) and not missed(withheld)
-        row = await store.calls.step("990.1", step="ended", caller_id="4155550460", did="8005550100")
-        provider, messages = DevSms(), store.messages
-        sent = await missed_call_sms(gave_up, row, config=lambda: config, messages=messages, provider=lambda: provider)
-        assert sent and provider.sent == [("4155550460", "Sorry we missed you: reply here.")]
-        ticket = await store.tickets.get(row["ticket_id"])
-        assert [i["channel"] for i in ticket["interactions"]].count("sms") == 1
-        await messages.set_opt_out("4155550460", True)
-        assert not await missed_call_sms(gave_up, row, config=lambda: config, messages=messages,
-                                         provider=lambda: provider)
-        off = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})
-        assert not await missed_call_sms(gave_up, row, config=lambda: off, messages=messages, provider=lambda: provider)
+        yield Service(store, config)
     finally:
         await store.close()
+
+
+async def test_an_inbound_sms_is_stored_once_per_sid_published_once_and_stop_start_recorded(service: Service) -> None:
+    row, new = await service.sms.receive("+14155550470", "Where is my order?\x00", "SM70", to="+18005550100")
+    assert new and row["body"] == "Where is my order?" and row["external_id"] == "SM70" and row["did"] == "+18005550100"
+    again, new = await service.sms.receive("+14155550470", "Where is my order?", "SM70")  # the provider retries
+    assert not new and again["id"] == row["id"]
+    (event,) = service.events
+    assert isinstance(event, ev.MessageReceived) and event.channel == "sms" and event.ticket_id == row["ticket_id"]
+    assert event.address == "+14155550470" and event.text == "Where is my order?" and event.at == 1234.5
+    await service.sms.receive("+14155550470", " Stop ", "SM71")
+    assert await service.store.messages.opted_out("+14155550470")
+    await service.sms.receive("+14155550470", "STOP", "SM71")  # a retry of the STOP: nothing more published
+    await service.sms.receive("+14155550470", "unstop", "SM72")
+    assert not await service.store.messages.opted_out("+14155550470")
+    assert len(service.events) == 3
+
+
+@pytest.mark.parametrize("sender, body, sid", [
+    ("", "hi", "SM1"), ("+14155550471", "hi", ""), ("+14155550471", "x" * 1601, "SM1"),
+    ("+1" * 40, "hi", "SM1"), ("+14155550471", "hi", "S" * 101), ("+14155550471\r\nX: y", "hi", "SM1"),
+    ("+1415555\x000471", "hi", "SM1"), ("+14155550471", "hi", "SM\n1"),
+])
+async def test_an_inbound_sms_without_sender_or_sid_or_with_a_broken_one_is_refused(
+        service: Service, sender: str, body: str, sid: str) -> None:
+    with pytest.raises(Refused) as refused:
+        await service.sms.receive(sender, body, sid)
+    assert refused.value.error_id == "bad-request" and service.events == []
+    assert await service.store.customers.find("+14155550471") is None
+
+
+async def test_a_reply_goes_to_the_customers_phone_or_to_and_is_refused_when_it_cannot(service: Service) -> None:
+    row, _ = await service.sms.receive("+14155550472", "Hello", "SM80")
+    ticket = row["ticket_id"]
+    sent = await service.sms.reply(ticket, "Hi! It ships today.", to=None, actor="agent1")
+    assert sent["address"] == "+14155550472" and sent["agent"] == "agent1" and sent["direction"] == "outbound"
+    assert sent["segments"] == 1 and sent["encoding"] == "gsm7" and sent["delivery_status"] == "sent (dev)"
+    other = await service.sms.reply(ticket, "你好", to="+14155550473", actor="agent1")
+    assert other["address"] == "+14155550473" and other["encoding"] == "ucs2"
+    assert service.provider.sent == [("+14155550472", "Hi! It ships today."), ("+14155550473", "你好")]
+    report = await service.sms.delivery_report(sent["external_id"], "delivered")
+    assert report is not None and report["delivery_status"] == "delivered"
+    assert await service.sms.delivery_report("SMunknown", "delivered") is None
+    assert await service.sms.delivery_report(sent["external_id"], "") is None
+    for text, to, error_id, kind in (("你" * 700, None, "too-long", Refused), ("x", "+1 (415) ٥٥٥", "bad-number", Refused)):
+        with pytest.raises(CallcenterError) as refused:
+            await service.sms.reply(ticket, text, to=to, actor="agent1")
+        assert refused.value.error_id == error_id and isinstance(refused.value, kind)
+    await service.sms.receive("+14155550472", "STOP", "SM81")
+    with pytest.raises(OptedOut) as out:
+        await service.sms.reply(ticket, "Still there?", to=None, actor="agent1")
+    assert out.value.error_id == "opted-out" and isinstance(out.value, Conflict)
+    with pytest.raises(NotFound):
+        await service.sms.reply(999_999, "x", to=None, actor="agent1")
+    assert len(service.provider.sent) == 2  # nothing sent for any refusal
+
+
+async def test_a_caller_who_gave_up_gets_the_missed_call_sms_on_the_calls_ticket(service: Service,
+                                                                                tmp_path: Path) -> None:
+    gave_up = CallRecord("990.1", "4155550460", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
+    answered = CallRecord("990.2", "4155550460", "", "8005550100", "inbound", 0.0, queue="support",
+                          agent_answered_at=5.0)
+    withheld = CallRecord("990.3", "anonymous", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
+    left_a_message = CallRecord("990.4", "4155550460", "", "8005550100", "inbound", 0.0, voicemail="/vm/1.wav")
+    assert sms.missed(gave_up) and not sms.missed(answered) and not sms.missed(withheld)
+    assert not sms.missed(left_a_message)
+    row = await service.store.calls.step("990.1", step="ended", caller_id="4155550460", did="8005550100")
+    assert await service.sms.missed_call(gave_up, row["ticket_id"])
+    assert service.provider.sent == [("4155550460", "Sorry we missed you: reply here.")]
+    ticket = await service.store.tickets.get(row["ticket_id"])
+    (text,) = [i for i in ticket["interactions"] if i["channel"] == "sms"]
+    assert text["agent"] == "system" and text["direction"] == "outbound"
+    assert not await service.sms.missed_call(answered, row["ticket_id"])
+    await service.store.messages.set_opt_out("4155550460", True)
+    assert not await service.sms.missed_call(gave_up, row["ticket_id"])  # STOP: nothing, and no error
+    await service.store.messages.set_opt_out("4155550460", False)
+    service.config = parse_config(CONFIG.format(runtime=tmp_path), file="test.yaml", env={})  # missed_call_text off
+    assert not await service.sms.missed_call(gave_up, row["ticket_id"])
+    assert len(service.provider.sent) == 1
+
+
+async def test_the_missed_call_sms_follows_a_stored_call_on_the_bus(tmp_path: Path) -> None:
+    """The feature's subscription: CallStored published → the text goes out, through the app of `app.build`."""
+    text = "sms: {missed_call_text: 'Sorry we missed you.'}\n"
+    provider = DevSms()
+    async with running_app(CONFIG.format(runtime=tmp_path) + text, tmp_path, sms_provider=provider) as (_, _, parts):
+        assert parts.store is not None
+        record = CallRecord("991.1", "4155550461", "", "8005550100", "inbound", 0.0, queue="support", abandoned=True)
+        row = await parts.store.calls.step("991.1", step="ended", caller_id="4155550461", did="8005550100")
+        await parts.bus.publish(ev.CallStored(record, dict(row), 1.0))
+        for _ in range(200):
+            if provider.sent:
+                break
+            await asyncio.sleep(0.01)
+        assert provider.sent == [("4155550461", "Sorry we missed you.")]

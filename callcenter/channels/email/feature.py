@@ -1,5 +1,9 @@
 """Email's wiring: the SMTP receiver and an IMAP mailbox polled into one intake (stored on tickets,
-or quarantined with a reason); the `email` part of the status."""
+or quarantined with a reason), answers on tickets (service.py), the quarantine list and the HTML
+view (routes.py); the `email` part of the status.
+
+With `email.enabled` off nothing is received (no receiver, no poller, no status part); answers
+still go out through the relay, and the quarantine list says the receiver is not running."""
 
 from __future__ import annotations
 
@@ -9,7 +13,10 @@ from typing import Any, Callable
 
 from callcenter.channels.email.imap import ImapPoller
 from callcenter.channels.email.intake import MailIntake, serve
-from callcenter.core.feature import Feature, Task
+from callcenter.channels.email.routes import EmailRoutes
+from callcenter.channels.email.service import EmailService
+from callcenter.channels.email.settings import EmailSettings
+from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets.core import TicketCore
 
@@ -22,14 +29,23 @@ class EmailFeature(Feature):
     def __init__(self, deps: Deps, core: TicketCore, *, imap_password: Callable[[], str] = lambda: "") -> None:
         config = deps.config()
         self.config = deps.config
+        self.receiving = config.email.enabled
+        self.service = EmailService(core.messages, self._settings)
         self.intake = MailIntake(core.messages, config.runtime_dir, deps.bus.publish, topic=config.email.topic,
-                                 max_attachment_bytes=config.email.max_attachment_bytes,
-                                 settings=lambda: deps.config().email)
-        self.imap = ImapPoller(lambda: deps.config().email, imap_password, self.intake.take) \
-            if config.email.imap_host else None
+                                 max_attachment_bytes=config.email.max_attachment_bytes, settings=self._settings)
+        self.imap = ImapPoller(self._settings, imap_password, self.intake.take) \
+            if self.receiving and config.email.imap_host else None
         self.smtp: asyncio.AbstractServer | None = None
 
+    def _settings(self) -> EmailSettings:
+        return self.config().email
+
+    def routes(self) -> list[Route]:
+        return EmailRoutes(self.intake if self.receiving else None).table()
+
     async def start(self) -> None:
+        if not self.receiving:
+            return
         email = self.config().email
         try:
             self.smtp = await serve(self.intake, email.smtp_bind, email.smtp_port, email.max_bytes)
@@ -41,6 +57,8 @@ class EmailFeature(Feature):
         return [(self.imap.run(), "imap poller")] if self.imap is not None else []
 
     async def describe(self) -> dict[str, Any]:
+        if not self.receiving:
+            return {}
         email = self.config().email
         return {"email": {"smtp": f"{email.smtp_bind}:{email.smtp_port}", "problem": self.intake.problem,
                           "received": self.intake.received, "quarantined": self.intake.quarantined,

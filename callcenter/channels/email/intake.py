@@ -1,6 +1,6 @@
 """The email receiver: an SMTP server (aiosmtpd) on `email.smtp_bind`:`email.smtp_port` (127.0.0.1:2525
-by default) in the controller's event loop. Every message it accepts lands on a ticket (mail.py
-reads it, store/messages.py threads it) or, when it cannot be read, in the quarantine folder with
+by default) in the controller's event loop. Every message it accepts lands on a ticket (parse.py
+reads it, tickets/messages.py threads it) or, when it cannot be read, in the quarantine folder with
 the reason (`<runtime>/quarantine/*.eml` + `.json`): never dropped. A message over `email.max_bytes`
 is refused during the SMTP session (552), so its sender is told. Attachments are stored under
 `<runtime>/attachments/<interaction id>/` within `email.max_attachment_bytes` each (larger ones are

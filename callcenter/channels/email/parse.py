@@ -186,7 +186,7 @@ def safe_html(source: str) -> str:
     """An HTML part made safe to show (ammonia, through nh3): no script, style element, event
     handler, form, iframe or object; links only http(s) and mailto, opened without referrer;
     images only inline `data:` or `cid:` (no remote image can tell the sender the mail was read).
-    Served with a sandboxing Content-Security-Policy as well (web/webhooks.py)."""
+    Served with a sandboxing Content-Security-Policy as well (routes.py)."""
     return nh3.clean(source[:MAX_HTML], url_schemes={"http", "https", "mailto", "data", "cid"},
                      link_rel="noopener noreferrer nofollow", strip_comments=True,
                      attribute_filter=_no_remote_images)

@@ -8,6 +8,7 @@
   when concatenated; anything else is UCS-2: 70 UTF-16 code units, 67 per part.
 - Opt-out: the keywords carriers and Twilio honour (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT;
   back in with START, YES, UNSTOP), the whole message, any case, surrounding spaces ignored.
+- Missed call: which calls get the missed-call text (docs/sms.md, "Missed calls").
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import base64
 import hashlib
 import hmac
 from typing import Iterable
+
+from callcenter.core.events import CallRecord
 
 GSM7 = set("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§"
            "¿abcdefghijklmnopqrstuvwxyzäöñüà")
@@ -57,3 +60,11 @@ def keyword(text: str) -> str:
     """`stop`, `start` or '' for an inbound message."""
     word = text.strip().lower()
     return "stop" if word in STOP_WORDS else "start" if word in START_WORDS else ""
+
+
+def missed(record: CallRecord) -> bool:
+    """Did the caller give up on this call? An inbound call nobody answered that left no
+    voicemail, abandoned in the queue or ended there, from a number that can be texted (never a
+    withheld one)."""
+    return (record.direction == "inbound" and record.agent_answered_at is None and not record.voicemail
+            and (record.abandoned or record.queue is not None) and textable(record.caller_id.strip()))
