@@ -11,24 +11,16 @@ from aiohttp import web
 from callcenter.core.feature import Access, Route, StaticFolder
 
 AGENT_ROUTES = frozenset({
-    ("GET", "/api/session"), ("POST", "/api/logout"), ("GET", "/api/ws"),
-    ("GET", "/api/customers"), ("POST", "/api/customers"), ("GET", "/api/customers/{id}"),
-    ("PATCH", "/api/customers/{id}"), ("POST", "/api/customers/{id}/merge"),
-    ("GET", "/api/tickets"), ("GET", "/api/tickets/{id}"), ("PATCH", "/api/tickets/{id}"),
-    ("POST", "/api/tickets/{id}/reply"), ("POST", "/api/calls/{call_id}/wrapup"),
-    ("GET", "/api/voicemails"), ("GET", "/api/voicemails/{id}"), ("POST", "/api/voicemails/{id}/handled"),
-    ("GET", "/api/interactions/{id}/audio"), ("GET", "/api/interactions/{id}/html"),
+    ("POST", "/api/tickets/{id}/reply"),
+    ("GET", "/api/interactions/{id}/html"),
     ("GET", "/api/chats"), ("GET", "/api/chats/canned"), ("POST", "/api/chats/{id}/messages"),
     ("POST", "/api/chats/{id}/typing"), ("POST", "/api/chats/{id}/transfer"), ("POST", "/api/chats/{id}/end"),
     ("POST", "/api/chats/{id}/verify"), ("POST", "/api/chats/{id}/call"), ("GET", "/api/chat-files/{key}"),
 })
-ADMIN_PREFIXES = ("/api/users", "/api/retention/", "/api/email/quarantine")
-PUBLIC = frozenset({"/api/login"})
+ADMIN_PREFIXES = ("/api/email/quarantine",)
 
 
 def _access(method: str, path: str) -> Access:
-    if path in PUBLIC:
-        return "public"
     if (method, path) in AGENT_ROUTES:
         return "agent"
     if path.startswith(ADMIN_PREFIXES):
