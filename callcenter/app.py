@@ -255,7 +255,7 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
     config = deps.config()
     voicemail = VoicemailFeature(deps, core)
     tickets = TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
-                             cdr_file=dirs.cdr if dirs is not None else None, on_voicemail=voicemail.worker.wake)
+                             cdr_file=dirs.cdr if dirs is not None else None)
     workspace = WorkspaceFeature(deps, core, routing=routing.service, tracker=calls.tracker,
                                  presence=routing.presence, calls=calls.service, credentials=credentials)
     email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(config.runtime_dir))

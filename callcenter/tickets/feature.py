@@ -1,27 +1,25 @@
 """The ticket store's wiring: the call writer (every call step onto its customer's ticket, in
 order), the CDR reconciliation after each resync, `/api/customers`, `/api/tickets`, merges and
-retention; the `store` part of the status."""
+retention (tickets/routes.py; docs/tickets.md); the `store` part of the status."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from callcenter.calls.recording import Recordings
 from callcenter.calls.tracker import CallTracker
-from callcenter.core.feature import Feature, Route, StaticFolder
+from callcenter.core.feature import Feature, Route
 from callcenter.deps import Deps
 from callcenter.tickets import calls as call_writing
 from callcenter.tickets import db
-from callcenter.tickets import routes as ticket_routes
 from callcenter.tickets.calls import CallWriter
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.reconcile import CdrReconciler
+from callcenter.tickets.routes import CustomerRoutes, TicketRoutes
 from callcenter.tickets.store import StorePolicy
-from callcenter.web.http import json_body
-from callcenter.web.legacy import routes_of
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +31,9 @@ class TicketsFeature(Feature):
     name = "tickets"
 
     def __init__(self, deps: Deps, core: TicketCore, *, recordings: Recordings, tracker: CallTracker,
-                 cdr_file: Path | None = None, on_voicemail: Callable[[], None] | None = None) -> None:
-        """`cdr_file`: Asterisk's CDR file, read after each resync for calls that ended unseen;
-        `on_voicemail()`: a voicemail was queued again for transcription (the worker wakes)."""
-        self.core, self.on_voicemail = core, on_voicemail
+                 cdr_file: Path | None = None) -> None:
+        """`cdr_file`: Asterisk's CDR file, read after each resync for calls that ended unseen."""
+        self.core = core
 
         def topic_of(did: str) -> str:
             return call_writing.topic(deps.config().dids, did)
@@ -54,8 +51,8 @@ class TicketsFeature(Feature):
         deps.bus.subscribe_queued("store", self.writer.on_event, *call_writing.EVENTS, on_full="wait",
                                   maxsize=WRITER_QUEUE)
 
-    def routes(self) -> Sequence[Route | StaticFolder]:
-        return routes_of(lambda app: ticket_routes.add_routes(app, self.core, json_body, self.on_voicemail))
+    def routes(self) -> list[Route]:
+        return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]
 
     async def describe(self) -> dict[str, Any]:
         return {"store": self.core.describe()}

@@ -1,5 +1,7 @@
-"""Voicemail transcription's wiring: the worker (speech to text in child processes, each job in the
-store), woken when a voicemail is queued; the `transcription` part of the status."""
+"""Voicemail's wiring: the transcription worker (speech to text in child processes, each job in the
+store), woken when a voicemail is queued or transcribed again; the inbox's routes
+(voicemail/routes.py: `/api/voicemails`, audio of interactions; docs/voicemail.md); the
+`transcription` part of the status."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ from typing import Any
 
 from callcenter.core import events as ev
 from callcenter.core.errors import CallcenterError
-from callcenter.core.feature import Feature, Task
+from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets.core import TicketCore
 from callcenter.voicemail import engines
+from callcenter.voicemail.routes import VoicemailRoutes
 from callcenter.voicemail.worker import TranscriptionWorker
 
 
@@ -29,6 +32,9 @@ class VoicemailFeature(Feature):
 
     def _queued(self, event: ev.TranscriptionQueued) -> None:
         self.worker.wake()
+
+    def routes(self) -> list[Route]:
+        return VoicemailRoutes(self.core, self.worker).table()
 
     def tasks(self) -> list[Task]:
         return [(self.worker.run(), "transcription")]

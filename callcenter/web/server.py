@@ -116,6 +116,8 @@ def make_app(routes: Sequence[Route | StaticFolder], *, token: str, session_of: 
     for route in routes:
         if isinstance(route, StaticFolder):
             app.router.add_static(route.prefix, route.folder, follow_symlinks=False, show_index=False)
+        elif route.method == "GET":  # and HEAD, as aiohttp serves every GET
+            app.router.add_get(route.path, route.handler)
         else:
             app.router.add_route(route.method, route.path, route.handler)
     return app

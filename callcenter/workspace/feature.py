@@ -1,5 +1,5 @@
 """The workspace's wiring: web logins (synced from callcenter.yaml), the pages' live push (screen
-pop, wallboard), the agent and wallboard pages and their routes."""
+pop, wallboard), the agent and wallboard pages and their routes (workspace/routes.py; docs/web.md)."""
 
 from __future__ import annotations
 
@@ -15,12 +15,10 @@ from callcenter.deps import Deps
 from callcenter.routing.presence import Presence
 from callcenter.routing.service import Routing
 from callcenter.tickets.core import TicketCore
-from callcenter.web.http import json_body
-from callcenter.web.legacy import routes_of
 from callcenter.workspace import live as live_mod
-from callcenter.workspace import routes as workspace_routes
 from callcenter.workspace.live import LiveHub
 from callcenter.workspace.logins import sync_logins
+from callcenter.workspace.routes import LiveRoutes, PageRoutes
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,7 @@ class WorkspaceFeature(Feature):
                  calls: Calls, credentials: Credentials | None = None) -> None:
         """`credentials`: the generated secrets (agents' and the first admin's web passwords);
         None: logins are not synced (unit tests add users themselves)."""
-        self.config, self.core, self.calls, self.credentials = deps.config, core, calls, credentials
+        self.config, self.clock, self.calls, self.credentials = deps.config, deps.clock, calls, credentials
         self.accounts = core.accounts
         self.live = LiveHub(deps.config, routing, tracker, presence, core, self.accounts.today, deps.clock,
                             publish=deps.bus.publish)
@@ -43,9 +41,8 @@ class WorkspaceFeature(Feature):
         return await self.accounts.session(cookie, self.config().web.session_idle_minutes * 60.0)
 
     def routes(self) -> Sequence[Route | StaticFolder]:
-        return routes_of(lambda app: workspace_routes.add_routes(
-            app, accounts=self.accounts, live=self.live, config=self.config, json_body=json_body, calls=self.calls,
-            recording_roots=self.core.store.policy.recording_roots))
+        return [*PageRoutes(self.accounts, self.live, self.config, self.clock).table(),
+                *LiveRoutes(self.accounts, self.live, self.calls, self.config, self.clock).table()]
 
     async def _sync_logins(self) -> None:
         if self.credentials is None:
