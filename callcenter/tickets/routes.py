@@ -17,10 +17,7 @@ from callcenter.core.errors import NotFound, Refused
 from callcenter.core.feature import Route
 from callcenter.tickets.core import TicketCore
 from callcenter.web import access
-from callcenter.web.http import int_field, json_body, limit, strings_field, text_field
-# Re-exported (explicitly) for channels/sms/routes.py and channels/chat/routes.py, which import it
-# from here until they import it from web/http.py.
-from callcenter.web.http import path_id
+from callcenter.web.http import int_field, json_body, limit, path_id, strings_field, text_field
 
 
 def _identities(body: dict[str, Any]) -> list[tuple[str, str]]:
