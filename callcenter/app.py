@@ -26,7 +26,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, TextIO, TypeVar
 
 from aiohttp import web
 
@@ -49,14 +49,14 @@ from callcenter.config import CONTROLLER_FILE, Config, check_sounds
 from callcenter.core.bus import Bus
 from callcenter.core.credentials import Credentials
 from callcenter.core.errors import CallcenterError
-from callcenter.core.feature import Feature, Route, StaticFolder
+from callcenter.core.feature import Feature
 from callcenter.core.keeper import Keeper
 from callcenter.core.pump import Pump
 from callcenter.core.tasks import guarded
 from callcenter.deps import Deps
-from callcenter.ivr.feature import IvrFeature
-from callcenter.ivr.flows import FlowLibrary, flow_context
-from callcenter.ivr.prompts import PromptSynth, sound_finder
+from callcenter.ivr.feature import IvrFeature, flow_library
+from callcenter.ivr.flows import FlowLibrary
+from callcenter.ivr.prompts import sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.routing.feature import RoutingFeature
 from callcenter.routing.stored import StoredRouting, stored_state
@@ -69,6 +69,7 @@ from callcenter.web.server import SystemRoutes
 from callcenter.workspace.feature import WorkspaceFeature
 
 log = logging.getLogger("callcenter")
+F = TypeVar("F", bound=Feature)
 
 
 class FaultySubscriberError(RuntimeError):
@@ -111,13 +112,7 @@ class App:
     ivr: IvrFeature
     asterisk: AsteriskFeature
     store: TicketCore | None  # the ticket store the store-side features share
-    tickets: TicketsFeature | None
-    voicemail: VoicemailFeature | None
-    workspace: WorkspaceFeature | None
-    sms: SmsFeature | None
-    email: EmailFeature | None
-    replies: RepliesFeature | None
-    chat: ChatFeature | None
+    others: tuple[Feature, ...]  # the features on the store (voicemail, tickets, workspace, channels)
     web: web.Application  # every feature's routes behind one middleware (web/server.py)
     token: str  # the API token the web app takes
     reloader: ConfigReloader | None = None  # live reloads of callcenter.yaml (a controller with our Asterisk)
@@ -128,8 +123,11 @@ class App:
 
     @property
     def features(self) -> tuple[Feature, ...]:
-        return tuple(f for f in (self.calls, self.routing, self.ivr, self.asterisk, self.voicemail, self.tickets,
-                                 self.workspace, self.sms, self.email, self.replies, self.chat) if f is not None)
+        return (self.calls, self.routing, self.ivr, self.asterisk, *self.others)
+
+    def feature(self, kind: type[F]) -> F | None:
+        """The built feature of that class (None: not built, e.g. without a store)."""
+        return next((f for f in self.others if isinstance(f, kind)), None)
 
     async def start(self) -> None:
         """What must be ready before the system is announced (logins synced, chats loaded, SMTP bound)."""
@@ -212,8 +210,7 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                                apply_bans=supervise.ban_applier(install, current, ami) if install is not None else None)
     pump = Pump(ami.events, bus, (calls.tracker, routing.presence), routing.presence, clock,
                 event_time=lambda: ami.event_time)
-    voicemail, tickets_feature, workspace, sms, email, replies, chat = _store_features(
-        deps, tickets, calls, routing, credentials, sms_provider, dirs)
+    others = _store_features(deps, tickets, calls, routing, credentials, sms_provider, dirs)
     _add_faults(bus, faults)
     token = credentials.api_token if credentials is not None else secrets.token_urlsafe(32)
 
@@ -222,49 +219,42 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
 
     reloader = ConfigReloader(Path(config.source), install, ami, current, apply,
                               lambda: sorted(asterisk.guard.banned)) if install is not None else None
-    features: list[Feature] = [f for f in (calls, routing, ivr, asterisk, voicemail, tickets_feature, workspace, sms,
-                                           email, replies, chat) if f is not None]
-    routes: list[Route | StaticFolder] = [*SystemRoutes(lambda: ami.state, lambda: app.status(),
-                                                        reloader.reload if reloader is not None else None).table()]
-    for feature in features:
-        routes += feature.routes()
-
-    async def no_session(cookie: str) -> dict[str, Any] | None:
-        return None
-
-    web_app = server.make_app(routes, token=token, session_of=workspace.session_of if workspace else no_session,
+    system = SystemRoutes(lambda: ami.state, lambda: app.status(), reloader.reload if reloader is not None else None)
+    workspace = next((f for f in others if isinstance(f, WorkspaceFeature)), None)
+    routes = [*system.table(), *(r for f in (calls, routing, ivr, asterisk, *others) for r in f.routes())]
+    web_app = server.make_app(routes, token=token, session_of=workspace.session_of if workspace else _no_session,
                               agents=lambda: frozenset(current().agents),
                               on_shutdown=(workspace.stop,) if workspace is not None else ())
-    app = App(current, ami, bus, pump, calls, routing, ivr, asterisk, store=tickets, tickets=tickets_feature,
-              voicemail=voicemail, workspace=workspace, sms=sms, email=email, replies=replies, chat=chat, web=web_app,
+    app = App(current, ami, bus, pump, calls, routing, ivr, asterisk, store=tickets, others=tuple(others), web=web_app,
               token=token, reloader=reloader)
     return app
 
 
-StoreSide = tuple[VoicemailFeature | None, TicketsFeature | None, WorkspaceFeature | None, SmsFeature | None,
-                  EmailFeature | None, RepliesFeature | None, ChatFeature | None]
+async def _no_session(cookie: str) -> dict[str, Any] | None:
+    """Without a store there are no web logins: every page session is unknown."""
+    return None
 
 
 def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, routing: RoutingFeature,
                     credentials: Credentials | None, sms_provider: SmsProvider | None, dirs: InstanceDirs | None
-                    ) -> StoreSide:
-    """The features that need the ticket store (all None without one): voicemail, tickets,
-    workspace, sms, email, replies, chat, in that order."""
+                    ) -> list[Feature]:
+    """The features that need the ticket store (none without one), in the order they start. A new
+    channel is one more line here (and its settings section in config.py, its commands in cli/main.py)."""
     if core is None:
-        return None, None, None, None, None, None, None
-    config = deps.config()
-    voicemail = VoicemailFeature(deps, core)
-    tickets = TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
-                             cdr_file=dirs.cdr if dirs is not None else None)
+        return []
+    runtime_dir = deps.config().runtime_dir
     workspace = WorkspaceFeature(deps, core, routing=routing.service, tracker=calls.tracker,
                                  presence=routing.presence, calls=calls.service, credentials=credentials)
-    email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(config.runtime_dir))
+    email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(runtime_dir))
     sms = SmsFeature(deps, core, auth_token=credentials.sms_token if credentials is not None else lambda: "",
                      provider=sms_provider)
-    replies = RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets)
-    chat = ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
-                       call=routing.service.call_customer)
-    return voicemail, tickets, workspace, sms, email, replies, chat
+    return [VoicemailFeature(deps, core),
+            TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
+                           cdr_file=dirs.cdr if dirs is not None else None),
+            workspace, sms, email,
+            RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets),
+            ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
+                        call=routing.service.call_customer)]
 
 
 def _add_faults(bus: Bus, faults: frozenset[str]) -> None:
@@ -284,23 +274,6 @@ def _add_faults(bus: Bus, faults: frozenset[str]) -> None:
 def faults_from_env() -> frozenset[str]:
     """CALLCENTER_FAULTS=subscriber: faults injected on purpose, for the crash-policy tests."""
     return frozenset(f.strip() for f in os.environ.get("CALLCENTER_FAULTS", "").split(",") if f.strip())
-
-
-def setup_logging(config: Config, verbose: bool = False) -> None:
-    config.runtime_dir.mkdir(parents=True, exist_ok=True)
-    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(config.runtime_dir / "controller.log")):
-        handler.setFormatter(fmt)
-        root.addHandler(handler)
-
-
-def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:
-    """The flows of config.ivr_flows, their prompts spoken into the instance's folder."""
-    context, required = flow_context(config, install)
-    return FlowLibrary(config.ivr_flows, context, required, PromptSynth(dirs.tts, install.inner, install.uid,
-                                                                         install.gid))
 
 
 async def run(config: Config, *, out: TextIO = sys.stdout) -> None:

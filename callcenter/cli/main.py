@@ -8,6 +8,8 @@ REST API (cli/client.py), so the CLI and the web pages see the same live state.
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 
 import click
 
@@ -17,6 +19,7 @@ from callcenter.channels.email import cli as email_cli
 from callcenter.channels.sms import cli as sms_cli
 from callcenter.cli import client
 from callcenter.cli.status import lines as status_lines
+from callcenter.config import Config
 from callcenter.core.errors import CallcenterError
 from callcenter.ivr import cli as ivr_cli
 from callcenter.routing import cli as routing_cli
@@ -64,7 +67,7 @@ def run(ctx: click.Context, verbose: bool) -> None:
     from callcenter import app
 
     config = client.config(ctx)
-    app.setup_logging(config, verbose)
+    setup_logging(config, verbose)
     try:
         asyncio.run(app.run(config))
     except CallcenterError as exc:
@@ -117,3 +120,14 @@ def config_check(ctx: click.Context) -> None:
 for _feature in FEATURES:
     for _command in _feature.COMMANDS:
         main.add_command(_command)
+
+
+def setup_logging(config: Config, verbose: bool = False) -> None:
+    """Log to stderr and to <runtime>/controller.log (DEBUG with --verbose)."""
+    config.runtime_dir.mkdir(parents=True, exist_ok=True)
+    fmt = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in (logging.StreamHandler(sys.stderr), logging.FileHandler(config.runtime_dir / "controller.log")):
+        handler.setFormatter(fmt)
+        root.addHandler(handler)

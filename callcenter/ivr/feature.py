@@ -12,7 +12,10 @@ from callcenter.core.feature import Feature, Route, Task
 from callcenter.core.tasks import guarded
 from callcenter.deps import Deps
 from callcenter.ivr import sessions as ivr_sessions
+from callcenter.asterisk.render import InstanceDirs
+from callcenter.config import Config
 from callcenter.ivr.flows import FlowLibrary, flow_context
+from callcenter.ivr.prompts import PromptSynth
 from callcenter.ivr.routes import FlowRoutes
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.ivr.sessions import IvrSessions
@@ -57,3 +60,10 @@ class IvrFeature(Feature):
         if self.flows is not None:
             self.flows.context, self.flows.required = flow_context(config, self.install)
             await asyncio.to_thread(self.flows.reload)
+
+
+def flow_library(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> FlowLibrary:
+    """The flows of config.ivr_flows, their prompts spoken into the instance's folder."""
+    context, required = flow_context(config, install)
+    return FlowLibrary(config.ivr_flows, context, required, PromptSynth(dirs.tts, install.inner, install.uid,
+                                                                         install.gid))

@@ -24,7 +24,7 @@ from callcenter.tickets import db
 async def running_app(config_text: str, folder: Path, sms_provider: SmsProvider | None = None
                       ) -> AsyncIterator[tuple[TestClient, Credentials, app_mod.App]]:
     """(the HTTP client, the generated credentials, the running app) of `config_text`. Its SMTP
-    receiver listens on a free port of its own (the tests send mail through `app.email.intake`)."""
+    receiver listens on a free port of its own (the tests send mail through `app.feature(EmailFeature).intake`)."""
     config = parse_config(config_text, file="test.yaml", env={})
     config = dataclasses.replace(config, email=dataclasses.replace(config.email, smtp_port=0))
     creds = Credentials.load_or_create(folder, config.agents)

@@ -19,6 +19,8 @@ from sqlalchemy import event, update
 from sqlalchemy.orm import Session
 
 from callcenter import app as app_mod
+from callcenter.channels.chat.feature import ChatFeature
+from callcenter.workspace.feature import WorkspaceFeature
 from callcenter.channels.chat import rules
 from callcenter.channels.chat.desk import ChatDesk
 from callcenter.channels.chat.router import ChatRouter
@@ -360,8 +362,8 @@ async def test_flooding_visitors_are_slowed_and_bad_frames_answered(site: Site) 
     await visitor.ws.send_json({"type": "message", "text": "one too many"})
     assert (await visitor.next("error"))["error_id"] == "rate-limited"
     store = site.parts.store
-    assert store is not None and site.parts.chat is not None
-    history = await site.parts.chat.desk.chats.history(next(iter(site.parts.chat.desk.of_visitor)))
+    assert store is not None and site.parts.feature(ChatFeature) is not None
+    history = await site.parts.feature(ChatFeature).desk.chats.history(next(iter(site.parts.feature(ChatFeature).desk.of_visitor)))
     assert [m["text"] for m in history if m["from"] == "visitor"] == ["😀" * 2000] + [f"m{i}" for i in range(19)]
 
 
@@ -472,7 +474,7 @@ async def test_a_message_sent_as_the_agent_ends_the_chat_starts_the_next_one(sit
     """A hostile trial lost the one message that reached the store after the agent's end and
     before the desk forgot the chat (the visitor got `chat-ended`)."""
     page, visitor, chat = await site.assigned("first")
-    desk = site.parts.chat.desk
+    desk = site.parts.feature(ChatFeature).desk
     assert desk is not None
     await desk.chats.end(chat["id"], "agent1")  # the end is stored; the desk has not heard yet
     echo = await visitor.say("in the gap")
@@ -512,12 +514,12 @@ async def test_two_tabs_of_one_visitor_writing_at_once_are_one_chat_counted_once
                          second.ws.send_json({"type": "message", "text": "tab two"}))
     await first.next("message")
     await first.next("message")
-    desk = site.parts.chat.desk
+    desk = site.parts.feature(ChatFeature).desk
     assert desk is not None
     (chat_id,) = desk.live
     assert {m["text"] for m in await desk.chats.messages(chat_id)} == {"tab one", "tab two"}
-    assert site.parts.workspace.accounts is not None
-    assert (await site.parts.workspace.accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
+    assert site.parts.feature(WorkspaceFeature).accounts is not None
+    assert (await site.parts.feature(WorkspaceFeature).accounts.today(0))["chat"] == 1  # the wallboard counts chats, not messages
 
 
 async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
@@ -550,7 +552,7 @@ async def test_hostile_trial_chat_findings_stay_fixed(site: Site) -> None:
         assert r.status == 403  # agent1's ticket while agent1 holds the chat
     await store.tickets.update(chat["ticket_id"], "sue", status="closed")  # a supervisor closes it anyway
     await visitor.say("still there?")
-    desk = site.parts.chat.desk
+    desk = site.parts.feature(ChatFeature).desk
     assert desk is not None
     now = await desk.chats.get(chat["id"])
     assert now["ticket_id"] != chat["ticket_id"]  # closed is final: the chat goes on on a new ticket

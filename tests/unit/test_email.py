@@ -16,6 +16,7 @@ from typing import Any, AsyncIterator
 
 import pytest
 
+from callcenter.channels.email.feature import EmailFeature
 from callcenter.channels.email import parse as mail
 from callcenter.channels.email.intake import MailIntake, serve
 from callcenter.tickets.core import TicketCore
@@ -254,12 +255,12 @@ async def test_answers_thread_and_new_tickets_are_acknowledged_once_never_to_rob
 
 async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Path) -> None:
     async with running_app(CONFIG.format(runtime=tmp_path), tmp_path) as (client, creds, parts):
-        assert parts.email is not None
+        assert parts.feature(EmailFeature) is not None
         alt = message("Invoice", "Your invoice is attached.", msgid="<h1@example.com>")
         alt.add_alternative('<p onclick="steal()">Your <b>invoice</b><script>steal()</script>'
                             '<img src="https://track.example/open.gif"><a href="javascript:steal()">x</a>'
                             '<a href="https://shop.example/i/1">see it</a></p>', subtype="html")
-        taken = await parts.email.intake.take(alt.as_bytes())
+        taken = await parts.feature(EmailFeature).intake.take(alt.as_bytes())
         store = parts.store
         assert store is not None
         row = (await store.tickets.get(taken["ticket"]))["interactions"][0]
@@ -272,7 +273,7 @@ async def test_an_html_mail_keeps_a_sanitized_view_served_sandboxed(tmp_path: Pa
         assert "<b>invoice</b>" in view and 'href="https://shop.example/i/1"' in view
         for gone in ("script", "steal", "onclick", "track.example", "javascript:"):
             assert gone not in view
-        plain = await parts.email.intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
+        plain = await parts.feature(EmailFeature).intake.take(message("Plain", "text only", msgid="<h2@example.com>").as_bytes())
         plain_row = (await store.tickets.get(plain["ticket"]))["interactions"][-1]
         async with client.get(f"/api/interactions/{plain_row['id']}/html", headers=headers) as r:
             assert r.status == 404 and (await r.json())["error_id"] == "unknown-interaction"
@@ -352,7 +353,8 @@ async def test_an_answer_threads_on_the_ticket_and_goes_through_the_relay_withou
 async def test_with_email_off_nothing_is_received_yet_the_routes_answer_and_answers_go_out(tmp_path: Path) -> None:
     config = CONFIG.format(runtime=tmp_path) + "email: {enabled: false}\n"
     async with running_app(config, tmp_path) as (client, creds, parts):
-        assert parts.email is not None and parts.email.smtp is None and parts.email.tasks() == []
+        email = parts.feature(EmailFeature)
+        assert email is not None and email.smtp is None and email.tasks() == []
         assert "email" not in await parts.status()
         headers = {"Authorization": f"Bearer {creds.api_token}"}
         async with client.get("/api/email/quarantine", headers=headers) as r:

@@ -18,6 +18,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from callcenter import app as app_mod
+from callcenter.channels.sms.feature import SmsFeature
 from callcenter.channels.sms import rules as sms
 from callcenter.channels.sms.provider import DevSms, TwilioSms
 from callcenter.channels.sms.service import OptedOut, SmsService
@@ -123,7 +124,7 @@ async def test_replies_go_out_stop_is_honoured_and_long_texts_refused(site: Site
     body = await r.json()
     assert r.status == 200 and body["address"] == "+14155550401" and body["segments"] == 1
     assert body["delivery_status"] == "sent (dev)" and body["direction"] == "outbound"
-    assert site.parts.sms.provider.sent == [("+14155550401", "Hi! Your order ships today.")]  # type: ignore[attr-defined]
+    assert site.parts.feature(SmsFeature).provider.sent == [("+14155550401", "Hi! Your order ships today.")]  # type: ignore[attr-defined]
     r = await site.api("POST", f"/api/tickets/{ticket}/reply", {"channel": "sms", "text": "你" * 700})
     assert r.status == 400 and (await r.json())["error_id"] == "too-long"
     await site.webhook(inbound("+14155550401", "STOP", "SM11"))

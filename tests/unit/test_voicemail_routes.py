@@ -13,9 +13,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
+from callcenter.voicemail.feature import VoicemailFeature
 from callcenter.ami.testing import FakeAmi
 from callcenter.config import parse_config
-from callcenter.tickets import TicketCore, db
+from callcenter.tickets import db
+from callcenter.tickets.core import TicketCore
 from callcenter.tickets.store import StorePolicy
 from tests.support.config import CONFIG
 
@@ -74,8 +76,8 @@ async def test_audio_is_served_only_from_inside_the_recording_roots(inbox: Inbox
 
 async def test_a_retranscribe_queues_a_job_and_wakes_the_worker(inbox: Inbox, monkeypatch: pytest.MonkeyPatch) -> None:
     woken: list[bool] = []
-    assert inbox.parts.voicemail is not None
-    monkeypatch.setattr(inbox.parts.voicemail.worker, "wake", lambda: woken.append(True))
+    assert inbox.parts.feature(VoicemailFeature) is not None
+    monkeypatch.setattr(inbox.parts.feature(VoicemailFeature).worker, "wake", lambda: woken.append(True))
     vm = await inbox.voicemail("1.1", inbox.folder / "rec" / "in.wav")
     for path in (f"/api/voicemails/{vm}/retranscribe", f"/api/voicemails/%23{vm}/retranscribe"):
         r = await inbox.client.post(path, json={"language": "zh"}, headers=inbox.auth)

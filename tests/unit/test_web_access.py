@@ -13,6 +13,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from callcenter import app as app_mod
+from callcenter.workspace.feature import WorkspaceFeature
 from callcenter.core import events as ev
 from callcenter.core.credentials import Credentials
 from callcenter.ami.testing import FakeAmi
@@ -43,7 +44,7 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
 async def test_logins_are_generated_hashed_and_refused_alike(web: Web, tmp_path: Path) -> None:
     secrets = (tmp_path / "secrets.yaml").read_text()
     assert web.creds.web_passwords["agent1"] in secrets and oct((tmp_path / "secrets.yaml").stat().st_mode)[-3:] == "600"
-    stored = await web.parts.workspace.accounts.user("agent1")  # type: ignore[union-attr]
+    stored = await web.parts.feature(WorkspaceFeature).accounts.user("agent1")  # type: ignore[union-attr]
     assert stored["role"] == "agent" and stored["password_hash"].startswith("$argon2id$")
     assert web.creds.web_passwords["agent1"] not in stored["password_hash"]
     answers = []
