@@ -292,12 +292,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
         raise FlowsInvalid(flows.errors)
     # Before Asterisk: a broken store.url stops here, with its key.
     store = await open_core(config.store_url, store_policy(config.store, (dirs.recordings, dirs.voicemail)))
-    asterisk = AsteriskProcess(install, dirs)
-    adopted = asterisk.adopt()
-    if not adopted:
-        check_port_free("SIP", config.sip.bind, config.sip.port, "udp")
-        check_port_free("AMI", config.ami.bind, config.ami.port)
-        asterisk.start()
+    asterisk, adopted = _our_asterisk(config, install, dirs)
     ami = AmiClient(config.ami.bind, config.ami.port, config.ami.username, creds.ami_secret,
                     action_timeout=config.ami.action_timeout, ping_interval=config.ami.ping_interval,
                     record_to=Path(config.ami.record) if config.ami.record else None)
@@ -338,6 +333,18 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
               file=out, flush=True)
     if died is not None:
         raise ControllerDied(f"{type(died).__name__}: {died}")
+
+
+def _our_asterisk(config: Config, install: AsteriskInstall, dirs: InstanceDirs) -> tuple[AsteriskProcess, bool]:
+    """The Asterisk of this runtime folder: the one a killed controller left running (adopted:
+    True), else a new one, once its ports are free. Errors: PortInUse, AsteriskStartError."""
+    asterisk = AsteriskProcess(install, dirs)
+    adopted = asterisk.adopt()
+    if not adopted:
+        check_port_free("SIP", config.sip.bind, config.sip.port, "udp")
+        check_port_free("AMI", config.ami.bind, config.ami.port)
+        asterisk.start()
+    return asterisk, adopted
 
 
 async def _shut_down(app: App | None, ami: AmiClient, api: web.AppRunner | None, store: TicketCore,
