@@ -1,6 +1,6 @@
 """Fault injection for tests/integration/test_resilience.py, without a hook in the product: a
 controller started with this folder on PYTHONPATH and CC_TEST_DIE_WHEN=<file> fails on an
-internal error (RuntimeError inside `Callcenter.run`) as soon as <file> exists, as a bug would.
+internal error (RuntimeError inside `App.run`) as soon as <file> exists, as a bug would.
 
 Python imports `sitecustomize` at start-up, before the worktree is on sys.path: so nothing of
 callcenter is imported here; an import hook patches `callcenter.app` when the controller loads it.
@@ -20,7 +20,7 @@ TRIGGER = os.environ.get("CC_TEST_DIE_WHEN", "")
 
 
 def _patch(app: Any) -> None:
-    run = app.Callcenter.run
+    run = app.App.run
 
     async def run_until_the_trigger(self: Any) -> None:
         async def die() -> None:
@@ -32,7 +32,7 @@ def _patch(app: Any) -> None:
             tasks.create_task(run(self), name="controller")
             tasks.create_task(die(), name="injected fault")
 
-    app.Callcenter.run = run_until_the_trigger
+    app.App.run = run_until_the_trigger
 
 
 class _PatchApp(importlib.abc.MetaPathFinder):
