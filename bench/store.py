@@ -13,7 +13,7 @@ on 127.0.0.1, port CALLCENTER_TEST_PORT_BASE + 532, removed at the end). Three f
                       p50 / p95 / max over --lookups random existing customers, on a store filled
                       with --customers customers (one phone each) and --interactions interactions
                       (spread over them, on one ticket per 10), loaded in bulk before timing.
-  (b) call steps/s    CallWriter (the real bus subscriber) behind a real Bus: --calls calls, each
+  (b) call steps/s    CallLog (the real bus subscriber and its writer) behind a real Bus: --calls calls, each
                       4 steps (CallStarted, CallerQueued, AgentConnected, CallEnded with its record),
                       published as 100 calls in flight at once; the clock stops when the store
                       subscriber has written every step (bus.drain()).
@@ -40,7 +40,7 @@ from callcenter.core.events import CallRecord
 from callcenter.tickets.store import Store
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
-from callcenter.tickets.calls import EVENTS, CallWriter
+from callcenter.tickets.calls import EVENTS, CallLog
 from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Ticket
 
 
@@ -103,9 +103,10 @@ async def screen_pop(store: TicketCore, customers: int, lookups: int) -> list[fl
 
 async def call_steps(store: TicketCore, calls: int) -> tuple[float, int]:
     bus = Bus()
-    writer = CallWriter(store, lambda did: "support")
-    bus.subscribe_queued("store", writer.on_event, *EVENTS, on_full="wait")
+    writer = CallLog(store, lambda did: "support")
+    bus.subscribe("store", writer.on_event, *EVENTS)
     runner = asyncio.create_task(bus.run())
+    writing = asyncio.create_task(writer.run())
     t0 = time.perf_counter()
     base = time.time()
     for wave in range(0, calls, 100):
@@ -123,9 +124,11 @@ async def call_steps(store: TicketCore, calls: int) -> tuple[float, int]:
                                 hangup_cause_text="Normal Clearing", hung_up_by="caller")
             await bus.publish(ev.CallEnded(record, base + 66))
     await bus.drain()
+    await writer.drained()
     elapsed = time.perf_counter() - t0
     runner.cancel()
-    errors = bus.stats()["store"]["errors"]
+    writing.cancel()
+    errors = bus.stats()["store"]["errors"] + writer.failed
     return elapsed, errors
 
 

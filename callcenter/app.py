@@ -243,15 +243,15 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
     if core is None:
         return []
     runtime_dir = deps.config().runtime_dir
+    tickets = TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
+                             cdr_file=dirs.cdr if dirs is not None else None)
     workspace = WorkspaceFeature(deps, core, routing=routing.service, tracker=calls.tracker,
-                                 presence=routing.presence, calls=calls.service, credentials=credentials)
+                                 presence=routing.presence, calls=calls.service, credentials=credentials,
+                                 call_log=tickets.log.describe)
     email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(runtime_dir))
     sms = SmsFeature(deps, core, auth_token=credentials.sms_token if credentials is not None else lambda: "",
                      provider=sms_provider)
-    return [VoicemailFeature(deps, core),
-            TicketsFeature(deps, core, recordings=calls.recordings, tracker=calls.tracker,
-                           cdr_file=dirs.cdr if dirs is not None else None),
-            workspace, sms, email,
+    return [VoicemailFeature(deps, core), tickets, workspace, sms, email,
             RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets),
             ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
                         call=routing.service.call_customer)]

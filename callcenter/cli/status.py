@@ -43,6 +43,10 @@ def _stores(data: dict[str, Any]) -> list[str]:
     store = data.get("store")
     if store:
         out.append(f"Store      {store['url']}, {store['writes']} writes{_problem(store)}")
+        if "backlog" in store:  # the call log (tickets/calls.py): what waits to be written
+            dropped = f", {store['backlog_dropped']} not held (written from the CDR)" if store["backlog_dropped"] else ""
+            out.append(f"  call log: {store['backlog']} events waiting (peak {store['backlog_peak']}), "
+                       f"{store['events_written']} written in {store['batches']} batches{dropped}")
     speech = data.get("transcription")
     if speech:
         jobs = speech["jobs"]

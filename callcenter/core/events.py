@@ -180,7 +180,7 @@ class VoicemailTranscribed:
 
     call_id: str
     voicemail_id: int  # the interaction
-    ticket_id: int
+    ticket_id: int | None
     customer_id: int
     text: str
     language: str

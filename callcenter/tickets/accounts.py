@@ -21,6 +21,7 @@ from callcenter.tickets.inputs import is_id
 from callcenter.tickets.schema import Chat, Interaction, Ticket, TicketChange, User, WebSession
 from callcenter.tickets.rows import InteractionRow, interaction_row
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")  # as agent names in callcenter.yaml
 TOUCH_EVERY = 60.0  # seconds between writes of a session's last_seen
@@ -36,6 +37,7 @@ def _user_dict(u: User) -> dict[str, Any]:
             "updated_at": u.updated_at}
 
 
+@on_store_loop
 class Accounts:
     """Web users and sessions of one store, and what agents record at the end of a contact."""
 

@@ -1,127 +1,158 @@
-"""Calls into the store: a queued bus subscriber that writes each call's business steps.
+"""Calls into the store: the call log, which never makes a caller wait (docs/design.md#14).
 
-One transaction per step (started, queued, answered, ended) — not per AMI event — in stream
-order (one queue, `on_full="wait"`: the store never drops a step; docs/design.md#10). A step the
-database refuses for a moment (locked, restarting) is retried with backoff; one that still fails
-is logged and counted by the bus, and the call is completed at the end step or by the CDR
-reconciliation at the next start. Voicemails become their own interaction on the call's ticket.
+The log is an inline bus subscriber that only appends each call event to its backlog (memory,
+bounded by `store.backlog`): the pump and the IVR never wait on the store. Its own task takes the
+backlog in batches (up to BATCH events), folds each batch into one change per call
+(tickets/call_batch.py) and writes it in one transaction on the store's own thread
+(tickets/call_writes.py), in stream order. A batch the database refuses for a moment (locked,
+restarting) is tried again with backoff, whole. Then it announces what it wrote: `CallStored` (a
+call's end is on its ticket: the missed-call SMS follows), `TranscriptionQueued` (a voicemail to
+transcribe).
+
+Nothing is lost to a crash or an overflow: a call whose steps were in a batch that never
+committed, or that did not fit in the backlog, is written from Asterisk's own CDR after the next
+resync (tickets/reconcile.py), once per Linkedid; after an overflow the log reconciles as soon as
+its backlog has drained.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from callcenter.core import events as ev
 from callcenter.calls import recording
+from callcenter.core import events as ev
 from callcenter.core.events import CallRecord
+from callcenter.tickets.call_batch import EVENTS, Batch, Folder, identified_in
 from callcenter.tickets.core import TicketCore
 
 log = logging.getLogger(__name__)
 
-OUTBOUND = ("callback", "outbound")  # calls we placed: the other party is the customer
-EVENTS = (ev.CallStarted, ev.CallerQueued, ev.AgentConnected, ev.CallEnded, ev.VoicemailRecorded,
-          ev.CallbackRequested, ev.PictureRebuilt)
-RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds between tries of a step the database refused
+__all__ = ["CallLog", "EVENTS", "topic"]
+
+BATCH = 500  # events per transaction at most (a burst's backlog drains in a few of them)
+RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries of a batch the database refused; then every 8 s
 
 
-def _seconds(start: float | None, end: float | None) -> int | None:
-    return None if start is None or end is None else max(0, round(end - start))
-
-
-def ended_values(record: CallRecord) -> dict[str, Any]:
-    """The interaction's columns from a call's final record (durations in whole seconds)."""
-    waited_until = record.agent_answered_at or record.ended_at
-    return {"ended_at": record.ended_at, "did": record.did, "queue": record.queue or "", "agent": record.agent or "",
-            "flow": record.flow, "ivr_path": list(record.ivr_path), "variables": dict(record.variables),
-            "wait_seconds": _seconds(record.queued_at, waited_until) if record.queue else None,
-            "talk_seconds": _seconds(record.agent_answered_at, record.ended_at),
-            "hangup_cause": record.hangup_cause, "hangup_cause_text": record.hangup_cause_text,
-            "hung_up_by": record.hung_up_by, "abandoned": record.abandoned,
-            "callback_request": record.callback_request, "record": record.as_dict()}
-
-
-class CallWriter:
-    """Turns call events into interactions. `topic_of(did)` names the business topic of a DID
-    (the queue it serves), which decides the ticket a call joins."""
+class CallLog:
+    """The calls' writer: `on_event` (inline, never blocks), `run()` (the writing task),
+    `describe()` (the backlog for `status`). `topic_of(did)` names the ticket topic of a DID (the
+    queue it serves); `recording_of(record)` is a recorded call's file; `settings()` gives
+    (short_calls, backlog limit, transcription language)."""
 
     def __init__(self, core: TicketCore, topic_of: Callable[[str], str], *,
+                 settings: Callable[[], tuple[str, int, str]] = lambda: ("file", 200_000, "auto"),
                  publish: Callable[[Any], Awaitable[None]] | None = None,
                  recording_of: Callable[[CallRecord], Path | None] = lambda record: None,
-                 transcription_language: Callable[[], str] = lambda: "auto",
-                 after_resync: Callable[[], Awaitable[object]] | None = None,
+                 reconcile: Callable[[], Awaitable[object]] | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
-        """`publish` announces what was written (CallStored after a call's end, TranscriptionQueued
-        after a voicemail); `after_resync` writes the calls that ended unseen (tickets/reconcile.py)
-        after each resync, in this same task, so the store's writes stay in one order."""
-        self.core, self.topic_of, self.sleep, self.recording_of = core, topic_of, sleep, recording_of
-        self.publish, self.transcription_language, self.after_resync = publish, transcription_language, after_resync
-        self._skip: set[str] = set()  # internal calls (agent to agent): not a customer contact
+        """`reconcile()` writes the calls that ended unseen (tickets/reconcile.py): after each
+        resync and after an overflow, in this same task, so the store's writes stay in one order."""
+        self.core, self.settings, self.publish, self.recording_of = core, settings, publish, recording_of
+        self.reconcile, self.sleep = reconcile, sleep
+        self.folder = Folder(topic_of, identified_in(core.store.policy.default_region))
+        self.backlog: collections.deque[Any] = collections.deque()
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing waits and nothing is being written
+        self._idle.set()
+        self.peak = self.dropped = self.batches = self.written = self.failed = 0
+        self.overflowed = False
+        # Calls whose end did not reach the store (not held, or in a batch that failed): the CDR's
+        # reconciliation writes them although the controller saw them end.
+        self.unwritten: set[str] = set()
+        self.last_batch: dict[str, Any] = {}
 
-    async def on_event(self, event: ev.DomainEvent) -> None:
-        for delay in RETRIES + (None,):
+    def on_event(self, event: Any) -> None:
+        """Inline bus subscriber: hold the event for the writer (or count it, when the backlog is full)."""
+        if len(self.backlog) >= self.settings()[1]:
+            self.dropped += 1
+            if isinstance(event, ev.CallEnded):
+                self.unwritten.add(event.record.call_id)
+            if not self.overflowed:
+                log.error("store: the call log's backlog is full (%d events): calls are written from Asterisk's "
+                          "CDR once it drains", len(self.backlog))
+            self.overflowed = True
+            return
+        self.backlog.append(event)
+        self.peak = max(self.peak, len(self.backlog))
+        self._idle.clear()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Write the backlog in batches until cancelled."""
+        while True:
+            if not self.backlog:
+                self._idle.set()
+                self._wake.clear()
+                await self._wake.wait()
+            events = [self.backlog.popleft() for _ in range(min(BATCH, len(self.backlog)))]
+            batch = self.folder.fold(events)
+            await self._write(batch, len(events))
+            if batch.resync or (self.overflowed and not self.backlog):
+                self.overflowed = False
+                await self._reconcile()
+
+    async def _write(self, batch: Batch, size: int) -> None:
+        for change in batch.calls:  # a recorded call's file: its length, bytes, checksum (read off the loop)
+            if change.ended is not None and change.counts:
+                path = self.recording_of(change.ended)
+                if path is not None:
+                    change.values.update(await asyncio.to_thread(recording.facts, path))
+        short_calls, _, language = self.settings()
+        started = time.monotonic()
+        attempt = 0
+        while True:  # the database away for a while (locked, restarting): waited out, never dropped
             try:
-                await self._write(event)
-                return
+                written = await self.core.call_writes.write(batch, short_calls=short_calls, language=language)
+                break
             except (OperationalError, DBAPIError, OSError) as exc:
-                if delay is None:
-                    raise
-                log.warning("store: %s on %s; retrying in %g s", type(exc).__name__, type(event).__name__, delay)
+                delay = RETRIES[min(attempt, len(RETRIES) - 1)]
+                attempt += 1
+                log.warning("store: %s writing %d call events; trying again in %g s", type(exc).__name__, size, delay)
                 await self.sleep(delay)
+            except Exception:  # noqa: BLE001 - a bug must not stop the calls' log (docs/design.md#11)
+                self.failed += 1
+                self.overflowed = True  # what it held comes back from Asterisk's CDR
+                self.unwritten.update(c.call_id for c in batch.calls if c.ended is not None)
+                log.exception("store: a batch of %d call events could not be written; reconciling from the CDR", size)
+                return
+        self.folder.written(batch)
+        self.batches, self.written = self.batches + 1, self.written + size
+        self.last_batch = {"events": size, "calls": len(batch.calls), "created": written.interactions,
+                           "seconds": round(time.monotonic() - started, 3)}
+        if self.publish is not None:
+            for change in batch.calls:  # follow-ups (the missed-call SMS) run in their own subscribers
+                row = written.ended.get(change.call_id)
+                if change.ended is not None and row is not None:
+                    await self.publish(ev.CallStored(change.ended, dict(row), change.ended.ended_at or time.time()))
+            for job in written.jobs:
+                await self.publish(ev.TranscriptionQueued(job, time.time()))
 
-    async def _write(self, event: ev.DomainEvent) -> None:
-        calls = self.core.calls
-        if isinstance(event, ev.CallStarted):
-            if event.direction == "internal":
-                self._skip.add(event.call_id)
-                return
-            await calls.step(event.call_id, step="started", caller_id=event.caller_id,
-                             caller_name=event.caller_name, did=event.did, topic=self.topic_of(event.did),
-                             direction="outbound" if event.direction in OUTBOUND else "inbound",
-                             callback_of=event.callback_of, started_at=event.at, ticket_id=event.outbound_ticket)
-        elif isinstance(event, ev.CallerQueued):
-            if event.call_id not in self._skip:
-                await calls.step(event.call_id, step="queued", values={"queue": event.queue})
-        elif isinstance(event, ev.AgentConnected):
-            if event.call_id not in self._skip:
-                await calls.step(event.call_id, step="answered", first_response=True,
-                                 values={"queue": event.queue, "agent": event.agent,
-                                         "wait_seconds": event.hold_seconds})
-        elif isinstance(event, ev.CallEnded):
-            record = event.record
-            if record.call_id in self._skip or record.direction == "internal":
-                self._skip.discard(record.call_id)
-                return
-            values = ended_values(record)
-            path = self.recording_of(record)
-            if path is not None:
-                values.update(await asyncio.to_thread(recording.facts, path))
-            row = await calls.step(record.call_id, step="ended", caller_id=record.caller_id,
-                                   caller_name=record.caller_name, did=record.did, topic=self.topic_of(record.did),
-                                   direction="outbound" if record.direction in OUTBOUND else "inbound",
-                                   callback_of=record.callback_of, started_at=record.started_at,
-                                   values=values, ticket_id=record.outbound_ticket)
-            if self.publish is not None:  # follow-ups (the missed-call SMS) run in their own subscribers
-                await self.publish(ev.CallStored(record, dict(row), record.ended_at or event.at))
-        elif isinstance(event, ev.VoicemailRecorded):
-            await calls.step(event.call_id, step="ended", channel="voicemail", caller_id=event.caller_id,
-                             did=event.did, topic=self.topic_of(event.did), started_at=event.at - event.seconds,
-                             values={"ended_at": event.at, "recording_path": event.path,
-                                     "recording_seconds": event.seconds})
-            if event.empty:  # nothing to transcribe, nobody to call back: listed as an empty voicemail
-                await self.core.jobs.empty_voicemail(event.call_id, event.empty)
-                return
-            job = await self.core.jobs.queue(event.call_id, self.transcription_language())
-            if job is not None and self.publish is not None:
-                await self.publish(ev.TranscriptionQueued(job, event.at))
-        elif isinstance(event, ev.CallbackRequested):
-            await self.core.tickets.request_callback(event.call_id, event.request_id)
-        elif isinstance(event, ev.PictureRebuilt) and self.after_resync is not None:
-            await self.after_resync()
+    async def drained(self) -> None:
+        """Return once every event held so far is written (tests, benches)."""
+        await self._idle.wait()
+
+    async def _reconcile(self) -> None:
+        if self.reconcile is None:
+            return
+        try:
+            await self.reconcile()
+            self.unwritten.clear()
+        except Exception:  # noqa: BLE001 - tried again at the next resync; the log goes on
+            log.exception("store: reconciling with Asterisk's CDR failed")
+
+    def describe(self) -> dict[str, Any]:
+        """The log's part of the store's status: events waiting (`backlog`), its peak, events not
+        held (`dropped`), batches and events written, the last batch."""
+        return {"backlog": len(self.backlog), "backlog_peak": self.peak, "backlog_dropped": self.dropped,
+                "batches": self.batches, "batches_failed": self.failed, "events_written": self.written,
+                "last_batch": self.last_batch}
 
 
 def topic(dids: Mapping[str, Any], did: str) -> str:

@@ -30,6 +30,7 @@ from callcenter.tickets.messages import SUBJECT
 from callcenter.tickets.rows import OfflineMessage
 from callcenter.tickets.schema import Chat, Customer, CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 DIRECTION = {"visitor": "inbound", "agent": "outbound", "system": "internal"}
 SENDER = {v: k for k, v in DIRECTION.items()}
@@ -112,6 +113,7 @@ async def _current(s: AsyncSession, customer_ids: Sequence[int]) -> list[int]:
     return sorted(out)
 
 
+@on_store_loop
 class Chats:
     """The web chats of one store. `customers`: the same store's (a verified contact adds an
     identity to the chat's customer, or merges it)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from callcenter.tickets.accounts import Accounts
+from callcenter.tickets.call_writes import CallWrites
 from callcenter.tickets.chats import Chats
 from callcenter.tickets.customers import Customers
 from callcenter.tickets.interactions import Calls
@@ -35,6 +36,7 @@ class TicketCore:
     customers: Customers  # customers, their file (screen pop), the IVR's facts, merges
     tickets: Tickets  # tickets: read, list, change, the call-back flag
     calls: Calls  # calls written step by step, and read back
+    call_writes: CallWrites  # calls written in batches (the call log's)
     jobs: TranscriptionJobs  # voicemail transcription jobs
     retention: Retention  # purging old recordings, transcripts and message bodies
     routing_state: RoutingState  # queue callback requests and the routing state's document
@@ -54,7 +56,7 @@ class TicketCore:
     def of(cls, store: Store) -> TicketCore:
         """The aggregates of `store`."""
         customers, tickets = Customers(store), Tickets(store)
-        return cls(store=store, customers=customers, tickets=tickets, calls=Calls(store),
+        return cls(store=store, customers=customers, tickets=tickets, calls=Calls(store), call_writes=CallWrites(store),
                    jobs=TranscriptionJobs(store), retention=Retention(store), routing_state=RoutingState(store),
                    messages=Messages(store, tickets), chats=Chats(store, customers), accounts=Accounts(store))
 

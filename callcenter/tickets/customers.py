@@ -27,6 +27,7 @@ from callcenter.tickets.rows import (CustomerFile, CustomerRow, ListedCustomer, 
                                      identity_row, interaction_row, ticket_row)
 from callcenter.tickets.schema import Customer, CustomerIdentity, Interaction, Merge, Ticket
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 TIMELINE_LIMIT = 50  # interactions in a customer file
 MAX_MERGE_CHAIN = 100  # customers merged into one another, one after the other
@@ -121,6 +122,7 @@ async def file_of(s: AsyncSession, customer: Customer, limit: int = TIMELINE_LIM
             "timeline": [interaction_row(i) for i in timeline]}
 
 
+@on_store_loop
 class Customers:
     """The customers of one store: find, list, create, update, the file (screen pop), the IVR's
     facts, merge and unmerge. Each call is one transaction."""
@@ -235,13 +237,24 @@ class Customers:
             ident = None
         if ident is None:
             return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+        # One statement on a connection of its own, never behind the writers (the call path asks this
+        # for every caller of a flow that branches on the customer; docs/design.md#14).
+        open_tickets = (select(func.count()).select_from(Ticket)
+                        .where(Ticket.customer_id == Customer.id, Ticket.status.in_(rules.OPEN_STATUSES))
+                        .scalar_subquery())
         async with self.store.session() as s:
-            customer = await by_identity(s, ident)
-            if customer is None:
+            found = (await s.execute(select(Customer.id, Customer.tags, Customer.merged_into, open_tickets)
+                                     .join(CustomerIdentity, CustomerIdentity.customer_id == Customer.id)
+                                     .where(CustomerIdentity.kind == ident.kind, CustomerIdentity.value == ident.value))
+                     ).first()
+            if found is None:
                 return {"known": False, "tags": [], "open_tickets": 0, "id": None}
-            count = (await s.execute(select(func.count()).select_from(Ticket).where(
-                Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES)))).scalar_one()
-            return {"known": True, "tags": list(customer.tags), "open_tickets": int(count), "id": customer.id}
+            if found.merged_into is not None:  # merged away: the customer it lives on now (rare)
+                customer = await current(s, found.id)
+                count = (await s.execute(select(func.count()).select_from(Ticket).where(
+                    Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES)))).scalar_one()
+                return {"known": True, "tags": list(customer.tags), "open_tickets": int(count), "id": customer.id}
+            return {"known": True, "tags": list(found.tags or []), "open_tickets": int(found[3]), "id": found.id}
 
     async def merge(self, target_id: int, source_id: int, actor: str) -> MergeRow:
         """Merge customer `source_id` into `target_id`: identities, tickets and interactions move;

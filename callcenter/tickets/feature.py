@@ -11,20 +11,17 @@ from typing import Any
 
 from callcenter.calls.recording import Recordings
 from callcenter.calls.tracker import CallTracker
-from callcenter.core.feature import Feature, Route
+from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets import calls as call_writing
 from callcenter.tickets import db
-from callcenter.tickets.calls import CallWriter
+from callcenter.tickets.calls import CallLog
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.reconcile import CdrReconciler
 from callcenter.tickets.routes import CustomerRoutes, TicketRoutes
 from callcenter.tickets.store import StorePolicy
 
 log = logging.getLogger(__name__)
-
-# "wait": the store never loses a step; its queue is deep enough for bursts of calls.
-WRITER_QUEUE = 10_000
 
 
 class TicketsFeature(Feature):
@@ -40,29 +37,39 @@ class TicketsFeature(Feature):
 
         reconciler = None
         if cdr_file is not None:
-            # The controller's own calls (live, or seen to their end) are the writer's; the CDR
-            # fills in only what it did not see.
+            # The controller's own calls (live, or seen to their end and written) are the log's; the
+            # CDR fills in only what it did not see or could not write.
             reconciler = CdrReconciler(core, cdr_file, agents=lambda: list(deps.config().agents),
-                                       live=lambda: {c.call_id for c in tracker.active() + tracker.recent()},
+                                       live=lambda: {c.call_id for c in tracker.active()} |
+                                       ({c.call_id for c in tracker.recent()} - self.log.unwritten),
                                        topic_of=topic_of, recording_of=recordings.path_of)
-        self.writer = CallWriter(core, topic_of, publish=deps.bus.publish, recording_of=recordings.path_of,
-                                 transcription_language=lambda: deps.config().speech.language,
-                                 after_resync=reconciler.run_once if reconciler is not None else None)
-        deps.bus.subscribe_queued("store", self.writer.on_event, *call_writing.EVENTS, on_full="wait",
-                                  maxsize=WRITER_QUEUE)
+
+        def settings() -> tuple[str, int, str]:
+            config = deps.config()
+            return config.store.short_calls, config.store.backlog, config.speech.language
+
+        self.log = CallLog(core, topic_of, settings=settings, publish=deps.bus.publish, recording_of=recordings.path_of,
+                           reconcile=reconciler.run_once if reconciler is not None else None)
+        # Inline: holding an event costs an append; the pump and the IVR never wait on the store.
+        deps.bus.subscribe("store", self.log.on_event, *call_writing.EVENTS)
+
+    def tasks(self) -> list[Task]:
+        return [(self.log.run(), "call log")]
 
     def routes(self) -> list[Route]:
         return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]
 
     async def describe(self) -> dict[str, Any]:
-        return {"store": self.core.describe()}
+        return {"store": {**self.core.describe(), **self.log.describe()}}
 
 
 async def open_core(url: str, policy: StorePolicy) -> TicketCore:
-    """The store at `url`, migrated to this code's schema (Alembic; idempotent) and opened.
+    """The store at `url`, migrated to this code's schema (Alembic; idempotent), opened, on its own
+    thread.
     Errors: StoreError `bad-store-url`, `store-unavailable`, `store-not-migrated`."""
     await asyncio.to_thread(db.upgrade, url)
     core = TicketCore.build(url, policy)
+    core.store.start_thread()  # the store's work off the controller's loop (tickets/runner.py)
     try:
         await core.open()
     except BaseException:

@@ -19,6 +19,7 @@ from callcenter.tickets.inputs import is_id
 from callcenter.tickets.rows import InteractionRow, interaction_row
 from callcenter.tickets.schema import Customer, Interaction, Ticket
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 STEPS = ("started", "queued", "answered", "ended")  # a call's steps, in the order they only move forward
 
@@ -29,6 +30,7 @@ async def by_call(s: AsyncSession, channel: str, call_id: str) -> Interaction | 
                                                       Interaction.call_id == call_id))).scalar_one_or_none()
 
 
+@on_store_loop
 class Calls:
     """The calls of one store: each business step written in one transaction, and read back."""
 
@@ -40,74 +42,19 @@ class Calls:
                    started_at: float | None = None, values: Mapping[str, Any] | None = None,
                    channel: str = "voice", first_response: bool = False,
                    ticket_id: int | None = None) -> InteractionRow:
-        """Write one business step of a call (started, queued, answered, ended) in one transaction:
-        the interaction is created at its first step (customer looked up or created by caller ID,
-        ticket chosen) and updated at the next ones; a replayed step changes nothing twice (one
-        interaction per Linkedid and channel). A callback joins its original call's ticket; a
-        click-to-call (`ticket_id`) the ticket it was made on, unless that one is closed.
-        `values`: columns of the interaction to set (rows.InteractionRow's keys); `first_response`
-        stamps the ticket's first response (an agent answered). Returns the interaction."""
+        """Write one business step of a call (started, queued, answered, ended) in one transaction
+        (step_in). A replayed step racing its first write finds the row the other made
+        (IntegrityError); a chat or message of the same customer may move the ticket's version
+        (StaleDataError): both are tried again."""
+        contact = NewCall(caller_id, caller_name, did, topic, direction, callback_of, channel, ticket_id, started_at)
         values = dict(values or {})
-        contact = _Contact(caller_id, caller_name, did, topic, direction, callback_of, channel, ticket_id)
-        # A replayed step racing its first write finds the row the other made (IntegrityError);
-        # a chat or message of the same customer may move the ticket's version (StaleDataError).
-        return await db.retried(lambda: self._step(call_id, step, contact, started_at, values, first_response))
 
-    async def _step(self, call_id: str, step: str, contact: _Contact, started_at: float | None,
-                    values: dict[str, Any], first_response: bool) -> InteractionRow:
-        now = self.store.clock()
-        async with self.store.writing() as s:
-            row = await by_call(s, contact.channel, call_id)
-            if row is None:
-                row = await self._new_call(s, call_id, contact, started_at or now, now)
-            if step in STEPS and STEPS.index(step) > STEPS.index(row.step if row.step in STEPS else "started"):
-                row.step = step
-            for key, value in values.items():
-                setattr(row, key, value)
-            ticket = await s.get(Ticket, row.ticket_id)
-            assert ticket is not None
-            ticket.updated_at = now
-            if first_response and ticket.first_response_at is None:
-                ticket.first_response_at = now
-            await s.flush()
-            self.store.writes += 1
-            return interaction_row(row)
-
-    async def _new_call(self, s: AsyncSession, call_id: str, contact: _Contact, started_at: float,
-                        now: float) -> Interaction:
-        customer, ticket = await self._ticket_of(s, call_id, contact, now)
-        row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=contact.channel,
-                          direction=contact.direction, step="started", started_at=started_at,
-                          address=contact.caller_id[:320], name=contact.caller_name[:200], call_id=call_id,
-                          did=contact.did, callback_of=contact.callback_of, ivr_path=[], variables={})
-        s.add(row)
-        await s.flush()
-        return row
-
-    async def _ticket_of(self, s: AsyncSession, call_id: str, contact: _Contact, now: float) -> tuple[Customer, Ticket]:
-        """The customer and the ticket a new call joins."""
-        channel, callback_of = contact.channel, contact.callback_of
-        # A voicemail joins its call's ticket; a callback its original call's.
-        original = await by_call(s, "voice", callback_of or call_id) if callback_of or channel != "voice" else None
-        chosen = await s.get(Ticket, contact.ticket_id) if contact.ticket_id is not None and is_id(contact.ticket_id) \
-            else None
-        if chosen is not None and chosen.status != "closed":
-            return await customers.current(s, chosen.customer_id), chosen
-        if original is not None:
-            customer = await customers.current(s, original.customer_id)
-            joined = await s.get(Ticket, original.ticket_id)
-            assert joined is not None
-            if joined.status != "closed":
-                return customer, joined
-            return customer, await tickets.choose_ticket(s, self.store, customer, topic=joined.topic, channel=channel,
-                                                         subject=joined.subject, now=now)
-        customer = await customers.for_contact(s, "phone", contact.caller_id, name=contact.caller_name,
-                                               region=self.store.policy.default_region, now=now)
-        what = {"voice": "Call", "voicemail": "Voicemail"}.get(channel, channel)
-        who = contact.caller_name or contact.caller_id or "a withheld number"
-        subject = f"{what} from {who}" + (f" to {contact.did}" if contact.did else "")
-        return customer, await tickets.choose_ticket(s, self.store, customer, topic=contact.topic, channel=channel,
-                                                     subject=subject, now=now)
+        async def write() -> InteractionRow:
+            async with self.store.writing() as s:
+                row = await step_in(s, self.store, call_id, step, contact, values, first_response, self.store.clock())
+                self.store.writes += 1
+                return interaction_row(row)
+        return await db.retried(write)
 
     async def get(self, call_id: str) -> InteractionRow | None:
         """The voice interaction of call `call_id` (its Linkedid), or None."""
@@ -141,7 +88,7 @@ class Calls:
 
 
 @dataclass(frozen=True)
-class _Contact:
+class NewCall:
     """Who a call's first step says it is from and what it is about (what a new interaction needs)."""
 
     caller_id: str
@@ -152,3 +99,68 @@ class _Contact:
     callback_of: str
     channel: str
     ticket_id: int | None
+    started_at: float | None = None
+
+
+async def step_in(s: AsyncSession, store: Store, call_id: str, step: str, contact: NewCall, values: Mapping[str, Any],
+                  first_response: bool, now: float, *, started_at: float | None = None) -> Interaction:
+    """In transaction `s`: one business step of a call (started, queued, answered, ended). The
+    interaction is created at its first step (customer looked up or created by caller ID, ticket
+    chosen) and updated at the next ones; a replayed step changes nothing twice (one interaction
+    per Linkedid and channel). A callback joins its original call's ticket; a click-to-call
+    (`contact.ticket_id`) the ticket it was made on, unless that one is closed. `values`: columns
+    of the interaction to set (rows.InteractionRow's keys); `first_response` stamps the ticket's
+    first response (an agent answered). Returns the interaction."""
+    row = await by_call(s, contact.channel, call_id)
+    if row is None:
+        row = await _new_call(s, store, call_id, contact, started_at or contact.started_at or now, now)
+    if step in STEPS and STEPS.index(step) > STEPS.index(row.step if row.step in STEPS else "started"):
+        row.step = step
+    for key, value in values.items():
+        setattr(row, key, value)
+    ticket = await s.get(Ticket, row.ticket_id) if row.ticket_id is not None else None
+    if ticket is not None:
+        ticket.updated_at = now
+        if first_response and ticket.first_response_at is None:
+            ticket.first_response_at = now
+    await s.flush()
+    return row
+
+
+async def _new_call(s: AsyncSession, store: Store, call_id: str, contact: NewCall, started_at: float,
+                    now: float) -> Interaction:
+    customer, ticket = await _ticket_of(s, store, call_id, contact, now)
+    row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=contact.channel,
+                      direction=contact.direction, step="started", started_at=started_at,
+                      address=contact.caller_id[:320], name=contact.caller_name[:200], call_id=call_id,
+                      did=contact.did, callback_of=contact.callback_of, ivr_path=[], variables={})
+    s.add(row)
+    await s.flush()
+    return row
+
+
+async def _ticket_of(s: AsyncSession, store: Store, call_id: str, contact: NewCall, now: float
+                     ) -> tuple[Customer, Ticket]:
+    """The customer and the ticket a new call joins."""
+    channel, callback_of = contact.channel, contact.callback_of
+    # A voicemail joins its call's ticket; a callback its original call's.
+    original = await by_call(s, "voice", callback_of or call_id) if callback_of or channel != "voice" else None
+    chosen = await s.get(Ticket, contact.ticket_id) if contact.ticket_id is not None and is_id(contact.ticket_id) \
+        else None
+    if chosen is not None and chosen.status != "closed":
+        return await customers.current(s, chosen.customer_id), chosen
+    if original is not None and original.ticket_id is not None:
+        customer = await customers.current(s, original.customer_id)
+        joined = await s.get(Ticket, original.ticket_id)
+        assert joined is not None
+        if joined.status != "closed":
+            return customer, joined
+        return customer, await tickets.choose_ticket(s, store, customer, topic=joined.topic, channel=channel,
+                                                     subject=joined.subject, now=now)
+    customer = await customers.for_contact(s, "phone", contact.caller_id, name=contact.caller_name,
+                                           region=store.policy.default_region, now=now)
+    what = {"voice": "Call", "voicemail": "Voicemail"}.get(channel, channel)
+    who = contact.caller_name or contact.caller_id or "a withheld number"
+    subject = f"{what} from {who}" + (f" to {contact.did}" if contact.did else "")
+    return customer, await tickets.choose_ticket(s, store, customer, topic=contact.topic, channel=channel,
+                                                 subject=subject, now=now)

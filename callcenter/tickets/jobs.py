@@ -22,6 +22,7 @@ from callcenter.tickets.interactions import by_call
 from callcenter.tickets.rows import InteractionRow, TakenJob, VoicemailRow, interaction_row
 from callcenter.tickets.schema import Interaction, Ticket, TicketChange, TranscriptionJob
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 
 def new_job(voicemail: Interaction, language: str, now: float, engine: str = "") -> TranscriptionJob:
@@ -31,14 +32,45 @@ def new_job(voicemail: Interaction, language: str, now: float, engine: str = "")
                             updated_at=now)
 
 
-async def _flag_callback(s: AsyncSession, ticket_id: int, now: float, why: str) -> None:
+async def queue_job(s: AsyncSession, call_id: str, language: str, now: float) -> int | None:
+    """In transaction `s`: a job for the call's voicemail (one open job per voicemail): its id, or
+    None if there is no voicemail for that call."""
+    vm = await by_call(s, "voicemail", call_id)
+    if vm is None:
+        return None
+    existing = (await s.execute(select(TranscriptionJob).where(
+        TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state.in_(("queued", "running")))
+    )).scalars().first()
+    if existing is not None:
+        return existing.id
+    job = new_job(vm, language, now)
+    s.add(job)
+    await s.flush()
+    return job.id
+
+
+async def mark_empty(s: AsyncSession, call_id: str, reason: str, now: float) -> None:
+    """In transaction `s`: the call's voicemail is empty (`reason`), with a settled `empty` job."""
+    vm = await by_call(s, "voicemail", call_id)
+    if vm is None:
+        return
+    vm.recording_problem = f"empty voicemail: {reason}"[:200]
+    if (await s.execute(select(TranscriptionJob.id).where(TranscriptionJob.interaction_id == vm.id)
+                        .limit(1))).first() is None:
+        job = new_job(vm, "auto", now)
+        job.state, job.error = "empty", reason[:500]
+        s.add(job)
+
+
+async def _flag_callback(s: AsyncSession, ticket_id: int | None, now: float, why: str) -> None:
     """The voicemail's ticket is flagged to call back (once), `why` in its history."""
-    ticket = await s.get(Ticket, ticket_id)
+    ticket = await s.get(Ticket, ticket_id) if ticket_id is not None else None
     if ticket is not None and not ticket.callback_requested:
         ticket.callback_requested, ticket.updated_at = True, now
         s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="callback_requested", old="", new=why))
 
 
+@on_store_loop
 class TranscriptionJobs:
     """The transcription jobs of one store."""
 
@@ -48,37 +80,17 @@ class TranscriptionJobs:
     async def queue(self, call_id: str, language: str = "auto") -> int | None:
         """A job for the call's voicemail (idempotent: one open job per voicemail). Returns its id,
         or None if the store has no voicemail for that call."""
-        now = self.store.clock()
         async with self.store.writing() as s:
-            vm = await by_call(s, "voicemail", call_id)
-            if vm is None:
-                return None
-            existing = (await s.execute(select(TranscriptionJob).where(
-                TranscriptionJob.interaction_id == vm.id, TranscriptionJob.state.in_(("queued", "running")))
-            )).scalars().first()
-            if existing is not None:
-                return existing.id
-            job = new_job(vm, language, now)
-            s.add(job)
-            await s.flush()
+            job = await queue_job(s, call_id, language, self.store.clock())
             self.store.writes += 1
-            return job.id
+            return job
 
     async def empty_voicemail(self, call_id: str, reason: str) -> None:
         """The call's voicemail is empty (`reason`: too short, no sound): recorded as such, with a
         settled `empty` job (listed, never transcribed, its ticket not flagged to call back).
         Idempotent."""
-        now = self.store.clock()
         async with self.store.writing() as s:
-            vm = await by_call(s, "voicemail", call_id)
-            if vm is None:
-                return
-            vm.recording_problem = f"empty voicemail: {reason}"[:200]
-            if (await s.execute(select(TranscriptionJob.id).where(TranscriptionJob.interaction_id == vm.id)
-                                .limit(1))).first() is None:
-                job = new_job(vm, "auto", now)
-                job.state, job.error = "empty", reason[:500]
-                s.add(job)
+            await mark_empty(s, call_id, reason, self.store.clock())
             self.store.writes += 1
 
     async def retranscribe(self, interaction_id: int, language: str = "auto", engine: str = "") -> int:

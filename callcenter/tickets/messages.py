@@ -22,10 +22,12 @@ from callcenter.tickets.rows import EmailThread, InteractionRow, interaction_row
 from callcenter.tickets.schema import CustomerIdentity, Interaction, Ticket, TicketChange
 from callcenter.tickets.store import Store
 from callcenter.tickets.tickets import Tickets, unknown_ticket
+from callcenter.tickets.runner import on_store_loop
 
 SUBJECT = {"sms": "SMS from {who}", "email": "Email from {who}", "chat": "Chat with {who}"}
 
 
+@on_store_loop
 class Messages:
     """The text messages of one store. `tickets`: the same store's tickets (what a channel reads
     of the ticket it answers)."""

@@ -19,7 +19,7 @@ from typing import Callable, Collection
 from callcenter.calls import recording
 from callcenter.calls.cdr import CdrRow, calls_from_cdr, parse_line
 from callcenter.core.events import CallRecord
-from callcenter.tickets.calls import ended_values
+from callcenter.tickets.call_batch import ended_values, identified_in, record_counts
 from callcenter.tickets.core import TicketCore
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,11 @@ class CdrReconciler:
         rows = await asyncio.to_thread(self._read_new)
         live = set(self.live())
         counts = {"added": 0, "completed": 0}
+        identified = identified_in(self.core.store.policy.default_region)
         for record in calls_from_cdr(rows, self.agents()):
-            if record.call_id in live or record.direction != "inbound":
-                continue
+            if record.call_id in live or record.direction != "inbound" or \
+                    not record_counts(record, identified(record.caller_id)):
+                continue  # a short call (tickets/call_batch.py: the rules) opens nothing
             result = await self.reconcile(record)
             if result in counts:
                 counts[result] += 1

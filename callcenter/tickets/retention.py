@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from callcenter.tickets.rows import RetentionReport
 from callcenter.tickets.schema import Interaction
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 DAY = 86400  # seconds
 TEXTS = (("transcripts", ("voicemail",)), ("bodies", ("chat", "sms", "email")))  # text kind → its channels
@@ -28,6 +29,7 @@ def deletable(path: str, roots: tuple[Path, ...]) -> bool:
     return any(real.is_relative_to(root.resolve()) and real != root.resolve() for root in roots)
 
 
+@on_store_loop
 class Retention:
     """Retention of one store, per its policy."""
 

@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from callcenter.tickets.schema import CallbackRequestRow, Document
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 
+@on_store_loop
 class RoutingState:
     """Callback requests and named documents of one store."""
 

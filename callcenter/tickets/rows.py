@@ -76,7 +76,7 @@ class InteractionRow(TypedDict):
     column of the interactions table (schema.Interaction says what each holds)."""
 
     id: int
-    ticket_id: int
+    ticket_id: int | None  # None: a short call on the customer's file
     customer_id: int
     channel: str
     direction: str
@@ -176,7 +176,7 @@ class VoicemailRow(TypedDict):
     error: str
     caller: str
     call_id: str
-    ticket: int
+    ticket: int | None
     customer: int
     started_at: float
     seconds: float | None

@@ -100,7 +100,8 @@ class Interaction(Base):
                       Index("ix_interactions_started", "started_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # None: a short call (it never reached a queue, an agent or a voicemail) on a known customer's file.
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
     channel: Mapped[str] = mapped_column(String(16))  # voice | voicemail | chat | sms | email
     direction: Mapped[str] = mapped_column(String(16))  # inbound | outbound | internal

@@ -31,6 +31,12 @@ class StoreSettings:
     reopen_days: int = 7  # a contact joins the customer's ticket on the same topic touched this recently
     sla: Mapping[str, SlaSettings] = field(default_factory=dict)  # "normal" or "voicemail/normal" → targets
     retention_days: Mapping[str, int] = field(default_factory=dict)  # recordings | transcripts | bodies (0: keep)
+    # A call that never reached a queue, an agent or a voicemail opens no ticket and makes no customer:
+    # `file` keeps a known customer's on their file (no ticket), `none` does not store it.
+    short_calls: str = "file"
+    # Call events held in memory while the store is behind (a burst of callers, a slow database);
+    # past this many the newest are not held (counted in `status`) and Asterisk's CDR fills them in.
+    backlog: int = 200_000
 
 
 def check(store: StoreSettings, loc: Locator) -> None:
@@ -54,6 +60,9 @@ def check(store: StoreSettings, loc: Locator) -> None:
             if not 1 <= value <= 525_600:
                 raise loc.error(("store", "sla", key, name), f"{name} {value} must be 1 to 525600 minutes",
                                 "bad-value")
+    if store.short_calls not in ("file", "none"):
+        raise loc.error(("store", "short_calls"), f"short_calls '{store.short_calls}' must be file or none", "bad-value")
+    loc.check_range(("store", "backlog"), store.backlog, 1_000, 1_000_000)
     for key, days in store.retention_days.items():
         if key not in RETENTION_KINDS:
             raise loc.error(("store", "retention_days", key), f"unknown data type '{key}' (one of: "

@@ -22,6 +22,7 @@ from callcenter.tickets import db
 from callcenter.tickets import rules
 from callcenter.tickets.rows import StoreDescription
 from callcenter.tickets.rules import SlaTarget
+from callcenter.tickets.runner import StoreRunner
 from callcenter.tickets.settings import StoreSettings
 
 
@@ -50,9 +51,19 @@ class Store:
         self.sqlite = db.parse_url(url).drivername.startswith("sqlite")  # else PostgreSQL
         self._writer = asyncio.Lock()  # SQLite: one write transaction at a time (Store.writing)
         self.writes = 0
+        # The store's own thread and loop (tickets/runner.py), once `start_thread()` ran; until then
+        # every operation runs on its caller's loop.
+        self.runner = StoreRunner()
+
+    def start_thread(self) -> None:
+        """Run every operation of this store on a thread and event loop of its own from now on
+        (before its first use: the engine's connections belong to the loop that opens them)."""
+        self.runner.start()
 
     async def open(self) -> None:
         """Errors: StoreError `store-unavailable` (cannot connect), `store-not-migrated`."""
+        if self.runner.elsewhere():
+            return await self.runner.run(self.open())
         try:
             revision = await db.current(self.engine)
         except Exception as exc:  # noqa: BLE001 - any driver error means the same to the user
@@ -62,7 +73,11 @@ class Store:
                                 f"{revision or 'none'}, this code needs {db.head()}: run `callcenter db upgrade`")
 
     async def close(self) -> None:
-        """Close the engine's connections (the Store is not used after)."""
+        """Close the engine's connections and stop the store's thread (the Store is not used after)."""
+        if self.runner.elsewhere():
+            await self.runner.run(self.engine.dispose())
+            await asyncio.to_thread(self.runner.stop)
+            return
         await self.engine.dispose()
 
     def describe(self) -> StoreDescription:

@@ -29,6 +29,7 @@ from callcenter.tickets.inputs import MAX_TEXT, checked_text
 from callcenter.tickets.rows import TicketRow, TicketWithHistory, change_row, interaction_row, ticket_row
 from callcenter.tickets.schema import Customer, Interaction, Ticket, TicketChange
 from callcenter.tickets.store import Store
+from callcenter.tickets.runner import on_store_loop
 
 UPDATE_ATTEMPTS = 20  # optimistic retries of a ticket change that raced another
 
@@ -81,6 +82,7 @@ async def new_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic
     return ticket
 
 
+@on_store_loop
 class Tickets:
     """The tickets of one store: one with its history, the list, a person's change, the call-back
     flag of a call's ticket."""
@@ -182,16 +184,22 @@ class Tickets:
 
     async def _request_callback(self, call_id: str, request_id: str) -> None:
         async with self.store.writing() as s:
-            ticket_id = (await s.execute(select(Interaction.ticket_id).where(
-                Interaction.channel == "voice", Interaction.call_id == call_id))).scalar_one_or_none()
-            if ticket_id is None:
-                return
-            ticket = await s.get(Ticket, ticket_id)
-            if ticket is not None and not ticket.callback_requested:
-                ticket.callback_requested = True
-                s.add(TicketChange(ticket_id=ticket.id, at=self.store.clock(), actor="system",
-                                   field="callback_requested", old="", new=request_id))
+            await flag_callback_request(s, call_id, request_id, self.store.clock())
             self.store.writes += 1
+
+
+async def flag_callback_request(s: AsyncSession, call_id: str, request_id: str, now: float) -> None:
+    """In transaction `s`: the ticket of voice call `call_id` is flagged `callback_requested` (once),
+    `request_id` in its history. Nothing if there is no such call."""
+    ticket_id = (await s.execute(select(Interaction.ticket_id).where(
+        Interaction.channel == "voice", Interaction.call_id == call_id))).scalar_one_or_none()
+    if ticket_id is None:
+        return
+    ticket = await s.get(Ticket, ticket_id)
+    if ticket is not None and not ticket.callback_requested:
+        ticket.callback_requested = True
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="callback_requested", old="",
+                           new=request_id))
 
 
 @dataclass(frozen=True)

@@ -164,7 +164,9 @@ WEB_PATHS: dict[str, Any] = {
     "/api/wallboard": {"get": _op(
         "The wallboard (supervisors)", "Per queue: waiting, longest wait, service level against its target, ASA, "
         "abandon rate, agents by state; per agent: state and seconds in it, calls, talk and pause seconds; contacts "
-        "per channel today.", _ok("`{generated_at, queues, agents, today}`"), errors=("401", "403"))},
+        "per channel today; the store's call log backlog.",
+        _ok("`{generated_at, queues, agents, today, store}` (`store`: the call log's `backlog`, `backlog_peak`, "
+            "`backlog_dropped`, in events; null without a store)"), errors=("401", "403"))},
     "/api/wallboard.csv": {"get": _op("Today's wallboard as CSV (supervisors)", "Queues, then agents, then channels.",
                                       {"description": "text/csv", "content": {"text/csv": {}}},
                                       errors=("401", "403"))},

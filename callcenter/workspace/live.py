@@ -17,7 +17,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 from aiohttp import WSMsgType, web
 
@@ -55,11 +55,13 @@ class LiveHub:
     def __init__(self, config: Callable[[], Config], routing: Routing, tracker: CallTracker, presence: Presence,
                  store: TicketCore | None, today: Callable[[float], Awaitable[dict[str, int]]] | None,
                  clock: Callable[[], float] = time.time,
-                 publish: Callable[[Any], Awaitable[None]] | None = None) -> None:
+                 publish: Callable[[Any], Awaitable[None]] | None = None,
+                 call_log: Callable[[], Mapping[str, Any]] | None = None) -> None:
         """`routing`: the queues' and agents' views; `today(midnight)`: the store's counts of the
-        day per channel; `publish`: where PagesChanged goes (an agent's pages opened or closed)."""
+        day per channel; `publish`: where PagesChanged goes (an agent's pages opened or closed);
+        `call_log()`: the store's call log (tickets/calls.py `CallLog.describe`: its backlog)."""
         self.config, self.routing, self.tracker, self.presence, self.store = config, routing, tracker, presence, store
-        self.today_counts, self.clock, self.publish = today, clock, publish
+        self.today_counts, self.clock, self.publish, self.call_log = today, clock, publish, call_log
         self.clients: set[Client] = set()
         self.pops: dict[str, dict[str, Any]] = {}  # agent → their latest pop
         self._board_dirty = asyncio.Event()
@@ -187,10 +189,13 @@ class LiveHub:
                 board = await self.wallboard()
                 self._to(lambda p: p.may("supervisor"), {"type": "wallboard", "wallboard": board,
                                                          "at": board["generated_at"]})
+                if board["store"] and board["store"]["backlog"]:
+                    self._board_dirty.set()  # the store's backlog drains without events: shown until it is 0
             await asyncio.sleep(1.0)
 
     async def wallboard(self) -> dict[str, Any]:
-        return wallboard(self.presence, self.config(), self.clock(), await self.today())
+        return wallboard(self.presence, self.config(), self.clock(), await self.today(),
+                         self.call_log() if self.call_log is not None else None)
 
     async def today(self) -> dict[str, int]:
         """Contacts per channel since local midnight (from the store; cached 5 s)."""

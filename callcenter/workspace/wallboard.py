@@ -6,7 +6,8 @@ Per queue: waiting, longest wait, offered, answered, abandoned, service level ag
 `web.service_level_abandoned` is `count`), ASA (average speed of answer, seconds), abandon rate
 (abandoned / (answered + abandoned)), agents by state. Per agent: state and seconds in it, calls,
 talk seconds, pause seconds by reason. Numbers count since the controller started (the tracker's
-day); `today` is the store's contacts per channel since local midnight.
+day); `today` is the store's contacts per channel since local midnight; `store` is the call log's
+backlog (events not yet written, its peak, events not held: written from Asterisk's CDR instead).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from callcenter.routing.presence import Presence
 STATES = ("ready", "paused", "ringing", "on_call", "wrapup", "logged_out", "unreachable")
 
 
-def wallboard(presence: Presence, config: Config, now: float, today: Mapping[str, int]) -> dict[str, Any]:
+def wallboard(presence: Presence, config: Config, now: float, today: Mapping[str, int],
+              call_log: Mapping[str, Any] | None = None) -> dict[str, Any]:
     queues = []
     states = {name: agent.state(now) for name, agent in presence.agents.items()}
     for name in config.queues:
@@ -54,7 +56,8 @@ def wallboard(presence: Presence, config: Config, now: float, today: Mapping[str
                        "state_seconds": round(max(0.0, now - since), 1) if since else None,
                        "pause_reason": row["pause_reason"], "calls": row["calls"],
                        "talk_seconds": row["talk_seconds"], "pause_seconds": row["pause_seconds"]})
-    return {"generated_at": now, "queues": queues, "agents": agents, "today": dict(today)}
+    store = None if call_log is None else {k: call_log.get(k, 0) for k in ("backlog", "backlog_peak", "backlog_dropped")}
+    return {"generated_at": now, "queues": queues, "agents": agents, "today": dict(today), "store": store}
 
 
 def to_csv(board: Mapping[str, Any]) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from callcenter import app as app_mod
+from callcenter.tickets.feature import TicketsFeature
 from callcenter.core import events as ev
 from callcenter.core.events import AmiConnected
 from callcenter.ami.events import AsteriskBooted, translate
@@ -50,6 +51,9 @@ async def run_until_streamed(parts: app_mod.App, ami: FakeAmi) -> None:
     await asyncio.wait_for(ami.done.wait(), 10)
     await asyncio.sleep(0.05)
     await parts.bus.drain()
+    tickets = parts.feature(TicketsFeature)
+    if tickets is not None:  # the call log writes in a task of its own
+        await asyncio.wait_for(tickets.log.drained(), 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -208,6 +212,6 @@ async def test_the_built_store_writer_puts_every_replayed_call_on_a_ticket_once(
         assert len({c["call_id"] for c in calls}) == 6
         answered = [c for c in calls if c["agent"]]
         assert answered and all(c["queue"] == "support" and c["talk_seconds"] is not None for c in answered)
-        assert parts.bus.stats()["store"]["errors"] == 0
+        assert parts.bus.stats()["store"]["errors"] == 0 and parts.feature(TicketsFeature).log.failed == 0
     finally:
         await store.close()

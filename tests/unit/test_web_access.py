@@ -95,6 +95,7 @@ async def test_roles_csrf_and_origins_are_enforced_on_the_server(web: Web) -> No
     async with supervisor.get("/api/wallboard") as r:
         board = await r.json()
         assert r.status == 200 and [q["name"] for q in board["queues"]] == ["support"]
+        assert board["store"] == {"backlog": 0, "backlog_peak": board["store"]["backlog_peak"], "backlog_dropped": 0}
     async with supervisor.post("/api/agents/agent2/pause", json={"reason": "lunch"},
                                headers={"X-CSRF-Token": sup_csrf}) as r:
         assert r.status == 200  # a supervisor pauses anyone

@@ -86,6 +86,7 @@ class MailIntake:
                 await asyncio.to_thread(self._keep_html, row["id"], parsed.html_view)
             await self._acknowledge(parsed, row)
             self.received += 1
+            assert row["ticket_id"] is not None  # a message is always on a ticket
             await self.publish(ev.MessageReceived("email", row["id"], row["ticket_id"], row["customer_id"],
                                                   parsed.sender, parsed.text[:500], self.clock()))
         log.info("email %s from %s on ticket #%s%s", message_id[:80], parsed.sender, row["ticket_id"],
@@ -101,21 +102,23 @@ class MailIntake:
         if (not settings.auto_ack or parsed.automatic or parsed.sender == settings.from_address.lower()
                 or now - self._acked.get(parsed.sender, -1e9) < 3600):
             return
-        ticket = await self.messages.tickets.get(row["ticket_id"])
+        ticket_id = row["ticket_id"]
+        assert ticket_id is not None  # a message is always on a ticket
+        ticket = await self.messages.tickets.get(ticket_id)
         if len(ticket["interactions"]) != 1:
             return  # not a new ticket
         self._acked[parsed.sender] = now
         text = (f"Thank you for your message: it is ticket #{row['ticket_id']}. Reply to this mail to add to it; "
                 "we will answer soon.")
         msg = mail.reply(from_address=settings.from_address, to=parsed.sender, subject=parsed.subject, text=text,
-                         ticket_id=row["ticket_id"], in_reply_to=row["external_id"], references=parsed.references,
+                         ticket_id=ticket_id, in_reply_to=row["external_id"], references=parsed.references,
                          automatic=True)
         try:
             state = await outbox.send(msg, settings.relay_host, settings.relay_port)
         except CallcenterError as exc:
             log.warning("email: the acknowledgement of ticket #%s was not sent: %s", row["ticket_id"], exc)
             return
-        await self.messages.outbound(row["ticket_id"], "email", parsed.sender, text, actor="system",
+        await self.messages.outbound(ticket_id, "email", parsed.sender, text, actor="system",
                                      external_id=str(msg["Message-ID"]), status=state, subject=str(msg["Subject"]),
                                      variables={"automatic": "auto-acknowledgement"})
 

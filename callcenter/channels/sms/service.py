@@ -68,6 +68,7 @@ class SmsService:
             if word:
                 await self.messages.set_opt_out(sender, word == "stop")
                 log.info("SMS %s from %s: opt-%s recorded", word.upper(), sender, "out" if word == "stop" else "in")
+            assert row["ticket_id"] is not None  # a message is always on a ticket
             await self.publish(ev.MessageReceived("sms", row["id"], row["ticket_id"], row["customer_id"], sender,
                                                   body, self.clock()))
         return row, new

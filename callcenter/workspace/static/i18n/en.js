@@ -211,6 +211,8 @@ export default {
 
   'wb.title': 'Wallboard',
   'wb.csv': 'Download CSV',
+  'wb.backlog': 'Store: {n} call events waiting to be written (peak {peak})',
+  'wb.backlogDropped': '{n} not held: written from Asterisk\'s CDR',
   'wb.updated': 'Updated {time}',
   'wb.forbidden': 'The wallboard is for supervisors and admins.',
   'wb.queues': 'Queues',

@@ -211,6 +211,8 @@ export default {
 
   'wb.title': '监控大屏',
   'wb.csv': '下载 CSV',
+  'wb.backlog': '存储：{n} 条通话事件待写入（峰值 {peak}）',
+  'wb.backlogDropped': '{n} 条未缓存：将从 Asterisk 的 CDR 补写',
   'wb.updated': '更新于 {time}',
   'wb.forbidden': '监控大屏仅供主管和管理员使用。',
   'wb.queues': '队列',

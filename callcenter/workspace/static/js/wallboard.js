@@ -84,6 +84,10 @@ function render() {
   const queues = wb.queues || [];
   $('#updated').textContent = wb.generated_at
     ? t('wb.updated', { time: new Date(wb.generated_at * 1000).toLocaleTimeString(document.documentElement.lang) }) : '';
+  const store = wb.store;
+  $('#store').textContent = store ? t('wb.backlog', { n: store.backlog, peak: store.backlog_peak })
+    + (store.backlog_dropped ? ` · ${t('wb.backlogDropped', { n: store.backlog_dropped })}` : '') : '';
+  $('#store').classList.toggle('bad', Boolean(store && (store.backlog_dropped || store.backlog > 10000)));
   $('#queue-rows').replaceChildren(...(queues.length ? queues.map(queueRow)
     : [h('tr', {}, h('td', { colspan: 8, class: 'muted', text: t('wb.noQueues') }))]));
   $('#agent-rows').replaceChildren(...(wb.agents || []).map(agentRow));
