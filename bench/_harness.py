@@ -182,9 +182,13 @@ class AmiWatch:
     Login is retried every `retry` s for `patience` s (a benchmark may start it while Asterisk boots)."""
 
     def __init__(self, host: str, port: int, username: str, secret: str, *, retry: float = 0.5,
-                 patience: float = 30.0) -> None:
+                 patience: float = 30.0, ping_interval: float = 2.0, action_timeout: float = 5.0) -> None:
+        """`ping_interval` / `action_timeout`: a ping unanswered for `action_timeout` s drops the
+        connection (then it reconnects; the events meanwhile are lost): a benchmark that loads
+        Asterisk until it answers slowly gives it longer."""
         self._args = (host, port, username, secret)
         self.retry, self.patience = retry, patience
+        self.ping_interval, self.action_timeout = ping_interval, action_timeout
         self._cond = threading.Condition()
         self.loop = asyncio.new_event_loop()
         self.watch: support.AmiWatch | None = None
@@ -227,7 +231,8 @@ class AmiWatch:
     async def _main(self) -> None:
         host, port, username, secret = self._args
         self._stop = asyncio.Event()
-        client = AmiClient(host, port, username, secret, action_timeout=5.0, ping_interval=2.0)
+        client = AmiClient(host, port, username, secret, action_timeout=self.action_timeout,
+                           ping_interval=self.ping_interval)
         deadline = time.monotonic() + self.patience
         while True:
             try:
@@ -363,8 +368,9 @@ class BenchSystem(System):
             raise RuntimeError(f"{exc}:\n{self.log_tail()}") from None
         self.started_asterisk_pid = self.asterisk_pid() or None
 
-    def ami_watch(self) -> AmiWatch:
-        return AmiWatch("127.0.0.1", AMI_PORT, self.config.ami.username, self.creds.ami_secret).start()
+    def ami_watch(self, **options: float) -> AmiWatch:
+        """The benchmark's own AMI connection (options: AmiWatch's ping_interval, action_timeout)."""
+        return AmiWatch("127.0.0.1", AMI_PORT, self.config.ami.username, self.creds.ami_secret, **options).start()
 
     def pause_controller(self) -> None:
         """SIGSTOP the controller (Asterisk is another process group and carries on)."""

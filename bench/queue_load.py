@@ -1135,7 +1135,7 @@ def ivr_load(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], port
     idle_agi = [c.prompt_ts - c.agi_ts for c in idle if c.prompt_ts and c.agi_ts]
     # A press before the greeting's end is lost (the greeting takes no keys; the menu prompt starts after it).
     early = [c for c in arrived if c.prompt_ts and c.answered_ts and c.prompt_ts > c.answered_ts + press_after]
-    early_dtmf = [c for c in arrived if c.digit_ts and (c.prompt_ts is None or c.digit_ts < c.prompt_ts)]
+    early_dtmf = [c for c in arrived if c.digit_ts and c.prompt_ts and c.digit_ts < c.prompt_ts]
     digits_seen = sum("2" in c.digits for c in arrived)
     bye_ok = sum("bye-received" in slog.get(cid, []) for cid in caller_ids)
 
@@ -1170,8 +1170,8 @@ def ivr_load(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], port
     print(f"  AsyncAGIStart → first prompt (the controller's part + the greeting): idle {pcts(idle_agi)}; "
           f"loaded {pcts(load_agi)}")
     print(f"  callers whose menu started after their key press: {len(early_dtmf)} by Asterisk's DTMFEnd, "
-          f"{len(early)} by the answer + {press_after:.1f} s; callers without a first prompt: "
-          f"{sum(c.prompt is None for c in arrived)}")
+          f"{len(early)} by the answer + {press_after:.1f} s (of {len(load_arrival)} with a first prompt); "
+          f"callers without a first prompt: {sum(c.prompt is None for c in arrived)}")
     wall, arr_wall = t1 - t0, (cpu_arrivals[1] - t0) if cpu_arrivals else None
     for label, i, pid in (("controller", 0, ctl_pid), ("Asterisk", 1, ast_pid)):
         if cpu0[i] is None or cpu1[i] is None:
@@ -1351,7 +1351,9 @@ def main() -> int:
         system.start()
         print(f"ready in {system.ready_seconds:.1f} s (controller pid {system.proc.pid}, "
               f"Asterisk pid {system.started_asterisk_pid})", flush=True)
-        watch = system.ami_watch()
+        # Part 3 loads Asterisk until it may answer a ping late: its watcher waits 30 s before it drops
+        # the connection (and the events meanwhile).
+        watch = system.ami_watch(ping_interval=5.0, action_timeout=30.0) if ivr else system.ami_watch()
         api = functools.partial(system.call, timeout=15)
         if args.only in (None, "unpause"):
             print(f"part 1: {args.presses} unpause rounds (+{args.warmup} warm-up) ...", flush=True)
