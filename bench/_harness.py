@@ -9,12 +9,14 @@ that the ports are free, SIGSTOP/SIGCONT of the controller, and a stop that clea
 controller that had to be killed:
 
     SIP 127.0.0.1:35060 (UDP)   AMI 127.0.0.1:35038   API 127.0.0.1:38080   RTP 37000-37999
+    (a benchmark may widen the RTP range: bench/queue_load.py --only ivr uses 19000-24999)
 
 `AmiWatch` runs the tests' AMI watch (tests/support/system.py: every event stamped with
 `time.monotonic()` on arrival) on an event loop in a background thread, for benchmarks that are
 not asyncio: AMI events and received RTP audio (stamped by the SIP test phone's receive thread)
-share one clock. Also here: RTP helpers (received chunks, DTMF end packets), percentiles, and the
-web chats that bench/chat.py measures and bench/channels.py keeps busy.
+share one clock. `StatusPoller` polls GET /api/status (the store backlog, the bus queues) in a thread.
+Also here: RTP helpers (received chunks, DTMF end packets), percentiles, controller log summaries,
+and the web chats that bench/chat.py measures and bench/channels.py keeps busy.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -61,14 +64,20 @@ __all__ = [
     "PhoneCall",
     "PortAllocator",
     "SipPhone",
+    "StatusPoller",
     "agents_yaml",
+    "asterisk_log",
     "busy_chats_in_background",
     "chat_yaml",
     "chunk_level",
     "cpu_seconds",
     "exit_on_sigterm",
+    "log_summary",
+    "machine_cpu_seconds",
     "percentile",
+    "raise_open_files",
     "rx_chunks",
+    "store_backlog",
     "summary",
 ]
 
@@ -79,7 +88,7 @@ CONFIG = f"""\
 # Written by a callcenter benchmark (bench/). Ports away from the tests and the demo.
 runtime_dir: runtime
 ivr_flows: flows
-sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}}}
+sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {{rtp_ports}}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 email: {{smtp_port: 35025}}
@@ -173,9 +182,13 @@ class AmiWatch:
     Login is retried every `retry` s for `patience` s (a benchmark may start it while Asterisk boots)."""
 
     def __init__(self, host: str, port: int, username: str, secret: str, *, retry: float = 0.5,
-                 patience: float = 30.0) -> None:
+                 patience: float = 30.0, ping_interval: float = 2.0, action_timeout: float = 5.0) -> None:
+        """`ping_interval` / `action_timeout`: a ping unanswered for `action_timeout` s drops the
+        connection (then it reconnects; the events meanwhile are lost): a benchmark that loads
+        Asterisk until it answers slowly gives it longer."""
         self._args = (host, port, username, secret)
         self.retry, self.patience = retry, patience
+        self.ping_interval, self.action_timeout = ping_interval, action_timeout
         self._cond = threading.Condition()
         self.loop = asyncio.new_event_loop()
         self.watch: support.AmiWatch | None = None
@@ -191,6 +204,11 @@ class AmiWatch:
     @property
     def events(self) -> list[dict[str, str]]:
         return self.watch.events if self.watch is not None else []
+
+    @property
+    def arrived_times(self) -> list[float]:
+        """time.monotonic() when each of `events` arrived (the same index; appended first)."""
+        return self.watch.arrived if self.watch is not None else []
 
     def start(self, timeout: float = 30) -> AmiWatch:
         self._thread.start()
@@ -213,7 +231,8 @@ class AmiWatch:
     async def _main(self) -> None:
         host, port, username, secret = self._args
         self._stop = asyncio.Event()
-        client = AmiClient(host, port, username, secret, action_timeout=5.0, ping_interval=2.0)
+        client = AmiClient(host, port, username, secret, action_timeout=self.action_timeout,
+                           ping_interval=self.ping_interval)
         deadline = time.monotonic() + self.patience
         while True:
             try:
@@ -298,13 +317,14 @@ class BenchSystem(System):
 
     def __init__(self, dids_yaml: str, flows: dict[str, str], keep: bool = False, *,
                  queues_yaml: str = DEFAULT_QUEUES, agents_yaml: str = DEFAULT_AGENTS,
-                 extra_yaml: str = "") -> None:
+                 extra_yaml: str = "", rtp_ports: str = RTP_PORTS) -> None:
         """`queues_yaml` / `agents_yaml` replace the default queue `support` / agent `agent1`
-        (indented entries, as `dids_yaml`); `extra_yaml` is appended (top-level keys, e.g. routing)."""
+        (indented entries, as `dids_yaml`); `extra_yaml` is appended (top-level keys, e.g. routing);
+        `rtp_ports` replaces Asterisk's RTP range (LOW-HIGH; two ports a call: RTP and RTCP)."""
         folder = Path(tempfile.mkdtemp(prefix="callcenter-bench-"))
         config_path = folder / "callcenter.yaml"
         text = (CONFIG.replace("{queues}", queues_yaml.rstrip("\n")).replace("{agents}", agents_yaml.rstrip("\n"))
-                .replace("{dids}", dids_yaml.rstrip("\n")))
+                .replace("{dids}", dids_yaml.rstrip("\n")).replace("{rtp_ports}", rtp_ports))
         config_path.write_text(text + extra_yaml)
         (folder / "flows").mkdir()
         for name, flow in flows.items():
@@ -348,8 +368,9 @@ class BenchSystem(System):
             raise RuntimeError(f"{exc}:\n{self.log_tail()}") from None
         self.started_asterisk_pid = self.asterisk_pid() or None
 
-    def ami_watch(self) -> AmiWatch:
-        return AmiWatch("127.0.0.1", AMI_PORT, self.config.ami.username, self.creds.ami_secret).start()
+    def ami_watch(self, **options: float) -> AmiWatch:
+        """The benchmark's own AMI connection (options: AmiWatch's ping_interval, action_timeout)."""
+        return AmiWatch("127.0.0.1", AMI_PORT, self.config.ami.username, self.creds.ami_secret, **options).start()
 
     def pause_controller(self) -> None:
         """SIGSTOP the controller (Asterisk is another process group and carries on)."""
@@ -437,6 +458,137 @@ def cpu_seconds(pid: int | None) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_cpu_seconds() -> float:
+    """CPU seconds the whole machine has spent busy (every core; /proc/stat: all but idle and iowait)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def raise_open_files(need: int) -> tuple[int, int]:
+    """Raise this process's soft RLIMIT_NOFILE to its hard limit (the controller, Asterisk and SIPp
+    inherit it) when below `need`; returns the (soft, hard) limits now in force."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < need and (hard == resource.RLIM_INFINITY or soft < hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)
+
+
+def store_backlog(status: dict[str, Any]) -> tuple[int | None, str]:
+    """The store's backlog in a GET /api/status answer, and where it was read: `store.backlog` when
+    the controller reports one (a number, or a mapping with `queued`/`total`), else the bus queue of
+    the store writer (`subscribers.store.queued`, core/bus.py `stats()`); (None, "none") without a store."""
+    store = status.get("store") or {}
+    backlog = store.get("backlog") if isinstance(store, dict) else None
+    if isinstance(backlog, (int, float)) and not isinstance(backlog, bool):
+        return int(backlog), "store.backlog"
+    if isinstance(backlog, dict):
+        for key in ("total", "queued"):
+            if isinstance(backlog.get(key), (int, float)):
+                return int(backlog[key]), f"store.backlog.{key}"
+        numbers = [v for v in backlog.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+        if numbers:
+            return int(sum(numbers)), "store.backlog (sum of its numbers)"
+    sub = (status.get("subscribers") or {}).get("store")
+    if isinstance(sub, dict) and "queued" in sub:
+        return int(sub["queued"]), "subscribers.store.queued"
+    return None, "none"
+
+
+class StatusPoller:
+    """GET /api/status every `interval` s (and GET /api/queues/<queue> every `queue_every` s) in a
+    thread of its own, stamped with time.monotonic() when each answer arrived: the store backlog
+    (`store_backlog`), the store writer's dropped count, every queued subscriber's queue, and how long
+    each request took (a busy controller answers late: the next poll starts at once then)."""
+
+    def __init__(self, system: System, *, interval: float = 0.5, queue: str = "", queue_every: float = 2.0) -> None:
+        self.system, self.interval, self.queue, self.queue_every = system, interval, queue, queue_every
+        # (arrived, backlog or None, store writer's dropped, {queued subscriber: queued}, request seconds)
+        self.samples: list[tuple[float, int | None, int, dict[str, int], float]] = []
+        self.queue_samples: list[tuple[float, int]] = []  # (arrived, waiting)
+        self.source = "none"
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-status", daemon=True)
+
+    def start(self) -> StatusPoller:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(15)
+
+    def _run(self) -> None:
+        next_queue = 0.0
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                status = self.system.call("/api/status", timeout=10)
+                backlog, self.source = store_backlog(status)
+                subs = status.get("subscribers") or {}
+                queued = {n: int(s.get("queued", 0)) for n, s in subs.items() if s.get("kind") == "queued"}
+                dropped = int((subs.get("store") or {}).get("dropped", 0))
+                now = time.monotonic()
+                self.samples.append((now, backlog, dropped, queued, now - sent))
+            except Exception as exc:  # noqa: BLE001 - counted, shown; the next poll goes on
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+            if self.queue and time.monotonic() >= next_queue:
+                next_queue = time.monotonic() + self.queue_every
+                try:
+                    q = self.system.call(f"/api/queues/{self.queue}", timeout=10)
+                    self.queue_samples.append((time.monotonic(), int(q.get("waiting", 0))))
+                except Exception as exc:  # noqa: BLE001
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - sent)))
+
+    def backlog_now(self) -> int | None:
+        return self.samples[-1][1] if self.samples else None
+
+    def drained_since(self, since: float, until: float | None = None) -> float | None:
+        """When the backlog was last seen going back to 0 for good (every later sample up to `until`
+        is 0), at or after `since`; None while the last such sample is not 0. A backlog already 0 at
+        `since` that stays 0 gives the first sample after `since`."""
+        after = [(t, b) for t, b, *_ in list(self.samples)
+                 if t >= since and (until is None or t <= until) and b is not None]
+        if not after or after[-1][1] != 0:
+            return None
+        drained = after[-1][0]
+        for t, b in reversed(after):
+            if b != 0:
+                break
+            drained = t
+        return drained
+
+
+_NORMALIZE = ((re.compile(r"'[^']*'|\"[^\"]*\""), "'…'"), (re.compile(r"\b[0-9a-f]{8,}\b|\d+(\.\d+)?"), "N"))
+
+
+def log_summary(lines: list[str], top: int = 5) -> tuple[list[str], list[str], list[tuple[int, str]]]:
+    """(error lines, warning lines, the `top` most frequent warning texts with their counts): a text
+    is the message after the logger name with quoted strings and numbers blanked, so "customer
+    lookup for '5559100001' failed (TimeoutError)" counts with every other caller's."""
+    errors = [line for line in lines if re.search(r"\b(ERROR|CRITICAL|Traceback)\b", line)]
+    warnings_ = [line for line in lines if re.search(r"\bWARNING\b", line)]
+    counts: dict[str, int] = {}
+    for line in warnings_:
+        text = line.split(" WARNING ", 1)[-1].split(": ", 1)[-1]
+        for pattern, repl in _NORMALIZE:
+            text = pattern.sub(repl, text)
+        counts[text] = counts.get(text, 0) + 1
+    return errors, warnings_, sorted(((n, t) for t, n in counts.items()), reverse=True)[:top]
+
+
+def asterisk_log(system: System) -> Path | None:
+    """Asterisk's messages.log of this system (notice, warning, error), if there is one."""
+    with contextlib.suppress(Exception):
+        base = find_asterisk().instance_base(system.runtime_dir)
+        found = sorted(base.rglob("messages.log")) if base.exists() else []
+        return found[0] if found else None
+    return None
 
 
 # -- web chats (bench/chat.py measures them; bench/channels.py keeps them busy meanwhile) ------------
