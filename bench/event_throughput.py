@@ -36,8 +36,9 @@ Timed, per raw AMI event, each stage on fresh state (best and median of --repeat
 (d) and (c') run twice: with the hub's routing views as they are ("per item": `Routing.queue(name)`,
 `Routing.agent(name)`), and "all lists", each item picked out of `Routing.queues()` /
 `Routing.agents()` (the hub's way before per-item views: every queue and agent recomputed per
-event). The ratio printed is per item over all lists. No store: the screen pop runs (in its own
-task) without a customer file.
+event). The ratio printed is per item over all lists. The (c') variants (no hub, per item, all
+lists) run in turn, run after run, so that drift on the machine falls on each alike. No store: the
+screen pop runs (in its own task) without a customer file.
 
 The benchmark subscribers only count: this measures the pipeline, not a store or a browser push.
 AsyncAGIStart events are left out of the replay (of every stage): each one starts an IVR session
@@ -292,14 +293,29 @@ async def stage_bus(raw: list[Message], runtime: Path, hub_setup: HubSetup | Non
 
 def measure(name: str, run: Callable[[], tuple[float, dict[str, Any]]], events: int, repeat: int) -> dict[str, Any]:
     times: list[float] = []
-    infos: list[dict[str, Any]] = []
+    info: dict[str, Any] = {}
     for _ in range(repeat):
         elapsed, info = run()
         times.append(elapsed)
-        infos.append(info)
     best, median = min(times), statistics.median(times)
     return {"name": name, "best": events / best, "median": events / median, "us": best / events * 1e6,
-            "seconds": times, "info": infos[-1], "infos": infos}
+            "seconds": times, "info": info}
+
+
+def measure_interleaved(runs: dict[str, Callable[[], tuple[float, dict[str, Any]]]], events: int,
+                        repeat: int) -> dict[str, dict[str, Any]]:
+    """`measure` of several variants, their runs taken in turn (a, b, c, a, b, c, ...): what drifts
+    while the benchmark runs (other work on the machine, the process's heap) falls on each alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    infos: dict[str, list[dict[str, Any]]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            elapsed, info = run()
+            times[name].append(elapsed)
+            infos[name].append(info)
+    return {name: {"name": name, "best": events / min(times[name]), "median": events / statistics.median(times[name]),
+                   "us": min(times[name]) / events * 1e6, "seconds": times[name], "info": infos[name][-1],
+                   "infos": infos[name]} for name in runs}
 
 
 def main() -> None:
@@ -342,9 +358,10 @@ def main() -> None:
         setup = HubSetup(args.hub_queues, args.hub_agents, args.hub_pages, args.hub_waiting)
         variants = {"no hub": replace(setup, subscribed=False), "per item": setup,
                     "all lists": replace(setup, all_lists=True)}
-        hub_results = {label: measure(f"(c') (c) + hub, {label}" if label != "no hub" else "(c') (c), no hub",
-                                      lambda v=v: asyncio.run(stage_bus(raw, runtime(), v)), n, args.repeat)  # type: ignore[misc]
-                       for label, v in variants.items()}
+        hub_results = measure_interleaved(
+            {f"(c') (c) + hub, {label}" if label != "no hub" else "(c') (c), no hub":
+             lambda v=v: asyncio.run(stage_bus(raw, runtime(), v)) for label, v in variants.items()},  # type: ignore[misc]
+            n, args.repeat)
 
     print()
     print("rates are per raw AMI event of the replay (translated or not)")
@@ -366,6 +383,7 @@ def main() -> None:
 
 
 def report_hub(setup: HubSetup, results: dict[str, dict[str, Any]], n: int) -> None:
+    results = {name.split(", ")[-1]: r for name, r in results.items()}  # "no hub", "per item", "all lists"
     supervisors = sum(i % 10 == 0 for i in range(setup.pages))
     print()
     print(f"the hub: {setup.queues} queues, {setup.agents} agents, {setup.pages} pages ({supervisors} supervisors), "
