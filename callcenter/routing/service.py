@@ -17,6 +17,7 @@ from callcenter.routing.callbacks import CallbackBook, dialable
 from callcenter.routing.clicktocall import click_to_call
 from callcenter.routing.presence import Presence
 from callcenter.routing.queues import QueueControl
+from callcenter.routing.settings import AgentSettings, QueueSettings
 
 
 class Routing:
@@ -32,48 +33,52 @@ class Routing:
     def queues(self) -> list[dict[str, Any]]:
         """Per queue: settings, members with their state, callers waiting, live numbers."""
         now = self.clock()
-        out = []
-        for name, settings in self.config().queues.items():
-            members = [self._member(name, agent, penalty, now)
-                       for agent, penalty in sorted(self.queue_control.state.members.get(name, {}).items())
-                       if agent in self.presence.agents]
-            numbers = self.presence.queues[name].as_dict(now, self.presence.service_level_seconds)
-            numbers["callbacks"] = [{"id": r.id, "number": r.number, "state": r.state, "attempts": r.attempts,
-                                     "kept_wait_seconds": round(now - r.joined_at, 1)} for r in self.callbacks.open(name)]
-            out.append({**numbers, "strategy": settings.strategy, "wrapup": settings.wrapup, "members": members,
-                        "agents_logged_in": sum(m["state"] not in ("logged_out", "unreachable") for m in members),
-                        "agents_available": sum(m["state"] == "ready" for m in members)})
-        return out
-
-    def _member(self, queue: str, agent: str, penalty: int, now: float) -> dict[str, Any]:
-        state = self.presence.agents[agent].as_dict(now)
-        pause = self.queue_control.state.paused.get(agent)
-        if pause and pause["queue"] not in ("", queue):  # paused in another queue only: ready here
-            state["state"], state["pause_reason"] = ("ready" if state["state"] == "paused" else state["state"]), ""
-        return {"agent": agent, "penalty": penalty, "state": state["state"], "pause_reason": state["pause_reason"]}
+        return [self._queue(name, settings, now) for name, settings in self.config().queues.items()]
 
     def queue(self, name: str) -> dict[str, Any]:
-        """One queue as `queues()` shows it. Errors: `unknown-queue`."""
-        rows = self.queues()
-        for row in rows:
-            if row["name"] == name:
-                return row
-        raise UnknownQueue(name, [r["name"] for r in rows])
+        """One queue as `queues()` shows it (computed alone: the live pages ask per event). Errors: `unknown-queue`."""
+        queues = self.config().queues
+        settings = queues.get(name)
+        if settings is None:
+            raise UnknownQueue(name, list(queues))
+        return self._queue(name, settings, self.clock())
+
+    def _queue(self, name: str, settings: QueueSettings, now: float) -> dict[str, Any]:
+        members = [self._member(name, agent, penalty, now)
+                   for agent, penalty in sorted(self.queue_control.state.members.get(name, {}).items())
+                   if agent in self.presence.agents]
+        numbers = self.presence.queues[name].as_dict(now, self.presence.service_level_seconds)
+        numbers["callbacks"] = [{"id": r.id, "number": r.number, "state": r.state, "attempts": r.attempts,
+                                 "kept_wait_seconds": round(now - r.joined_at, 1)} for r in self.callbacks.open(name)]
+        return {**numbers, "strategy": settings.strategy, "wrapup": settings.wrapup, "members": members,
+                "agents_logged_in": sum(m["state"] not in ("logged_out", "unreachable") for m in members),
+                "agents_available": sum(m["state"] == "ready" for m in members)}
+
+    def _member(self, queue: str, agent: str, penalty: int, now: float) -> dict[str, Any]:
+        live = self.presence.agents[agent]
+        state, reason = live.state(now), live.pause_reason  # what its as_dict(now) says, without the rest
+        pause = self.queue_control.state.paused.get(agent)
+        if pause and pause["queue"] not in ("", queue):  # paused in another queue only: ready here
+            state, reason = ("ready" if state == "paused" else state), ""
+        return {"agent": agent, "penalty": penalty, "state": state, "pause_reason": reason}
 
     def agents(self) -> list[dict[str, Any]]:
         """Every agent: state, extension, name, queues and penalties, the pause in force."""
         now = self.clock()
-        return [{**self.presence.agents[name].as_dict(now), "extension": a.extension, "full_name": a.full_name,
-                 "queues": self.queue_control.memberships(name),
-                 "pause": self.queue_control.state.paused.get(name)}
-                for name, a in self.config().agents.items() if name in self.presence.agents]
+        return [self._agent(name, a, now) for name, a in self.config().agents.items() if name in self.presence.agents]
 
     def agent(self, name: str) -> dict[str, Any]:
-        """One agent as `agents()` shows it. Errors: `unknown-agent`."""
-        for row in self.agents():
-            if row["name"] == name:
-                return row
-        raise UnknownAgent(name, list(self.config().agents))
+        """One agent as `agents()` shows it (computed alone: the live pages ask per event). Errors: `unknown-agent`."""
+        agents = self.config().agents
+        settings = agents.get(name)
+        if settings is None or name not in self.presence.agents:
+            raise UnknownAgent(name, list(agents))
+        return self._agent(name, settings, self.clock())
+
+    def _agent(self, name: str, settings: AgentSettings, now: float) -> dict[str, Any]:
+        return {**self.presence.agents[name].as_dict(now), "extension": settings.extension,
+                "full_name": settings.full_name, "queues": self.queue_control.memberships(name),
+                "pause": self.queue_control.state.paused.get(name)}
 
     def callback_requests(self) -> list[dict[str, Any]]:
         return [dataclasses.asdict(r) for r in self.callbacks.requests.values()]
