@@ -221,10 +221,13 @@ def build(config: Config, *, ami: AmiPort, clock: Callable[[], float] = time.tim
                               lambda: sorted(asterisk.guard.banned)) if install is not None else None
     system = SystemRoutes(lambda: ami.state, lambda: app.status(), reloader.reload if reloader is not None else None)
     workspace = next((f for f in others if isinstance(f, WorkspaceFeature)), None)
+    chat = next((f for f in others if isinstance(f, ChatFeature)), None)
+    # What holds sockets open is closed first, else the web server waits for each before it stops.
+    closers = tuple(f.stop for f in (workspace, chat) if f is not None)
     routes = [*system.table(), *(r for f in (calls, routing, ivr, asterisk, *others) for r in f.routes())]
     web_app = server.make_app(routes, token=token, session_of=workspace.session_of if workspace else _no_session,
                               agents=lambda: frozenset(current().agents),
-                              on_shutdown=(workspace.stop,) if workspace is not None else ())
+                              on_shutdown=closers)
     app = App(current, ami, bus, pump, calls, routing, ivr, asterisk, store=tickets, others=tuple(others), web=web_app,
               token=token, reloader=reloader)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from pathlib import Path
 from typing import Any, AsyncIterator, Iterator
 
@@ -574,3 +575,12 @@ def test_chat_settings_are_checked(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as error:
             parse_config(base + f"chat: {bad}\n", file="t.yaml", env={})
         assert words in str(error.value)
+
+
+async def test_a_stopping_server_tells_open_widgets_and_does_not_wait_for_them(site: Site) -> None:
+    visitor = await site.visitor()
+    started = time.monotonic()
+    await site.client.server.close()  # as `callcenter run` at a stop: the web server's cleanup
+    frame = await visitor.ws.receive(timeout=5)
+    assert frame.type == aiohttp.WSMsgType.CLOSE and frame.data == 1001  # going away: reconnect to the next one
+    assert time.monotonic() - started < 10  # (aiohttp waits up to 60 s for a handler that never ends)

@@ -32,12 +32,14 @@ class ChatFeature(Feature):
         self.agents = AgentSide(self.desk, call=call)
         self.router = ChatRouter(self.desk)
         deps.bus.subscribe("chat", self.router.on_event, *router_mod.EVENTS)
+        self.files = deps.config().runtime_dir / "chat-attachments"
+        self.widget = VisitorRoutes(self.visitors, deps.config, deps.clock, self.files)
 
     def routes(self) -> list[Route]:
-        config = self.deps.config
-        files = config().runtime_dir / "chat-attachments"
-        return [*VisitorRoutes(self.visitors, config, self.deps.clock, files).table(),
-                *AgentRoutes(self.agents, config, files).table()]
+        return [*self.widget.table(), *AgentRoutes(self.agents, self.deps.config, self.files).table()]
+
+    async def stop(self) -> None:
+        await self.widget.close_all()  # else the server waits for every open widget before it stops
 
     async def start(self) -> None:
         await self.desk.load()  # the chats a previous run left open

@@ -92,6 +92,7 @@ class VisitorRoutes:
         self.visitors, self.config, self.clock, self.files = visitors, config, clock, files
         self.limits = Limits(config().chat.connections_per_address)
         self.sockets_of: dict[str, int] = {}  # address → open visitor sockets
+        self.open: set[web.WebSocketResponse] = set()  # every open widget socket (closed when the server stops)
 
     def table(self) -> list[Route]:
         return [
@@ -155,6 +156,7 @@ class VisitorRoutes:
         ws = web.WebSocketResponse(heartbeat=25.0, max_msg_size=self.config().chat.max_text * 12 + 1024)
         await ws.prepare(request)
         self.sockets_of[address] = self.sockets_of.get(address, 0) + 1
+        self.open.add(ws)
         outbox = Outbox(ws)
         sink, visitor = outbox.put, ""
         sender = asyncio.get_running_loop().create_task(outbox.pump())
@@ -179,6 +181,7 @@ class VisitorRoutes:
         finally:
             if visitor:
                 self.visitors.detach(visitor, sink)
+            self.open.discard(ws)
             self.sockets_of[address] -= 1
             if not self.sockets_of[address]:
                 del self.sockets_of[address]
@@ -186,6 +189,12 @@ class VisitorRoutes:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
         return ws
+
+    async def close_all(self) -> None:
+        """The server stops: every widget is told (1001 going away) and reconnects to the next one;
+        else the web server waits for each open socket before it stops."""
+        await asyncio.gather(*(ws.close(code=1001, message=b"server stopping") for ws in list(self.open)),
+                             return_exceptions=True)
 
     async def visitor_frame(self, data: str, visitor: str, address: str, queue: str,
                             origin: str) -> dict[str, Any] | None:
