@@ -125,13 +125,13 @@ def speech_transcribe(ctx: click.Context, file: str, engine_name: str | None, la
     """Transcribe a WAV file with the configured engine and model (what voicemails get); a
     progress bar on the terminal for long files."""
     from callcenter.voicemail.audio import check_wav
-    from callcenter.voicemail.engines import engine
+    from callcenter.voicemail.engines import cpu_threads, engine
     config = client.config(ctx)
     name = engine_name or config.speech.engine
     language = (language or config.speech.language).lower()
     try:
-        stt = engine(name, config.speech_model if name == config.speech.engine else None, config.speech.threads,
-                     language)
+        stt = engine(name, config.speech_model if name == config.speech.engine else None,
+                     cpu_threads(config.speech.threads, 1), language, config.speech.beam_size)
         seconds = min(check_wav(Path(file)), float(config.speech.max_seconds))
         with _Bar("transcribing") as bar:
             result = stt.transcribe(Path(file), language, float(config.speech.max_seconds),

@@ -7,12 +7,29 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from callcenter.voicemail import models
 from callcenter.voicemail.engine import Engine, SpeechError
 
 ENGINES = ("faster-whisper", "vosk")
+
+
+def cores() -> int:
+    """CPU cores this process may run on (its affinity: a container's or taskset's limit counts)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def cpu_threads(threads: int, workers: int) -> int:
+    """Threads of one transcription: speech.threads (0: automatic), so that threads x workers is
+    at most the cores (more would only make the workers take turns on them, each transcription
+    slower and the calls' CPU scarcer): at most cores // workers, at least 1."""
+    fair = max(1, cores() // max(1, workers))
+    return min(threads, fair) if threads > 0 else fair
 
 
 def model_for(name: str, model: Path | None = None, language: str = "auto") -> Path:
@@ -35,11 +52,12 @@ def check(name: str, model: Path | None = None, language: str = "auto") -> Path:
 
 
 def engine(name: str = "faster-whisper", model: Path | None = None, threads: int = 2,
-           language: str = "auto") -> Engine:
-    """Errors: SpeechError `unknown-engine`, `no-model`."""
+           language: str = "auto", beam_size: int = 1) -> Engine:
+    """`threads`: CPU threads of one transcription; `beam_size`: Whisper's beam (1: greedy).
+    Errors: SpeechError `unknown-engine`, `no-model`."""
     folder = check(name, model, language)
     if name == "vosk":
         from callcenter.voicemail.vosk import VoskEngine
         return VoskEngine(folder)
     from callcenter.voicemail.whisper import WhisperEngine
-    return WhisperEngine(folder, threads)
+    return WhisperEngine(folder, threads, beam_size)

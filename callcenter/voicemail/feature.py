@@ -27,7 +27,8 @@ class VoicemailFeature(Feature):
         speech = config.speech
         self.worker = TranscriptionWorker(core, deps.bus.publish, deps.clock, engine=speech.engine,
                                           model=config.speech_model, threads=speech.threads, workers=speech.workers,
-                                          attempts=speech.attempts, max_seconds=speech.max_seconds)
+                                          attempts=speech.attempts, max_seconds=speech.max_seconds,
+                                          beam_size=speech.beam_size, nice=speech.nice)
         deps.bus.subscribe("transcription", self._queued, ev.TranscriptionQueued)
 
     def _queued(self, event: ev.TranscriptionQueued) -> None:

@@ -19,8 +19,10 @@ class SpeechSettings:
     engine: str = "faster-whisper"
     model: str = ""  # a model folder; relative to this file
     language: str = "auto"  # auto-detect, or an ISO 639-1 code: en, zh, ...
-    threads: int = 2  # CPU threads per transcription
+    threads: int = 0  # CPU threads per transcription; 0: the cores shared among the workers (at most cores // workers)
     workers: int = 1  # transcription processes (each holds a model: ~350 MB)
+    beam_size: int = 1  # Whisper's beam: 1 is greedy decoding (the fastest; 2: ~25% slower, see docs/voicemail.md)
+    nice: int = 10  # niceness added to the transcription processes: voice (controller, Asterisk) goes first
     attempts: int = 3  # tries of a voicemail before it is recorded as failed
     max_seconds: int = 600  # audio past this is not transcribed (the transcript says truncated)
 
@@ -40,6 +42,11 @@ def check(speech: SpeechSettings, model: Path | None, loc: Locator) -> None:
                         "knows (en, zh, de, ...)", "bad-value")
     if model is not None and not model.is_dir():
         raise loc.error(("speech", "model"), f"no model folder '{speech.model}' (relative to this file)", "no-model")
-    for key, value, high in (("threads", speech.threads, 64), ("workers", speech.workers, 16),
-                             ("attempts", speech.attempts, 20), ("max_seconds", speech.max_seconds, 7200)):
-        loc.check_range(("speech", key), value, 1, high)
+    if not 1 <= speech.nice <= 19:
+        # 0 would let transcription compete with the calls for the CPU; 19 is the lowest priority.
+        raise loc.error(("speech", "nice"), f"nice {speech.nice} must be 1 to 19 (the niceness added to the "
+                        "transcription processes: they must run below the controller and Asterisk)", "bad-value")
+    for key, value, low, high in (("threads", speech.threads, 0, 64), ("workers", speech.workers, 1, 16),
+                                  ("beam_size", speech.beam_size, 1, 10), ("attempts", speech.attempts, 1, 20),
+                                  ("max_seconds", speech.max_seconds, 1, 7200)):
+        loc.check_range(("speech", key), value, low, high)

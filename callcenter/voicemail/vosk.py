@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+from callcenter.voicemail.chinese import normalise
 from callcenter.voicemail.engine import Progress, SpeechError, Transcript, Word
 from callcenter.voicemail.audio import MAX_SECONDS, check_wav
 
@@ -107,8 +108,9 @@ class VoskEngine:
         words = [Word(w["word"], round(w["start"], 2), round(w["end"], 2), round(w["conf"], 3))
                  for r in results for w in r.get("result", [])]
         text = " ".join(r["text"] for r in results if r.get("text")).strip()
-        return Transcript(text, self.language if text else "", None, round(duration, 2), self.name, self.model,
-                          round(time.perf_counter() - t0, 3), words, truncated=duration > max_seconds)
+        return normalise(Transcript(text, self.language if text else "", None, round(duration, 2), self.name,
+                                    self.model, round(time.perf_counter() - t0, 3), words,
+                                    truncated=duration > max_seconds))
 
 
 def _pcm(path: Path, rate: int, seconds: float) -> Iterator[bytes]:

@@ -3,8 +3,10 @@
 The event loop never transcribes: each job runs in a child process that loaded the engine once
 (`workers` processes, default 1 on 2 cores), so a slow model never stalls the calls and a crash
 of a child (out of memory, a native error) never takes the controller down: the pool is built
-again and the job retried. Jobs survive controller restarts (`running` ones are queued again at
-start). A file that cannot be read fails at once with the reason; other errors are retried with
+again and the job retried. The children run at a lower CPU priority (speech.nice, default NICE)
+and with no more threads than there are cores (engines.cpu_threads), so transcription takes the
+CPU that voice (the controller, Asterisk) leaves. Jobs survive controller restarts (`running` ones
+are queued again at start). A file that cannot be read fails at once with the reason; other errors are retried with
 backoff (RETRY_SECONDS) up to `attempts` times, then the job is `failed`, visibly. A message with no
 speech (empty text) is `empty`. Each transcript goes on the voicemail's interaction, its ticket is
 flagged to call back, and `VoicemailTranscribed` is published.
@@ -36,6 +38,14 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (5.0, 30.0, 120.0)
 
+# Niceness added to the transcription children by default (speech.nice; Linux: nice(2), inherited by
+# the threads they start after it: CTranslate2's and onnxruntime's). The controller and Asterisk run
+# at 0: at +10 the scheduler's weight of a child's thread is 110 against 1024 for theirs
+# (sched/core.c sched_prio_to_weight), so while the calls need a core, transcription gets about a
+# tenth of it and a busy voice path barely notices it; when they are idle it still gets all of it.
+# Not +19: a backup or a build at the lowest priority should not stall the voicemails.
+NICE = 10
+
 
 def job_deadline(audio_seconds: float) -> float:
     """Seconds a transcription may take before its process is taken for hung: a model load, and
@@ -45,19 +55,40 @@ FINAL = ("unreadable-audio", "no-model", "unknown-engine", "bad-language")  # re
 
 _engines: dict[tuple[str, str], Any] = {}  # in each child process: (engine, model folder) → engine, loaded once
 _threads = 2
+_beam_size = 1
 
 
-def _start_child(engine_name: str, model: str, threads: int) -> None:
-    global _threads
+def _start_child(engine_name: str, model: str, threads: int, beam_size: int = 1, nice: int = NICE) -> None:
+    global _threads, _beam_size
     _die_with_parent()
-    _threads = threads
+    lower_priority(nice)  # before the engine starts its threads: they inherit it
+    _threads, _beam_size = threads, beam_size
     _engine(engine_name, model)  # the configured engine is loaded before the first job
+
+
+def lower_priority(nice: int) -> int:
+    """Add `nice` to this process's niceness (relative to the controller's, at most 19), for every
+    thread it has (Linux: niceness is per thread, and a spawned child already has some before its
+    initializer runs, e.g. OpenBLAS's, started when numpy is imported); threads started later
+    inherit it. Returns the new niceness."""
+    target = os.nice(nice)  # this thread
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # not Linux: os.nice is the process's
+        return target
+    for tid in map(int, tasks):
+        try:
+            if os.getpriority(os.PRIO_PROCESS, tid) < target:
+                os.setpriority(os.PRIO_PROCESS, tid, target)
+        except OSError:  # the thread has ended
+            pass
+    return target
 
 
 def _engine(name: str, model: str) -> Any:
     if (name, model) not in _engines:
         from callcenter.voicemail.engines import engine
-        _engines[name, model] = engine(name, Path(model), _threads)
+        _engines[name, model] = engine(name, Path(model), _threads, beam_size=_beam_size)
     return _engines[name, model]
 
 
@@ -81,11 +112,17 @@ def _transcribe(engine_name: str, model: str, path: str, language: str, max_seco
 
 class TranscriptionWorker:
     def __init__(self, store: TicketCore, publish: Callable[[Any], Awaitable[None]], clock: Callable[[], float], *,
-                 engine: str = "faster-whisper", model: Path | None = None, threads: int = 2, workers: int = 1,
-                 attempts: int = 3, max_seconds: float = 600.0) -> None:
+                 engine: str = "faster-whisper", model: Path | None = None, threads: int = 0, workers: int = 1,
+                 attempts: int = 3, max_seconds: float = 600.0, beam_size: int = 1, nice: int = NICE) -> None:
+        """`threads`: per transcription, 0 for the cores shared among the `workers` (cpu_threads);
+        `nice`: added to the children's niceness (their CPU priority below the controller's)."""
         self.store, self.publish, self.clock = store, publish, clock
-        self.engine, self.model, self.threads, self.workers, self.attempts = engine, model, threads, workers, attempts
-        self.max_seconds = max_seconds
+        self.engine, self.model, self.workers, self.attempts = engine, model, workers, attempts
+        self.threads = engines.cpu_threads(threads, workers)
+        if threads > self.threads:
+            log.warning("speech.threads %d x speech.workers %d is more than the %d cores: %d thread(s) per "
+                        "transcription", threads, workers, engines.cores(), self.threads)
+        self.max_seconds, self.beam_size, self.nice = max_seconds, beam_size, nice
         self._wake = asyncio.Event()
         self._pool: ProcessPoolExecutor | None = None
         self.done = self.failed = self.crashes = 0
@@ -98,7 +135,7 @@ class TranscriptionWorker:
         return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_start_child,
                                    initargs=(self.engine, str(engines.model_for(self.engine, self.model)),
-                                             self.threads))
+                                             self.threads, self.beam_size, self.nice))
 
     async def run(self) -> None:
         """Until cancelled. A store that fails for a while (locked, restarting) is waited out with

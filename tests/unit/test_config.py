@@ -114,3 +114,22 @@ def test_skills_map_to_penalties():
     assert members["sales"] == {"agent1": 0, "agent3": 0}  # no skill asked: no penalty
     err = error_of(GOOD.replace("    queues: [support]", "    queues: [support]\n    skills: {billing: 11}"))
     assert err.error_id == "bad-level" and err.key == "agents.agent1.skills.billing"
+
+
+def test_speech_settings_are_checked_with_clear_errors():
+    config = parse_config(GOOD, env={})
+    assert (config.speech.threads, config.speech.beam_size, config.speech.nice) == (0, 1, 10)  # 0: from the cores
+    speech = GOOD + "speech:\n  threads: 1\n  beam_size: 5\n  nice: 19\n"
+    assert (lambda s: (s.threads, s.beam_size, s.nice))(parse_config(speech, env={}).speech) == (1, 5, 19)
+    for key, value, message in (
+            ("nice", 0, "speech.nice: nice 0 must be 1 to 19 (the niceness added to the transcription processes: "
+                        "they must run below the controller and Asterisk)"),
+            ("nice", 20, "speech.nice: nice 20 must be 1 to 19"),
+            ("beam_size", 0, "speech.beam_size: beam_size 0 must be 1 to 10"),
+            ("beam_size", 11, "speech.beam_size: beam_size 11 must be 1 to 10"),
+            ("threads", -1, "speech.threads: threads -1 must be 0 to 64"),
+            ("workers", 0, "speech.workers: workers 0 must be 1 to 16")):
+        err = error_of(GOOD + f"speech:\n  {key}: {value}\n")
+        assert err.error_id == "bad-value" and f"cc.yaml:{GOOD.count(chr(10)) + 2}:3: {message}" in str(err), str(err)
+    err = error_of(GOOD + "speech:\n  nice: low\n")
+    assert err.error_id == "wrong-type" and "speech.nice: must be an integer" in str(err)

