@@ -1149,7 +1149,7 @@ def ivr_load(system: BenchSystem, watch: AmiWatch, api: Callable[..., Any], port
           + (f"; stderr: {sipp_err[:300]}" if sipp_err else ""))
     print(f"reached {IVR_QUEUE} (AMI QueueCallerJoin): {len(joined)} of {args.callers}; waiting at once: peak "
           f"{follow.peak_waiting} (bench's count), {follow.peak_count} (QueueCallerJoin Count), "
-          f"{max([w for _, w in poller.queue_samples] + [int(queue_now.get('waiting', 0))]) - int(before.get('waiting', 0))} "
+          f"{max([w for _, w in poller.queue_samples] + [int(queue_now.get('waiting') or 0)]) - int(before.get('waiting', 0))} "
           f"(/api/queues waiting, polled every 2 s and at the window's end: {queue_now.get('waiting')})")
     print("outcome per caller (call records, AMI, SIPp): " +
           "; ".join(f"{k} {len(v)}" for k, v in sorted(outcomes.items(), key=lambda kv: -len(kv[1]))))

@@ -47,6 +47,10 @@ def _stores(data: dict[str, Any]) -> list[str]:
             dropped = f", {store['backlog_dropped']} not held (written from the CDR)" if store["backlog_dropped"] else ""
             out.append(f"  call log: {store['backlog']} events waiting (peak {store['backlog_peak']}), "
                        f"{store['events_written']} written in {store['batches']} batches{dropped}")
+        if "known_phones" in store:  # the IVR's caller lookup (tickets/known_phones.py)
+            lookups = store["caller_lookups"]
+            out.append(f"  caller lookups: {store['known_phones']} numbers known; {lookups['answered_at_once']} "
+                       f"answered at once (not in the store), {lookups['looked_up']} looked up")
     speech = data.get("transcription")
     if speech:
         jobs = speech["jobs"]

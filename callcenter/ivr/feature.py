@@ -35,7 +35,7 @@ class IvrFeature(Feature):
         self.sessions = IvrSessions(config, deps.ami, deps.bus, tracker, flows=flows,
                                     mailbox=mailbox or VoicemailBox(config.runtime_dir / "voicemail", str),
                                     callbacks=dialer, clock=deps.clock,
-                                    customer_facts=deps.tickets.customers.facts if deps.tickets is not None else None)
+                                    customer_facts=deps.tickets.phones.facts if deps.tickets is not None else None)
         deps.bus.subscribe("ivr", self.sessions.on_event, *ivr_sessions.EVENTS)
 
     def routes(self) -> list[Route]:

@@ -25,6 +25,7 @@ from callcenter.tickets.retention import Retention
 from callcenter.tickets.routing_state import RoutingState
 from callcenter.tickets.rows import StoreDescription
 from callcenter.tickets.store import Store, StorePolicy
+from callcenter.tickets.known_phones import KnownPhones
 from callcenter.tickets.tickets import Tickets
 
 
@@ -43,6 +44,7 @@ class TicketCore:
     messages: Messages  # SMS and email
     chats: Chats  # web chats
     accounts: Accounts  # web users and sessions, wrap-up codes, handled voicemails
+    phones: KnownPhones  # the phone numbers it holds, in memory: the IVR's caller lookup
 
     @classmethod
     def build(cls, url: str, policy: StorePolicy = StorePolicy(),
@@ -58,7 +60,8 @@ class TicketCore:
         customers, tickets = Customers(store), Tickets(store)
         return cls(store=store, customers=customers, tickets=tickets, calls=Calls(store), call_writes=CallWrites(store),
                    jobs=TranscriptionJobs(store), retention=Retention(store), routing_state=RoutingState(store),
-                   messages=Messages(store, tickets), chats=Chats(store, customers), accounts=Accounts(store))
+                   messages=Messages(store, tickets), chats=Chats(store, customers), accounts=Accounts(store),
+                   phones=KnownPhones(customers, lambda: store.policy.default_region))
 
     async def open(self) -> None:
         """Check the store is reachable and migrated. Errors: StoreError `store-unavailable`,

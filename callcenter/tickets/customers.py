@@ -13,7 +13,7 @@ Errors: NotFound `unknown-customer`, `unknown-merge`; Conflict `identity-taken`,
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -122,6 +122,17 @@ async def file_of(s: AsyncSession, customer: Customer, limit: int = TIMELINE_LIM
             "timeline": [interaction_row(i) for i in timeline]}
 
 
+async def _phones_of(s: AsyncSession, customer_id: int) -> list[str]:
+    rows = await s.execute(select(CustomerIdentity.value).where(CustomerIdentity.customer_id == customer_id,
+                                                                CustomerIdentity.kind == "phone"))
+    return list(rows.scalars())
+
+
+def unknown_caller() -> dict[str, Any]:
+    """The IVR's facts of a caller the store does not know."""
+    return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+
+
 @on_store_loop
 class Customers:
     """The customers of one store: find, list, create, update, the file (screen pop), the IVR's
@@ -130,6 +141,9 @@ class Customers:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._merging = asyncio.Lock()  # one merge or unmerge at a time in this controller (see merge)
+        # Told a created or edited customer's phone numbers (E.164) once committed: the IVR's
+        # caller lookup (tickets/known_phones.py) knows a customer tagged `vip` a moment ago.
+        self.on_phones: Callable[[list[str]], None] = lambda values: None
 
     async def find(self, text: str) -> CustomerRow | None:
         """A customer by `#ID` or any identity in any common format (`+1 415-555-2671`,
@@ -172,9 +186,11 @@ class Customers:
                 for kind, raw in identities:
                     await add_identity(s, customer, kind, raw, region=self.store.policy.default_region, now=now)
                 self.store.writes += 1
-                return customer_row(customer)
+                row, phones = customer_row(customer), await _phones_of(s, customer.id)
         except IntegrityError:  # another request took the identity between our check and our insert
             raise _taken_meanwhile() from None
+        self.on_phones(phones)
+        return row
 
     async def update(self, customer_id: int, *, name: str | None = None, add_tags: Sequence[str] = (),
                      remove_tags: Sequence[str] = (), add_identities: Sequence[tuple[str, str]] = ()) -> CustomerRow:
@@ -205,7 +221,9 @@ class Customers:
             for kind, raw in add_identities:
                 await add_identity(s, customer, kind, raw, region=self.store.policy.default_region, now=now)
             self.store.writes += 1
-            return customer_row(customer)
+            row, phones = customer_row(customer), await _phones_of(s, customer.id)
+        self.on_phones(phones)
+        return row
 
     async def file(self, customer_id: int, limit: int = TIMELINE_LIMIT) -> CustomerFile:
         """The screen pop: the customer, identities, open tickets, and the last `limit` interactions
@@ -236,7 +254,7 @@ class Customers:
         except identity.IdentityError:
             ident = None
         if ident is None:
-            return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+            return unknown_caller()
         # One statement on a connection of its own, never behind the writers (the call path asks this
         # for every caller of a flow that branches on the customer; docs/design.md#14).
         open_tickets = (select(func.count()).select_from(Ticket)
@@ -248,13 +266,22 @@ class Customers:
                                      .where(CustomerIdentity.kind == ident.kind, CustomerIdentity.value == ident.value))
                      ).first()
             if found is None:
-                return {"known": False, "tags": [], "open_tickets": 0, "id": None}
+                return unknown_caller()
             if found.merged_into is not None:  # merged away: the customer it lives on now (rare)
                 customer = await current(s, found.id)
                 count = (await s.execute(select(func.count()).select_from(Ticket).where(
                     Ticket.customer_id == customer.id, Ticket.status.in_(rules.OPEN_STATUSES)))).scalar_one()
                 return {"known": True, "tags": list(customer.tags), "open_tickets": int(count), "id": customer.id}
             return {"known": True, "tags": list(found.tags or []), "open_tickets": int(found[3]), "id": found.id}
+
+    async def phones_since(self, after_id: int, limit: int) -> list[tuple[int, str]]:
+        """Phone identities with an id above `after_id`, oldest first, at most `limit`:
+        [(identity id, E.164 value)] (tickets/known_phones.py keeps them in memory)."""
+        async with self.store.session() as s:
+            rows = await s.execute(select(CustomerIdentity.id, CustomerIdentity.value)
+                                   .where(CustomerIdentity.kind == "phone", CustomerIdentity.id > after_id)
+                                   .order_by(CustomerIdentity.id).limit(limit))
+            return [(int(i), str(v)) for i, v in rows]
 
     async def merge(self, target_id: int, source_id: int, actor: str) -> MergeRow:
         """Merge customer `source_id` into `target_id`: identities, tickets and interactions move;

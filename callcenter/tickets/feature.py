@@ -53,14 +53,17 @@ class TicketsFeature(Feature):
         # Inline: holding an event costs an append; the pump and the IVR never wait on the store.
         deps.bus.subscribe("store", self.log.on_event, *call_writing.EVENTS)
 
+    async def start(self) -> None:
+        await self.core.phones.refresh()  # the IVR's caller lookup knows the store's numbers from the first call
+
     def tasks(self) -> list[Task]:
-        return [(self.log.run(), "call log")]
+        return [(self.log.run(), "call log"), (self.core.phones.run(), "known phone numbers")]
 
     def routes(self) -> list[Route]:
         return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]
 
     async def describe(self) -> dict[str, Any]:
-        return {"store": {**self.core.describe(), **self.log.describe()}}
+        return {"store": {**self.core.describe(), **self.log.describe(), **self.core.phones.describe()}}
 
 
 async def open_core(url: str, policy: StorePolicy) -> TicketCore:
