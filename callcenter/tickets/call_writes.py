@@ -133,8 +133,9 @@ async def _customers(s: AsyncSession, store: Store, calls: Sequence[CallChange],
             named.setdefault(ident.value, name)
         elif ident is None or ident.value not in {f[1].value for f in fresh if f[1] is not None}:
             fresh.append((change.call_id, ident, name))
-    new_ids = await _insert(s, Customer, [{"name": name, "unidentified": ident is None, "tags": [], "created_at": now,
-                                           "updated_at": now} for _, ident, name in fresh])
+    new_ids = await db.insert_returning_ids(s, Customer, [
+        {"name": name, "unidentified": ident is None, "tags": [], "created_at": now, "updated_at": now}
+        for _, ident, name in fresh])
     out: dict[str, int] = {}
     identity_rows = []
     for (call_id, ident, _), customer_id in zip(fresh, new_ids):
@@ -175,7 +176,7 @@ async def _create(s: AsyncSession, store: Store, calls: Sequence[CallChange], no
                      "channel": "voice", "direction": c.direction, "step": "started", "started_at": c.started_at,
                      "address": c.caller_id[:320], "name": c.caller_name[:200], "call_id": change.call_id,
                      "did": c.did, "callback_of": c.callback_of, "ivr_path": [], "variables": {}})
-    ids = await _insert(s, Interaction, rows)
+    ids = await db.insert_returning_ids(s, Interaction, rows)
     return {change.call_id: _Known(i, ticket_of[change.call_id], "started") for change, i in zip(calls, ids)}
 
 
@@ -219,10 +220,10 @@ async def _tickets(s: AsyncSession, store: Store, calls: Sequence[CallChange], c
             new.append((key, c))
     first, resolution = rules.sla_due(store.policy.sla, "voice", "normal", now)
     subjects = [_subject(c) for _, c in new]
-    new_ids = await _insert(s, Ticket, [{"customer_id": key[0], "subject": subject, "topic": key[1], "status": "new",
-                                         "priority": "normal", "assignee": "", "tags": [], "first_response_due": first,
-                                         "resolution_due": resolution, "created_at": now, "updated_at": now}
-                                        for (key, _), subject in zip(new, subjects)])
+    new_ids = await db.insert_returning_ids(s, Ticket, [
+        {"customer_id": key[0], "subject": subject, "topic": key[1], "status": "new", "priority": "normal",
+         "assignee": "", "tags": [], "first_response_due": first, "resolution_due": resolution, "created_at": now,
+         "updated_at": now} for (key, _), subject in zip(new, subjects)])
     for call_id, index in waiting.items():
         out[call_id] = new_ids[index]
     if new_ids:
@@ -235,14 +236,6 @@ async def _tickets(s: AsyncSession, store: Store, calls: Sequence[CallChange], c
 def _subject(c: Contact) -> str:
     who = c.caller_name or c.caller_id or "a withheld number"
     return (f"Call from {who}" + (f" to {c.did}" if c.did else ""))[:300]
-
-
-async def _insert(s: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert `rows` of `model` in one statement; their new ids, in order."""
-    if not rows:
-        return []
-    result = await s.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
-    return [row[0] for row in result]
 
 
 async def _update(s: AsyncSession, calls: Sequence[tuple[CallChange, _Known]], now: float) -> None:

@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 from typing import Any, Awaitable, Callable, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -52,6 +52,15 @@ async def retried(write: Callable[[], Awaitable[T]], attempts: int = ATTEMPTS) -
             # Spread out and growing (≤ 0.5 s each): many writers on one ticket do not collide again.
             await asyncio.sleep(random.uniform(0.005, min(0.5, 0.02 * 2 ** attempt)))
     raise AssertionError("unreachable")
+
+
+async def insert_returning_ids(s: AsyncSession, model: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` (column → value) of ORM class `model` in one statement (SQLAlchemy's
+    "insertmanyvalues"); their new ids, in the order of `rows`."""
+    if not rows:
+        return []
+    result = await s.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
+    return [row[0] for row in result]
 
 
 def default_url(runtime_dir: Path) -> str:

@@ -444,3 +444,18 @@ async def test_what_the_store_refuses_is_an_error_of_its_kind_and_only_an_unusab
     with pytest.raises(db.StoreError) as bad:
         db.parse_url("mysql://x/y")
     assert bad.value.kind == Kind.UNAVAILABLE
+
+
+async def test_chat_messages_said_at_once_are_written_together_one_to_an_ended_chat_fails_alone(
+        store: TicketCore) -> None:
+    chats = [await store.chats.start(f"visitor{i}", "support", topic="support") for i in range(20)]
+    await store.chats.end(chats[7]["id"], "visitor")
+    writes = store.store.writes
+    results = await asyncio.gather(*(store.chats.say(c["id"], "visitor", f"hello {i}") for i, c in enumerate(chats)),
+                                   return_exceptions=True)
+    assert isinstance(results[7], CallcenterError) and results[7].error_id == "chat-ended"
+    assert [r["text"] for i, r in enumerate(results) if i != 7] == [f"hello {i}" for i in range(20) if i != 7]
+    assert store.store.writes - writes <= 3  # a group commit: not one transaction per message
+    for i, c in enumerate(chats):
+        said = [m["text"] for m in await store.chats.messages(c["id"])]
+        assert said == ([] if i == 7 else [f"hello {i}"]), (i, said)
