@@ -20,7 +20,7 @@ from typing import Any, Awaitable, Callable, Coroutine
 from callcenter.core import events as ev
 from callcenter.ami import actions
 from callcenter.ami.agi import AgiChannel, AgiCommandFailed, AgiHangup, quote_arg
-from callcenter.ami.client import AmiError
+from callcenter.ami.client import AmiError, AmiTimeout
 from callcenter.core.events import AmiDisconnectedEvent
 from callcenter.ami.port import AmiPort
 from callcenter.ami.events import AgiEnded, AgiExecuted, AgiStarted, ChannelHungUp, caller_text
@@ -274,6 +274,10 @@ class IvrSessions:
         while not (agi.ended or agi.released):
             try:
                 await self.ami.send(actions.setvar(agi.channel, "TIMEOUT(absolute)", str(WATCHDOG)))
+            except AmiTimeout:
+                # A loaded Asterisk answers late: the push may still land, and the next one must
+                # not wait (giving up here let the watchdog throw waiting callers to the fallback).
+                continue
             except AmiError:
                 return  # the channel is gone (or AMI is); nothing to keep alive
             await asyncio.sleep(KEEPALIVE_INTERVAL)

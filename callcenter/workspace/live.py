@@ -115,12 +115,16 @@ class LiveHub:
         self._board_dirty.set()
 
     def _agent(self, name: str) -> dict[str, Any] | None:
+        if not self.clients:
+            return None  # (sent to nobody)
         try:
             return self.routing.agent(name)
         except CallcenterError:
             return None
 
     def _queue_changed(self, queue: str) -> None:
+        if not self.clients:
+            return  # no page open: nothing to compute (a burst of callers with nobody watching)
         with contextlib.suppress(CallcenterError):
             self._to_all({"type": "queue", "queue": self.routing.queue(queue)})
 
@@ -169,6 +173,8 @@ class LiveHub:
         self._to(lambda p: True, message)
 
     def _to(self, who: Callable[[Principal], bool], message: dict[str, Any]) -> None:
+        if not self.clients:
+            return
         text = json.dumps({**message, "at": message.get("at", self._at)})
         for client in list(self.clients):
             if client.overflowed or not who(client.principal):
