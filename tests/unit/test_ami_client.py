@@ -198,3 +198,36 @@ async def test_a_flood_of_events_pauses_reading_instead_of_growing_memory(fake, 
     assert [m["Uniqueid"] for m in got[1:]] == [f"1.{i}" for i in range(20000)]  # none lost, in order
     assert not client._protocol.paused
     await client.close()
+
+
+async def test_a_late_ping_answer_drops_the_connection_only_when_asterisk_fell_silent() -> None:
+    """A loaded Asterisk answers Ping late but keeps sending events: the connection is kept (a
+    reconnect would add a whole resync to its load). Silent and unanswering: dropped."""
+    server = FakeAsterisk(silent=("Ping",))
+    port = await server.start()
+    client = AmiClient("127.0.0.1", port, "callcenter", "s3cret", action_timeout=0.3, ping_interval=0.1)
+    try:
+        await client.connect()
+        runner = asyncio.create_task(client.run())
+        talking = True
+
+        async def talk() -> None:
+            i = 0
+            while talking:
+                server.writers[0].write(event("Newstate", Uniqueid=f"1.{i}", ChannelStateDesc="Up"))
+                i += 1
+                await asyncio.sleep(0.05)
+        chatter = asyncio.create_task(talk())
+        await asyncio.sleep(1.5)  # several Pings unanswered, events all along
+        assert client.state == "connected" and client.late_pings >= 2 and len(server.writers) == 1
+        talking = False
+        await chatter
+        for _ in range(50):  # now silent: the next unanswered Ping drops it (and it reconnects)
+            if len(server.writers) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert len(server.writers) > 1  # dropped and connected again
+        runner.cancel()
+    finally:
+        await client.close()
+        await server.close()
