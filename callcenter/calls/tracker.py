@@ -192,7 +192,7 @@ class CallTracker:
             caller = next((c for c in legs if c.uniqueid == call.call_id), None)
             if caller is not None:
                 self._adopt(call, caller, legs, agents, now)
-            out.append(self._started(call, now))
+            out.append(self._started(call, call.started_at))  # when it began (Asterisk's duration), not now
         return out
 
     def _adopt(self, call: CallRecord, caller: LiveChannel, legs: list[LiveChannel], agents: Collection[str],

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = ["CallLog", "EVENTS", "topic"]
 
 BATCH = 500  # events per transaction at most (a burst's backlog drains in a few of them)
+SLOW_BATCH = 5.0  # seconds a batch may take before status reports the database as not answering
 RETRIES = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds between tries of a batch the database refused; then every 8 s
 
 
@@ -67,6 +68,9 @@ class CallLog:
         # reconciliation writes them although the controller saw them end.
         self.unwritten: set[str] = set()
         self.last_batch: dict[str, Any] = {}
+        self.in_flight = 0  # events taken from the backlog whose batch is not written yet
+        self.batch_since = 0.0  # when that batch was taken (epoch seconds)
+        self.refused: tuple[float, str] | None = None  # (since, why) while the database refuses the batch
 
     def on_event(self, event: Any) -> None:
         """Inline bus subscriber: hold the event for the writer (or count it, when the backlog is full)."""
@@ -92,8 +96,12 @@ class CallLog:
                 self._wake.clear()
                 await self._wake.wait()
             events = [self.backlog.popleft() for _ in range(min(BATCH, len(self.backlog)))]
+            self.in_flight, self.batch_since = len(events), time.time()
             batch = self.folder.fold(events)
-            await self._write(batch, len(events))
+            try:
+                await self._write(batch, len(events))
+            finally:
+                self.in_flight, self.refused = 0, None
             if batch.resync or (self.overflowed and not self.backlog):
                 self.overflowed = False
                 await self._reconcile()
@@ -114,6 +122,8 @@ class CallLog:
             except (OperationalError, DBAPIError, OSError) as exc:
                 delay = RETRIES[min(attempt, len(RETRIES) - 1)]
                 attempt += 1
+                why = str(getattr(exc, "orig", None) or exc).splitlines()[0][:200]
+                self.refused = (self.refused or (time.time(), ""))[0], f"{type(exc).__name__}: {why}"
                 log.warning("store: %s writing %d call events; trying again in %g s", type(exc).__name__, size, delay)
                 await self.sleep(delay)
             except Exception:  # noqa: BLE001 - a bug must not stop the calls' log (docs/design.md#11)
@@ -148,11 +158,16 @@ class CallLog:
             log.exception("store: reconciling with Asterisk's CDR failed")
 
     def describe(self) -> dict[str, Any]:
-        """The log's part of the store's status: events waiting (`backlog`), its peak, events not
-        held (`dropped`), batches and events written, the last batch."""
-        return {"backlog": len(self.backlog), "backlog_peak": self.peak, "backlog_dropped": self.dropped,
-                "batches": self.batches, "batches_failed": self.failed, "events_written": self.written,
-                "last_batch": self.last_batch}
+        """The log's part of the store's status: events not written yet (`backlog`, the batch
+        being written included), its peak, events not held (`dropped`), batches and events
+        written, the last batch, and `refused` (why and since when the database refuses the
+        batch or has not answered it for SLOW_BATCH seconds, epoch seconds; null otherwise)."""
+        refused = None if self.refused is None else {"since": self.refused[0], "error": self.refused[1]}
+        if refused is None and self.in_flight and time.time() - self.batch_since > SLOW_BATCH:
+            refused = {"since": self.batch_since, "error": "the database has not answered yet (locked? full?)"}
+        return {"backlog": len(self.backlog) + self.in_flight, "backlog_peak": self.peak,
+                "backlog_dropped": self.dropped, "batches": self.batches, "batches_failed": self.failed,
+                "events_written": self.written, "last_batch": self.last_batch, "refused": refused}
 
 
 def topic(dids: Mapping[str, Any], did: str) -> str:

@@ -5,6 +5,7 @@ retention (tickets/routes.py; docs/tickets.md); the `store` part of the status."
 from __future__ import annotations
 
 import asyncio
+import time
 import logging
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,12 @@ class TicketsFeature(Feature):
         return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]
 
     async def describe(self) -> dict[str, Any]:
-        return {"store": {**self.core.describe(), **self.log.describe(), **self.core.phones.describe()}}
+        store: dict[str, Any] = {**self.core.describe(), **self.log.describe(), **self.core.phones.describe()}
+        refused = store["refused"]
+        if refused is not None:  # the call log waits on the database: say so where status shows problems
+            waiting = f"call events wait since {time.strftime('%H:%M:%S', time.localtime(refused['since']))}"
+            store["problem"] = "; ".join(p for p in (store.get("problem"), f"{refused['error']} ({waiting})") if p)
+        return {"store": store}
 
 
 async def open_core(url: str, policy: StorePolicy) -> TicketCore:

@@ -57,18 +57,25 @@ class CdrReconciler:
         return [r for r in rows if r is not None]
 
     async def run_once(self) -> dict[str, int]:
-        """Returns {"added": n, "completed": n} for this look."""
+        """Returns {"added": n, "completed": n} for this look. A write that fails leaves the read
+        position where it was: the next look reads those rows again (each call is written once:
+        `reconcile` knows what the store has). Errors: the store's."""
+        before = self._where
         rows = await asyncio.to_thread(self._read_new)
         live = set(self.live())
         counts = {"added": 0, "completed": 0}
         identified = identified_in(self.core.store.policy.default_region)
-        for record in calls_from_cdr(rows, self.agents()):
-            if record.call_id in live or record.direction != "inbound" or \
-                    not record_counts(record, identified(record.caller_id)):
-                continue  # a short call (tickets/call_batch.py: the rules) opens nothing
-            result = await self.reconcile(record)
-            if result in counts:
-                counts[result] += 1
+        try:
+            for record in calls_from_cdr(rows, self.agents()):
+                if record.call_id in live or record.direction != "inbound" or \
+                        not record_counts(record, identified(record.caller_id)):
+                    continue  # a short call (tickets/call_batch.py: the rules) opens nothing
+                result = await self.reconcile(record)
+                if result in counts:
+                    counts[result] += 1
+        except BaseException:
+            self._where = before
+            raise
         if counts["added"] or counts["completed"]:
             log.info("reconciled from Asterisk's CDR: %d calls added, %d completed", counts["added"],
                      counts["completed"])

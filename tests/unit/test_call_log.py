@@ -19,6 +19,7 @@ from callcenter.routing.presence import Presence
 from callcenter.core.events import CallRecord
 from callcenter.tickets import db
 from callcenter.tickets.call_batch import Folder, identified_in
+from callcenter.tickets import calls as calls_mod
 from callcenter.tickets.calls import CallLog
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.store import StorePolicy
@@ -137,7 +138,8 @@ async def test_a_voicemail_after_its_call_ended_joins_the_calls_ticket_and_queue
     assert [type(e).__name__ for e in published] == ["CallStored", "TranscriptionQueued"]
 
 
-async def test_a_stalled_store_never_blocks_the_publisher_and_nothing_is_lost(tmp_path: Path) -> None:
+async def test_a_stalled_store_never_blocks_the_publisher_and_nothing_is_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
     core = TicketCore.build(url, clock=lambda: T0 + 100)
@@ -155,17 +157,21 @@ async def test_a_stalled_store_never_blocks_the_publisher_and_nothing_is_lost(tm
         assert time.perf_counter() - started_at < 1.0  # 2,000 events held, not written: no waiting
         await asyncio.sleep(2)
         assert len(log.backlog) > 0 and await core.calls.counts() == {"customers": 0, "tickets": 0, "interactions": 0}
+        assert log.describe()["backlog"] == 2000  # the batch being tried counts as waiting
+        monkeypatch.setattr(calls_mod, "SLOW_BATCH", 1.0)
+        assert "not answered" in log.describe()["refused"]["error"]  # status says why
         # What waits is shown: `callcenter status` and the wallboard.
         shown = status_lines({"asterisk": {"reachable": False}, "ami": {"connected": True}, "calls": {"active": 0},
                               "store": {"url": url, "writes": 0, **log.describe()}, "queues": []})
         assert any("call log: " in line and "events waiting (peak 2000)" in line for line in shown), shown
-        assert wallboard(Presence([], []), Config(), T0, {}, log.describe())["store"]["backlog"] == len(log.backlog)
+        assert wallboard(Presence([], []), Config(), T0, {}, log.describe())["store"]["backlog"] == 2000
     finally:
         blocker.rollback()
         blocker.close()
     await asyncio.wait_for(log.drained(), 60)
     writing.cancel()
     assert (await core.calls.counts())["interactions"] == 500 and log.failed == 0 and log.peak == 2000
+    assert log.describe()["refused"] is None and log.describe()["backlog"] == 0
     await core.close()
 
 
@@ -211,3 +217,29 @@ def test_a_withheld_caller_counts_once_an_agent_answers() -> None:
     assert answered.calls[0].counts and not answered.calls[0].stored and answered.calls[0].contact is not None
     assert Folder(lambda did: "support", identified_in("US")).fold(
         [started("k.1", "4155550101"), ev.CallerQueued("k.1", "support", "4155550101", T0 + 5)]).calls[0].counts
+
+
+async def test_a_reconcile_whose_write_fails_reads_the_same_cdr_rows_again(core: TicketCore, tmp_path: Path) -> None:
+    import json
+
+    from callcenter.tickets.reconcile import CdrReconciler
+
+    cdr = tmp_path / "cdr.json"
+    cdr.write_text(json.dumps({"linkedid": "500.1", "uniqueid": "500.1", "src": "4155550123", "clid": "<4155550123>",
+                               "dst": "s", "dcontext": "cc-entry", "channel": "PJSIP/carrier-00000001",
+                               "dstchannel": "", "lastapp": "Queue", "lastdata": "support,t,,,", "start": T0,
+                               "answer": T0 + 1, "end": T0 + 30, "duration": 30, "billsec": 29,
+                               "disposition": "ANSWERED", "cc_did": "8005550100"}) + "\n")
+    reconciler = CdrReconciler(core, cdr, agents=lambda: [], live=lambda: [], topic_of=lambda did: "support",
+                               recording_of=lambda record: None)
+    real_step = core.calls.step
+
+    async def refused(*args: Any, **kwargs: Any) -> Any:
+        raise sqlite3.OperationalError("database is locked")
+    core.calls.step = refused  # type: ignore[method-assign]
+    with pytest.raises(sqlite3.OperationalError):
+        await reconciler.run_once()
+    core.calls.step = real_step  # type: ignore[method-assign]
+    assert await reconciler.run_once() == {"added": 1, "completed": 0}  # not skipped: read again
+    assert await reconciler.run_once() == {"added": 0, "completed": 0}
+    assert [c["call_id"] for c in await core.calls.recent(10)] == ["500.1"]

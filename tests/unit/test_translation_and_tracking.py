@@ -80,7 +80,7 @@ def test_resync_ends_calls_whose_channels_vanished_and_adopts_unknown_ones() -> 
     ended = [c.record for c in changes if isinstance(c, ev.CallEnded)]
     assert [c.call_id for c in ended] == ["1.1"]
     assert "lost" in ended[0].hangup_cause_text and ended[0].ended_at == 100.0
-    assert [c.call_id for c in changes if isinstance(c, ev.CallStarted)] == ["2.2"]
+    assert [(c.call_id, c.at) for c in changes if isinstance(c, ev.CallStarted)] == [("2.2", 70.0)]  # when it began
     [adopted] = tracker.active()
     assert adopted.call_id == "2.2" and adopted.started_at == 70.0 and adopted.answered_at == 70.0
     assert adopted.queue == "support" and adopted.state == "queued"
