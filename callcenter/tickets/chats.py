@@ -14,11 +14,9 @@ second one by a click (`identity-taken`). Errors: UnknownChat (NotFound) `unknow
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, Protocol, Sequence
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.core.errors import Conflict, NotFound
@@ -37,7 +35,6 @@ from callcenter.tickets.runner import on_store_loop
 DIRECTION = {"visitor": "inbound", "agent": "outbound", "system": "internal"}
 SENDER = {v: k for k, v in DIRECTION.items()}
 HISTORY = 200  # messages a returning visitor gets back
-SAY_BATCH = 200  # messages written in one transaction at most
 
 
 class UnknownChat(NotFound):
@@ -100,8 +97,8 @@ async def _join_open_ticket(s: AsyncSession, chat: Chat, customer_id: int, now: 
     mine.status, mine.updated_at = "closed", now
 
 
-async def _chat(s: AsyncSession, chat_id: int) -> Chat:
-    """Errors: UnknownChat."""
+async def chat_of(s: AsyncSession, chat_id: int) -> Chat:
+    """The chat `chat_id` in transaction `s`. Errors: UnknownChat."""
     chat = await s.get(Chat, chat_id) if is_id(chat_id) else None
     if chat is None:
         raise UnknownChat(chat_id)
@@ -116,44 +113,11 @@ async def _current(s: AsyncSession, customer_ids: Sequence[int]) -> list[int]:
     return sorted(out)
 
 
-@dataclass(frozen=True)
-class _Said:
-    chat_id: int
-    sender: str
-    text: str
-    name: str
-    agent: str
-    attachments: tuple[dict[str, Any], ...]
-    result: asyncio.Future[dict[str, Any]]
+class MessageWriter(Protocol):
+    """What writes a chat's messages (tickets/chat_messages.py ChatMessages)."""
 
-
-async def _say_in(s: AsyncSession, store: Store, said: _Said, now: float) -> dict[str, Any]:
-    """Write one message in transaction `s`. Errors: UnknownChat, ChatEnded (before any write)."""
-    chat = await _chat(s, said.chat_id)
-    if chat.state == "ended":
-        raise ChatEnded(said.chat_id)
-    ticket = await s.get(Ticket, chat.ticket_id)
-    if ticket is not None and ticket.status == "closed":
-        # Closed is final (store rules): the rest of the chat goes on the customer's open ticket
-        # on that topic, or a new one.
-        customer = await customers.current(s, ticket.customer_id)
-        ticket = await tickets.choose_ticket(s, store, customer, topic=ticket.topic, channel="chat",
-                                             subject=ticket.subject, now=now)
-        chat.ticket_id = ticket.id
-    row = Interaction(ticket_id=chat.ticket_id, customer_id=ticket.customer_id if ticket else chat.customer_id,
-                      channel="chat", direction=DIRECTION[said.sender], step="ended", started_at=now,
-                      ended_at=now, address=chat.visitor, name=said.name[:200], agent=said.agent[:64], body=said.text,
-                      queue=chat.queue, ivr_path=[],
-                      variables={"chat": chat.id, "attachments": list(said.attachments)})
-    s.add(row)
-    if ticket is not None:
-        ticket.updated_at = now
-        if said.sender == "agent" and ticket.first_response_at is None:
-            ticket.first_response_at = now
-        if said.sender == "visitor":
-            tickets.reopen(s, ticket, now)
-    await s.flush()
-    return message_dict(row)
+    async def say(self, chat_id: int, sender: str, text: str, *, name: str, agent: str,
+                  attachments: Sequence[dict[str, Any]]) -> dict[str, Any]: ...
 
 
 @on_store_loop
@@ -161,10 +125,9 @@ class Chats:
     """The web chats of one store. `customers`: the same store's (a verified contact adds an
     identity to the chat's customer, or merges it)."""
 
-    def __init__(self, store: Store, customers: Customers) -> None:
-        self.store, self.customers = store, customers
-        self._said: list[_Said] = []  # messages waiting for the next transaction (on the store's loop)
-        self._saying: asyncio.Task[None] | None = None
+    def __init__(self, store: Store, customers: Customers, writer: MessageWriter) -> None:
+        """`writer`: writes the chats' messages (tickets/chat_messages.py ChatMessages)."""
+        self.store, self.customers, self.writer = store, customers, writer
 
     async def start(self, visitor: str, queue: str, *, topic: str, origin: str = "",
                     contact: dict[str, str] | None = None) -> dict[str, Any]:
@@ -190,101 +153,15 @@ class Chats:
     async def get(self, chat_id: int) -> dict[str, Any]:
         """The chat (chat_dict). Errors: UnknownChat."""
         async with self.store.session() as s:
-            return chat_dict(await _chat(s, chat_id))
+            return chat_dict(await chat_of(s, chat_id))
 
     async def say(self, chat_id: int, sender: str, text: str, *, name: str = "", agent: str = "",
                   attachments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """A message in the chat (`sender`: visitor | agent | system), on its ticket. An agent's
-        first answer stamps the ticket's first response. Errors: `unknown-chat`, `chat-ended`,
-        `bad-text`.
-
-        Messages said while a transaction writes are written together in the next one (group
-        commit, up to SAY_BATCH): a burst of 100 chats writing at once is a few transactions, not a
-        queue of 100 (bench/chat.py)."""
-        said = _Said(chat_id, sender, checked_text(text, "message", 20_000), name, agent, tuple(attachments),
-                     asyncio.get_running_loop().create_future())
-        self._said.append(said)
-        if self._saying is None or self._saying.done():
-            self._saying = asyncio.get_running_loop().create_task(self._write_said())
-        # Shielded: a caller that stops waiting does not unsay it (it is written with the rest).
-        return await asyncio.shield(said.result)
-
-    async def _write_said(self) -> None:
-        while self._said:
-            batch, self._said = self._said[:SAY_BATCH], self._said[SAY_BATCH:]
-            try:
-                results = await self._say_together(batch)
-            except Exception:  # noqa: BLE001 - the transaction lost a race or the database refused: one by one
-                results = []
-                for said in batch:
-                    try:
-                        # Retried: another message of the same chat may have moved the ticket's version meanwhile.
-                        results.append(await db.retried(lambda said=said: self._say_alone(said)))  # type: ignore[misc]
-                    except Exception as exc:  # noqa: BLE001 - this message's own error goes to its sender
-                        results.append(exc)
-            for said, result in zip(batch, results):
-                if said.result.done():
-                    continue
-                if isinstance(result, BaseException):
-                    said.result.set_exception(result)
-                else:
-                    said.result.set_result(result)
-
-    async def _say_together(self, batch: Sequence[_Said]) -> list[dict[str, Any] | Exception]:
-        """One transaction for `batch`, in a few statements: the chats and their tickets read at
-        once, the messages inserted in one statement, the tickets touched in one. A message to an
-        unknown or ended chat fails alone (refused before anything is written); a message whose
-        ticket is resolved or closed takes the one-message path (reopened, or a new ticket)."""
-        now = self.store.clock()
-        out: list[dict[str, Any] | Exception] = []
-        async with self.store.writing() as s:
-            ids = sorted({said.chat_id for said in batch})
-            chats = {c.id: c for c in (await s.execute(select(Chat).where(Chat.id.in_(ids)))).scalars()}
-            states = {row.id: row for row in await s.execute(
-                select(Ticket.id, Ticket.status, Ticket.customer_id).where(
-                    Ticket.id.in_({c.ticket_id for c in chats.values()})))}
-            rows: list[dict[str, Any]] = []
-            placed: list[int] = []  # each row's index in `out`
-            for said in batch:
-                chat = chats.get(said.chat_id)
-                state = states.get(chat.ticket_id) if chat is not None else None
-                if chat is None:
-                    out.append(UnknownChat(said.chat_id))
-                elif chat.state == "ended":
-                    out.append(ChatEnded(said.chat_id))
-                elif state is None or state.status in ("resolved", "closed"):
-                    out.append(await _say_in(s, self.store, said, now))  # rare: the ticket moves
-                    states.pop(chat.ticket_id, None)
-                else:
-                    placed.append(len(out))
-                    out.append({})
-                    rows.append({"ticket_id": chat.ticket_id, "customer_id": state.customer_id, "channel": "chat",
-                                 "direction": DIRECTION[said.sender], "step": "ended", "started_at": now,
-                                 "ended_at": now, "address": chat.visitor, "name": said.name[:200],
-                                 "agent": said.agent[:64], "body": said.text, "queue": chat.queue, "ivr_path": [],
-                                 "variables": {"chat": chat.id, "attachments": list(said.attachments)}})
-            new_ids = await db.insert_returning_ids(s, Interaction, rows)
-            for index, row, new_id in zip(placed, rows, new_ids):
-                out[index] = {"id": new_id, "chat": row["variables"]["chat"], "ticket_id": row["ticket_id"],
-                              "from": SENDER[row["direction"]], "name": row["name"], "agent": row["agent"],
-                              "text": row["body"], "at": now, "attachments": row["variables"]["attachments"]}
-            answered = {row["ticket_id"] for row in rows if row["direction"] == "outbound"}
-            touched = [{"tid": tid, "fr": now if tid in answered else None}
-                       for tid in sorted({row["ticket_id"] for row in rows})]
-            if touched:  # an agent's first answer stamps the ticket's first response
-                table = cast(Table, Ticket.__table__)
-                await s.execute(update(table).where(table.c.id == bindparam("tid"))
-                                .values(updated_at=now, version=table.c.version + 1,
-                                        first_response_at=func.coalesce(table.c.first_response_at,
-                                                                        bindparam("fr"))), touched)
-            self.store.writes += 1
-        return out
-
-    async def _say_alone(self, said: _Said) -> dict[str, Any]:
-        async with self.store.writing() as s:
-            row = await _say_in(s, self.store, said, self.store.clock())
-            self.store.writes += 1
-            return row
+        first answer stamps the ticket's first response. Messages said at once are written
+        together (tickets/chat_messages.py). Errors: `unknown-chat`, `chat-ended`, `bad-text`."""
+        return await self.writer.say(chat_id, sender, checked_text(text, "message", 20_000), name=name,
+                                     agent=agent, attachments=attachments)
 
     async def assign(self, chat_id: int, agent: str) -> dict[str, Any]:
         """The chat is `agent`'s now (active), and so is its ticket if it was nobody's or the
@@ -299,7 +176,7 @@ class Chats:
     async def _move(self, chat_id: int, *, agent: str, state: str, queue: str | None = None) -> dict[str, Any]:
         now = self.store.clock()
         async with self.store.writing() as s:
-            chat = await _chat(s, chat_id)
+            chat = await chat_of(s, chat_id)
             if chat.state == "ended":
                 raise ChatEnded(chat_id)
             if agent:
@@ -319,7 +196,7 @@ class Chats:
         chat changes nothing."""
         now = self.store.clock()
         async with self.store.writing() as s:
-            chat = await _chat(s, chat_id)
+            chat = await chat_of(s, chat_id)
             if chat.state != "ended":
                 chat.state, chat.ended_at, chat.ended_by = "ended", now, by[:64]
             return chat_dict(chat)
@@ -375,7 +252,7 @@ class Chats:
         """What the visitor says they are (name, email, phone), kept on the chat until an agent
         verifies it. Errors: `unknown-chat`."""
         async with self.store.writing() as s:
-            chat = await _chat(s, chat_id)
+            chat = await chat_of(s, chat_id)
             chat.contact = {**(chat.contact or {}), **{k: v for k, v in contact.items() if v}}
             return chat_dict(chat)
 
@@ -393,7 +270,7 @@ class Chats:
             raise identity.IdentityError(f"{value[:40]!r} is no {kind}")
         now = self.store.clock()
         async with self.store.session() as s:
-            chat = await _chat(s, chat_id)
+            chat = await chat_of(s, chat_id)
             mine = (await customers.current(s, chat.customer_id)).id
             owner = await customers.by_identity(s, ident)
             known = (await s.execute(select(CustomerIdentity.value).where(
@@ -413,7 +290,7 @@ class Chats:
 
     async def _verified(self, chat_id: int, tag: str, actor: str, now: float) -> dict[str, Any]:
         async with self.store.writing() as s:
-            chat = await _chat(s, chat_id)
+            chat = await chat_of(s, chat_id)
             chat.customer_id = (await customers.current(s, chat.customer_id)).id
             if tag not in (chat.verified or []):  # verified twice (two clicks at once): written once
                 chat.verified = list(chat.verified or []) + [tag]
@@ -423,7 +300,7 @@ class Chats:
 
     async def _join_ticket(self, chat_id: int, customer_id: int, now: float) -> None:
         async with self.store.writing() as s:
-            await _join_open_ticket(s, await _chat(s, chat_id), customer_id, now)
+            await _join_open_ticket(s, await chat_of(s, chat_id), customer_id, now)
 
     async def offline(self, visitor: str, queue: str, *, topic: str, text: str, contact: dict[str, str],
                       origin: str = "") -> OfflineMessage:

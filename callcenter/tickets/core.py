@@ -16,6 +16,7 @@ from typing import Callable
 
 from callcenter.tickets.accounts import Accounts
 from callcenter.tickets.call_writes import CallWrites
+from callcenter.tickets.chat_messages import ChatMessages
 from callcenter.tickets.chats import Chats
 from callcenter.tickets.customers import Customers
 from callcenter.tickets.interactions import Calls
@@ -60,7 +61,8 @@ class TicketCore:
         customers, tickets = Customers(store), Tickets(store)
         return cls(store=store, customers=customers, tickets=tickets, calls=Calls(store), call_writes=CallWrites(store),
                    jobs=TranscriptionJobs(store), retention=Retention(store), routing_state=RoutingState(store),
-                   messages=Messages(store, tickets), chats=Chats(store, customers), accounts=Accounts(store),
+                   messages=Messages(store, tickets), chats=Chats(store, customers, ChatMessages(store)),
+                   accounts=Accounts(store),
                    phones=KnownPhones(customers, lambda: store.policy.default_region))
 
     async def open(self) -> None:
