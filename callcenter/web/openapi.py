@@ -311,7 +311,11 @@ SPEC: dict[str, Any] = {
             "System status", "Asterisk version/uptime, AMI connection, the resync after the last (re)connect "
             "(`resync.state`: waiting-for-boot | running | retrying | done; `last_duration` s), calls, event "
             "counts, per-subscriber errors and drops (`subscribers`), the last refused config reload "
-            "(`config.error`), queues, flows, `transcription` (voicemail jobs by state, a problem with the speech model).",
+            "(`config.error`), queues, flows, `transcription` (voicemail jobs by state, a problem with the speech model), "
+            "`store` (its URL, writes, `problem`; the call log: `backlog` events not yet written, `backlog_peak`, "
+            "`backlog_dropped` (not held: written from Asterisk's CDR), `batches`, `events_written`, `refused` "
+            "{since, error} while the database refuses or does not answer; `known_phones` and `caller_lookups` "
+            "{answered_at_once, looked_up} of the IVR's caller lookup).",
             _ok("status"))},
         "/api/calls": {"get": {**_op("Active and recent calls", "Call records by Linkedid: caller, DID, times, "
                                      "queue, agent, Q.850 hangup cause, IVR path and variables.",
