@@ -116,15 +116,7 @@ async def _customers(s: AsyncSession, store: Store, calls: Sequence[CallChange],
             idents[change.call_id] = identity.phone(change.contact.caller_id, region)
         except identity.IdentityError:
             idents[change.call_id] = None
-    values = sorted({i.value for i in idents.values() if i is not None})
-    by_value: dict[str, int] = {}
-    if values:
-        rows = await s.execute(select(CustomerIdentity.value, CustomerIdentity.customer_id, Customer.merged_into)
-                               .join(Customer, Customer.id == CustomerIdentity.customer_id)
-                               .where(CustomerIdentity.kind == "phone", CustomerIdentity.value.in_(values)))
-        for value, customer_id, merged_into in rows:
-            by_value[value] = customer_id if merged_into is None else \
-                (await customer_rules.current(s, customer_id)).id  # a merged customer: rare, followed
+    by_value = await _holders(s, {i.value for i in idents.values() if i is not None})
     fresh: list[tuple[str, identity.Identity | None, str]] = []  # (call id, identity, name)
     named: dict[str, str] = {}
     for change in calls:
@@ -151,6 +143,21 @@ async def _customers(s: AsyncSession, store: Store, calls: Sequence[CallChange],
         if ident is not None:
             out[call_id] = by_value[ident.value]
     return out
+
+
+async def _holders(s: AsyncSession, numbers: set[str]) -> dict[str, int]:
+    """The customer holding each of these E.164 numbers (number → customer id; through a merge to
+    the customer it lives on now), for those the store has."""
+    if not numbers:
+        return {}
+    rows = await s.execute(select(CustomerIdentity.value, CustomerIdentity.customer_id, Customer.merged_into)
+                           .join(Customer, Customer.id == CustomerIdentity.customer_id)
+                           .where(CustomerIdentity.kind == "phone", CustomerIdentity.value.in_(sorted(numbers))))
+    held: dict[str, int] = {}
+    for value, customer_id, merged_into in rows:
+        held[value] = customer_id if merged_into is None else \
+            (await customer_rules.current(s, customer_id)).id  # a merged customer: rare, followed
+    return held
 
 
 async def _name_the_nameless(s: AsyncSession, names: Sequence[tuple[int, str]], now: float) -> None:
@@ -275,12 +282,7 @@ async def _short(s: AsyncSession, store: Store, calls: Sequence[CallChange], sho
             values[change.call_id] = ident.value
     if not values:
         return
-    rows = await s.execute(select(CustomerIdentity.value, CustomerIdentity.customer_id, Customer.merged_into)
-                           .join(Customer, Customer.id == CustomerIdentity.customer_id)
-                           .where(CustomerIdentity.kind == "phone", CustomerIdentity.value.in_(set(values.values()))))
-    customer_of: dict[str, int] = {}
-    for value, customer_id, merged_into in rows:
-        customer_of[value] = customer_id if merged_into is None else (await customer_rules.current(s, customer_id)).id
+    customer_of = await _holders(s, set(values.values()))
     fresh = []
     for change in calls:
         holder = customer_of.get(values.get(change.call_id, ""))
