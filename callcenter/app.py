@@ -250,7 +250,7 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
                              cdr_file=dirs.cdr if dirs is not None else None)
     workspace = WorkspaceFeature(deps, core, routing=routing.service, tracker=calls.tracker,
                                  presence=routing.presence, calls=calls.service, credentials=credentials,
-                                 call_log=tickets.log.describe)
+                                 call_log=tickets.log.describe, call_stored=tickets.log.stored)
     email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(runtime_dir))
     sms = SmsFeature(deps, core, auth_token=credentials.sms_token if credentials is not None else lambda: "",
                      provider=sms_provider)

@@ -191,7 +191,7 @@ class Folder:
     def _step(self, changes: dict[str, CallChange], event: Any) -> None:
         if isinstance(event, ev.CallerQueued):
             change = self._change(changes, event.call_id)
-            change.counts = change.counts or self._reachable(change.contact)  # a withheld caller: once answered
+            change.counts = change.counts or self.reachable(change.contact)  # a withheld caller: once answered
             change.values["queue"] = event.queue
             change.step = _later(change.step, "queued")
         elif isinstance(event, ev.AgentConnected):
@@ -205,11 +205,11 @@ class Folder:
                 return
             change = self._change(changes, record.call_id)
             change.contact = change.contact or contact_of(record, self.topic_of)
-            change.counts = change.counts or record_counts(record, self._reachable(change.contact))
+            change.counts = change.counts or record_counts(record, self.reachable(change.contact))
             change.values.update(ended_values(record))
             change.step, change.ended = "ended", record
 
-    def _reachable(self, contact: Contact | None) -> bool:
+    def reachable(self, contact: Contact | None) -> bool:
         """Can the caller be called back (not withheld)? Unknown contacts (adopted calls) are."""
         return contact is None or contact.direction == "outbound" or self.identified(contact.caller_id)
 

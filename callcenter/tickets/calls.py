@@ -69,6 +69,7 @@ class CallLog:
         self.unwritten: set[str] = set()
         self.last_batch: dict[str, Any] = {}
         self.in_flight = 0  # events taken from the backlog whose batch is not written yet
+        self._stored_waiters: dict[str, list[asyncio.Future[None]]] = {}  # call id → who waits for its row
         self.batch_since = 0.0  # when that batch was taken (epoch seconds)
         self.refused: tuple[float, str] | None = None  # (since, why) while the database refuses the batch
 
@@ -133,6 +134,10 @@ class CallLog:
                 log.exception("store: a batch of %d call events could not be written; reconciling from the CDR", size)
                 return
         self.folder.written(batch)
+        for change in batch.calls:
+            for waiter in self._stored_waiters.pop(change.call_id, []) if change.counts else []:
+                if not waiter.done():
+                    waiter.set_result(None)
         self.batches, self.written = self.batches + 1, self.written + size
         self.last_batch = {"events": size, "calls": len(batch.calls), "created": written.interactions,
                            "seconds": round(time.monotonic() - started, 3)}
@@ -143,6 +148,29 @@ class CallLog:
                     await self.publish(ev.CallStored(change.ended, dict(row), change.ended.ended_at or time.time()))
             for job in written.jobs:
                 await self.publish(ev.TranscriptionQueued(job, time.time()))
+
+    async def stored(self, call_id: str, timeout: float) -> bool:
+        """Wait at most `timeout` seconds until the live call `call_id` has its interaction in
+        the store (a screen pop shows its ticket: the call's row is written once it reached a
+        queue, a moment after). True if it has; False at once for a withheld caller."""
+        state = self.folder.live.get(call_id)
+        if state is not None and state.stored:
+            return True
+        if state is not None and not self.folder.reachable(state.contact):
+            return False  # withheld: written once an agent answers, not at the queue (call_batch.py)
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._stored_waiters.setdefault(call_id, [])
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._stored_waiters.pop(call_id, None)
 
     async def drained(self) -> None:
         """Return once every event held so far is written (tests, benches)."""

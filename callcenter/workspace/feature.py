@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Awaitable, Callable, Mapping, Sequence
 
 from callcenter.calls.service import Calls
 from callcenter.calls.tracker import CallTracker
@@ -28,14 +28,16 @@ class WorkspaceFeature(Feature):
 
     def __init__(self, deps: Deps, core: TicketCore, *, routing: Routing, tracker: CallTracker, presence: Presence,
                  calls: Calls, credentials: Credentials | None = None,
-                 call_log: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 call_log: Callable[[], Mapping[str, Any]] | None = None,
+                 call_stored: Callable[[str, float], Awaitable[bool]] | None = None) -> None:
         """`credentials`: the generated secrets (agents' and the first admin's web passwords);
         None: logins are not synced (unit tests add users themselves). `call_log()`: the store's
-        call log's state (its backlog, for the wallboard)."""
+        call log's state (its backlog, for the wallboard); `call_stored`: CallLog.stored (a pop
+        waits for its call's row)."""
         self.config, self.clock, self.calls, self.credentials = deps.config, deps.clock, calls, credentials
         self.accounts = core.accounts
         self.live = LiveHub(deps.config, routing, tracker, presence, core, self.accounts.today, deps.clock,
-                            publish=deps.bus.publish, call_log=call_log)
+                            publish=deps.bus.publish, call_log=call_log, call_stored=call_stored)
         deps.bus.subscribe("web", self.live.on_event, *live_mod.EVENTS)
 
     async def session_of(self, cookie: str) -> dict[str, Any] | None:

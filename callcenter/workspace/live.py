@@ -37,6 +37,7 @@ EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallerQueued, ev.AgentOffere
           ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt, ev.ChatChanged)
 QUEUE_SIZE = 256
 OVERFLOW_CLOSE = 4000  # "you fell behind: reconnect for a fresh snapshot"
+POP_WAITS_FOR_STORE = 1.0  # seconds a pop waits for its call's row (then: the caller's file without it)
 POP_KEPT_SECONDS = 120.0  # a reconnecting page still shows the last pop this long after its call ended (wrap-up)
 LOGGED_OUT_CLOSE = 4001  # "this session ended: log in again"
 MAX_PAGES_PER_USER = 50
@@ -56,12 +57,15 @@ class LiveHub:
                  store: TicketCore | None, today: Callable[[float], Awaitable[dict[str, int]]] | None,
                  clock: Callable[[], float] = time.time,
                  publish: Callable[[Any], Awaitable[None]] | None = None,
-                 call_log: Callable[[], Mapping[str, Any]] | None = None) -> None:
+                 call_log: Callable[[], Mapping[str, Any]] | None = None,
+                 call_stored: Callable[[str, float], Awaitable[bool]] | None = None) -> None:
         """`routing`: the queues' and agents' views; `today(midnight)`: the store's counts of the
         day per channel; `publish`: where PagesChanged goes (an agent's pages opened or closed);
-        `call_log()`: the store's call log (tickets/calls.py `CallLog.describe`: its backlog)."""
+        `call_log()`: the store's call log (tickets/calls.py `CallLog.describe`: its backlog);
+        `call_stored(call_id, timeout)`: waits until a call's row is written (`CallLog.stored`)."""
         self.config, self.routing, self.tracker, self.presence, self.store = config, routing, tracker, presence, store
         self.today_counts, self.clock, self.publish, self.call_log = today, clock, publish, call_log
+        self.call_stored = call_stored
         self.clients: set[Client] = set()
         self.pops: dict[str, dict[str, Any]] = {}  # agent → their latest pop
         self._board_dirty = asyncio.Event()
@@ -160,6 +164,8 @@ class LiveHub:
                         wait_seconds=round(now - record.queued_at, 1) if record.queued_at else None)
         file, ticket_id = None, None
         if self.store is not None:
+            if self.call_stored is not None:  # its row follows the queue join by a moment: the pop shows its ticket
+                await self.call_stored(call_id, POP_WAITS_FOR_STORE)
             stored = await self.store.calls.get(call_id)
             if stored is not None:
                 ticket_id = stored["ticket_id"]

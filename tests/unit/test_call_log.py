@@ -243,3 +243,20 @@ async def test_a_reconcile_whose_write_fails_reads_the_same_cdr_rows_again(core:
     assert await reconciler.run_once() == {"added": 1, "completed": 0}  # not skipped: read again
     assert await reconciler.run_once() == {"added": 0, "completed": 0}
     assert [c["call_id"] for c in await core.calls.recent(10)] == ["500.1"]
+
+
+async def test_a_screen_pop_can_wait_for_its_calls_row(core: TicketCore) -> None:
+    log = CallLog(core, lambda did: "support")
+    writing = asyncio.create_task(log.run())
+    try:
+        waiting = asyncio.create_task(log.stored("pop.1", 5))
+        for event in (started("pop.1", "+14155550150"), ev.CallerQueued("pop.1", "support", "+14155550150", T0 + 5)):
+            log.on_event(event)
+        assert await waiting and (await core.calls.get("pop.1")) is not None  # True once the row is there
+        assert await log.stored("pop.1", 0.01)
+        log.on_event(started("pop.2", "anonymous"))
+        await asyncio.wait_for(log.drained(), 5)
+        assert not await asyncio.wait_for(log.stored("pop.2", 5), 0.5)  # withheld: no row until answered, no wait
+        assert not await log.stored("nobody", 0.05) and log._stored_waiters == {}
+    finally:
+        writing.cancel()
