@@ -84,7 +84,10 @@ def thread_niceness(pid: int) -> dict[int, int]:
     """Linux: each thread of process `pid` → its niceness (/proc/PID/task/TID/stat, field 19)."""
     niceness = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
-        stat = (task / "stat").read_text()
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # the thread ended between the listing and the read (a pool's worker)
+            continue
         niceness[int(task.name)] = int(stat[stat.rindex(")") + 2:].split()[16])  # fields from the 3rd (state)
     return niceness
 
