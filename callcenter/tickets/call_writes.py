@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Sequence, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.tickets import customers as customer_rules
@@ -258,13 +258,11 @@ async def _update(s: AsyncSession, calls: Sequence[tuple[CallChange, _Known]], n
         table = cast(Table, Interaction.__table__)  # Core: one UPDATE, many parameter sets (not ORM bulk by key)
         await s.execute(update(table).where(table.c.id == bindparam("iid"))
                         .values({c: bindparam(c) for c in columns}), rows)
-    touched = [{"tid": known.ticket_id, "fr": now if change.first_response else None}
-               for change, known in calls if known.ticket_id is not None]
-    if touched:
-        table = cast(Table, Ticket.__table__)
-        await s.execute(update(table).where(table.c.id == bindparam("tid"))
-                        .values(updated_at=now, version=table.c.version + 1,
-                                first_response_at=func.coalesce(table.c.first_response_at, bindparam("fr"))), touched)
+    touched: dict[int, bool] = {}
+    for change, known in calls:
+        if known.ticket_id is not None:
+            touched[known.ticket_id] = touched.get(known.ticket_id, False) or change.first_response
+    await tickets.touch_many(s, touched, now)
 
 
 async def _short(s: AsyncSession, store: Store, calls: Sequence[CallChange], short_calls: str, now: float) -> None:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, Sequence, cast
+from typing import Any, Sequence
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.tickets import customers, db, tickets
-from callcenter.tickets.chats import DIRECTION, SENDER, ChatEnded, UnknownChat, chat_of, message_dict
+from callcenter.tickets.chats import DIRECTION, ChatEnded, UnknownChat, chat_of, message_dict
 from callcenter.tickets.runner import on_store_loop
 from callcenter.tickets.schema import Chat, Interaction, Ticket
 from callcenter.tickets.store import Store
@@ -142,18 +142,11 @@ class ChatMessages:
                                  "variables": {"chat": chat.id, "attachments": list(said.attachments)}})
             new_ids = await db.insert_returning_ids(s, Interaction, rows)
             for index, row, new_id in zip(placed, rows, new_ids):
-                out[index] = {"id": new_id, "chat": row["variables"]["chat"], "ticket_id": row["ticket_id"],
-                              "from": SENDER[row["direction"]], "name": row["name"], "agent": row["agent"],
-                              "text": row["body"], "at": now, "attachments": row["variables"]["attachments"]}
-            answered = {row["ticket_id"] for row in rows if row["direction"] == "outbound"}
-            touched = [{"tid": tid, "fr": now if tid in answered else None}
-                       for tid in sorted({row["ticket_id"] for row in rows})]
-            if touched:  # an agent's first answer stamps the ticket's first response
-                table = cast(Table, Ticket.__table__)
-                await s.execute(update(table).where(table.c.id == bindparam("tid"))
-                                .values(updated_at=now, version=table.c.version + 1,
-                                        first_response_at=func.coalesce(table.c.first_response_at,
-                                                                        bindparam("fr"))), touched)
+                out[index] = message_dict(Interaction(id=new_id, **row))  # (a transient row: shown, not added)
+            touched: dict[int, bool] = {}  # an agent's first answer stamps the ticket's first response
+            for row in rows:
+                touched[row["ticket_id"]] = touched.get(row["ticket_id"], False) or row["direction"] == "outbound"
+            await tickets.touch_many(s, touched, now)
             self.store.writes += 1
         return out
 
