@@ -121,12 +121,7 @@ def record_counts(record: CallRecord, reachable: bool = True) -> bool:
 def identified_in(region: str) -> Callable[[str], bool]:
     """`identified(caller_id)` for `Folder`: does the caller ID name a number (not withheld)?
     `region`: ISO 3166 code for national numbers (tickets/identity.py `phone`)."""
-    def identified(caller_id: str) -> bool:
-        try:
-            return identity.phone(caller_id, region) is not None
-        except identity.IdentityError:
-            return False
-    return identified
+    return lambda caller_id: identity.caller(caller_id, region) is not None
 
 
 def contact_of(record: CallRecord, topic_of: Callable[[str], str]) -> Contact:

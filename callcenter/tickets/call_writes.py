@@ -109,13 +109,7 @@ async def _customers(s: AsyncSession, store: Store, calls: Sequence[CallChange],
     """Each call's customer (call id → customer id): found by phone identity (through merges), else
     created with that identity; a withheld caller ID gets a new unidentified customer each."""
     region = store.policy.default_region
-    idents: dict[str, identity.Identity | None] = {}
-    for change in calls:
-        assert change.contact is not None
-        try:
-            idents[change.call_id] = identity.phone(change.contact.caller_id, region)
-        except identity.IdentityError:
-            idents[change.call_id] = None
+    idents = {c.call_id: identity.caller(c.contact.caller_id, region) if c.contact else None for c in calls}
     by_value = await _holders(s, {i.value for i in idents.values() if i is not None})
     fresh: list[tuple[str, identity.Identity | None, str]] = []  # (call id, identity, name)
     named: dict[str, str] = {}
@@ -272,10 +266,7 @@ async def _short(s: AsyncSession, store: Store, calls: Sequence[CallChange], sho
         return
     region, values = store.policy.default_region, {}
     for change in calls:
-        try:
-            ident = identity.phone(change.contact.caller_id, region) if change.contact else None
-        except identity.IdentityError:
-            ident = None
+        ident = identity.caller(change.contact.caller_id, region) if change.contact else None
         if ident is not None:
             values[change.call_id] = ident.value
     if not values:

@@ -249,10 +249,7 @@ class Customers:
     async def facts(self, caller_id: str) -> dict[str, Any]:
         """What an IVR flow may branch on for a caller ID (`customer.tags contains vip`): `known`
         (bool), `tags` (list of str), `open_tickets` (int), `id` (int, None when not known)."""
-        try:
-            ident = identity.phone(caller_id, self.store.policy.default_region)
-        except identity.IdentityError:
-            ident = None
+        ident = identity.caller(caller_id, self.store.policy.default_region)
         if ident is None:
             return unknown_caller()
         # One statement on a connection of its own, never behind the writers (the call path asks this

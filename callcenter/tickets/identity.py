@@ -85,6 +85,15 @@ def phone(raw: str, region: str) -> Identity | None:
     return Identity("phone", phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), raw)
 
 
+def caller(raw: str, region: str) -> Identity | None:
+    """The identity of a caller ID as `phone` gives it, or None when it identifies nobody or is
+    not one at all (a caller ID is outside text: it never raises)."""
+    try:
+        return phone(raw, region)
+    except IdentityError:
+        return None
+
+
 def email(raw: str) -> Identity:
     """An email address, lower-cased (the local part too: mailboxes in practice ignore case).
     Errors: IdentityError for text that is not an address."""

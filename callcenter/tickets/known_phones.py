@@ -91,10 +91,7 @@ class KnownPhones:
     def holds(self, caller_id: str) -> bool:
         """Might the store know this caller ID? False for a withheld or unusable one and for a
         number not in the store (once filled)."""
-        try:
-            ident = identity.phone(caller_id, self.region())
-        except identity.IdentityError:
-            return False
+        ident = identity.caller(caller_id, self.region())
         return ident is not None and (not self.filled or hash(ident.value) in self.hashes)
 
     async def facts(self, caller_id: str) -> dict[str, Any]:
