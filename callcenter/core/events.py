@@ -260,6 +260,19 @@ class PagesChanged:
 
 
 @dataclass(frozen=True)
+class WorkChanged:
+    """A ticket became, stopped being or moved as a work item (callcenter/inbox/): accepted,
+    declined, assigned, answered, its SLA at risk or breached. Pages of its queue refresh their
+    inbox; routing looks again."""
+
+    ticket_id: int
+    queue: str
+    reason: str  # accepted | declined | assigned | offered | withdrawn | sla_at_risk | sla_breached | ...
+    agent: str  # who it concerns ("" nobody in particular)
+    at: float
+
+
+@dataclass(frozen=True)
 class PictureRebuilt:
     """After an AMI (re)connect, the picture was read back from Asterisk (calls, agents, queues)."""
 
@@ -270,4 +283,4 @@ class PictureRebuilt:
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
                | CallStored | TranscriptionQueued | VoicemailTranscribed | MessageReceived | ChatChanged | PagesChanged
-               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | PictureRebuilt)
+               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | WorkChanged | PictureRebuilt)

@@ -59,6 +59,11 @@ class TicketRow(TypedDict):
     updated_at: float
     version: int  # moves at every write of the row (optimistic concurrency)
     edits: int  # people's edits only (update), what a page checks before writing
+    queue: str  # the queue whose agents work it ("" none)
+    channel: str  # the channel of the contact that opened it (its SLA targets)
+    awaiting_since: float | None  # the oldest customer message not answered yet (None: nothing waits)
+    pending_since: float | None  # since when it waits on the customer (its SLA clock stopped)
+    sla_state: str  # "" | at_risk | breached
 
 
 class ChangeRow(TypedDict):
@@ -240,7 +245,8 @@ def ticket_row(t: Ticket) -> TicketRow:
             "callback_requested": t.callback_requested, "first_response_due": t.first_response_due,
             "resolution_due": t.resolution_due, "first_response_at": t.first_response_at,
             "resolved_at": t.resolved_at, "created_at": t.created_at, "updated_at": t.updated_at,
-            "version": t.version, "edits": t.edits}
+            "version": t.version, "edits": t.edits, "queue": t.queue, "channel": t.channel,
+            "awaiting_since": t.awaiting_since, "pending_since": t.pending_since, "sla_state": t.sla_state}
 
 
 def interaction_row(i: Interaction) -> InteractionRow:

@@ -48,7 +48,9 @@ class CustomerIdentity(Base):
 
 class Ticket(Base):
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),)
+    __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),
+                      Index("ix_tickets_assignee_status", "assignee", "status"),
+                      Index("ix_tickets_queue_status", "queue", "status"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -70,6 +72,16 @@ class Ticket(Base):
     # People's edits (update_ticket), apart from the calls that touch the row: a page that read
     # `edits` N conflicts only with another person's edit, not with its own call being answered.
     edits: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Work items (callcenter/inbox/): the queue whose agents work it (a call's: the queue it reached),
+    # the channel of the contact that opened it (its SLA targets), since when a customer's message
+    # waits for an answer (None: nothing waits; the item's age).
+    queue: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    channel: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    awaiting_since: Mapped[float | None] = mapped_column(Float, default=None)
+    # SLA in business hours: the clock stops while the ticket waits on the customer (pending).
+    pending_since: Mapped[float | None] = mapped_column(Float, default=None)
+    sla_paused_seconds: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    sla_state: Mapped[str] = mapped_column(String(16), default="", server_default="")  # "" | at_risk | breached
 
     __mapper_args__ = {"version_id_col": version}
 
