@@ -93,6 +93,17 @@ class Config:
                 return number
         return None
 
+    def work_queue(self, configured: str = "", to: str = "") -> str:
+        """The queue whose agents work a text channel's new ticket (callcenter/inbox/): the channel's
+        own `queue` setting, else the queue of the DID the message was sent to (`to`, an SMS's
+        number), else the first queue of the file."""
+        if configured:
+            return configured
+        did = self.did_for(to) if to else None
+        if did is not None:
+            return self.dids[did].queue
+        return next(iter(self.queues), "")
+
     @property
     def speech_model(self) -> Path | None:
         """The model folder config `speech.model` names (relative to this file), or None: the default."""
@@ -141,6 +152,10 @@ def _check(config: Config, loc: Locator) -> None:
         if queue.callback and not config.trunk.host:
             raise loc.error(("queues", name, "callback"), "callbacks go out through the trunk: set trunk.host",
                             "no-outbound-trunk")
+    for section in ("sms", "email"):
+        queue = getattr(config, section).queue
+        if queue and queue not in config.queues:
+            raise loc.error((section, "queue"), f"unknown queue '{queue}'", "unknown-queue")
     if config.trunk.name in config.agents:
         raise loc.error(("trunk", "name"), f"trunk name '{config.trunk.name}' is also an agent's", "duplicate-name")
 

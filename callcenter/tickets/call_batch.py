@@ -15,12 +15,14 @@ whole batch in one transaction (tickets/interactions.py `Calls.write`). The rule
   customers). One who did reach someone gets an unidentified customer of their own.
 - Steps only move forward (started → queued → answered → ended); later values of the same batch
   win; the call's final record (`CallEnded`) carries every column.
+- A call's ticket topic (and the queue that works its ticket) is the queue it reached — the flow's
+  choice: a caller who pressed 4 for billing gets a billing ticket —, else the queue of its DID.
 - Internal calls (agent to agent) are not a customer contact: nothing is written.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterable
 
 from callcenter.core import events as ev
@@ -40,7 +42,7 @@ class Contact:
     caller_id: str
     caller_name: str
     did: str
-    topic: str  # the ticket topic (the queue its DID serves)
+    topic: str  # the ticket topic: the queue the call reached (the flow's choice), else the one its DID serves
     direction: str  # inbound | outbound (we placed it: a callback, a click-to-call)
     started_at: float
     callback_of: str = ""  # a callback: the Linkedid of the call that asked for it
@@ -151,7 +153,8 @@ class Folder:
                 self._started(event)
             elif isinstance(event, ev.VoicemailRecorded):
                 self._change(changes, event.call_id).counts = True  # its voicemail joins its ticket
-                batch.voicemails.append(Voicemail(event.call_id, event.caller_id, event.did, self.topic_of(event.did),
+                batch.voicemails.append(Voicemail(event.call_id, event.caller_id, event.did,
+                                                  self.topic_of_call(event.call_id, event.did),
                                                   event.at, event.seconds, event.path, event.empty))
             elif isinstance(event, ev.CallbackRequested):
                 self._change(changes, event.call_id).counts = True
@@ -188,11 +191,13 @@ class Folder:
             change = self._change(changes, event.call_id)
             change.counts = change.counts or self.reachable(change.contact)  # a withheld caller: once answered
             change.values["queue"] = event.queue
+            self._reached(change, event.queue)
             change.step = _later(change.step, "queued")
         elif isinstance(event, ev.AgentConnected):
             change = self._change(changes, event.call_id)
             change.counts, change.first_response = True, True
             change.values.update(queue=event.queue, agent=event.agent, wait_seconds=event.hold_seconds)
+            self._reached(change, event.queue)
             change.step = _later(change.step, "answered")
         elif isinstance(event, ev.CallEnded):
             record = event.record
@@ -200,9 +205,26 @@ class Folder:
                 return
             change = self._change(changes, record.call_id)
             change.contact = change.contact or contact_of(record, self.topic_of)
+            if record.queue:
+                self._reached(change, record.queue)
             change.counts = change.counts or record_counts(record, self.reachable(change.contact))
             change.values.update(ended_values(record))
             change.step, change.ended = "ended", record
+
+    def _reached(self, change: CallChange, queue: str) -> None:
+        """A call not stored yet takes the queue it reached as its topic (a caller who chose
+        billing gets a billing ticket, not the DID's); a stored one keeps the ticket it has."""
+        if change.stored or change.contact is None or not queue or change.contact.topic == queue:
+            return
+        change.contact = replace(change.contact, topic=queue)
+        state = self.live.get(change.call_id)
+        if state is not None and not state.stored:
+            state.contact = change.contact
+
+    def topic_of_call(self, call_id: str, did: str) -> str:
+        """The topic of a call's voicemail: the queue the call reached, else its DID's."""
+        state = self.live.get(call_id)
+        return state.contact.topic if state is not None and state.contact is not None else self.topic_of(did)
 
     def reachable(self, contact: Contact | None) -> bool:
         """Can the caller be called back (not withheld)? Unknown contacts (adopted calls) are."""

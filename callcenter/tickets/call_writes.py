@@ -66,12 +66,16 @@ async def write_batch(s: AsyncSession, store: Store, batch: Batch, *, short_call
     known.update(created)
     await _update(s, [(c, known[c.call_id]) for c in counting if c.call_id in known], now)
     s.expire_all()  # the tickets moved under the session (version + 1): the per-contact paths below read them anew
+    await _work(s, [(c, known[c.call_id]) for c in counting if c.call_id in known], now)
     await _short(s, store, [c for c in batch.calls if not c.counts and c.ended is not None], short_calls, now)
     for vm in batch.voicemails:
         contact = interactions.NewCall(vm.caller_id, "", vm.did, vm.topic, "inbound", "", "voicemail", None)
-        await interactions.step_in(s, store, vm.call_id, "ended", contact,
-                                   {"ended_at": vm.at, "recording_path": vm.path, "recording_seconds": vm.seconds},
-                                   False, now, started_at=vm.at - vm.seconds)
+        message = await interactions.step_in(s, store, vm.call_id, "ended", contact,
+                                             {"ended_at": vm.at, "recording_path": vm.path,
+                                              "recording_seconds": vm.seconds}, False, now, started_at=vm.at - vm.seconds)
+        ticket = await s.get(Ticket, message.ticket_id) if message.ticket_id is not None and not vm.empty else None
+        if ticket is not None:
+            tickets.awaits(ticket, now)  # a message to call back: work for someone
         if vm.empty:  # nothing to transcribe, nobody to call back: listed as an empty voicemail
             await jobs.mark_empty(s, vm.call_id, vm.empty, now)
         elif (job := await jobs.queue_job(s, vm.call_id, language, now)) is not None:
@@ -224,7 +228,7 @@ async def _tickets(s: AsyncSession, store: Store, calls: Sequence[CallChange], c
     new_ids = await db.insert_returning_ids(s, Ticket, [
         {"customer_id": key[0], "subject": subject, "topic": key[1], "status": "new", "priority": "normal",
          "assignee": "", "tags": [], "first_response_due": first, "resolution_due": resolution, "created_at": now,
-         "updated_at": now} for (key, _), subject in zip(new, subjects)])
+         "updated_at": now, "queue": key[1][:64], "channel": "voice"} for (key, _), subject in zip(new, subjects)])
     for call_id, index in waiting.items():
         out[call_id] = new_ids[index]
     if new_ids:
@@ -257,6 +261,38 @@ async def _update(s: AsyncSession, calls: Sequence[tuple[CallChange, _Known]], n
         if known.ticket_id is not None:
             touched[known.ticket_id] = touched.get(known.ticket_id, False) or change.first_response
     await tickets.touch_many(s, touched, now)
+
+
+async def _work(s: AsyncSession, calls: Sequence[tuple[CallChange, _Known]], now: float) -> None:
+    """What calls change in their tickets as work (callcenter/inbox/): a call an agent answered
+    assigns its ticket to that agent if nobody had it, opens a new one, and answers what waited; a
+    caller who gave up in the queue waits to be called back (a missed call is a work item)."""
+    answered: dict[int, str] = {}
+    missed: set[int] = set()
+    for change, known in calls:
+        if known.ticket_id is None:
+            continue
+        agent = str(change.values.get("agent") or "")
+        if change.first_response and agent:
+            answered[known.ticket_id] = agent
+        elif change.ended is not None and change.ended.abandoned and not change.ended.agent:
+            missed.add(known.ticket_id)
+    ids = sorted(set(answered) | missed)
+    if not ids:
+        return
+    for ticket in (await s.execute(select(Ticket).where(Ticket.id.in_(ids)))).scalars():
+        if ticket.id in answered:
+            agent = answered[ticket.id]
+            if not ticket.assignee:
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor=agent, field="assignee", old="", new=agent))
+                ticket.assignee = agent
+            if ticket.status == "new":
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor=agent, field="status", old="new", new="open"))
+                ticket.status = "open"
+            tickets.answered(ticket, now)
+        elif ticket.status in rules.OPEN_STATUSES:
+            tickets.awaits(ticket, now)
+    await s.flush()
 
 
 async def _short(s: AsyncSession, store: Store, calls: Sequence[CallChange], short_calls: str, now: float) -> None:

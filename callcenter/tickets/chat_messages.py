@@ -58,8 +58,8 @@ async def _say_in(s: AsyncSession, store: Store, said: _Said, now: float) -> dic
     s.add(row)
     if ticket is not None:
         ticket.updated_at = now
-        if said.sender == "agent" and ticket.first_response_at is None:
-            ticket.first_response_at = now
+        if said.sender == "agent":
+            tickets.answered(ticket, now)
         if said.sender == "visitor":
             tickets.reopen(s, ticket, now)
     await s.flush()

@@ -142,7 +142,8 @@ class Chats:
                                                    region=self.store.policy.default_region, now=now)
             who = contact.get("name") or contact.get("email") or f"visitor {visitor[:8]}"
             ticket = await tickets.choose_ticket(s, self.store, customer, topic=topic, channel="chat",
-                                                 subject=SUBJECT["chat"].format(who=who[:80]), now=now)
+                                                 subject=SUBJECT["chat"].format(who=who[:80]), now=now,
+                                                 queue=queue)
             chat = Chat(visitor=visitor, customer_id=customer.id, ticket_id=ticket.id, queue=queue, agent="",
                         state="waiting", started_at=now, origin=origin[:200], contact=contact, verified=[])
             s.add(chat)
@@ -323,7 +324,9 @@ class Chats:
                                                    region=self.store.policy.default_region, now=now)
             who = contact.get("name") or value
             ticket = await tickets.choose_ticket(s, self.store, customer, topic=topic, channel="chat",
-                                                 subject=f"Message left in the chat by {who[:80]}", now=now)
+                                                 subject=f"Message left in the chat by {who[:80]}", now=now,
+                                                 queue=queue)
+            tickets.awaits(ticket, now)  # nobody was there: someone answers it by email or phone
             chat = Chat(visitor=visitor, customer_id=customer.id, ticket_id=ticket.id, queue=queue, agent="",
                         state="ended", started_at=now, ended_at=now, ended_by="offline form", origin=origin[:200],
                         contact=contact, verified=[])

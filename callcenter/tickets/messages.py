@@ -36,16 +36,17 @@ class Messages:
         self.store, self.tickets = store, tickets
 
     async def inbound(self, channel: str, address: str, body: str, *, external_id: str = "", topic: str = "general",
-                      to: str = "") -> tuple[InteractionRow, bool]:
+                      to: str = "", queue: str = "") -> tuple[InteractionRow, bool]:
         """A message received: (its interaction, True if new; False for a provider's retry of one
         already stored). The sender's customer is found or created by identity; the message joins
-        their ticket on `topic` per the store's policy (reopening a resolved one). Two messages of
+        their ticket on `topic` per the store's policy (reopening a resolved or pending one; a new
+        ticket is worked by `queue`), where it waits for an answer (a work item). Two messages of
         a new sender at once: the second finds the customer the first created (retried)."""
         body = checked_text(body, "message", MAX_TEXT)
-        return await db.retried(lambda: self._inbound(channel, address, body, external_id, topic, to))
+        return await db.retried(lambda: self._inbound(channel, address, body, external_id, topic, to, queue))
 
     async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
-                       to: str) -> tuple[InteractionRow, bool]:
+                       to: str, queue: str) -> tuple[InteractionRow, bool]:
         now = self.store.clock()
         async with self.store.writing() as s:
             if external_id:
@@ -57,7 +58,9 @@ class Messages:
             customer = await customers.for_contact(s, kind, address, name="", region=self.store.policy.default_region,
                                                    now=now)
             ticket = await tickets.choose_ticket(s, self.store, customer, topic=topic, channel=channel,
-                                                 subject=SUBJECT.get(channel, "{who}").format(who=address[:80]), now=now)
+                                                 subject=SUBJECT.get(channel, "{who}").format(who=address[:80]), now=now,
+                                                 queue=queue)
+            tickets.awaits(ticket, now)
             row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel=channel, direction="inbound",
                               step="ended", started_at=now, ended_at=now, address=address[:320], did=to[:32],
                               body=body, external_id=external_id[:100], delivery_status="received",
@@ -74,12 +77,14 @@ class Messages:
 
     async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
                              thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
-                             topic: str = "general") -> tuple[InteractionRow, bool]:
+                             topic: str = "general", queue: str = "") -> tuple[InteractionRow, bool]:
         """An email received: (its interaction, True if new). Its ticket: the one of the message it
         answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
         subject names (`[#123]`, if not closed and the sender is one of its customer's addresses),
-        else a new ticket of the sender's customer. A message already stored (the same Message-ID)
-        is not stored again."""
+        else a new ticket of the sender's customer (worked by `queue`). A message already stored
+        (the same Message-ID) is not stored again. A person's message reopens a resolved or pending
+        ticket and waits for an answer; an automatic one (`variables["automatic"]`: an
+        out-of-office, a bounce, RFC 3834) is kept on the ticket and changes nothing."""
         text = checked_text(text, "message", MAX_TEXT * 10)
         now = self.store.clock()
         async with self.store.writing() as s:
@@ -106,9 +111,11 @@ class Messages:
                 customer = await customers.for_contact(s, "email", sender, name=name,
                                                        region=self.store.policy.default_region, now=now)
                 ticket = await tickets.new_ticket(s, self.store, customer, topic=topic, channel="email",
-                                                  subject=subject or f"Email from {sender}", now=now)
-            else:
+                                                  subject=subject or f"Email from {sender}", now=now, queue=queue)
+            elif not variables.get("automatic"):
                 tickets.reopen(s, ticket, now)
+            if not variables.get("automatic"):
+                tickets.awaits(ticket, now)
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel="email",
                               direction="inbound", step="ended", started_at=now, ended_at=now, address=sender[:320],
                               name=name[:200], subject=subject[:300], body=text, external_id=message_id[:100],
@@ -140,8 +147,8 @@ class Messages:
                               subject=subject[:300], ivr_path=[], variables=dict(variables or {}))
             s.add(row)
             ticket.updated_at = now
-            if ticket.first_response_at is None:
-                ticket.first_response_at = now
+            if not (variables or {}).get("automatic"):  # an auto-acknowledgement is no answer
+                tickets.answered(ticket, now)
             s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=f"reply:{channel}", old="",
                                new=body[:200]))
             await s.flush()

@@ -40,10 +40,11 @@ def unknown_ticket(ticket_id: int) -> NotFound:
 
 
 async def choose_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic: str, channel: str, subject: str,
-                        now: float) -> Ticket:
+                        now: float, queue: str | None = None) -> Ticket:
     """The ticket a contact of `customer` on `topic` joins: their open ticket on it touched within
     the store's `reopen_days` (reopened if resolved), else a new one (`channel` picks its SLA,
-    `subject` names it). An unidentified customer always gets a new one. Two writers choosing
+    `subject` names it; `queue` works it, by default the topic). An unidentified customer always
+    gets a new one. Two writers choosing
     for one customer take turns: PostgreSQL locks the customer's row here, SQLite's write
     transaction holds the database (Store.writing)."""
     if not store.sqlite:
@@ -58,7 +59,7 @@ async def choose_ticket(s: AsyncSession, store: Store, customer: Customer, *, to
             reopen(s, ticket, now)
             ticket.updated_at = now
             return ticket
-    return await new_ticket(s, store, customer, topic=topic, channel=channel, subject=subject, now=now)
+    return await new_ticket(s, store, customer, topic=topic, channel=channel, subject=subject, now=now, queue=queue)
 
 
 async def touch_many(s: AsyncSession, touched: dict[int, bool], now: float) -> None:
@@ -75,20 +76,38 @@ async def touch_many(s: AsyncSession, touched: dict[int, bool], now: float) -> N
 
 
 def reopen(s: AsyncSession, ticket: Ticket, now: float) -> None:
-    """A new contact on a resolved ticket opens it again (in its history); other statuses stay."""
-    if ticket.status == "resolved":
-        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old="resolved", new="open"))
+    """A new contact from the customer on a resolved ticket, or on one that waited on them
+    (pending), opens it again (in its history); other statuses stay. Never for an automatic
+    message (an out-of-office, a bounce): the caller does not call this for those."""
+    if ticket.status in ("resolved", "pending"):
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old=ticket.status, new="open"))
         ticket.status, ticket.resolved_at = "open", None
 
 
+def awaits(ticket: Ticket, now: float) -> None:
+    """A customer's message on `ticket` waits for an answer: it is a work item (callcenter/inbox/)
+    from its oldest unanswered message on; a burst of messages is one item."""
+    if ticket.awaiting_since is None:
+        ticket.awaiting_since = now
+
+
+def answered(ticket: Ticket, now: float) -> None:
+    """An agent answered the customer on `ticket` (a reply, a call answered): nothing waits any
+    more; the first response is stamped if it was not."""
+    ticket.awaiting_since = None
+    if ticket.first_response_at is None:
+        ticket.first_response_at = now
+
+
 async def new_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic: str, channel: str, subject: str,
-                     now: float) -> Ticket:
+                     now: float, queue: str | None = None) -> Ticket:
     """A new ticket of `customer` (status new, priority normal, SLA due times of `channel`), its
-    creation in its history; `subject` is cut to 300 characters."""
+    creation in its history; `subject` is cut to 300 characters; `queue` works it (by default the
+    topic: a call's topic is the queue it reached)."""
     first, resolution = rules.sla_due(store.policy.sla, channel, "normal", now)
     ticket = Ticket(customer_id=customer.id, subject=subject[:300], topic=topic, status="new", priority="normal",
                     assignee="", tags=[], first_response_due=first, resolution_due=resolution, created_at=now,
-                    updated_at=now)
+                    updated_at=now, queue=(topic if queue is None else queue)[:64], channel=channel)
     s.add(ticket)
     await s.flush()
     s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="", new=subject[:300]))
@@ -211,6 +230,7 @@ async def flag_callback_request(s: AsyncSession, call_id: str, request_id: str, 
     ticket = await s.get(Ticket, ticket_id)
     if ticket is not None and not ticket.callback_requested:
         ticket.callback_requested = True
+        awaits(ticket, now)  # a caller waits to be called back: work for someone
         s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="callback_requested", old="",
                            new=request_id))
 
@@ -236,6 +256,8 @@ class _Change:
             changes.append(("status", ticket.status, self.status))
             ticket.status = self.status
             ticket.resolved_at = now if self.status in ("resolved", "closed") else None
+            if self.status in ("pending", "resolved", "closed"):  # answered, or waiting on the customer now
+                ticket.awaiting_since = None
         if self.priority is not None and self.priority != ticket.priority:
             changes.append(("priority", ticket.priority, self.priority))
             ticket.priority = self.priority

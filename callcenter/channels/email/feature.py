@@ -32,7 +32,8 @@ class EmailFeature(Feature):
         self.receiving = config.email.enabled
         self.service = EmailService(core.messages, self._settings)
         self.intake = MailIntake(core.messages, config.runtime_dir, deps.bus.publish, topic=config.email.topic,
-                                 max_attachment_bytes=config.email.max_attachment_bytes, settings=self._settings)
+                                 max_attachment_bytes=config.email.max_attachment_bytes, settings=self._settings,
+                                 queue=lambda: deps.config().work_queue(deps.config().email.queue))
         self.imap = ImapPoller(self._settings, imap_password, self.intake.take) \
             if self.receiving and config.email.imap_host else None
         self.smtp: asyncio.AbstractServer | None = None

@@ -35,8 +35,10 @@ MAX_ATTACHMENTS = 20
 class MailIntake:
     def __init__(self, messages: Messages, runtime_dir: Path, publish: Callable[[Any], Awaitable[None]], *,
                  topic: str = "general", max_attachment_bytes: int = 5 << 20,
-                 clock: Callable[[], float] = time.time, settings: Callable[[], EmailSettings] | None = None) -> None:
-        self.messages, self.publish, self.topic, self.clock = messages, publish, topic, clock
+                 clock: Callable[[], float] = time.time, settings: Callable[[], EmailSettings] | None = None,
+                 queue: Callable[[], str] = lambda: "") -> None:
+        """`queue()`: the queue whose agents answer a new ticket (Config.work_queue)."""
+        self.messages, self.publish, self.topic, self.clock, self.queue = messages, publish, topic, clock, queue
         self.settings = settings or EmailSettings
         self._acked: dict[str, float] = {}  # sender → when we last acknowledged them (loop protection)
         self.quarantine_dir = runtime_dir / "quarantine"
@@ -76,7 +78,7 @@ class MailIntake:
             row, new = await self.messages.inbound_email(
                 sender=parsed.sender, name=parsed.sender_name, subject=parsed.subject, text=parsed.text[:100_000],
                 message_id=message_id, thread_ids=parsed.thread_ids(), ticket_ref=parsed.ticket_ref(),
-                variables=meta, topic=self.topic)
+                variables=meta, topic=self.topic, queue=self.queue())
         except CallcenterError as exc:  # e.g. text the store refuses: kept aside with the reason
             return {"quarantined": await asyncio.to_thread(self._quarantine, raw, f"{exc.error_id}: {exc}", peer,
                                                            mail_from)}

@@ -19,6 +19,7 @@ class EmailSettings:
     max_bytes: int = 10 * 1024 * 1024  # a larger message is refused in the SMTP session (552)
     max_attachment_bytes: int = 5 * 1024 * 1024  # a larger attachment is listed, not kept
     topic: str = "general"
+    queue: str = ""  # the queue whose agents answer new email tickets ("" = the first queue)
     from_address: str = "support@callcenter.localhost"  # our address on replies (its domain names Message-IDs)
     relay_host: str = ""  # the SMTP relay replies go through; "" = kept on the ticket, nothing sent (local setup)
     relay_port: int = 25

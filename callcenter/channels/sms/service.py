@@ -61,8 +61,9 @@ class SmsService:
                 or "\n" in sender + sid:
             log.warning("SMS webhook refused: From %r, MessageSid %r, %d characters", sender[:40], sid[:40], len(body))
             raise Refused("bad-request", f"From and MessageSid are needed; Body up to {MAX_BODY_CHARS} characters")
-        row, new = await self.messages.inbound("sms", sender, body, external_id=sid, topic=self.config().sms.topic,
-                                               to=to)
+        config = self.config()
+        row, new = await self.messages.inbound("sms", sender, body, external_id=sid, topic=config.sms.topic, to=to,
+                                               queue=config.work_queue(config.sms.queue, to))
         if new:
             word = sms.keyword(body)
             if word:

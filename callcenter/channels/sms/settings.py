@@ -20,6 +20,7 @@ class SmsSettings:
     twilio_account_sid: str = ""
     twilio_api_url: str = "https://api.twilio.com"
     topic: str = "general"  # the ticket topic SMS join
+    queue: str = ""  # the queue whose agents answer new SMS tickets ("" = the queue of the DID texted, else the first)
     missed_call_text: str = ""  # an SMS to callers who gave up (off when empty); e.g. "Sorry we missed you: reply here"
 
 
