@@ -54,6 +54,7 @@ from callcenter.core.keeper import Keeper
 from callcenter.core.pump import Pump
 from callcenter.core.tasks import guarded
 from callcenter.deps import Deps
+from callcenter.inbox.feature import InboxFeature
 from callcenter.ivr.feature import IvrFeature, flow_library
 from callcenter.ivr.flows import FlowLibrary
 from callcenter.ivr.prompts import sound_finder
@@ -254,10 +255,13 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
     email = EmailFeature(deps, core, imap_password=lambda: Credentials.imap_password(runtime_dir))
     sms = SmsFeature(deps, core, auth_token=credentials.sms_token if credentials is not None else lambda: "",
                      provider=sms_provider)
+    chat = ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
+                       call=routing.service.call_customer)
+    inbox = InboxFeature(deps, core, tracker=calls.tracker, pages=workspace.live.agents_online,
+                         availability=routing.service.availability, chats=lambda: chat.desk.live.values(),
+                         push=workspace.live.send)
     return [VoicemailFeature(deps, core), tickets, workspace, sms, email,
-            RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets),
-            ChatFeature(deps, core, pages=workspace.live.agents_online, availability=routing.service.availability,
-                        call=routing.service.call_customer)]
+            RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets), chat, inbox]
 
 
 def _add_faults(bus: Bus, faults: frozenset[str]) -> None:

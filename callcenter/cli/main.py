@@ -21,6 +21,7 @@ from callcenter.cli import client
 from callcenter.cli.status import lines as status_lines
 from callcenter.config import Config
 from callcenter.core.errors import CallcenterError
+from callcenter.inbox import cli as inbox_cli
 from callcenter.ivr import cli as ivr_cli
 from callcenter.routing import cli as routing_cli
 from callcenter.tickets import cli as tickets_cli
@@ -28,7 +29,7 @@ from callcenter.voicemail import cli as voicemail_cli
 from callcenter.workspace import cli as workspace_cli
 
 # Each feature's commands (its cli.py's COMMANDS), in the order `callcenter --help` lists them.
-FEATURES = (calls_cli, routing_cli, ivr_cli, tickets_cli, voicemail_cli, sms_cli, email_cli, chat_cli, workspace_cli)
+FEATURES = (calls_cli, routing_cli, ivr_cli, tickets_cli, inbox_cli, voicemail_cli, sms_cli, email_cli, chat_cli, workspace_cli)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

@@ -58,14 +58,28 @@ class RoutingSettings:
     service_level_seconds: int = 20  # answered within this many seconds counts for the service level
     callback_attempts: int = 3  # tries to call a customer back before the request is recorded as failed
     callback_retry_seconds: int = 60  # between those tries
+    # The inbox (callcenter/inbox/): work items (tickets waiting for an answer) offered to agents.
+    max_open_items: int = 5  # an agent's capacity: items held or offered, chats and a call count against it
+    chat_counts_as: int = 1  # one live chat takes this much of it
+    call_counts_as: int = 5  # a call (ringing or talking) takes this much: by default no new offer during a call
+    offer_seconds: int = 30  # an offer not accepted by then goes to the next agent
+    vip_tags: tuple[str, ...] = ("vip",)  # customers with one of these tags go first
 
 
 def check_routing(routing: RoutingSettings, loc: Locator) -> None:
     for key, value, low, high in (("auto_pause_after", routing.auto_pause_after, 0, 100),
                                   ("service_level_seconds", routing.service_level_seconds, 1, 3600),
                                   ("callback_attempts", routing.callback_attempts, 1, 20),
-                                  ("callback_retry_seconds", routing.callback_retry_seconds, 1, 86400)):
+                                  ("callback_retry_seconds", routing.callback_retry_seconds, 1, 86400),
+                                  ("max_open_items", routing.max_open_items, 1, 100),
+                                  ("chat_counts_as", routing.chat_counts_as, 0, 100),
+                                  ("call_counts_as", routing.call_counts_as, 0, 100),
+                                  ("offer_seconds", routing.offer_seconds, 5, 3600)):
         loc.check_range(("routing", key), value, low, high)
+    for i, tag in enumerate(routing.vip_tags):
+        if not isinstance(tag, str) or not 0 < len(tag) <= 40 or tag != tag.strip().lower():
+            raise loc.error(("routing", "vip_tags", str(i)), f"'{tag}' must be a lower-case tag of 1 to 40 characters",
+                            "bad-value")
 
 
 def check_queues(queues: Mapping[str, QueueSettings], loc: Locator) -> None:

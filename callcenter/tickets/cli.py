@@ -236,6 +236,19 @@ def ticket_update(ctx: click.Context, ticket_id: int, status: str | None, assign
     click.echo(json.dumps(data, indent=2) if as_json else _show_ticket(data))
 
 
+@ticket.command("assign")
+@click.argument("ticket_id", type=int)
+@click.argument("agent")
+@client.json_option
+@click.pass_context
+def ticket_assign(ctx: click.Context, ticket_id: int, agent: str, as_json: bool) -> None:
+    """Give ticket TICKET_ID to AGENT ("" puts it back in its queue, offered to the next agent)."""
+    data = client.api(client.remote(ctx), f"/api/inbox/{ticket_id}/assign", "POST", body={"agent": agent})
+    t = data["ticket"]
+    click.echo(json.dumps(t, indent=2) if as_json else
+               f"ticket #{t['id']}: {t['assignee'] or 'nobody (back in its queue)'}, {t['status']}")
+
+
 @click.group()
 def retention() -> None:
     """Purge old recordings, transcripts and message bodies (store.retention_days)."""

@@ -28,6 +28,7 @@ from callcenter.tickets.rows import StoreDescription
 from callcenter.tickets.store import Store, StorePolicy
 from callcenter.tickets.known_phones import KnownPhones
 from callcenter.tickets.tickets import Tickets
+from callcenter.tickets.work import WorkItems
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class TicketCore:
     chats: Chats  # web chats
     accounts: Accounts  # web users and sessions, wrap-up codes, handled voicemails
     phones: KnownPhones  # the phone numbers it holds, in memory: the IVR's caller lookup
+    work: WorkItems  # the tickets that need a person (the inbox's items)
 
     @classmethod
     def build(cls, url: str, policy: StorePolicy = StorePolicy(),
@@ -63,7 +65,7 @@ class TicketCore:
                    jobs=TranscriptionJobs(store), retention=Retention(store), routing_state=RoutingState(store),
                    messages=Messages(store, tickets), chats=Chats(store, customers, ChatMessages(store)),
                    accounts=Accounts(store),
-                   phones=KnownPhones(customers, lambda: store.policy.default_region))
+                   phones=KnownPhones(customers, lambda: store.policy.default_region), work=WorkItems(store))
 
     async def open(self) -> None:
         """Check the store is reachable and migrated. Errors: StoreError `store-unavailable`,

@@ -37,7 +37,8 @@ class WorkspaceFeature(Feature):
         self.config, self.clock, self.calls, self.credentials = deps.config, deps.clock, calls, credentials
         self.accounts = core.accounts
         self.live = LiveHub(deps.config, routing, tracker, presence, core, self.accounts.today, deps.clock,
-                            publish=deps.bus.publish, call_log=call_log, call_stored=call_stored)
+                            publish=deps.bus.publish, call_log=call_log, call_stored=call_stored,
+                            backlog=core.work.backlog)
         deps.bus.subscribe("web", self.live.on_event, *live_mod.EVENTS)
 
     async def session_of(self, cookie: str) -> dict[str, Any] | None:

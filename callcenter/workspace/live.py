@@ -34,7 +34,8 @@ from callcenter.workspace.wallboard import wallboard
 log = logging.getLogger(__name__)
 
 EVENTS = (ev.AgentStateChanged, ev.QueueChanged, ev.CallerQueued, ev.AgentOffered, ev.AgentConnected, ev.CallEnded,
-          ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt, ev.ChatChanged)
+          ev.VoicemailTranscribed, ev.MessageReceived, ev.CallbackRequested, ev.PictureRebuilt, ev.ChatChanged,
+          ev.WorkChanged)
 QUEUE_SIZE = 256
 OVERFLOW_CLOSE = 4000  # "you fell behind: reconnect for a fresh snapshot"
 POP_WAITS_FOR_STORE = 1.0  # seconds a pop waits for its call's row (then: the caller's file without it)
@@ -58,11 +59,13 @@ class LiveHub:
                  clock: Callable[[], float] = time.time,
                  publish: Callable[[Any], Awaitable[None]] | None = None,
                  call_log: Callable[[], Mapping[str, Any]] | None = None,
-                 call_stored: Callable[[str, float], Awaitable[bool]] | None = None) -> None:
+                 call_stored: Callable[[str, float], Awaitable[bool]] | None = None,
+                 backlog: Callable[[], Awaitable[list[dict[str, Any]]]] | None = None) -> None:
         """`routing`: the queues' and agents' views; `today(midnight)`: the store's counts of the
         day per channel; `publish`: where PagesChanged goes (an agent's pages opened or closed);
         `call_log()`: the store's call log (tickets/calls.py `CallLog.describe`: its backlog);
-        `call_stored(call_id, timeout)`: waits until a call's row is written (`CallLog.stored`)."""
+        `call_stored(call_id, timeout)`: waits until a call's row is written (`CallLog.stored`);
+        `backlog()`: the pending work per queue and channel (tickets/work.py)."""
         self.config, self.routing, self.tracker, self.presence, self.store = config, routing, tracker, presence, store
         self.today_counts, self.clock, self.publish, self.call_log = today, clock, publish, call_log
         self.call_stored = call_stored
@@ -70,6 +73,8 @@ class LiveHub:
         self.pops: dict[str, dict[str, Any]] = {}  # agent → their latest pop
         self._board_dirty = asyncio.Event()
         self._today: tuple[float, dict[str, int]] = (0.0, {})
+        self.backlog = backlog
+        self._backlog: tuple[float, list[dict[str, Any]]] = (0.0, [])
         self._tasks: set[asyncio.Task[Any]] = set()
         self.sent = self.dropped = 0
         self._at = 0.0  # the time of the event being delivered
@@ -175,6 +180,10 @@ class LiveHub:
                     file = await self.store.customers.screen_pop(call["caller_id"])
         return {"call": call, "file": file, "ticket_id": ticket_id, "at": now}
 
+    def send(self, who: Callable[[Principal], bool], message: dict[str, Any]) -> None:
+        """A message to the pages of the people `who` accepts (never blocks; `at` added if missing)."""
+        self._to(who, message)
+
     def _to_all(self, message: dict[str, Any]) -> None:
         self._to(lambda p: True, message)
 
@@ -207,7 +216,17 @@ class LiveHub:
 
     async def wallboard(self) -> dict[str, Any]:
         return wallboard(self.presence, self.config(), self.clock(), await self.today(),
-                         self.call_log() if self.call_log is not None else None)
+                         self.call_log() if self.call_log is not None else None, await self.pending_work())
+
+    async def pending_work(self) -> list[dict[str, Any]]:
+        """The backlog of work per queue and channel (from the store; cached 5 s)."""
+        now = self.clock()
+        if self.backlog is not None and now - self._backlog[0] > 5.0:
+            try:
+                self._backlog = (now, await self.backlog())
+            except CallcenterError:
+                pass  # the store is away for a moment: the last numbers stay
+        return self._backlog[1]
 
     async def today(self) -> dict[str, int]:
         """Contacts per channel since local midnight (from the store; cached 5 s)."""

@@ -7,14 +7,16 @@ Per queue: waiting, longest wait, offered, answered, abandoned, service level ag
 (abandoned / (answered + abandoned)), agents by state. Per agent: state and seconds in it, calls,
 talk seconds, pause seconds by reason. Numbers count since the controller started (the tracker's
 day); `today` is the store's contacts per channel since local midnight; `store` is the call log's
-backlog (events not yet written, its peak, events not held: written from Asterisk's CDR instead).
+backlog (events not yet written, its peak, events not held: written from Asterisk's CDR instead);
+`backlog` is the pending work per queue and channel (open, unassigned, SLA at risk and breached,
+the oldest unanswered message), from the store.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from callcenter.config import Config
 from callcenter.routing.presence import Presence
@@ -23,7 +25,9 @@ STATES = ("ready", "paused", "ringing", "on_call", "wrapup", "logged_out", "unre
 
 
 def wallboard(presence: Presence, config: Config, now: float, today: Mapping[str, int],
-              call_log: Mapping[str, Any] | None = None) -> dict[str, Any]:
+              call_log: Mapping[str, Any] | None = None, backlog: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """The board (see the module's docstring). `backlog`: the store's pending work per queue and
+    channel (tickets/work.py `WorkItems.backlog`)."""
     queues = []
     states = {name: agent.state(now) for name, agent in presence.agents.items()}
     for name in config.queues:
@@ -57,7 +61,8 @@ def wallboard(presence: Presence, config: Config, now: float, today: Mapping[str
                        "pause_reason": row["pause_reason"], "calls": row["calls"],
                        "talk_seconds": row["talk_seconds"], "pause_seconds": row["pause_seconds"]})
     store = None if call_log is None else {k: call_log.get(k, 0) for k in ("backlog", "backlog_peak", "backlog_dropped")}
-    return {"generated_at": now, "queues": queues, "agents": agents, "today": dict(today), "store": store}
+    return {"generated_at": now, "queues": queues, "agents": agents, "today": dict(today), "store": store,
+            "backlog": [dict(row) for row in backlog]}
 
 
 def to_csv(board: Mapping[str, Any]) -> str:
