@@ -51,6 +51,10 @@ def _stores(data: dict[str, Any]) -> list[str]:
             lookups = store["caller_lookups"]
             out.append(f"  caller lookups: {store['known_phones']} numbers known; {lookups['answered_at_once']} "
                        f"answered at once (not in the store), {lookups['looked_up']} looked up")
+    inbox = data.get("inbox")
+    if inbox:  # the inbox's offers (callcenter/inbox/)
+        out.append(f"Inbox      {inbox['offers']} offers out; {inbox['offers_made']} made, {inbox['offers_expired']} "
+                   "expired since start")
     speech = data.get("transcription")
     if speech:
         jobs = speech["jobs"]

@@ -57,6 +57,49 @@ TICKET_BODY = {"type": "object", "properties": {
                                                 "edited the ticket since (what the pages send)."},
     "actor": {"type": "string", "description": "Who makes the change (default `api`); kept in the history."}}}
 
+INBOX_ITEM = ("An item: `{ticket, kind (ticket | chat), chat, channel, subject, customer {id, name, tags}, queue, "
+              "status, priority, assignee, waiting_since, sla {state ('' | at_risk | breached), first_response_due, "
+              "resolution_due}, score, offered_to, offer_expires, preview}` (times: epoch seconds). `score` is the "
+              "urgency (docs/inbox.md): channel, priority, VIP tag, SLA, age.")
+_Q_TEXT = {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 200},
+           "description": "search: a ticket number (`#123`), a phone in any format, an email, a name, words of "
+                          "messages and voicemail transcripts (English and Chinese)."}
+INBOX_PATHS: dict[str, Any] = {
+    "/api/inbox": {"get": {**_op(
+        "The pending work of the caller (an agent) or of an agent (`agent`, supervisors)",
+        "`{calls, items, offers}`: live calls first (app_queue routes them), then the items most urgent first. "
+        "`view=mine`: their tickets (new, open, pending) and live chats; `queues` (default): what nobody has in "
+        "their queues (work items and waiting chats); `search`: `q` over what they may see. " + INBOX_ITEM +
+        " `offers`: `[{ticket, expires}]` offered to them now. 403 `not-your-queue` for a queue they are not in.",
+        _ok("the inbox"), errors=("400", "401", "403", "404")),
+        "parameters": [{"name": "view", "in": "query", "schema": {"enum": ["mine", "queues", "search"]}}, _Q_TEXT,
+                       {"name": "status", "in": "query", "schema": {"enum": ["new", "open", "pending", "resolved",
+                                                                             "closed"]}},
+                       {"name": "channel", "in": "query", "schema": {"enum": ["voice", "voicemail", "chat", "sms",
+                                                                              "email"]}},
+                       {"name": "queue", "in": "query", "schema": {"type": "string"}},
+                       {"name": "sla", "in": "query", "schema": {"enum": ["at_risk", "breached"]}},
+                       {"name": "agent", "in": "query", "schema": {"type": "string"},
+                        "description": "Supervisors: that agent's view."}]}},
+    "/api/inbox/next": {"post": _op(
+        "Take the next item (pull)", "The most urgent item of the caller's queues not offered to someone else, "
+        "accepted for them: `{item}`. 404 `no-work` when nothing waits.", _ok("`{item}`"),
+        errors=("401", "403", "404"))},
+    "/api/inbox/{id}/accept": {"post": _op(
+        "Accept an item", "The ticket is assigned to the caller and opened (in its history): `{ticket}`. 403 "
+        "`not-your-queue` (not one of their queues), `offered-to-another` (offered to another agent right now); "
+        "409 `already-taken` (another agent has it: of two accepting at once, one wins).", _ok("`{ticket}`"),
+        errors=("401", "403", "404", "409"), params=("id",))},
+    "/api/inbox/{id}/decline": {"post": _op(
+        "Decline an item offered to you (or hand back one you accepted and did not answer)",
+        "It is offered to the next agent; it is not offered to you again. 403 `offered-to-another`.",
+        _ok("`{ticket, declined}`"), errors=("401", "403", "404", "409"), params=("id",))},
+    "/api/inbox/{id}/assign": {"post": _op(
+        "Give an item to an agent (supervisors)", "`agent` \"\" puts it back in its queue (offered again); in the "
+        "ticket's history.", _ok("`{ticket}`"), errors=("400", "401", "403", "404", "409"), params=("id",),
+        body={"type": "object", "required": ["agent"], "properties": {"agent": {"type": "string"}}})},
+}
+
 STORE_PATHS: dict[str, Any] = {
     "/api/customers": {
         "get": {**_op("Find a customer (the screen-pop file), or list customers",
@@ -359,6 +402,7 @@ SPEC: dict[str, Any] = {
         "/api/callbacks": {"get": _op("Queue callback requests", "pending | dialing | connected | failed, attempts.",
                                       _ok("requests", _LIST))},
         **STORE_PATHS,
+        **INBOX_PATHS,
         **WEB_PATHS,
         **SMS_PATHS,
         **CHAT_PATHS,

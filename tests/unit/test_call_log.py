@@ -260,3 +260,29 @@ async def test_a_screen_pop_can_wait_for_its_calls_row(core: TicketCore) -> None
         assert not await log.stored("nobody", 0.05) and log._stored_waiters == {}
     finally:
         writing.cancel()
+
+
+async def test_a_call_gets_the_ticket_of_the_queue_it_reached_assigned_to_who_answered(core: TicketCore) -> None:
+    log = CallLog(core, lambda did: "support")  # the DID's queue is support; the caller chose billing
+    billing = [started("bill.1", "+14155550100"), ev.CallerQueued("bill.1", "billing", "+14155550100", T0 + 5),
+               ev.AgentConnected("bill.1", "billing", "agent3", 10, T0 + 15),
+               ended("bill.1", "+14155550100", queue="billing", agent="agent3")]
+    missed = [started("miss.1", "+14155550101"), ev.CallerQueued("miss.1", "support", "+14155550101", T0 + 5)]
+    await run(log, billing + missed)
+    gave_up = CallRecord("miss.1", "+14155550101", "", "8005550100", "inbound", T0, answered_at=T0, queue="support",
+                         queued_at=T0 + 5, ended_at=T0 + 40, abandoned=True, hangup_cause=16,
+                         hangup_cause_text="Normal Clearing", hung_up_by="caller")
+    await run(log, [ev.CallEnded(gave_up, T0 + 40)])
+    call = await core.calls.get("bill.1")
+    assert call is not None
+    ticket = await core.tickets.get(call["ticket_id"])
+    assert ticket["topic"] == ticket["queue"] == "billing" and ticket["channel"] == "voice"
+    assert ticket["assignee"] == "agent3" and ticket["status"] == "open" and ticket["awaiting_since"] is None
+    assert ticket["first_response_at"] is not None
+    assert [(h["field"], h["new"]) for h in ticket["history"]][-2:] == [("assignee", "agent3"), ("status", "open")]
+    missed_call = await core.calls.get("miss.1")
+    assert missed_call is not None
+    left = await core.tickets.get(missed_call["ticket_id"])
+    # A caller who gave up in the queue waits to be called back: a work item nobody has yet.
+    assert left["queue"] == "support" and left["assignee"] == "" and left["awaiting_since"] is not None
+    assert [w.ticket["id"] for w in await core.work.unassigned({"support"})] == [left["id"]]
