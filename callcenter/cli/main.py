@@ -47,6 +47,7 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     IVR flows:             callcenter flow validate | graph | list | reload
     Configuration:         callcenter config check | reload
     Customers, tickets:    callcenter customer ... | ticket ... | call record pause | retention apply
+    Pending work:          callcenter inbox [--queue Q | --agent A | --search TEXT]   ticket assign ID AGENT
     Voicemail:             callcenter voicemail list | show | retranscribe    callcenter speech models
     SMS, email, chat:      callcenter sms send | simulate    email quarantine list    chat list
     Web pages:             http://127.0.0.1:8080/ (agents), /wallboard (supervisors)
