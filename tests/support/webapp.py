@@ -21,16 +21,21 @@ from callcenter.tickets import db
 
 
 @contextlib.asynccontextmanager
-async def running_app(config_text: str, folder: Path, sms_provider: SmsProvider | None = None
+async def running_app(config_text: str, folder: Path, sms_provider: SmsProvider | None = None, *,
+                      store_url: str | None = None, store_thread: bool = False
                       ) -> AsyncIterator[tuple[TestClient, Credentials, app_mod.App]]:
     """(the HTTP client, the generated credentials, the running app) of `config_text`. Its SMTP
-    receiver listens on a free port of its own (the tests send mail through `app.feature(EmailFeature).intake`)."""
+    receiver listens on a free port of its own (the tests send mail through `app.feature(EmailFeature).intake`).
+    `store_url`: another database than SQLite in `folder`; `store_thread`: the store on its own
+    thread, as `callcenter run` has it (benches)."""
     config = parse_config(config_text, file="test.yaml", env={})
     config = dataclasses.replace(config, email=dataclasses.replace(config.email, smtp_port=0))
     creds = Credentials.load_or_create(folder, config.agents)
-    url = f"sqlite+aiosqlite:///{folder / 'store.db'}"
+    url = store_url or f"sqlite+aiosqlite:///{folder / 'store.db'}"
     await asyncio.to_thread(db.upgrade, url)
     store = TicketCore.build(url)
+    if store_thread:
+        store.store.start_thread()
     await store.open()
     app = app_mod.build(config, ami=FakeAmi([]), tickets=store, credentials=creds, sms_provider=sms_provider)
     await app.start()  # logins synced, chats loaded
