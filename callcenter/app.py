@@ -259,7 +259,7 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
                        call=routing.service.call_customer)
     inbox = InboxFeature(deps, core, tracker=calls.tracker, pages=workspace.live.agents_online,
                          availability=routing.service.availability, chats=lambda: chat.desk.live.values(),
-                         push=workspace.live.send)
+                         push=workspace.live.send, watched=lambda: bool(workspace.live.clients))
     return [VoicemailFeature(deps, core), tickets, workspace, sms, email,
             RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets), chat, inbox]
 

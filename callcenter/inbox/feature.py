@@ -20,12 +20,13 @@ class InboxFeature(Feature):
 
     def __init__(self, deps: Deps, core: TicketCore, *, tracker: CallTracker, pages: Callable[[], set[str]],
                  availability: Callable[[str], tuple[bool, bool]], chats: Callable[[], Iterable[Mapping[str, Any]]],
-                 push: Push, search: Callable[..., Awaitable[list[dict[str, Any]]]] | None = None) -> None:
+                 push: Push, watched: Callable[[], bool] = lambda: True,
+                 search: Callable[..., Awaitable[list[dict[str, Any]]]] | None = None) -> None:
         """`pages()`: agents with a page open; `availability(agent)`: (paused, on a call);
-        `chats()`: the live chats; `push(who, message)`: the live hub's."""
+        `chats()`: the live chats; `push(who, message)`: the live hub's; `watched()`: any page open."""
         self.inbox = Inbox(core.work, core.tickets, deps.config, deps.clock, pages=pages, availability=availability,
                            chats=chats, calls=lambda: [c.as_dict() for c in tracker.active()], push=push,
-                           publish=deps.bus.publish, search=search)
+                           publish=deps.bus.publish, search=search, watched=watched)
         deps.bus.subscribe("inbox", self.inbox.on_event, *service_mod.EVENTS)
 
     def routes(self) -> list[Route]:

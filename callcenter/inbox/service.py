@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable, Mapping
 
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 TICK = 1.0  # seconds between checks of offers' expiry
 POLL = 5.0  # seconds between reads of the store's items when nothing kicked a round
+GAP = 0.25  # seconds at least between two rounds: a burst of events makes one round, not hundreds
 VIEWS = ("mine", "queues", "search")
 SLA_FILTERS = ("at_risk", "breached")
 # What can make or move a work item, or an agent's room for one.
@@ -57,14 +59,16 @@ class Inbox:
     def __init__(self, work: WorkItems, tickets: Tickets, config: Callable[[], Config], clock: Callable[[], float], *,
                  pages: Callable[[], set[str]], availability: Callable[[str], tuple[bool, bool]],
                  chats: Callable[[], Iterable[Mapping[str, Any]]], calls: Callable[[], list[dict[str, Any]]],
-                 push: Push, publish: Callable[[Any], Awaitable[None]], search: Search | None = None) -> None:
+                 push: Push, publish: Callable[[Any], Awaitable[None]], search: Search | None = None,
+                 watched: Callable[[], bool] = lambda: True) -> None:
         """`pages()`: agents with a page open; `availability(agent)`: (paused, on a call or ringing);
         `chats()`: the live chats (tickets/chats.py chat_dict); `calls()`: the live calls
         (CallRecord.as_dict); `push(who, message)`: to the pages of those `who` accepts;
-        `search(text, **filters)`: tickets/search.py."""
+        `search(text, **filters)`: tickets/search.py; `watched()`: some page is open (else rounds
+        wait: nobody to offer to or to tell)."""
         self.work, self.tickets, self.config, self.clock = work, tickets, config, clock
         self.pages, self.availability, self.chats, self.calls = pages, availability, chats, calls
-        self.push, self.publish, self.search = push, publish, search
+        self.push, self.publish, self.search, self.watched = push, publish, search, watched
         self.offered: dict[int, Offer] = {}
         self.declined: dict[int, set[str]] = {}
         self.missed: dict[int, set[str]] = {}
@@ -82,20 +86,22 @@ class Inbox:
                                                       "state": event.reason[4:], "at": event.at})
         self.kicked.set()
 
-    async def run(self) -> None:
-        """Offer rounds until cancelled (see the module's docstring)."""
-        since_read = POLL
+    async def run(self, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        """Offer rounds until cancelled (see the module's docstring). Nobody's page open: no round
+        reads the store (a burst of callers with nobody watching costs nothing here)."""
+        last_read = 0.0
         while True:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self.kicked.wait(), TICK)
-            since_read += TICK if not self.kicked.is_set() else 0
             kicked = self.kicked.is_set()
             self.kicked.clear()
             try:
                 self._expire()
-                if kicked or since_read >= POLL or any(o.expires <= self.clock() for o in self.offered.values()):
-                    since_read = 0.0
+                now = time.monotonic()
+                if self.watched() and (kicked or now - last_read >= POLL):
+                    last_read = now
                     await self.route()
+                    await sleep(GAP)
             except CallcenterError as exc:  # the store away for a moment: the next round tries again
                 log.warning("inbox routing: %s", exc)
             except Exception:  # a Python error in routing must not stop the inbox (docs/design.md#11)
