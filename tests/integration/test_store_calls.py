@@ -258,3 +258,32 @@ async def test_calls_during_a_controller_kill_are_all_in_the_store_once(system: 
     await asyncio.to_thread(system.start_controller)
     await asyncio.to_thread(wait_until, lambda: reconciler_ran(system), 20, "the reconciler's look after the resync")
     assert all(len((customer_file(system, n) or {"timeline": []})["timeline"]) == 1 for n in numbers)
+
+
+async def test_a_caller_who_chose_sales_gets_a_sales_ticket_assigned_to_who_answered(
+        system: System, ami_watch: AmiWatch, phones) -> None:
+    """The hotline's DID serves support; the caller presses 1 for sales: the ticket is on sales (the
+    queue reached, not the DID's), assigned to the agent who answered and open."""
+    from tests.integration.test_ivr import dial, press, reach
+    agent = phones.agent("agent2")
+    system.cli("queue", "unpause", "agent2")
+    await asyncio.to_thread(wait_until, lambda: system.api("/api/agents/agent2")[1]["state"] == "ready", 15,
+                            "agent2 ready")
+    call = await dial(phones, "5552000077", HOTLINE)
+    await reach(system, "5552000077", "hotline/main_menu")
+    mark = ami_watch.mark()
+    await press(call, "1")
+    incoming = await asyncio.to_thread(agent.wait_for_incoming, 40)
+    await asyncio.to_thread(incoming.answer)
+    await ami_watch.wait_for(Event="AgentConnect", Queue="sales", MemberName="agent2", timeout=10, since=mark)
+    await asyncio.sleep(1.0)
+    await asyncio.to_thread(call.hangup)
+    file = await asyncio.to_thread(
+        wait_until, lambda: (f := customer_file(system, "5552000077")) and f["timeline"] and
+        f["timeline"][0]["step"] == "ended" and f, 15, "the ended interaction")
+    ticket = file["open_tickets"][0]
+    assert (ticket["topic"], ticket["queue"], ticket["assignee"], ticket["status"]) == \
+        ("sales", "sales", "agent2", "open"), ticket
+    assert ticket["awaiting_since"] is None and ticket["first_response_at"] is not None
+    status, shown = system.api(f"/api/tickets/{ticket['id']}")
+    assert status == 200 and ("assignee", "agent2") in [(h["field"], h["new"]) for h in shown["history"]]
