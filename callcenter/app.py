@@ -63,7 +63,7 @@ from callcenter.routing.feature import RoutingFeature
 from callcenter.routing.stored import StoredRouting, stored_state
 from callcenter.tickets.store import policy as store_policy
 from callcenter.tickets.core import TicketCore
-from callcenter.tickets.feature import TicketsFeature, open_core
+from callcenter.tickets.feature import TicketsFeature, open_core, sla_of
 from callcenter.voicemail.feature import VoicemailFeature
 from callcenter.web import server
 from callcenter.web.server import SystemRoutes
@@ -298,7 +298,8 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     if not flows.reload():
         raise FlowsInvalid(flows.errors)
     # Before Asterisk: a broken store.url stops here, with its key.
-    store = await open_core(config.store_url, store_policy(config.store, (dirs.recordings, dirs.voicemail)))
+    store = await open_core(config.store_url, store_policy(config.store, (dirs.recordings, dirs.voicemail),
+                                                           sla_of(config)))
     asterisk, adopted = _our_asterisk(config, install, dirs)
     ami = AmiClient(config.ami.bind, config.ami.port, config.ami.username, creds.ami_secret,
                     action_timeout=config.ami.action_timeout, ping_interval=config.ami.ping_interval,

@@ -28,11 +28,12 @@ from callcenter.core import located_yaml
 from callcenter.core.config import ConfigError, Locator, build, env_overrides, load_yaml
 from callcenter.core.located_yaml import Located, YamlProblem
 from callcenter.ivr import settings as ivr_settings
+from callcenter.ivr.schedule import Schedule
 from callcenter.ivr.settings import DidSettings, normalize_did
 from callcenter.routing import settings as routing_settings
 from callcenter.routing.settings import AgentSettings, QueueSettings, RoutingSettings
 from callcenter.tickets import settings as tickets_settings
-from callcenter.tickets.settings import StoreSettings
+from callcenter.tickets.settings import SlaSettings, StoreSettings
 from callcenter.voicemail import settings as voicemail_settings
 from callcenter.voicemail.settings import SpeechSettings
 from callcenter.web import settings as web_settings
@@ -65,6 +66,9 @@ class Config:
     routing: RoutingSettings = field(default_factory=RoutingSettings)
     security: SecuritySettings = field(default_factory=SecuritySettings)
     store: StoreSettings = field(default_factory=StoreSettings)
+    sla: SlaSettings = field(default_factory=SlaSettings)
+    # Business calendars (name → the hours of an IVR `hours` node), named by queues' `calendar`.
+    calendars: Mapping[str, Schedule] = field(default_factory=dict)
     speech: SpeechSettings = field(default_factory=SpeechSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sms: SmsSettings = field(default_factory=SmsSettings)
@@ -140,6 +144,7 @@ def _check(config: Config, loc: Locator) -> None:
     asterisk_settings.check_security(config.security, loc)
     routing_settings.check_routing(config.routing, loc)
     tickets_settings.check(config.store, loc)
+    tickets_settings.check_sla(config.sla, config.calendars, {n: q.calendar for n, q in config.queues.items()}, loc)
     voicemail_settings.check(config.speech, config.speech_model, loc)
     workspace_settings.check(config.web, loc)
     sms_settings.check(config.sms, loc)
@@ -170,10 +175,14 @@ def parse_config(text: str, *, file: str = DEFAULT_CONFIG, env: Mapping[str, str
     if "CALLCENTER_RUNTIME_DIR" in env:
         data = {**data, "runtime_dir": env["CALLCENTER_RUNTIME_DIR"]}
     data = env_overrides(data, env, ENV_SECTIONS)
-    config: Config = build(Config, data, (), loc, skip=("source", "positions"))
+    tickets_settings.refuse_moved(data, loc)
+    # Calendars are the IVR's schedules (its parser, its errors), not dataclasses of the loader.
+    calendars = tickets_settings.parse_calendars(data.pop("calendars", None), loc)
+    config: Config = build(Config, data, (), loc, skip=("source", "positions", "calendars"))
     base = base_dir or Path.cwd()
     config = dataclasses.replace(config, source=file, runtime_dir=(base / config.runtime_dir).resolve(),
-                                 ivr_flows=(base / config.ivr_flows).resolve(), positions=loc.marks)
+                                 ivr_flows=(base / config.ivr_flows).resolve(), positions=loc.marks,
+                                 calendars=calendars)
     _check(config, loc)
     if config.store.url:
         from callcenter.tickets import db as store_db  # a relative SQLite file sits beside this file, like runtime_dir

@@ -38,6 +38,7 @@ class QueueSettings:
     skill: str = ""  # agents with this skill get a penalty from their level (10 - level)
     callback: bool = False  # waiting callers may press * to hang up, keep their place and be called back
     record: bool = False  # answered calls are recorded (MixMonitor, WAV) and linked to the interaction
+    calendar: str = ""  # the business calendar (config `calendars:`) its tickets' SLAs count in; "" 24/7
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 The common case — an inbound call from the trunk that now counts — is written in bulk: its
 customer found by phone identity or created, its ticket chosen by the same rules every contact
 follows (tickets.choose_ticket: the customer's open ticket on the topic touched within
-`reopen_days`, reopened if resolved, else a new one; rules.joinable, rules.sla_due), its
+`reopen_days`, reopened if resolved, else a new one; rules.joinable; sla.py's due times), its
 interaction created, all with a few statements for the whole batch. Later steps update the
 interaction and stamp the ticket with one statement per set of columns. The rare cases (a
 callback, a click-to-call made on a ticket, a voicemail, a callback request) take the per-contact
@@ -215,7 +215,7 @@ async def _tickets(s: AsyncSession, store: Store, calls: Sequence[CallChange], c
         elif key[0] not in unidentified and last is not None and rules.joinable(
                 last.status, last.topic, last.updated_at, want_topic=c.topic, now=now,
                 reopen_days=store.policy.reopen_days):
-            tickets.reopen(s, last, now)
+            tickets.reopen(s, last, now, store.policy.sla)
             last.updated_at = now
             out[change.call_id] = chosen[key] = last.id
         else:
@@ -223,12 +223,15 @@ async def _tickets(s: AsyncSession, store: Store, calls: Sequence[CallChange], c
             if key[0] not in unidentified:  # an unidentified customer's next call gets a ticket of its own
                 opened[key] = len(new)
             new.append((key, c))
-    first, resolution = rules.sla_due(store.policy.sla, "voice", "normal", now)
     subjects = [_subject(c) for _, c in new]
-    new_ids = await db.insert_returning_ids(s, Ticket, [
+    fresh: list[dict[str, Any]] = [
         {"customer_id": key[0], "subject": subject, "topic": key[1], "status": "new", "priority": "normal",
-         "assignee": "", "tags": [], "first_response_due": first, "resolution_due": resolution, "created_at": now,
-         "updated_at": now, "queue": key[1][:64], "channel": "voice"} for (key, _), subject in zip(new, subjects)])
+         "assignee": "", "tags": [], "queue": key[1][:64], "channel": "voice", "created_at": now,
+         "updated_at": now} for (key, _), subject in zip(new, subjects)]
+    for row in fresh:  # tickets.set_due's: the voice targets, in the calendar of the queue that works it
+        row["first_response_due"], row["resolution_due"] = tickets.due_times(
+            store.policy.sla, row["channel"], row["priority"], now, row["queue"])
+    new_ids = await db.insert_returning_ids(s, Ticket, fresh)
     for call_id, index in waiting.items():
         out[call_id] = new_ids[index]
     if new_ids:

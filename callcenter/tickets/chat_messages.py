@@ -61,7 +61,7 @@ async def _say_in(s: AsyncSession, store: Store, said: _Said, now: float) -> dic
         if said.sender == "agent":
             tickets.answered(ticket, now)
         if said.sender == "visitor":
-            tickets.reopen(s, ticket, now)
+            tickets.reopen(s, ticket, now, store.policy.sla)
     await s.flush()
     return message_dict(row)
 

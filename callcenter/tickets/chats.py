@@ -29,6 +29,7 @@ from callcenter.tickets.inputs import checked_text, is_id
 from callcenter.tickets.messages import SUBJECT
 from callcenter.tickets.rows import OfflineMessage
 from callcenter.tickets.schema import Chat, Customer, CustomerIdentity, Interaction, Ticket, TicketChange
+from callcenter.tickets.sla import SlaPolicy
 from callcenter.tickets.store import Store
 from callcenter.tickets.runner import on_store_loop
 
@@ -71,9 +72,10 @@ def message_dict(i: Interaction) -> dict[str, Any]:
             "attachments": list(variables.get("attachments", []))}
 
 
-async def _join_open_ticket(s: AsyncSession, chat: Chat, customer_id: int, now: float) -> None:
+async def _join_open_ticket(s: AsyncSession, chat: Chat, customer_id: int, now: float, policy: SlaPolicy) -> None:
     """After a merge: the chat's messages move to the customer's open ticket on the chat's topic,
-    if the chat's ticket was made for this chat; that ticket is closed, pointing there."""
+    if the chat's ticket was made for this chat; that ticket is closed, pointing there (reopened
+    if it was resolved or pending: `policy`, its SLA clock)."""
     mine = await s.get(Ticket, chat.ticket_id)
     if mine is None or mine.created_at < chat.started_at - 1.0:
         return  # the chat joined an older ticket of the visitor: it stays there
@@ -87,7 +89,7 @@ async def _join_open_ticket(s: AsyncSession, chat: Chat, customer_id: int, now: 
                     .values(ticket_id=target.id).execution_options(synchronize_session=False))
     await s.execute(update(Chat).where(Chat.ticket_id == mine.id).values(ticket_id=target.id)
                     .execution_options(synchronize_session=False))
-    tickets.reopen(s, target, now)
+    tickets.reopen(s, target, now, policy)
     target.updated_at = now
     s.add(TicketChange(ticket_id=mine.id, at=now, actor="system", field="status", old=mine.status, new="closed"))
     s.add(TicketChange(ticket_id=mine.id, at=now, actor="system", field="note", old="",
@@ -301,7 +303,7 @@ class Chats:
 
     async def _join_ticket(self, chat_id: int, customer_id: int, now: float) -> None:
         async with self.store.writing() as s:
-            await _join_open_ticket(s, await chat_of(s, chat_id), customer_id, now)
+            await _join_open_ticket(s, await chat_of(s, chat_id), customer_id, now, self.store.policy.sla)
 
     async def offline(self, visitor: str, queue: str, *, topic: str, text: str, contact: dict[str, str],
                       origin: str = "") -> OfflineMessage:

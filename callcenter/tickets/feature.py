@@ -1,17 +1,21 @@
 """The ticket store's wiring: the call writer (every call step onto its customer's ticket, in
-order), the CDR reconciliation after each resync, `/api/customers`, `/api/tickets`, merges and
-retention (tickets/routes.py; docs/tickets.md); the `store` part of the status."""
+order), the CDR reconciliation after each resync, the SLA pass (every SLA_PASS_SECONDS: at risk,
+breached, escalation), `/api/customers`, `/api/tickets`, merges and retention (tickets/routes.py;
+docs/tickets.md); the `store` part of the status."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from callcenter.calls.recording import Recordings
 from callcenter.calls.tracker import CallTracker
+from callcenter.config import Config
+from callcenter.core import events as ev
 from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets import calls as call_writing
@@ -20,9 +24,11 @@ from callcenter.tickets.calls import CallLog
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.reconcile import CdrReconciler
 from callcenter.tickets.routes import CustomerRoutes, TicketRoutes
-from callcenter.tickets.store import StorePolicy
+from callcenter.tickets.sla import SlaPolicy
+from callcenter.tickets.store import StorePolicy, sla_policy
 
 log = logging.getLogger(__name__)
+SLA_PASS_SECONDS = 30.0  # how often open tickets' SLA states are looked at (targets are minutes)
 
 
 class TicketsFeature(Feature):
@@ -31,7 +37,7 @@ class TicketsFeature(Feature):
     def __init__(self, deps: Deps, core: TicketCore, *, recordings: Recordings, tracker: CallTracker,
                  cdr_file: Path | None = None) -> None:
         """`cdr_file`: Asterisk's CDR file, read after each resync for calls that ended unseen."""
-        self.core = core
+        self.core, self.deps = core, deps
 
         def topic_of(did: str) -> str:
             return call_writing.topic(deps.config().dids, did)
@@ -58,7 +64,13 @@ class TicketsFeature(Feature):
         await self.core.phones.refresh()  # the IVR's caller lookup knows the store's numbers from the first call
 
     def tasks(self) -> list[Task]:
-        return [(self.log.run(), "call log"), (self.core.phones.run(), "known phone numbers")]
+        return [(self.log.run(), "call log"), (self.core.phones.run(), "known phone numbers"),
+                (sla_passes(self.core, self.deps.clock, self.deps.bus.publish), "SLA escalation")]
+
+    async def apply_config(self) -> None:
+        # New calendars, targets and rules count from now on (due times already set stay).
+        store = self.core.store
+        store.policy = dataclasses.replace(store.policy, sla=sla_of(self.deps.config()))
 
     def routes(self) -> list[Route]:
         return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]
@@ -86,3 +98,31 @@ async def open_core(url: str, policy: StorePolicy) -> TicketCore:
         raise
     log.info("store: %s", db.describe(url))
     return core
+
+
+def sla_of(config: Config) -> SlaPolicy:
+    """The SLA policy of `config`: its `sla:` section, `calendars:` and each queue's calendar."""
+    return sla_policy(config.sla, config.calendars, {name: q.calendar for name, q in config.queues.items()})
+
+
+async def sla_passes(core: TicketCore, clock: Callable[[], float], publish: Callable[[Any], Awaitable[None]],
+                     interval: float = SLA_PASS_SECONDS) -> None:
+    """Every `interval` seconds, until cancelled: the store's SLA pass (Tickets.escalate). A ticket
+    escalated with `notify` is published as a WorkChanged of reason `sla_at_risk` or `sla_breached`
+    (the inbox tells supervisors); one reassigned without it as `unassigned` (naming the agent it
+    was taken from), so routing offers it again at once. A pass that fails is logged and the next
+    one tries again."""
+    while True:
+        await asyncio.sleep(interval)
+        now = clock()
+        try:
+            escalated = await core.tickets.escalate(now)
+        except Exception:  # noqa: BLE001 - the store is away or a bug: the next pass tries again
+            log.exception("SLA pass failed; trying again in %.0f s", interval)
+            continue
+        for e in escalated:
+            if e.notify:
+                await publish(ev.WorkChanged(e.ticket_id, e.queue, reason=f"sla_{e.state}", agent="", at=now))
+            elif e.reassigned_from:
+                await publish(ev.WorkChanged(e.ticket_id, e.queue, reason="unassigned", agent=e.reassigned_from,
+                                             at=now))

@@ -113,7 +113,7 @@ class Messages:
                 ticket = await tickets.new_ticket(s, self.store, customer, topic=topic, channel="email",
                                                   subject=subject or f"Email from {sender}", now=now, queue=queue)
             elif not variables.get("automatic"):
-                tickets.reopen(s, ticket, now)
+                tickets.reopen(s, ticket, now, self.store.policy.sla)
             if not variables.get("automatic"):
                 tickets.awaits(ticket, now)
             row = Interaction(ticket_id=ticket.id, customer_id=ticket.customer_id, channel="email",

@@ -2,9 +2,10 @@
 
 Status: `new → open → pending → resolved → closed`, with `pending ↔ open`, `resolved → open`
 (reopened, by hand or by a new contact) and any non-closed status → `closed`. `closed` is final: a
-new contact then opens a new ticket. Nothing goes back to `new`. SLA targets are minutes from the
-ticket's creation, per priority, optionally per channel (`store.sla`, keys `normal` or
-`voicemail/normal`), in the spirit of ITIL's response and resolution targets.
+new contact then opens a new ticket. Nothing goes back to `new`. SLA targets are minutes of
+business time from the ticket's creation, per priority, optionally per channel (`sla.targets`,
+keys `normal` or `voicemail/normal`), in the spirit of ITIL's response and resolution targets;
+sla.py counts them in its queue's calendar.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from callcenter.core.errors import Refused, RuleBroken
+from callcenter.routing.settings import NAME as QUEUE_NAME
 
 STATUSES = ("new", "open", "pending", "resolved", "closed")
 OPEN_STATUSES = ("new", "open", "pending")
@@ -33,7 +35,7 @@ class TicketRuleError(RuleBroken):
 
 
 class TicketValueError(Refused):
-    """A value that is no status or no priority: `bad-status`, `bad-priority`."""
+    """A value that is no status, no priority or no queue's name: `bad-status`, `bad-priority`, `bad-queue`."""
 
 
 def check_transition(old: str, new: str) -> None:
@@ -53,9 +55,17 @@ def check_priority(priority: str) -> None:
         raise TicketValueError("bad-priority", f"no priority {priority!r} (priorities: {', '.join(PRIORITIES)})")
 
 
+def check_queue(queue: str) -> None:
+    """A queue's name as the config writes them (lower-case letters, digits, - or _), or "" (no
+    queue). Errors: TicketValueError `bad-queue`."""
+    if queue and not QUEUE_NAME.fullmatch(queue):
+        raise TicketValueError("bad-queue", f"{queue[:50]!r} is not a queue's name (lower-case letters, digits, "
+                               "- or _; \"\" for none)")
+
+
 @dataclass(frozen=True)
 class SlaTarget:
-    """Minutes from a ticket's creation to the first response and to its resolution."""
+    """Minutes of business time from a ticket's creation to the first response and to its resolution."""
 
     first_response: int
     resolution: int
@@ -70,12 +80,15 @@ DEFAULT_SLA: Mapping[str, SlaTarget] = {
 }
 
 
-def sla_due(targets: Mapping[str, SlaTarget], channel: str, priority: str, created_at: float) -> tuple[float, float]:
-    """(first response due, resolution due), epoch seconds. A `channel/priority` target wins over
-    the `priority` one; DEFAULT_SLA fills what the config does not say."""
-    merged = {**DEFAULT_SLA, **targets}
-    target = merged.get(f"{channel}/{priority}") or merged.get(priority) or DEFAULT_SLA["normal"]
-    return created_at + target.first_response * 60, created_at + target.resolution * 60
+def sla_target(targets: Mapping[str, SlaTarget], channel: str, priority: str) -> SlaTarget:
+    """The target of a ticket of `channel` and `priority`: a `channel/priority` target wins over
+    the `priority` one, whether the config or DEFAULT_SLA says it (the config's wins over the
+    default of the same key); DEFAULT_SLA fills what the config does not say."""
+    for key in (f"{channel}/{priority}", priority):
+        found = targets.get(key) or DEFAULT_SLA.get(key)
+        if found is not None:
+            return found
+    return targets.get("normal") or DEFAULT_SLA["normal"]
 
 
 def joinable(status: str, topic: str, updated_at: float, *, want_topic: str, now: float, reopen_days: int) -> bool:

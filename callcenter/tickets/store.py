@@ -18,21 +18,23 @@ from typing import AsyncIterator, Callable, Mapping
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from callcenter.ivr.schedule import Schedule
 from callcenter.tickets import db
-from callcenter.tickets import rules
 from callcenter.tickets.rows import StoreDescription
 from callcenter.tickets.rules import SlaTarget
 from callcenter.tickets.runner import StoreRunner
-from callcenter.tickets.settings import StoreSettings
+from callcenter.tickets.sla import Escalation, SlaPolicy
+from callcenter.tickets.settings import SlaSettings, StoreSettings
 
 
 @dataclass(frozen=True)
 class StorePolicy:
-    """What the config says about the store (config.StoreSettings, resolved)."""
+    """What the config says about the store (config.StoreSettings, resolved), and about SLAs
+    (`sla`: targets, at-risk share, each queue's calendar, escalation; replaced at a live reload)."""
 
     default_region: str = "US"
     reopen_days: int = 7
-    sla: Mapping[str, rules.SlaTarget] = field(default_factory=dict)
+    sla: SlaPolicy = field(default_factory=SlaPolicy)
     retention_days: Mapping[str, int] = field(default_factory=dict)  # recordings | transcripts | bodies → days
     # The only folders retention may delete files from (Asterisk's recordings and voicemail): a
     # path in the database is never trusted to name a file to delete.
@@ -112,9 +114,22 @@ class Store:
             yield s
 
 
-def policy(settings: StoreSettings, recording_roots: tuple[Path, ...] = ()) -> StorePolicy:
+def policy(settings: StoreSettings, recording_roots: tuple[Path, ...] = (), sla: SlaPolicy = SlaPolicy()
+           ) -> StorePolicy:
     """The store's policy from callcenter.yaml's `store:` section; `recording_roots`: the folders
-    retention may delete recordings from."""
-    return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days,
-                       sla={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.sla.items()},
+    retention may delete recordings from; `sla`: the SLA policy (`sla_policy()`)."""
+    return StorePolicy(default_region=settings.default_region, reopen_days=settings.reopen_days, sla=sla,
                        retention_days=dict(settings.retention_days), recording_roots=recording_roots)
+
+
+def sla_policy(settings: SlaSettings, calendars: Mapping[str, Schedule],
+               queue_calendars: Mapping[str, str]) -> SlaPolicy:
+    """The SLA policy from the `sla:` section, the `calendars:` (name → Schedule) and each queue's
+    calendar (`queue_calendars`: queue → calendar name, "" none: 24/7). A name not in `calendars`
+    (a config not checked) counts 24/7."""
+    return SlaPolicy(
+        targets={k: SlaTarget(v.first_response, v.resolution) for k, v in settings.targets.items()},
+        at_risk_percent=settings.at_risk_percent,
+        hours={queue: calendars[name] for queue, name in queue_calendars.items() if name in calendars},
+        escalation=tuple(Escalation(r.when, frozenset(r.channels), frozenset(r.priorities), r.notify,
+                                    r.raise_priority, r.reassign) for r in settings.escalation))

@@ -7,7 +7,8 @@ the CLI and the call writer, one transaction each; every change goes into the ti
 Statuses, priorities and SLA times are rules.py's.
 
 Errors: NotFound `unknown-ticket`; Conflict `ticket-conflict`; TicketRuleError (RuleBroken)
-`invalid-transition`; TicketValueError (Refused) `bad-status`, `bad-priority`; Refused `bad-text`.
+`invalid-transition`; TicketValueError (Refused) `bad-status`, `bad-priority`, `bad-queue`; Refused
+`bad-text`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ from callcenter.core.errors import Conflict, NotFound
 from callcenter.tickets import customers
 from callcenter.tickets import db
 from callcenter.tickets import rules
+from callcenter.tickets import sla
 from callcenter.tickets.inputs import MAX_TEXT, checked_text
 from callcenter.tickets.rows import TicketRow, TicketWithHistory, change_row, interaction_row, ticket_row
 from callcenter.tickets.schema import Customer, Interaction, Ticket, TicketChange
+from callcenter.tickets.sla import NeverOpen, SlaPolicy
 from callcenter.tickets.store import Store
 from callcenter.tickets.runner import on_store_loop
 
@@ -56,7 +59,7 @@ async def choose_ticket(s: AsyncSession, store: Store, customer: Customer, *, to
         if not customer.unidentified and rules.joinable(ticket.status, ticket.topic, ticket.updated_at,
                                                         want_topic=topic, now=now,
                                                         reopen_days=store.policy.reopen_days):
-            reopen(s, ticket, now)
+            reopen(s, ticket, now, store.policy.sla)
             ticket.updated_at = now
             return ticket
     return await new_ticket(s, store, customer, topic=topic, channel=channel, subject=subject, now=now, queue=queue)
@@ -75,12 +78,15 @@ async def touch_many(s: AsyncSession, touched: dict[int, bool], now: float) -> N
                     [{"tid": tid, "fr": now if answered else None} for tid, answered in sorted(touched.items())])
 
 
-def reopen(s: AsyncSession, ticket: Ticket, now: float) -> None:
+def reopen(s: AsyncSession, ticket: Ticket, now: float, policy: SlaPolicy) -> None:
     """A new contact from the customer on a resolved ticket, or on one that waited on them
     (pending), opens it again (in its history); other statuses stay. Never for an automatic
-    message (an out-of-office, a bounce): the caller does not call this for those."""
+    message (an out-of-office, a bounce): the caller does not call this for those. A pending
+    ticket's SLA clock runs again (`policy`: pending_clock)."""
     if ticket.status in ("resolved", "pending"):
         s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="status", old=ticket.status, new="open"))
+        if pending_clock(ticket, "open", policy, now):
+            set_due(ticket, policy)
         ticket.status, ticket.resolved_at = "open", None
 
 
@@ -101,17 +107,36 @@ def answered(ticket: Ticket, now: float) -> None:
 
 async def new_ticket(s: AsyncSession, store: Store, customer: Customer, *, topic: str, channel: str, subject: str,
                      now: float, queue: str | None = None) -> Ticket:
-    """A new ticket of `customer` (status new, priority normal, SLA due times of `channel`), its
-    creation in its history; `subject` is cut to 300 characters; `queue` works it (by default the
-    topic: a call's topic is the queue it reached)."""
-    first, resolution = rules.sla_due(store.policy.sla, channel, "normal", now)
+    """A new ticket of `customer` (status new, priority normal, SLA due times of `channel` in its
+    queue's calendar), its creation in its history; `subject` is cut to 300 characters; `queue`
+    works it (by default the topic: a call's topic is the queue it reached)."""
     ticket = Ticket(customer_id=customer.id, subject=subject[:300], topic=topic, status="new", priority="normal",
-                    assignee="", tags=[], first_response_due=first, resolution_due=resolution, created_at=now,
-                    updated_at=now, queue=(topic if queue is None else queue)[:64], channel=channel)
+                    assignee="", tags=[], created_at=now, updated_at=now,
+                    queue=(topic if queue is None else queue)[:64], channel=channel, sla_paused_seconds=0.0)
+    set_due(ticket, store.policy.sla)
     s.add(ticket)
     await s.flush()
     s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="created", old="", new=subject[:300]))
     return ticket
+
+
+def set_due(ticket: Ticket, policy: SlaPolicy) -> None:
+    """(Re)compute `ticket`'s SLA due times from its channel, priority, queue (its calendar),
+    creation and the business seconds it spent pending: at its creation, and whenever one of
+    them changes."""
+    ticket.first_response_due, ticket.resolution_due = due_times(
+        policy, ticket.channel or "", ticket.priority, ticket.created_at, ticket.queue or "",
+        ticket.sla_paused_seconds or 0.0)
+
+
+def due_times(policy: SlaPolicy, channel: str, priority: str, created_at: float, queue: str,
+              paused_seconds: float = 0.0) -> tuple[float | None, float | None]:
+    """SlaPolicy.due, or (None, None) in a calendar never open (the config refuses one; a policy
+    built otherwise must not stop a ticket from being written)."""
+    try:
+        return policy.due(channel, priority, created_at, queue, paused_seconds)
+    except NeverOpen:
+        return None, None
 
 
 @on_store_loop
@@ -154,13 +179,14 @@ class Tickets:
     async def update(self, ticket_id: int, actor: str, *, status: str | None = None, priority: str | None = None,
                      assignee: str | None = None, note: str | None = None, add_tags: Sequence[str] = (),
                      remove_tags: Sequence[str] = (), expected_version: int | None = None,
-                     expected_edits: int | None = None) -> TicketRow:
+                     expected_edits: int | None = None, queue: str | None = None) -> TicketRow:
         """Change a ticket; each change is written to its history (who, when, from → to); tags are
-        lower-cased. `expected_version` / `expected_edits` (optimistic): refused with
+        lower-cased; `queue` moves it to the queue whose agents work it (a queue's name, "" none;
+        its SLA due times follow the queue's calendar). `expected_version` / `expected_edits` (optimistic): refused with
         `ticket-conflict` if the row / a person changed it since. Without them, a concurrent
         change is retried on the fresh row, never lost. Errors: NotFound `unknown-ticket`;
-        TicketRuleError `invalid-transition`; TicketValueError `bad-status`, `bad-priority`;
-        Refused `bad-text`; Conflict `ticket-conflict`."""
+        TicketRuleError `invalid-transition`; TicketValueError `bad-status`, `bad-priority`,
+        `bad-queue`; Refused `bad-text`; Conflict `ticket-conflict`."""
         actor = checked_text(actor, "actor", empty=False)
         if note is not None:
             note = checked_text(note, "note", MAX_TEXT, empty=False)
@@ -168,9 +194,12 @@ class Tickets:
             assignee = checked_text(assignee, "assignee")
         if priority is not None:
             rules.check_priority(priority)
+        if queue is not None:
+            queue = checked_text(queue, "queue", 64)
+            rules.check_queue(queue)
         tags_add = [checked_text(t, "tag", 40, empty=False).strip().lower() for t in add_tags]
         tags_remove = {checked_text(t, "tag", 40).strip().lower() for t in remove_tags}
-        change = _Change(status, priority, assignee, note, tags_add, tags_remove)
+        change = _Change(status, priority, assignee, note, tags_add, tags_remove, queue)
         for attempt in range(UPDATE_ATTEMPTS):
             try:
                 return await self._update(ticket_id, actor, change, expected_version, expected_edits)
@@ -208,6 +237,49 @@ class Tickets:
             self.store.writes += 1
             return ticket_row(ticket)
 
+    async def escalate(self, now: float | None = None) -> list[sla.Escalated]:
+        """The SLA pass at `now` (default: the store's clock): each open ticket (new, open;
+        pending ones have their clock stopped) gets its SLA state (sla.state, its queue's
+        calendar); one whose state got worse than the one it has has the new one written (in its
+        history: actor "system", field "sla") and the escalation rules of that state applied,
+        once: its priority raised one step (due times computed again), its assignee taken (routing
+        offers it again), each in its history. A state that got better is written too (history
+        only), so the next worsening escalates again. Returns the tickets that got worse.
+        One read of the needed columns for all open tickets; a write only when something changed."""
+        now = self.store.clock() if now is None else now
+        policy = self.store.policy.sla
+        async with self.store.session() as s:
+            rows = (await s.execute(select(
+                Ticket.id, Ticket.queue, Ticket.channel, Ticket.priority, Ticket.first_response_due,
+                Ticket.resolution_due, Ticket.first_response_at, Ticket.sla_state)
+                .where(Ticket.status.in_(("new", "open"))))).all()
+        moved = [r.id for r in rows if policy.state(
+            now, channel=r.channel, priority=r.priority, queue=r.queue, first_response_due=r.first_response_due,
+            resolution_due=r.resolution_due, first_response_at=r.first_response_at) != r.sla_state]
+        if not moved:
+            return []
+        return await db.retried(lambda: self._escalate(moved, now))
+
+    async def _escalate(self, ticket_ids: list[int], now: float) -> list[sla.Escalated]:
+        policy, out = self.store.policy.sla, []
+        async with self.store.writing() as s:
+            fresh = (await s.execute(select(Ticket).where(Ticket.id.in_(ticket_ids), Ticket.status.in_(("new", "open")))
+                                     .order_by(Ticket.id).with_for_update())).scalars().all()
+            for ticket in fresh:  # read again in the write: a person may have changed it meanwhile
+                new = policy.state(now, channel=ticket.channel, priority=ticket.priority, queue=ticket.queue,
+                                   first_response_due=ticket.first_response_due, resolution_due=ticket.resolution_due,
+                                   first_response_at=ticket.first_response_at)
+                if new == ticket.sla_state:
+                    continue
+                s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="sla", old=ticket.sla_state,
+                                   new=new))
+                got_worse, ticket.sla_state = sla.worse(new, ticket.sla_state), new
+                if got_worse:
+                    out.append(_escalated(s, ticket, policy.actions(new, ticket.channel, ticket.priority), policy, now))
+            await s.flush()
+            self.store.writes += 1
+        return out
+
     async def request_callback(self, call_id: str, request_id: str) -> None:
         """A caller asked to be called back (queue callback request `request_id`): the ticket of
         voice call `call_id` is flagged `callback_requested`, in its history (tried again if the
@@ -235,6 +307,20 @@ async def flag_callback_request(s: AsyncSession, call_id: str, request_id: str, 
                            new=request_id))
 
 
+def _escalated(s: AsyncSession, ticket: Ticket, actions: sla.Actions, policy: SlaPolicy, now: float) -> sla.Escalated:
+    """Apply the escalation `actions` to `ticket`, whose SLA state just got worse, each change in
+    its history (actor "system"); what was done."""
+    raised_to = reassigned_from = ""
+    if actions.raise_priority and (up := sla.raised(ticket.priority)) != ticket.priority:
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="priority", old=ticket.priority, new=up))
+        ticket.priority = raised_to = up
+        set_due(ticket, policy)  # the higher priority's (shorter) targets
+    if actions.reassign and ticket.assignee:
+        s.add(TicketChange(ticket_id=ticket.id, at=now, actor="system", field="assignee", old=ticket.assignee, new=""))
+        reassigned_from, ticket.assignee = ticket.assignee, ""
+    return sla.Escalated(ticket.id, ticket.queue, ticket.sla_state, actions.notify, raised_to, reassigned_from)
+
+
 @dataclass(frozen=True)
 class _Change:
     """What a person asked to change on a ticket (checked already), applied to the fresh row at
@@ -246,14 +332,19 @@ class _Change:
     note: str | None
     add_tags: list[str]
     remove_tags: set[str]
+    queue: str | None = None
 
     def apply(self, ticket: Ticket, store: Store, now: float) -> list[tuple[str, str, str]]:
-        """Change `ticket`; returns what changed: [(field, old, new)]. Errors: TicketRuleError
-        `invalid-transition`, TicketValueError `bad-status`."""
+        """Change `ticket`; returns what changed: [(field, old, new)]. The SLA due times follow a
+        change of priority or queue, and a ticket leaving `pending` (pending_clock). Errors:
+        TicketRuleError `invalid-transition`, TicketValueError `bad-status`."""
         changes: list[tuple[str, str, str]] = []
+        policy = store.policy.sla
+        due_moved = False
         if self.status is not None and self.status != ticket.status:
             rules.check_transition(ticket.status, self.status)
             changes.append(("status", ticket.status, self.status))
+            due_moved = pending_clock(ticket, self.status, policy, now)
             ticket.status = self.status
             ticket.resolved_at = now if self.status in ("resolved", "closed") else None
             if self.status in ("pending", "resolved", "closed"):  # answered, or waiting on the customer now
@@ -261,8 +352,13 @@ class _Change:
         if self.priority is not None and self.priority != ticket.priority:
             changes.append(("priority", ticket.priority, self.priority))
             ticket.priority = self.priority
-            ticket.first_response_due, ticket.resolution_due = rules.sla_due(
-                store.policy.sla, "voice", self.priority, ticket.created_at)
+            due_moved = True
+        if self.queue is not None and self.queue != ticket.queue:
+            changes.append(("queue", ticket.queue, self.queue))
+            ticket.queue = self.queue
+            due_moved = True
+        if due_moved:
+            set_due(ticket, policy)
         if self.assignee is not None and self.assignee != ticket.assignee:
             changes.append(("assignee", ticket.assignee, self.assignee))
             ticket.assignee = self.assignee
@@ -273,3 +369,20 @@ class _Change:
         if self.note is not None:
             changes.append(("note", "", self.note))
         return changes
+
+
+def pending_clock(ticket: Ticket, status: str, policy: SlaPolicy, now: float) -> bool:
+    """Stop or restart `ticket`'s SLA clock as it moves to `status` (call it before setting the
+    status): entering `pending` (waiting on the customer) notes `pending_since`; leaving it adds
+    the business seconds spent pending (its queue's calendar) to `sla_paused_seconds`. Returns
+    True when the due times must be computed again (set_due)."""
+    if status == "pending" and ticket.status != "pending":
+        ticket.pending_since = now
+        return False
+    if ticket.status == "pending" and status != "pending":
+        since, ticket.pending_since = ticket.pending_since, None
+        if since is not None:  # (a ticket made pending before the clock was kept: nothing to add)
+            ticket.sla_paused_seconds = (ticket.sla_paused_seconds or 0.0) + sla.between(
+                since, now, policy.schedule(ticket.queue or ""))
+            return True
+    return False

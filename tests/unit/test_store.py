@@ -15,6 +15,7 @@ from callcenter.tickets.store import Store, StorePolicy
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets import db
 from callcenter.tickets.rules import SlaTarget
+from callcenter.tickets.sla import SlaPolicy
 
 
 class Clock:
@@ -194,8 +195,9 @@ async def test_bad_text_is_refused_before_sql(store: TicketCore) -> None:
 
 
 async def test_sla_due_times_follow_channel_and_priority(store_url: str) -> None:
-    s = TicketCore.build(store_url, StorePolicy(sla={"normal": SlaTarget(10, 100), "voicemail/normal": SlaTarget(5, 50),
-                                                     "urgent": SlaTarget(1, 2)}), clock=Clock(1000.0))
+    s = TicketCore.build(store_url, StorePolicy(sla=SlaPolicy(targets={
+        "normal": SlaTarget(10, 100), "voicemail/normal": SlaTarget(5, 50), "urgent": SlaTarget(1, 2)})),
+        clock=Clock(1000.0))
     await s.open()
     try:
         voice = await s.tickets.get((await call(s, "1200.1", "5551230010"))["ticket_id"])
