@@ -217,6 +217,7 @@ def ticket_show(ctx: click.Context, ticket_id: int, as_json: bool) -> None:
 @click.option("--status", type=click.Choice(["new", "open", "pending", "resolved", "closed"]))
 @click.option("--assign", "assignee", help="An agent's name ('' to unassign).")
 @click.option("--priority", type=click.Choice(["low", "normal", "high", "urgent"]))
+@click.option("--queue", help="The queue whose agents work it ('' for none); its SLA counts in that queue's calendar.")
 @click.option("--note", help="An internal note.")
 @click.option("--tag", "tags", multiple=True, help="Add a tag (repeatable).")
 @click.option("--untag", "untags", multiple=True, help="Remove a tag (repeatable).")
@@ -224,12 +225,12 @@ def ticket_show(ctx: click.Context, ticket_id: int, as_json: bool) -> None:
 @client.json_option
 @click.pass_context
 def ticket_update(ctx: click.Context, ticket_id: int, status: str | None, assignee: str | None, priority: str | None,
-                  note: str | None, tags: tuple[str, ...], untags: tuple[str, ...], version: int | None,
-                  as_json: bool) -> None:
+                  queue: str | None, note: str | None, tags: tuple[str, ...], untags: tuple[str, ...],
+                  version: int | None, as_json: bool) -> None:
     """Change a ticket; an invalid status change is refused (invalid-transition)."""
     body: dict[str, Any] = {"actor": "cli", "add_tags": list(tags), "remove_tags": list(untags)}
-    for key, value in (("status", status), ("assignee", assignee), ("priority", priority), ("note", note),
-                       ("version", version)):
+    for key, value in (("status", status), ("assignee", assignee), ("priority", priority), ("queue", queue),
+                       ("note", note), ("version", version)):
         if value is not None:
             body[key] = value
     data = client.api(client.remote(ctx), f"/api/tickets/{ticket_id}", "PATCH", body=body)

@@ -133,7 +133,7 @@ class TicketRoutes:
         return web.json_response(await self.core.tickets.get(path_id(request.match_info["id"], "ticket")))
 
     async def update(self, request: web.Request) -> web.Response:
-        """`{status?, priority?, assignee?, note?, add_tags?, remove_tags?, version?, edits?, actor?}`
+        """`{status?, priority?, assignee?, queue?, note?, add_tags?, remove_tags?, version?, edits?, actor?}`
         → the ticket. A person at a page is the actor, and an agent changes only tickets of theirs
         or nobody's. Errors: Refused `bad-request`, `forbidden`, and the store's (docs/tickets.md)."""
         body = await json_body(request)
@@ -149,7 +149,7 @@ class TicketRoutes:
                                        priority=text_field(body, "priority"), assignee=text_field(body, "assignee"),
                                        note=text_field(body, "note"), add_tags=strings_field(body, "add_tags"),
                                        remove_tags=strings_field(body, "remove_tags"), expected_version=version,
-                                       expected_edits=edits)
+                                       expected_edits=edits, queue=text_field(body, "queue"))
         return web.json_response(await self.core.tickets.get(tid))
 
     async def retention(self, request: web.Request) -> web.Response:

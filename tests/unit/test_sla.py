@@ -504,3 +504,15 @@ async def test_a_live_reload_brings_new_calendars_and_targets(tmp_path: Any) -> 
         assert policy.schedule("support") == OFFICE and policy.targets["normal"] == SlaTarget(5, 50)
     finally:
         await core.close()
+
+
+def test_the_demos_commented_calendar_works_once_uncommented() -> None:
+    from pathlib import Path
+    text = (Path(__file__).resolve().parents[2] / "callcenter.yaml").read_text()
+    for line in ("# calendar: office", "# calendars:", "#   office:", "#     timezone:", "#     weekly:", "#     holidays:",
+                 "# - {when: breached"):
+        assert line in text, line
+        text = text.replace(line, line.replace("# ", "", 1))
+    config = parse_config(text, file="callcenter.yaml", env={})
+    assert sla_of(config).schedule("support").timezone == "Europe/Paris"
+    assert sla_of(config).schedule("sales") == ALWAYS and len(config.sla.escalation) == 3
