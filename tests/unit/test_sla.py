@@ -334,8 +334,9 @@ def clock_of(core: TicketCore) -> Clock:
     return clock
 
 
-async def voice_ticket(core: TicketCore, call_id: str, caller: str) -> int:
-    await core.calls.step(call_id, step="started", caller_id=caller, did="8005550100", topic="support")
+async def voice_ticket(core: TicketCore, call_id: str, caller: str, queue: str = "general") -> int:
+    """A call's ticket: its topic, the queue the call reached, is the queue that works it."""
+    await core.calls.step(call_id, step="started", caller_id=caller, did="8005550100", topic=queue)
     row = await core.calls.step(call_id, step="ended", values={"talk_seconds": 30})
     assert row["ticket_id"] is not None
     return row["ticket_id"]
@@ -362,11 +363,20 @@ async def test_a_queue_change_counts_in_the_new_queues_calendar(store: TicketCor
     clock_of(store).now = created
     tid = await voice_ticket(store, "901.1", "5551230101")
     ticket = await store.tickets.get(tid)
-    assert ticket["queue"] == "" and ticket["first_response_due"] == created + 3600  # no calendar: 24/7
+    assert ticket["queue"] == "general" and ticket["first_response_due"] == created + 3600  # no calendar: 24/7
     moved = await store.tickets.update(tid, "agent1", queue="support")
     assert local(moved["first_response_due"]) == dt.datetime(2026, 12, 7, 9, 30)
     assert local(moved["resolution_due"]) == dt.datetime(2026, 12, 8, 10, 30)  # 10 h: 30 min + 8 h + 1 h 30
-    assert ("agent1", "queue", "", "support") in history(await store.tickets.get(tid))
+    assert ("agent1", "queue", "general", "support") in history(await store.tickets.get(tid))
+    # A call that reached the office's queue opens a ticket counted in its calendar at once (the
+    # call log's bulk insert), and so does a message whose ticket that queue works.
+    direct = await store.tickets.get(await voice_ticket(store, "901.2", "5551230109", queue="support"))
+    row, _ = await store.messages.inbound("sms", "+14155550109", "hello", topic="texts", queue="support")
+    assert row["ticket_id"] is not None
+    texted = await store.tickets.get(row["ticket_id"])
+    for t in (direct, texted):
+        assert t["queue"] == "support" and (local(t["first_response_due"]), local(t["resolution_due"])) == (
+            dt.datetime(2026, 12, 7, 9, 30), dt.datetime(2026, 12, 8, 10, 30))
     with pytest.raises(CallcenterError) as bad:
         await store.tickets.update(tid, "agent1", queue="Support Team")
     assert bad.value.error_id == "bad-queue"
@@ -394,6 +404,21 @@ async def test_the_clock_stops_while_the_ticket_waits_on_the_customer(store: Tic
     assert local(again["resolution_due"]) == dt.datetime(2026, 12, 14, 16, 0)  # + 5 h + 3 x 8 h
 
 
+async def test_a_customers_message_restarts_the_clock_of_a_pending_ticket(store: TicketCore) -> None:
+    clock = clock_of(store)
+    row, _ = await store.messages.inbound("email", "bo@example.com", "help", topic="mail", queue="support")
+    tid = row["ticket_id"]
+    assert tid is not None
+    clock.now = at(PARIS, 2026, 12, 7, 10, 0)
+    await store.tickets.update(tid, "agent1", status="pending")
+    clock.now = at(PARIS, 2026, 12, 8, 10, 0)  # the customer writes back on Tuesday at 10:00
+    await store.messages.inbound("email", "bo@example.com", "here it is", topic="mail", queue="support")
+    ticket = await store.tickets.get(tid)
+    assert ticket["status"] == "open" and ticket["pending_since"] is None
+    assert ("system", "status", "pending", "open") in history(ticket)
+    assert ticket["first_response_due"] == at(PARIS, 2026, 12, 8, 10, 0)  # Monday 10:00 + the 8 h waited
+
+
 async def test_escalation_applies_its_rules_once_per_worsening(store: TicketCore) -> None:
     tid = await voice_ticket(store, "903.1", "5551230103")
     other = await voice_ticket(store, "903.2", "5551230104")
@@ -402,21 +427,21 @@ async def test_escalation_applies_its_rules_once_per_worsening(store: TicketCore
     # Normal: 60 min to the first response (24/7 here): at risk under 12 min left.
     assert await store.tickets.escalate(MONDAY + 40 * 60) == []
     risky = await store.tickets.escalate(MONDAY + 50 * 60)
-    assert risky == [sla.Escalated(tid, "", "at_risk", notify=True, raised_to="high")]
+    assert risky == [sla.Escalated(tid, "general", "at_risk", notify=True, raised_to="high")]
     assert await store.tickets.escalate(MONDAY + 51 * 60) == []  # once: already at risk
     ticket = await store.tickets.get(tid)
     assert ticket["priority"] == "high" and ticket["sla_state"] == "at_risk" and ticket["assignee"] == "agent1"
     assert ("system", "sla", "", "at_risk") in history(ticket) and ("system", "priority", "normal", "high") in history(ticket)
     assert ticket["resolution_due"] == MONDAY + 480 * 60  # the high targets now
     breached = await store.tickets.escalate(MONDAY + 61 * 60)
-    assert breached == [sla.Escalated(tid, "", "breached", notify=False, reassigned_from="agent1")]
+    assert breached == [sla.Escalated(tid, "general", "breached", notify=False, reassigned_from="agent1")]
     ticket = await store.tickets.get(tid)
     assert ticket["assignee"] == "" and ticket["priority"] == "high"  # the breached rule does not raise
     assert ("system", "assignee", "agent1", "") in history(ticket)
     assert await store.tickets.escalate(MONDAY + 62 * 60) == []
     # Answered: the first response no longer counts; the state goes back (in the history, no escalation),
     # so the resolution's own risk escalates again later.
-    await store.calls.step("903.3", step="started", caller_id="5551230103", did="8005550100", topic="support")
+    await store.calls.step("903.3", step="started", caller_id="5551230103", did="8005550100", topic="general")
     await store.calls.step("903.3", step="answered", first_response=True)
     assert await store.tickets.escalate(MONDAY + 63 * 60) == []
     assert (await store.tickets.get(tid))["sla_state"] == ""
@@ -457,8 +482,8 @@ class FakeTickets:
         if self.passes == 1:
             raise RuntimeError("database away")
         if self.passes == 2:
-            return [sla.Escalated(7, "support", "breached", notify=True),
-                    sla.Escalated(8, "support", "at_risk", notify=False),
+            return [sla.Escalated(7, "support", "breached", notify=True, reassigned_from="agent2"),
+                    sla.Escalated(8, "support", "at_risk", notify=False, raised_to="high"),
                     sla.Escalated(9, "sales", "at_risk", notify=False, reassigned_from="agent1")]
         return []
 
@@ -480,7 +505,7 @@ async def test_the_sla_pass_publishes_what_it_escalated_and_survives_errors(capl
             await task
     assert "SLA pass failed" in caplog.text
     assert published == [ev.WorkChanged(7, "support", "sla_breached", "", 5000.0),
-                         ev.WorkChanged(9, "sales", "sla_at_risk", "", 5000.0)]
+                         ev.WorkChanged(9, "sales", "unassigned", "agent1", 5000.0)]
 
 
 async def test_a_live_reload_brings_new_calendars_and_targets(tmp_path: Any) -> None:
