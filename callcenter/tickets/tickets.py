@@ -4,7 +4,7 @@ The functions on a transaction (`AsyncSession`) are the rules every writer of a 
 (calls, SMS, email, chat): `choose_ticket` (the customer's open ticket on the topic, reopened if
 resolved, else a new one), `reopen`, `new_ticket`. `Tickets` is the operations of the REST API,
 the CLI and the call writer, one transaction each; every change goes into the ticket's history.
-Statuses, priorities and SLA times are rules.py's.
+Statuses and priorities are rules.py's, SLA due times and states sla.py's.
 
 Errors: NotFound `unknown-ticket`; Conflict `ticket-conflict`; TicketRuleError (RuleBroken)
 `invalid-transition`; TicketValueError (Refused) `bad-status`, `bad-priority`, `bad-queue`; Refused
@@ -182,9 +182,9 @@ class Tickets:
                      expected_edits: int | None = None, queue: str | None = None) -> TicketRow:
         """Change a ticket; each change is written to its history (who, when, from → to); tags are
         lower-cased; `queue` moves it to the queue whose agents work it (a queue's name, "" none;
-        its SLA due times follow the queue's calendar). `expected_version` / `expected_edits` (optimistic): refused with
-        `ticket-conflict` if the row / a person changed it since. Without them, a concurrent
-        change is retried on the fresh row, never lost. Errors: NotFound `unknown-ticket`;
+        its SLA due times follow the queue's calendar). `expected_version` / `expected_edits`
+        (optimistic): refused with `ticket-conflict` if the row / a person changed it since.
+        Without them, a concurrent change is retried on the fresh row, never lost. Errors: NotFound `unknown-ticket`;
         TicketRuleError `invalid-transition`; TicketValueError `bad-status`, `bad-priority`,
         `bad-queue`; Refused `bad-text`; Conflict `ticket-conflict`."""
         actor = checked_text(actor, "actor", empty=False)
