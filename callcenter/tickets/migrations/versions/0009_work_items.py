@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('sla_state', sa.String(16), nullable=False, server_default=''))
     op.create_index('ix_tickets_assignee_status', 'tickets', ['assignee', 'status'])
     op.create_index('ix_tickets_queue_status', 'tickets', ['queue', 'status'])
+    op.create_index('ix_tickets_status', 'tickets', ['status'])  # the open ones, among years of closed ones
     # The channel of a ticket's first contact, for tickets written before this revision.
     op.execute("UPDATE tickets SET channel = COALESCE((SELECT i.channel FROM interactions i WHERE "
                "i.ticket_id = tickets.id ORDER BY i.started_at, i.id LIMIT 1), '')")
@@ -34,6 +35,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index('ix_tickets_status', 'tickets')
     op.drop_index('ix_tickets_queue_status', 'tickets')
     op.drop_index('ix_tickets_assignee_status', 'tickets')
     with op.batch_alter_table('tickets') as batch:
