@@ -230,9 +230,24 @@ SMS_PATHS: dict[str, Any] = {
         "description": "MessageSid, MessageStatus; signed as the inbound webhook.", "requestBody": _FORM,
         "responses": {"200": _TWIML, "403": {"description": "bad signature"}}}},
     "/api/email/quarantine": {"get": _op(
-        "Mail kept aside (admins)", "Messages the receiver could not put on a ticket, newest first: the .eml file, "
-        "the reason (unreadable MIME, no sender, an undecodable part, ...), when, from whom. `problem`: why the "
-        "receiver is not running, if it is not.", _ok("`{problem, messages}`"), errors=("401", "403"))},
+        "Mail kept aside (supervisors)", "Messages the receiver could not put on a ticket, newest first: `id` (e.g. "
+        "`20261207-223507-0123456789ab`), the .eml `file`, the `reason` (unreadable MIME, no sender, an undecodable "
+        "part, our own address, ...), `at`, `peer`, `mail_from`, `bytes`; after a release that failed again also "
+        "`released_at`, `released_by`. `problem`: why the receiver is not running, if it is not.",
+        _ok("`{problem, messages}`"), errors=("401", "403"))},
+    "/api/email/quarantine/{id}/release": {"post": _op(
+        "Take a quarantined message again (supervisors)", "Through the same intake as new mail (after a fix, or "
+        "because a person accepts it: mail from `email.from_address` is then taken). Stored: it leaves the "
+        "quarantine and lands on its ticket (`new: false` when it was there already). Still unreadable: 422 "
+        "`still-quarantined`, it stays with the new reason (`details.reason`). 404 `unknown-quarantined` for an id "
+        "not of the list's shape or not there; 409 `quarantine-busy` while the same message is being released; "
+        "503 `email-off` with `email.enabled: false`. " + _CSRF,
+        _ok("`{id, released: true, interaction, ticket, new}`"), errors=("401", "403", "404", "409", "422", "503"),
+        params=("id",))},
+    "/api/email/quarantine/{id}": {"delete": _op(
+        "Delete a quarantined message for good (supervisors)", "Its .eml and its note. 404 `unknown-quarantined`, "
+        "409 `quarantine-busy` (being released), 503 `email-off`. " + _CSRF,
+        _ok("`{id, deleted: true}`"), errors=("401", "403", "404", "409", "503"), params=("id",))},
     "/api/interactions/{id}/html": {"get": _op(
         "An email's HTML, made safe", "The HTML part of an inbound email, sanitized (no script, style element, form, "
         "frame or remote image; links http(s)/mailto only) and served with `Content-Security-Policy: sandbox; "

@@ -1,8 +1,10 @@
 """The email receiver: an SMTP server (aiosmtpd) on `email.smtp_bind`:`email.smtp_port` (127.0.0.1:2525
 by default) in the controller's event loop. Every message it accepts lands on a ticket (parse.py
 reads it, tickets/messages.py threads it) or, when it cannot be read, in the quarantine folder with
-the reason (`<runtime>/quarantine/*.eml` + `.json`): never dropped. A message over `email.max_bytes`
-is refused during the SMTP session (552), so its sender is told. Attachments are stored under
+the reason (`<runtime>/quarantine/<id>.eml` + `.json`): never dropped. A message over `email.max_bytes`
+is refused during the SMTP session (552), so its sender is told. A person may release a kept message
+(run it through the intake again: it lands on its ticket and leaves the quarantine, or stays with
+the new reason) or delete it; ids are checked against QUARANTINE_ID before any path is made of them. Attachments are stored under
 `<runtime>/attachments/<interaction id>/` within `email.max_attachment_bytes` each (larger ones are
 listed, not kept); an HTML part's sanitized view (mail.safe_html) under `<runtime>/email-html/`.
 """
@@ -14,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
@@ -24,12 +27,15 @@ from callcenter.core import events as ev
 from callcenter.channels.email import parse as mail
 from callcenter.channels.email import outbox
 from callcenter.channels.email.settings import EmailSettings
-from callcenter.core.errors import CallcenterError
+from callcenter.core.errors import CallcenterError, Conflict, NotFound
 from callcenter.tickets.messages import Messages
 from callcenter.tickets.rows import InteractionRow
 
 log = logging.getLogger(__name__)
 MAX_ATTACHMENTS = 20
+# A quarantined message's id: when it was kept (local time) and 12 hex digits of its sha256, e.g.
+# 20261207-223507-0123456789ab. Nothing else names a file there (no `/`, no `..`, no NUL).
+QUARANTINE_ID = re.compile(r"[0-9]{8}-[0-9]{6}-[0-9a-f]{12}")
 
 
 class MailIntake:
@@ -46,6 +52,7 @@ class MailIntake:
         self.html_dir = runtime_dir / "email-html"
         self.max_attachment_bytes = max_attachment_bytes
         self.received = self.quarantined = 0
+        self._releasing: set[str] = set()  # ids being released now (a second release or a delete waits)
         self.problem = ""  # e.g. the SMTP port could not be opened
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's
@@ -59,15 +66,25 @@ class MailIntake:
         return "250 2.0.0 OK"
 
     async def take(self, raw: bytes, *, peer: str = "", mail_from: str = "") -> dict[str, Any]:
-        """Store one message; returns {"interaction", "ticket", "new"} or {"quarantined": reason}."""
+        """Store one message; returns {"interaction", "ticket", "new"} or {"quarantined": reason}
+        (then kept in the quarantine folder)."""
+        result = await self._store(raw, peer=peer, mail_from=mail_from)
+        if "quarantined" in result:
+            await asyncio.to_thread(self._quarantine, raw, result["quarantined"], peer, mail_from)
+        return result
+
+    async def _store(self, raw: bytes, *, peer: str, mail_from: str, released_by: str = "") -> dict[str, Any]:
+        """One message onto its ticket: {"interaction", "ticket", "new"}, or {"quarantined": reason}
+        when it cannot be (nothing written then). `released_by`: the person who released it from
+        the quarantine; they accepted it, so mail from our own address is taken (a loop is the
+        receiver's guess, not a fact: an admin's test mail, a colleague's forward)."""
         try:
             parsed = await asyncio.to_thread(mail.parse, raw)
         except mail.Quarantine as why:
-            return {"quarantined": await asyncio.to_thread(self._quarantine, raw, str(why), peer, mail_from)}
-        if parsed.sender == self.settings().from_address.lower():  # our own answer came back: a loop
-            return {"quarantined": await asyncio.to_thread(
-                self._quarantine, raw, f"sent from our own address {parsed.sender} (email.from_address): a mail "
-                "loop or a spoofed sender", peer, mail_from)}
+            return {"quarantined": str(why)}
+        if parsed.sender == self.settings().from_address.lower() and not released_by:  # our own answer came back
+            return {"quarantined": f"sent from our own address {parsed.sender} (email.from_address): a mail loop "
+                                   "or a spoofed sender"}
         message_id = parsed.message_id or f"<sha256.{hashlib.sha256(raw).hexdigest()[:40]}@callcenter>"
         meta: dict[str, Any] = {"quoted": parsed.quoted[:20_000], "html": parsed.html, "automatic": parsed.automatic,
                                 "html_view": bool(parsed.html_view),
@@ -80,8 +97,7 @@ class MailIntake:
                 message_id=message_id, thread_ids=parsed.thread_ids(), ticket_ref=parsed.ticket_ref(),
                 variables=meta, topic=self.topic, queue=self.queue())
         except CallcenterError as exc:  # e.g. text the store refuses: kept aside with the reason
-            return {"quarantined": await asyncio.to_thread(self._quarantine, raw, f"{exc.error_id}: {exc}", peer,
-                                                           mail_from)}
+            return {"quarantined": f"{exc.error_id}: {exc}"}
         if new:
             await asyncio.to_thread(self._keep_attachments, row["id"], parsed.attachments[:MAX_ATTACHMENTS])
             if parsed.html_view:
@@ -91,8 +107,9 @@ class MailIntake:
             assert row["ticket_id"] is not None  # a message is always on a ticket
             await self.publish(ev.MessageReceived("email", row["id"], row["ticket_id"], row["customer_id"],
                                                   parsed.sender, parsed.text[:500], self.clock()))
-        log.info("email %s from %s on ticket #%s%s", message_id[:80], parsed.sender, row["ticket_id"],
-                 "" if new else " (already stored)")
+        log.info("email %s from %s on ticket #%s%s%s", message_id[:80], parsed.sender, row["ticket_id"],
+                 "" if new else " (already stored)", f" (released from quarantine by {released_by})"
+                 if released_by else "")
         return {"interaction": row["id"], "ticket": row["ticket_id"], "new": new}
 
     async def _acknowledge(self, parsed: mail.ParsedMail, row: InteractionRow) -> None:
@@ -157,15 +174,83 @@ class MailIntake:
             target.write_bytes(a.data)
 
     def quarantine(self) -> list[dict[str, Any]]:
-        """What is in quarantine, newest first: file, reason, when, from whom, size."""
+        """What is in quarantine, newest first: {id, file, reason, at (epoch s), peer, mail_from,
+        bytes}, plus `released_at` and `released_by` of a release that failed again."""
         out = []
         for meta in sorted(self.quarantine_dir.glob("*.json"), reverse=True) if self.quarantine_dir.is_dir() else []:
             try:
                 data = json.loads(meta.read_text())
             except (OSError, ValueError):
                 data = {"reason": "(unreadable note)"}
-            out.append({"file": str(meta.with_suffix(".eml")), **data})
+            if not isinstance(data, dict):
+                data = {"reason": "(unreadable note)"}
+            out.append({**data, "id": meta.stem, "file": str(meta.with_suffix(".eml"))})
         return out
+
+    def _kept(self, message_id: str) -> Path:
+        """The .eml of quarantined message `message_id`. Errors: NotFound `unknown-quarantined` for
+        an id that is not QUARANTINE_ID's shape (checked before any path is made of it) or is not there."""
+        if not isinstance(message_id, str) or not QUARANTINE_ID.fullmatch(message_id):
+            raise NotFound("unknown-quarantined", f"no quarantined message {str(message_id)[:40]!r}")
+        path = self.quarantine_dir / f"{message_id}.eml"
+        if not path.is_file():
+            raise NotFound("unknown-quarantined", f"no quarantined message {message_id}")
+        return path
+
+    async def release(self, message_id: str, *, actor: str) -> dict[str, Any]:
+        """Run quarantined message `message_id` through the intake again (after a fix, or because
+        `actor` accepts it: our own address is then no reason). Stored: it leaves the quarantine,
+        {"id", "released": True, "interaction", "ticket", "new"} (`new` False: it was on a ticket
+        already). Still refused: it stays, its note gets the new reason and who tried,
+        {"id", "released": False, "reason"}. Errors: NotFound `unknown-quarantined`, Conflict
+        `quarantine-busy` (a release of the same message is running)."""
+        path = self._kept(message_id)
+        if message_id in self._releasing:
+            raise Conflict("quarantine-busy", f"message {message_id} is being released already")
+        self._releasing.add(message_id)
+        try:
+            raw = await asyncio.to_thread(path.read_bytes)
+            note = await asyncio.to_thread(self._note, message_id)
+            result = await self._store(raw, peer=str(note.get("peer", "")), mail_from=str(note.get("mail_from", "")),
+                                       released_by=actor)
+            if "quarantined" in result:
+                reason = result["quarantined"]
+                await asyncio.to_thread(self._write_note, message_id, {
+                    **note, "reason": reason, "released_at": self.clock(), "released_by": actor[:64]})
+                log.warning("email %s: %s released it, still refused: %s", message_id, actor, reason)
+                return {"id": message_id, "released": False, "reason": reason}
+            await asyncio.to_thread(self._remove, message_id)
+            log.info("email %s released from quarantine by %s onto ticket #%s", message_id, actor, result["ticket"])
+            return {"id": message_id, "released": True, **result}
+        finally:
+            self._releasing.discard(message_id)
+
+    async def delete(self, message_id: str, *, actor: str) -> dict[str, Any]:
+        """Remove quarantined message `message_id` (its .eml and note) for good: {"id", "deleted": True}.
+        Errors: NotFound `unknown-quarantined`, Conflict `quarantine-busy` (it is being released)."""
+        self._kept(message_id)
+        if message_id in self._releasing:
+            raise Conflict("quarantine-busy", f"message {message_id} is being released: delete it after")
+        await asyncio.to_thread(self._remove, message_id)
+        log.warning("email %s deleted from quarantine by %s", message_id, actor)
+        return {"id": message_id, "deleted": True}
+
+    def _note(self, message_id: str) -> dict[str, Any]:
+        try:
+            data = json.loads((self.quarantine_dir / f"{message_id}.json").read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+    def _write_note(self, message_id: str, note: dict[str, Any]) -> None:
+        tmp = self.quarantine_dir / f".{message_id}.json.tmp"
+        tmp.write_text(json.dumps(note))
+        tmp.replace(self.quarantine_dir / f"{message_id}.json")  # a reader never sees half a note
+
+    def _remove(self, message_id: str) -> None:
+        # The note first: the list is read from the notes, so a message never shows without its .eml.
+        (self.quarantine_dir / f"{message_id}.json").unlink(missing_ok=True)
+        (self.quarantine_dir / f"{message_id}.eml").unlink(missing_ok=True)
 
 
 async def serve(intake: MailIntake, host: str, port: int, max_bytes: int) -> asyncio.AbstractServer:
