@@ -2,11 +2,13 @@
 by default) in the controller's event loop. Every message it accepts lands on a ticket (parse.py
 reads it, tickets/messages.py threads it) or, when it cannot be read, in the quarantine folder with
 the reason (`<runtime>/quarantine/<id>.eml` + `.json`): never dropped. A message over `email.max_bytes`
-is refused during the SMTP session (552), so its sender is told. A person may release a kept message
-(run it through the intake again: it lands on its ticket and leaves the quarantine, or stays with
-the new reason) or delete it; ids are checked against QUARANTINE_ID before any path is made of them. Attachments are stored under
+is refused during the SMTP session (552), so its sender is told. Attachments are stored under
 `<runtime>/attachments/<interaction id>/` within `email.max_attachment_bytes` each (larger ones are
 listed, not kept); an HTML part's sanitized view (mail.safe_html) under `<runtime>/email-html/`.
+
+A person may release a kept message (run it through the intake again: it lands on its ticket and
+leaves the quarantine, or stays with the new reason) or delete it; ids are checked against
+QUARANTINE_ID before any path is made of them.
 """
 
 from __future__ import annotations
