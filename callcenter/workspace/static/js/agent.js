@@ -1,11 +1,12 @@
-// The agent page: presence, screen pop with the customer's file, ticket editor with replies by SMS
-// or email, wrap-up, recording, click-to-call, callbacks, the voicemail inbox (docs/web.md) and web
-// chats (chats.js).
+// The agent page: presence, the inbox of work items and offers (inbox.js), screen pop with the
+// customer's file, ticket editor with replies by SMS or email, wrap-up, recording, click-to-call,
+// callbacks, the voicemail inbox (docs/web.md) and web chats (chats.js).
 import { t, initLanguage, onLanguage } from './i18n.js';
 import { api, session, status, logout, explain } from './api.js';
 import { connect } from './ws.js';
 import { $, h, dur, when, word, fillSelect } from './dom.js';
 import * as chats from './chats.js';
+import * as inbox from './inbox.js';
 
 const STATUSES = ['new', 'open', 'pending', 'resolved', 'closed'];
 const PRIORITIES = ['low', 'normal', 'high', 'urgent'];
@@ -17,7 +18,8 @@ const S = {
   queues: new Map(),
   calls: new Map(), // call_id → call record
   settings: { pause_reasons: [], wrapup_codes: [] },
-  pop: null, // the last pop: {call, file, ticket_id}, or a chat's customer opened from the chat (chat: its id)
+  pop: null, // the last pop: {call, file, ticket_id}, or a customer opened by hand: from a chat (chat: its id)
+  // or from the inbox (item: the work item)
   file: null, // the customer file shown in the pop
   ticket: null, // the ticket in the editor, as last read
   wrapped: new Map(), // call_id → wrap-up code saved
@@ -33,6 +35,8 @@ const audio = (id) => h('audio', { controls: true, preload: 'none', src: `/api/i
 const ended = (c) => c.ended_at != null || c.state === 'ended';
 const talking = (c) => !ended(c) && (c.agent_answered_at != null || ['connected', 'answered'].includes(c.state));
 const myRow = () => (S.me && S.me.agent ? S.agents.get(S.me.agent) : null);
+const byHand = (pop) => !!pop && (pop.chat != null || pop.item != null); // opened by the agent, not by a call
+const queuesOf = (row) => (row ? (Array.isArray(row.queues) ? row.queues : Object.keys(row.queues || {})) : []);
 
 /** The call of the last pop, with what "call" messages said since. */
 function popCall() {
@@ -89,7 +93,7 @@ function renderPresence() {
     ...reasons.map((r) => [r, r ? t('presence.pause', { reason: word('reason', r) }) : t('state.paused')])], current);
   select.disabled = false;
 
-  const queues = Array.isArray(row.queues) ? row.queues : Object.keys(row.queues || {});
+  const queues = queuesOf(row);
   $('#my-queues').textContent = queues.length ? t('presence.queues', {
     list: queues.map((q) => `${q} (${t('presence.waiting', { n: (S.queues.get(q) || {}).waiting ?? 0 })})`).join(', '),
   }) : '';
@@ -173,15 +177,22 @@ function renderPop() {
   $('#idle-card').hidden = !!S.pop;
   if (!S.pop) return;
   const c = S.pop.call || {};
+  const item = S.pop.item;
   const name = (S.file && S.file.customer && S.file.customer.name) || c.caller_name || t('pop.unknown');
+  $('#pop-title').textContent = t(byHand(S.pop) ? 'pop.customer' : 'pop.title');
+  const channel = item ? t(`channel.${item.channel}`, null, item.channel || '') : '';
   $('#pop-call').replaceChildren(
     h('p', { class: 'caller' }, h('strong', { testid: 'pop-caller-name', text: name }), ' ',
-      h('span', { testid: 'pop-caller-number', text: S.pop.chat != null ? t('chats.number', { id: S.pop.chat })
-        : c.caller_id || t('pop.unknown') })),
-    h('dl', { class: 'pairs' }, pairs([
+      h('span', { testid: 'pop-caller-number', text: item ? `${channel} · ${t('ticket.title', { id: item.ticket })}`
+        : S.pop.chat != null ? t('chats.number', { id: S.pop.chat }) : c.caller_id || t('pop.unknown') })),
+    h('dl', { class: 'pairs' }, pairs(item ? [
+      [t('pop.queue'), item.queue || '—'],
+      [t('ticket.priority'), t(`priority.${item.priority}`, null, item.priority || '—')],
+      [t('inbox.waitingSince'), item.waiting_since ? when(item.waiting_since) : '—']] : [
       [t('pop.did'), c.did || '—'], [t('pop.queue'), c.queue || '—'],
       [t('pop.wait'), c.wait_seconds == null ? '—' : t('unit.seconds', { n: Math.round(c.wait_seconds) })]])));
   const path = c.ivr_path || [];
+  $('#pop-ivr').hidden = !!item;
   $('#pop-ivr').replaceChildren(h('p', {}, h('span', { class: 'muted', text: `${t('pop.ivr')}: ` }),
     path.length ? `${c.flow ? `${c.flow}: ` : ''}${path.join(' → ')}` : t('pop.noIvr')));
   $('#pop-variables').replaceChildren(...pairs(Object.entries(c.variables || {}).map(([k, v]) => [k, String(v)])));
@@ -292,6 +303,41 @@ async function openCustomer(chat, label) {
   const file = chat.customer_id != null ? await quietly(api('GET', `/api/customers/${enc(chat.customer_id)}`)) : null;
   showPop({ call: { caller_name: label, queue: chat.queue }, file: file && file.customer ? file : null,
     ticket_id: chat.ticket_id ?? null, chat: chat.id });
+}
+
+/**
+ * A work item of the inbox opened (clicked, Enter, accepted, "Next"): its customer's file with its
+ * ticket in the editor, and a chat's conversation in the Chats panel. As for a chat, a call still
+ * on the pop keeps it: then only the ticket opens.
+ */
+async function openItem(item) {
+  if (item.kind === 'chat' && item.chat != null) chats.show(item.chat);
+  const pc = popCall();
+  if (pc && !ended(pc)) {
+    if (item.ticket != null) loadTicket(item.ticket);
+    return;
+  }
+  const customer = item.customer || {};
+  const file = customer.id != null ? await quietly(api('GET', `/api/customers/${enc(customer.id)}`)) : null;
+  showPop({ call: { caller_name: customer.name || '', queue: item.queue }, file: file && file.customer ? file : null,
+    ticket_id: item.ticket ?? null, item, chat: item.kind === 'chat' ? item.chat : null });
+}
+
+/** A live call of the inbox opened: its pop when it is the pop's call, else the caller's file. */
+async function openCall(call) {
+  const pc = popCall();
+  if (pc && pc.call_id === call.call_id) {
+    $('#screen-pop').scrollIntoView({ block: 'start' });
+    return;
+  }
+  if (pc && !ended(pc)) return; // the agent's own call keeps the pop
+  let file = null;
+  if (call.caller_id) {
+    try {
+      file = await api('GET', `/api/customers?q=${enc(call.caller_id)}`, undefined, { quiet: true });
+    } catch { file = null; } // no customer for that number (404): the call alone
+  }
+  showPop({ call, file: file && file.customer ? file : null, ticket_id: null });
 }
 
 // -- ticket editor -------------------------------------------------------------------------------
@@ -473,7 +519,7 @@ function applySnapshot(snap) {
   S.settings = { pause_reasons: [], wrapup_codes: [], ...(snap.settings || {}) };
   const pop = snap.pop || null;
   const same = pop && S.pop && pop.call && S.pop.call && pop.call.call_id === S.pop.call.call_id;
-  const chatOpen = S.pop && S.pop.chat != null; // a chat's customer opened by hand: an ended call keeps off it
+  const chatOpen = byHand(S.pop); // a customer opened by hand (chat, inbox): an ended call keeps off it
   if (pop && !same && !(chatOpen && ended(pop.call || {}))) {
     showPop(pop);
   } else if (pop && same) {
@@ -486,6 +532,7 @@ function applySnapshot(snap) {
   loadCallbacks();
   loadVoicemails();
   chats.refresh();
+  inbox.refresh();
 }
 
 function onMessage(msg) {
@@ -507,6 +554,8 @@ function onMessage(msg) {
       if (msg.message && S.file && S.file.customer && S.file.customer.id === msg.message.customer) reloadFile();
       break;
     case 'chat': chats.event(msg); break;
+    case 'offer': inbox.offer(msg); break;
+    case 'inbox': case 'sla': inbox.schedule(); break; // something in my inbox moved: fetch it again, once
     default: break; // wallboard and anything newer: not for this page
   }
 }
@@ -521,6 +570,7 @@ function renderAll() {
   renderCallbacks();
   renderVoicemails();
   chats.render(true);
+  inbox.rerender();
 }
 
 async function start() {
@@ -529,6 +579,8 @@ async function start() {
   const me = await session();
   S.me = { name: me.name, role: me.role, agent: me.agent };
   chats.init({ me: () => S.me, agents: () => S.agents, queues: () => S.queues, openCustomer });
+  inbox.init({ me: () => S.me, agents: () => S.agents, openItem, openCall,
+    myQueues: () => (['supervisor', 'admin'].includes(S.me.role) ? [...S.queues.keys()] : queuesOf(myRow())) });
   renderAll();
   onLanguage(renderAll);
   connect(onMessage);

@@ -388,6 +388,12 @@ export function init(ctx) {
   renderCanned();
 }
 
+/** Chat `id` on screen (the inbox opened it): fetched first when this page does not know it yet. */
+export async function show(id) {
+  if (!C.chats.has(id)) await load();
+  if (C.chats.has(id)) select(id);
+}
+
 /** At each snapshot (the first, and after every reconnect): the chats and canned replies afresh. */
 export function refresh() {
   load();

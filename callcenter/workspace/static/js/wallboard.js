@@ -1,14 +1,21 @@
-// The supervisors' wallboard: fed only by the WebSocket (snapshot.wallboard and "wallboard" messages).
+// The supervisors' wallboard: fed by the WebSocket (snapshot.wallboard and "wallboard" messages):
+// queues, the backlog of work items per queue and channel, agents, today. Beside it, two tools:
+// reassigning a work item (POST /api/inbox/{ticket}/assign) and the email quarantine (GET
+// /api/email/quarantine at each snapshot, every 30 s and on Refresh; Release / Delete).
 import { t, initLanguage, onLanguage } from './i18n.js';
-import { session, logout } from './api.js';
+import { api, session, logout, status, explain } from './api.js';
 import { connect } from './ws.js';
-import { $, h, dur, pct, word } from './dom.js';
+import { $, h, dur, pct, word, when, fillSelect } from './dom.js';
 
 const STATES = ['ready', 'paused', 'ringing', 'on_call', 'wrapup', 'logged_out', 'unreachable'];
 const CHANNELS = ['voice', 'voicemail', 'chat', 'sms', 'email'];
 let board = null; // the last wallboard object
 let receivedAt = 0; // when it came (ms): times in state keep counting from there
 let chart = null;
+let quarantine = { problem: '', messages: [] }; // GET /api/email/quarantine
+const refused = new Map(); // quarantined id → the reason a release just gave (it stayed)
+const QUARANTINE_EVERY = 30000; // ms: the quarantine has no push of its own
+const enc = encodeURIComponent;
 
 const td = (text, cls) => h('td', { class: cls, text });
 
@@ -55,6 +62,130 @@ function agentRow(a) {
     td(pauses.length ? pauses.map(([r, s]) => `${word('reason', r)} ${dur(s)}`).join(', ') : '—'));
 }
 
+/** The backlog of work items: per queue and channel, open / unassigned / SLA at risk / breached, the oldest wait. */
+function backlogRow(b, now) {
+  const hot = (n, cls) => td(n ?? 0, `num${n ? ` ${cls}` : ''}`);
+  return h('tr', { testid: 'backlog-row', 'data-queue': b.queue, 'data-channel': b.channel },
+    h('th', { scope: 'row', text: b.queue || '—' }),
+    td(t(`channel.${b.channel}`, null, b.channel || '—')),
+    td(b.open ?? 0, 'num'),
+    hot(b.unassigned, 'warn'),
+    hot(b.at_risk, 'warn'),
+    hot(b.breached, 'hot'),
+    b.oldest_waiting ? ticking(Math.max(0, now - b.oldest_waiting)) : td('—', 'num'));
+}
+
+function renderBacklog(wb) {
+  const rows = Array.isArray(wb.backlog) ? wb.backlog : [];
+  const now = wb.generated_at || Date.now() / 1000; // the server's clock: no skew in the waiting times
+  $('#backlog-rows').replaceChildren(...(rows.length ? rows.map((b) => backlogRow(b, now))
+    : [h('tr', {}, h('td', { colspan: 7, class: 'muted', text: t('wb.noBacklog') }))]));
+}
+
+let agentChoice = ''; // what the agent <select> holds: refilled only when it changes (an open list stays open)
+
+function renderAgentChoice(wb) {
+  const names = (wb.agents || []).map((a) => [a.name, a.full_name ? `${a.full_name} (${a.name})` : a.name]);
+  const options = [['', t('wb.assignPick')], ...names];
+  const key = JSON.stringify(options);
+  if (key === agentChoice) return;
+  agentChoice = key;
+  fillSelect($('#assign-agent'), options);
+}
+
+// -- the email quarantine --------------------------------------------------------------------------
+
+async function loadQuarantine() {
+  try {
+    quarantine = await api('GET', '/api/email/quarantine', undefined, { quiet: true }) || quarantine;
+  } catch (err) {
+    if (err.status === 401) return;
+    quarantine = { problem: explain(err), messages: [] };
+  }
+  renderQuarantine();
+}
+
+function quarantineRow(m) {
+  const why = refused.get(m.id);
+  return h('tr', { testid: 'quarantine-item', 'data-id': m.id },
+    h('td', { text: when(m.at) }),
+    h('td', { text: m.mail_from || '—' }),
+    td(size(m.bytes), 'num'),
+    h('td', {}, h('span', { text: m.reason || '—' }),
+      m.released_by ? h('div', { class: 'muted small', text: t('wb.q.tried', { who: m.released_by, when: when(m.released_at) }) }) : null,
+      why ? h('div', { class: 'error small', testid: 'quarantine-error', text: t('wb.q.still', { reason: why }) }) : null),
+    h('td', {}, h('div', { class: 'row' },
+      h('button', { type: 'button', class: 'small', testid: 'quarantine-release', onclick: (ev) => release(m, ev.target) },
+        t('wb.q.release')),
+      h('button', { type: 'button', class: 'small danger', testid: 'quarantine-delete', onclick: (ev) => remove(m, ev.target) },
+        t('wb.q.delete')))));
+}
+
+function renderQuarantine() {
+  $('#quarantine-problem').textContent = quarantine.problem || '';
+  const list = quarantine.messages || [];
+  if (!list.length) {
+    $('#quarantine-body').replaceChildren(h('p', { class: 'muted', testid: 'quarantine-empty', text: t('wb.q.none') }));
+    return;
+  }
+  const head = ['wb.q.at', 'wb.q.from', 'wb.q.size', 'wb.q.reason', 'wb.q.actions'];
+  $('#quarantine-body').replaceChildren(h('table', { class: 'table' },
+    h('thead', {}, h('tr', {}, head.map((k) => h('th', { scope: 'col', class: k === 'wb.q.size' ? 'num' : null, text: t(k) })))),
+    h('tbody', {}, list.map(quarantineRow))));
+}
+
+const size = (n) => (n >= 1048576 ? `${(n / 1048576).toFixed(1)} MB` : n >= 1024 ? `${Math.round(n / 1024)} KB` : `${n || 0} B`);
+
+async function release(m, button) {
+  button.disabled = true;
+  try {
+    const answer = await api('POST', `/api/email/quarantine/${enc(m.id)}/release`, {}, { quiet: true });
+    refused.delete(m.id);
+    status(t('wb.q.released', { ticket: answer.ticket }), 'ok');
+  } catch (err) {
+    if (err.id === 'still-quarantined') {
+      refused.set(m.id, (err.body.details && err.body.details.reason) || err.message);
+      status(t('wb.q.still', { reason: refused.get(m.id) }), 'error');
+    } else if (err.status !== 401) status(explain(err), 'error');
+  }
+  await loadQuarantine();
+}
+
+async function remove(m, button) {
+  if (!window.confirm(t('wb.q.confirm', { from: m.mail_from || '?', reason: m.reason || '' }))) return;
+  button.disabled = true;
+  try {
+    await api('DELETE', `/api/email/quarantine/${enc(m.id)}`, undefined, { quiet: true });
+    refused.delete(m.id);
+    status(t('wb.q.deleted'), 'ok');
+  } catch (err) {
+    if (err.status !== 401) status(explain(err), 'error');
+  }
+  await loadQuarantine();
+}
+
+// -- reassigning a work item -----------------------------------------------------------------------
+
+async function assign(ev) {
+  ev.preventDefault();
+  const error = $('#assign-error');
+  error.textContent = '';
+  const ticket = $('#assign-ticket').value.trim().replace(/^#/, '');
+  const agent = $('#assign-agent').value;
+  if (!/^[0-9]{1,10}$/.test(ticket) || !agent) {
+    error.textContent = t('wb.assignMissing');
+    return;
+  }
+  try {
+    await api('POST', `/api/inbox/${enc(ticket)}/assign`, { agent }, { quiet: true });
+  } catch (err) {
+    if (err.status !== 401) error.textContent = explain(err);
+    return;
+  }
+  $('#assign-ticket').value = '';
+  status(t('wb.assigned', { id: ticket, agent }), 'ok');
+}
+
 function renderChart(queues) {
   if (!window.Chart) {
     $('#chart-card').hidden = true;
@@ -91,6 +222,8 @@ function render() {
   $('#queue-rows').replaceChildren(...(queues.length ? queues.map(queueRow)
     : [h('tr', {}, h('td', { colspan: 8, class: 'muted', text: t('wb.noQueues') }))]));
   $('#agent-rows').replaceChildren(...(wb.agents || []).map(agentRow));
+  renderBacklog(wb);
+  renderAgentChoice(wb);
   const today = wb.today || {};
   $('#today').replaceChildren(...CHANNELS.map((c) => h('div', { class: 'tile', 'data-channel': c },
     h('span', { class: 'tile-n', text: today[c] ?? 0 }), h('span', { class: 'muted', text: t(`channel.${c}`) }))));
@@ -103,6 +236,7 @@ function onMessage(msg) {
     receivedAt = Date.now();
     render();
   }
+  if (msg.type === 'snapshot') loadQuarantine(); // at connect and after every reconnect
 }
 
 async function start() {
@@ -116,9 +250,14 @@ async function start() {
   }
   $('#board').hidden = false;
   render();
+  renderQuarantine();
+  $('#assign-form').addEventListener('submit', assign);
+  $('#quarantine-reload').addEventListener('click', loadQuarantine);
+  setInterval(() => { if (!document.hidden) loadQuarantine(); }, QUARANTINE_EVERY);
   onLanguage(() => {
     $('#who').lastChild.textContent = t(`role.${me.role}`);
     render();
+    renderQuarantine();
   });
   setInterval(tick, 1000);
   connect(onMessage);
