@@ -321,7 +321,7 @@ export default {
   'wb.q.actions': 'Actions',
   'wb.q.release': 'Release',
   'wb.q.delete': 'Delete',
-  'wb.q.tried': 'released by {who} at {when}, refused again',
+  'wb.q.tried': 'Released by {who} at {when}: still not readable.',
   'wb.q.still': 'Still not readable: {reason}',
   'wb.q.released': 'Released: the mail is on ticket #{ticket}.',
   'wb.q.deleted': 'Deleted from the quarantine.',

@@ -332,7 +332,7 @@ export default {
   'wb.q.actions': '操作',
   'wb.q.release': '放行',
   'wb.q.delete': '删除',
-  'wb.q.tried': '{who} 于 {when} 放行，仍被拒绝',
+  'wb.q.tried': '{who} 于 {when} 放行：仍无法读取。',
   'wb.q.still': '仍无法读取：{reason}',
   'wb.q.released': '已放行：邮件已进入工单 #{ticket}。',
   'wb.q.deleted': '已从隔离区删除。',

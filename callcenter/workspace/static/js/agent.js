@@ -178,7 +178,8 @@ function renderPop() {
   if (!S.pop) return;
   const c = S.pop.call || {};
   const item = S.pop.item;
-  const name = (S.file && S.file.customer && S.file.customer.name) || c.caller_name || t('pop.unknown');
+  const name = (S.file && S.file.customer && S.file.customer.name) || c.caller_name
+    || t(item ? 'file.unnamed' : 'pop.unknown');
   $('#pop-title').textContent = t(byHand(S.pop) ? 'pop.customer' : 'pop.title');
   const channel = item ? t(`channel.${item.channel}`, null, item.channel || '') : '';
   $('#pop-call').replaceChildren(
@@ -555,7 +556,8 @@ function onMessage(msg) {
       break;
     case 'chat': chats.event(msg); break;
     case 'offer': inbox.offer(msg); break;
-    case 'inbox': case 'sla': inbox.schedule(); break; // something in my inbox moved: fetch it again, once
+    case 'inbox': inbox.changed(msg); break; // something in my inbox moved: fetch it again, once
+    case 'sla': inbox.schedule(); break;
     default: break; // wallboard and anything newer: not for this page
   }
 }

@@ -98,7 +98,7 @@ async function load() {
     data = await api('GET', `/api/inbox?${query()}`, undefined, { quiet: true });
   } catch (err) {
     if (seq !== I.seq) return;
-    if (err.status === 404 && !err.id) { // no inbox on this controller (no store): nothing to show
+    if (err.status === 404 && (!err.id || err.id === 'not-found')) { // no inbox on this controller (no store)
       $('#inbox').hidden = true;
       return;
     }
@@ -111,17 +111,43 @@ async function load() {
   I.calls = Array.isArray(data && data.calls) ? data.calls : [];
   I.items = Array.isArray(data && data.items) ? data.items : [];
   const offered = Array.isArray(data && data.offers) ? data.offers : [];
+  const details = await offerDetails(offered, I.items);
+  if (seq !== I.seq) return;
   const fresh = new Map();
-  for (const item of offered) {
-    if (item.offer_expires && item.offer_expires <= nowS()) continue;
-    const had = I.offers.get(item.ticket);
-    fresh.set(item.ticket, had ? { ...had, item } : { item, deadline: deadlineOf(item.offer_expires), got: Date.now() });
+  for (const o of offered) {
+    const expires = o.offer_expires ?? o.expires;
+    if (o.ticket == null || (expires && expires <= nowS())) continue;
+    const had = I.offers.get(o.ticket);
+    const item = details.get(o.ticket) || (had && had.item) || { ticket: o.ticket, channel: '', customer: {} };
+    fresh.set(o.ticket, had ? { ...had, item } : { item, deadline: deadlineOf(expires), got: Date.now() });
   }
   // An offer the socket brought after this fetch started is newer than its answer: it stays.
   for (const [ticket, offer] of I.offers) if (!fresh.has(ticket) && offer.got > started) fresh.set(ticket, offer);
   for (const [ticket, offer] of fresh) if (!I.offers.has(ticket)) announce(offer.item);
   I.offers = fresh;
   render();
+}
+
+/**
+ * The items of my offers, by ticket. GET /api/inbox's `offers` may be whole items or only
+ * `{ticket, expires}`: then the item is the list's (an offered item is in "My queues": nobody has
+ * it), the one the socket brought, or, for one neither knows (a reload during an offer), "My
+ * queues" read once more.
+ */
+async function offerDetails(offered, items) {
+  const out = new Map();
+  const byTicket = new Map(items.map((i) => [i.ticket, i]));
+  const missing = [];
+  for (const o of offered) {
+    const item = o.customer ? o : byTicket.get(o.ticket) || (I.offers.get(o.ticket) || {}).item;
+    if (item && item.customer) out.set(o.ticket, item);
+    else missing.push(o.ticket);
+  }
+  if (missing.length && I.view !== 'queues') {
+    const queues = await quietly(api('GET', '/api/inbox?view=queues', undefined, { quiet: true }));
+    for (const item of (queues && queues.items) || []) if (missing.includes(item.ticket)) out.set(item.ticket, item);
+  }
+  return out;
 }
 
 /** Refetch soon: many "inbox" messages in a burst are one GET. */
@@ -390,6 +416,12 @@ function announce(item) {
       n.close();
     };
   } catch { /* notifications refused here (some browsers: only from a service worker) */ }
+}
+
+/** An "inbox" message of the page's socket: `withdrawn` (a ticket) is an offer of mine that ended. */
+export function changed(msg) {
+  if (msg.withdrawn != null && I.offers.delete(msg.withdrawn)) renderOffers();
+  schedule();
 }
 
 /** An "offer" message of the page's socket: {item, expires}. */

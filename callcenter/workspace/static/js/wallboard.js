@@ -13,7 +13,6 @@ let board = null; // the last wallboard object
 let receivedAt = 0; // when it came (ms): times in state keep counting from there
 let chart = null;
 let quarantine = { problem: '', messages: [] }; // GET /api/email/quarantine
-const refused = new Map(); // quarantined id → the reason a release just gave (it stayed)
 const QUARANTINE_EVERY = 30000; // ms: the quarantine has no push of its own
 const enc = encodeURIComponent;
 
@@ -106,14 +105,13 @@ async function loadQuarantine() {
 }
 
 function quarantineRow(m) {
-  const why = refused.get(m.id);
   return h('tr', { testid: 'quarantine-item', 'data-id': m.id },
     h('td', { text: when(m.at) }),
     h('td', { text: m.mail_from || '—' }),
     td(size(m.bytes), 'num'),
-    h('td', {}, h('span', { text: m.reason || '—' }),
-      m.released_by ? h('div', { class: 'muted small', text: t('wb.q.tried', { who: m.released_by, when: when(m.released_at) }) }) : null,
-      why ? h('div', { class: 'error small', testid: 'quarantine-error', text: t('wb.q.still', { reason: why }) }) : null),
+    h('td', {}, h('span', { testid: 'quarantine-reason', text: m.reason || '—' }), // the newest reason
+      m.released_by ? h('div', { class: 'error small', testid: 'quarantine-error',
+        text: t('wb.q.tried', { who: m.released_by, when: when(m.released_at) }) }) : null),
     h('td', {}, h('div', { class: 'row' },
       h('button', { type: 'button', class: 'small', testid: 'quarantine-release', onclick: (ev) => release(m, ev.target) },
         t('wb.q.release')),
@@ -140,12 +138,10 @@ async function release(m, button) {
   button.disabled = true;
   try {
     const answer = await api('POST', `/api/email/quarantine/${enc(m.id)}/release`, {}, { quiet: true });
-    refused.delete(m.id);
     status(t('wb.q.released', { ticket: answer.ticket }), 'ok');
   } catch (err) {
-    if (err.id === 'still-quarantined') {
-      refused.set(m.id, (err.body.details && err.body.details.reason) || err.message);
-      status(t('wb.q.still', { reason: refused.get(m.id) }), 'error');
+    if (err.id === 'still-quarantined') { // it stays; the list shows the reason and who tried
+      status(t('wb.q.still', { reason: (err.body.details && err.body.details.reason) || err.message }), 'error');
     } else if (err.status !== 401) status(explain(err), 'error');
   }
   await loadQuarantine();
@@ -156,7 +152,6 @@ async function remove(m, button) {
   button.disabled = true;
   try {
     await api('DELETE', `/api/email/quarantine/${enc(m.id)}`, undefined, { quiet: true });
-    refused.delete(m.id);
     status(t('wb.q.deleted'), 'ok');
   } catch (err) {
     if (err.status !== 401) status(explain(err), 'error');
