@@ -211,7 +211,7 @@ class Inbox:
             raise Forbidden("not-your-queue", f"{who.name} is not in queue {wanted['queue']!r}")
         if view == "search":
             found = await self._search(text, queues, me, wanted)
-            return {"calls": [], "items": found, "offers": self._offers_of(me, config, now)}
+            return {"calls": [], "items": found, "offers": await self._offers_of(me, config, now)}
         if view == "mine":
             stored = await self.work.assigned(me) if me else []
             chats = [c for c in self.chats() if c.get("state") == "active" and c.get("agent") == me]
@@ -226,10 +226,16 @@ class Inbox:
         items.sort(key=lambda i: order.get(i["ticket"], 0))
         calls = [c for c in self.calls() if c.get("agent") == me
                  or (not c.get("agent") and c.get("queue") and rules.sees(queues, me, c["queue"], ""))]
-        return {"calls": calls, "items": items, "offers": self._offers_of(me, config, now)}
+        return {"calls": calls, "items": items, "offers": await self._offers_of(me, config, now)}
 
-    def _offers_of(self, agent: str | None, config: Config, now: float) -> list[dict[str, Any]]:
-        return [{"ticket": t, "expires": o.expires} for t, o in self.offered.items() if o.agent == agent]
+    async def _offers_of(self, agent: str | None, config: Config, now: float) -> list[dict[str, Any]]:
+        """The items offered to `agent` now, each with its `expires` (epoch seconds)."""
+        out = []
+        for ticket in [t for t, o in self.offered.items() if o.agent == agent]:
+            with contextlib.suppress(NotFound):  # gone meanwhile: the next round withdraws it
+                out.append({**self._view_item(await self.work.item(ticket), config, now),
+                            "expires": self.offered[ticket].expires if ticket in self.offered else now})
+        return out
 
     async def _search(self, text: str, queues: set[str] | None, agent: str | None,
                       wanted: Mapping[str, str]) -> list[dict[str, Any]]:

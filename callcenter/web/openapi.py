@@ -70,7 +70,7 @@ INBOX_PATHS: dict[str, Any] = {
         "`{calls, items, offers}`: live calls first (app_queue routes them), then the items most urgent first. "
         "`view=mine`: their tickets (new, open, pending) and live chats; `queues` (default): what nobody has in "
         "their queues (work items and waiting chats); `search`: `q` over what they may see. " + INBOX_ITEM +
-        " `offers`: `[{ticket, expires}]` offered to them now. 403 `not-your-queue` for a queue they are not in.",
+        " `offers`: the items offered to them now, each with `expires`. 403 `not-your-queue` for a queue they are not in.",
         _ok("the inbox"), errors=("400", "401", "403", "404")),
         "parameters": [{"name": "view", "in": "query", "schema": {"enum": ["mine", "queues", "search"]}}, _Q_TEXT,
                        {"name": "status", "in": "query", "schema": {"enum": ["new", "open", "pending", "resolved",

@@ -171,7 +171,8 @@ async def test_an_sms_and_an_email_are_offered_accepted_and_declined_to_the_next
     assert offer["expires"] > time.time()
     status, listed = await alice.get("/api/inbox?view=queues")
     assert status == 200 and [i["ticket"] for i in listed["items"]] == [sms_ticket]
-    assert listed["offers"] == [{"ticket": sms_ticket, "expires": offer["expires"]}]
+    assert [(o["ticket"], o["expires"], o["channel"]) for o in listed["offers"]] == \
+        [(sms_ticket, offer["expires"], "sms")]
     status, accepted = await alice.post(f"/api/inbox/{sms_ticket}/accept")
     assert status == 200 and accepted["ticket"]["assignee"] == "agent1" and accepted["ticket"]["status"] == "open"
     store = site.parts.store
