@@ -47,9 +47,8 @@ async def choose_ticket(s: AsyncSession, store: Store, customer: Customer, *, to
     """The ticket a contact of `customer` on `topic` joins: their open ticket on it touched within
     the store's `reopen_days` (reopened if resolved), else a new one (`channel` picks its SLA,
     `subject` names it; `queue` works it, by default the topic). An unidentified customer always
-    gets a new one. Two writers choosing
-    for one customer take turns: PostgreSQL locks the customer's row here, SQLite's write
-    transaction holds the database (Store.writing)."""
+    gets a new one. Two writers choosing for one customer take turns: PostgreSQL locks the
+    customer's row here, SQLite's write transaction holds the database (Store.writing)."""
     if not store.sqlite:
         await customers.current(s, customer.id, lock=True)
     candidates = (await s.execute(select(Ticket).where(
@@ -184,9 +183,9 @@ class Tickets:
         lower-cased; `queue` moves it to the queue whose agents work it (a queue's name, "" none;
         its SLA due times follow the queue's calendar). `expected_version` / `expected_edits`
         (optimistic): refused with `ticket-conflict` if the row / a person changed it since.
-        Without them, a concurrent change is retried on the fresh row, never lost. Errors: NotFound `unknown-ticket`;
-        TicketRuleError `invalid-transition`; TicketValueError `bad-status`, `bad-priority`,
-        `bad-queue`; Refused `bad-text`; Conflict `ticket-conflict`."""
+        Without them, a concurrent change is retried on the fresh row, never lost. Errors:
+        NotFound `unknown-ticket`; TicketRuleError `invalid-transition`; TicketValueError
+        `bad-status`, `bad-priority`, `bad-queue`; Refused `bad-text`; Conflict `ticket-conflict`."""
         actor = checked_text(actor, "actor", empty=False)
         if note is not None:
             note = checked_text(note, "note", MAX_TEXT, empty=False)
