@@ -8,8 +8,8 @@ agent's state or pages, an accept or decline: `on_event`) and at least every POL
 expire on a one-second tick. Nothing here is on the call path: voice events only kick a round.
 
 Errors (HTTP status by kind): Forbidden `not-your-queue`, `offered-to-another`, `not-an-agent`;
-NotFound `unknown-ticket`, `no-work`, `unknown-agent`; Conflict `already-taken`; Refused `bad-view`,
-`bad-filter`.
+NotFound `unknown-ticket`, `no-work`, `unknown-agent`; Conflict `already-taken`, `not-waiting`;
+Refused `bad-view`, `bad-filter`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 
 from callcenter.config import Config
 from callcenter.core import events as ev
-from callcenter.core.errors import CallcenterError, Forbidden, NotFound, Refused
+from callcenter.core.errors import CallcenterError, Conflict, Forbidden, NotFound, Refused
 from callcenter.inbox import rules
 from callcenter.tickets import rules as ticket_rules
 from callcenter.tickets.rows import TicketRow
 from callcenter.tickets.tickets import Tickets
-from callcenter.tickets.work import StoredItem, WorkItems
+from callcenter.tickets.work import WORKING, StoredItem, Waiting, WorkItems
 from callcenter.web.roles import Principal
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,7 @@ POLL = 5.0  # seconds between reads of the store's items when nothing kicked a r
 GAP = 0.25  # seconds at least between two rounds: a burst of events makes one round, not hundreds
 VIEWS = ("mine", "queues", "search")
 SLA_FILTERS = ("at_risk", "breached")
+VIEW_SIZE = 200  # items a view shows at most: the most urgent
 # What can make or move a work item, or an agent's room for one.
 EVENTS = (ev.MessageReceived, ev.CallStored, ev.VoicemailTranscribed, ev.ChatChanged, ev.PagesChanged,
           ev.AgentStateChanged, ev.CallbackRequested, ev.WorkChanged)
@@ -121,8 +122,9 @@ class Inbox:
         make new offers, tell pages what arrived."""
         self.rounds += 1
         config, now = self.config(), self.clock()
-        stored = await self.work.unassigned(None)
-        items = {s.ticket["id"]: s for s in stored}
+        items = {w.ticket: w for w in await self.work.waiting(None)}
+        if self.rounds == 1:  # a restart: who declined what is in the tickets' history
+            self.declined = await self.work.declines(list(items))
         online = self.pages()
         for ticket, offer in list(self.offered.items()):
             if ticket not in items or offer.agent not in online:
@@ -131,23 +133,27 @@ class Inbox:
         for forgotten in [t for t in list(self.declined) + list(self.missed) if t not in items]:
             self.declined.pop(forgotten, None)
             self.missed.pop(forgotten, None)
-        arrived = {t: s.ticket["queue"] for t, s in items.items() if t not in self.known}
-        self.known = {t: s.ticket["queue"] for t, s in items.items()}
+        arrived = {t: w.queue for t, w in items.items() if t not in self.known}
+        self.known = {t: w.queue for t, w in items.items()}
         if arrived:
             queues = set(arrived.values())
             self.push(lambda p: p.may("supervisor") or self._member(config, p.agent, queues), {"type": "inbox"})
         vip = set(config.routing.vip_tags)
-        waiting = rules.ranked([_item(s) for t, s in items.items() if t not in self.offered], now, vip)
+        waiting = rules.ranked([_item(w) for t, w in items.items() if t not in self.offered], now, vip)
         seats = await self._seats(config, online)
         capacity = rules.Capacity(config.routing.max_open_items, config.routing.chat_counts_as,
                                   config.routing.call_counts_as)
         skills = {name: q.skill for name, q in config.queues.items()}
-        for ticket, agent in rules.offers(waiting, seats, skills, capacity, self.declined, self.missed):
+        made = rules.offers(waiting, seats, skills, capacity, self.declined, self.missed)
+        shown = {i.ticket["id"]: i for i in await self.work.items([t for t, _ in made])}
+        for ticket, agent in made:
+            if ticket not in shown:
+                continue  # gone meanwhile
             offer = Offer(agent, now, now + config.routing.offer_seconds)
             self.offered[ticket] = offer
             self.last_offered[agent] = now
             self.offers_made += 1
-            self._tell(agent, {"type": "offer", "item": self._view_item(items[ticket], config, now),
+            self._tell(agent, {"type": "offer", "item": self._view_item(shown[ticket], config, now),
                                "expires": offer.expires, "at": now})
 
     async def _seats(self, config: Config, online: set[str]) -> list[rules.Seat]:
@@ -212,16 +218,20 @@ class Inbox:
         if view == "search":
             found = await self._search(text, queues, me, wanted)
             return {"calls": [], "items": found, "offers": await self._offers_of(me, config, now)}
+        vip = set(config.routing.vip_tags)
         if view == "mine":
             stored = await self.work.assigned(me) if me else []
             chats = [c for c in self.chats() if c.get("state") == "active" and c.get("agent") == me]
         else:
-            stored = await self.work.unassigned(queues)
+            in_queues = queues if not wanted.get("queue") else {wanted["queue"]}
+            waiting = await self.work.waiting(in_queues, channel=wanted.get("channel"), status=wanted.get("status"),
+                                              sla=wanted.get("sla"))
+            top = rules.ranked([_item(w) for w in waiting], now, vip)[:VIEW_SIZE]
+            stored = await self.work.items([i.ticket for i in top])
             chats = [c for c in self.chats() if c.get("state") == "waiting"
                      and rules.sees(queues, me, str(c.get("queue", "")), "")]
         items = [self._view_item(s, config, now) for s in stored] + [_chat_item(c, now) for c in chats]
         items = [i for i in items if _matches(i, wanted)]
-        vip = set(config.routing.vip_tags)
         order = {i.ticket: n for n, i in enumerate(rules.ranked([_from_view(i) for i in items], now, vip))}
         items.sort(key=lambda i: order.get(i["ticket"], 0))
         calls = [c for c in self.calls() if c.get("agent") == me
@@ -252,17 +262,22 @@ class Inbox:
                 "waiting_since": t["awaiting_since"],
                 "sla": {"state": t["sla_state"], "first_response_due": t["first_response_due"],
                         "resolution_due": t["resolution_due"]},
-                "score": round(rules.score(_item(stored), now, set(config.routing.vip_tags)), 1),
+                "score": round(rules.score(rules.Item(t["id"], t["queue"], t["channel"], t["priority"],
+                                                      stored.waiting_since, t["sla_state"], stored.customer_tags),
+                                           now, set(config.routing.vip_tags)), 1),
                 "offered_to": offer.agent if offer else "", "offer_expires": offer.expires if offer else None,
                 "preview": stored.preview}
 
     async def accept(self, who: Principal, ticket_id: int) -> TicketRow:
         """`who` (an agent) takes an item: assigned to them, opened. Errors: Forbidden
         `not-an-agent`, `not-your-queue`, `offered-to-another`; NotFound `unknown-ticket`;
-        Conflict `already-taken`."""
+        Conflict `already-taken`, `not-waiting` (a pending, resolved or closed ticket)."""
         agent = self._agent_of(who)
         stored = await self.work.item(ticket_id)
         self._may_take(who, agent, stored)
+        if stored.ticket["status"] not in WORKING and stored.ticket["assignee"] != agent:
+            raise Conflict("not-waiting", f"ticket #{ticket_id} is {stored.ticket['status']}: nothing waits on it",
+                           {"ticket": ticket_id, "status": stored.ticket["status"]})
         row = await self.work.accept(ticket_id, agent)
         self._settled(ticket_id)
         await self.publish(ev.WorkChanged(ticket_id, row["queue"], "accepted", agent, self.clock()))
@@ -273,16 +288,20 @@ class Inbox:
         answer): the next agent is offered it. Errors: Forbidden `not-an-agent`,
         `offered-to-another`; NotFound `unknown-ticket`; Conflict `already-taken`."""
         agent = self._agent_of(who)
+        stored = await self.work.item(ticket_id)
+        t = stored.ticket
+        if not rules.sees(set(self.config().agents[agent].queues), agent, t["queue"], t["assignee"]):
+            raise Forbidden("not-your-queue", f"ticket #{ticket_id} is in queue {t['queue']!r}, not one of {agent}'s")
         offer = self.offered.get(ticket_id)
         if offer is not None:
             if offer.agent != agent:
                 raise Forbidden("offered-to-another", f"ticket #{ticket_id} is offered to someone else")
-            del self.offered[ticket_id]
-        else:
-            stored = await self.work.item(ticket_id)
-            if stored.ticket["assignee"] != agent:
-                raise Forbidden("offered-to-another", f"ticket #{ticket_id} is neither offered to {agent} nor theirs")
+            await self.work.decline(ticket_id, agent)
+            self.offered.pop(ticket_id, None)
+        elif t["assignee"] == agent:
             await self.work.release(ticket_id, agent)
+        else:
+            raise Forbidden("offered-to-another", f"ticket #{ticket_id} is neither offered to {agent} nor theirs")
         self.declined.setdefault(ticket_id, set()).add(agent)
         await self.publish(ev.WorkChanged(ticket_id, "", "declined", agent, self.clock()))
         return {"ticket": ticket_id, "declined": True}
@@ -292,15 +311,12 @@ class Inbox:
         (pull), accepted for them. Errors: NotFound `no-work`; Forbidden `not-an-agent`."""
         agent = self._agent_of(who)
         config, now = self.config(), self.clock()
-        stored = await self.work.unassigned(set(config.agents[agent].queues))
-        by_id = {s.ticket["id"]: s for s in stored}
-        free = [_item(s) for t, s in by_id.items() if t not in self.offered or self.offered[t].agent == agent]
+        waiting = await self.work.waiting(set(config.agents[agent].queues))
+        free = [_item(w) for w in waiting if w.ticket not in self.offered or self.offered[w.ticket].agent == agent]
         for item in rules.ranked(free, now, set(config.routing.vip_tags)):
             with contextlib.suppress(CallcenterError):  # taken meanwhile: the next one
-                row = await self.accept(who, item.ticket)
-                return {"item": self._view_item(StoredItem(row, by_id[item.ticket].customer_name,
-                                                           by_id[item.ticket].customer_tags,
-                                                           by_id[item.ticket].preview), config, now)}
+                await self.accept(who, item.ticket)
+                return {"item": self._view_item(await self.work.item(item.ticket), config, now)}
         raise NotFound("no-work", "nothing waits in your queues")
 
     async def assign(self, actor: str, ticket_id: int, agent: str) -> TicketRow:
@@ -342,10 +358,8 @@ class Inbox:
                 "rounds": self.rounds}
 
 
-def _item(stored: StoredItem) -> rules.Item:
-    t = stored.ticket
-    return rules.Item(t["id"], t["queue"], t["channel"], t["priority"], stored.waiting_since, t["sla_state"],
-                      stored.customer_tags)
+def _item(w: Waiting) -> rules.Item:
+    return rules.Item(w.ticket, w.queue, w.channel, w.priority, w.waiting_since, w.sla_state, w.tags)
 
 
 def _chat_item(chat: Mapping[str, Any], now: float) -> dict[str, Any]:

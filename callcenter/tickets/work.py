@@ -28,7 +28,21 @@ from callcenter.tickets.tickets import unknown_ticket
 WORKING = ("new", "open")  # statuses in which a ticket can be a work item (pending waits on the customer)
 LISTED = ("new", "open", "pending")  # an agent's own tickets ("my work")
 PREVIEW_CHARS = 200
-MAX_ITEMS = 500  # a view lists at most this many (the most urgent come first after ranking)
+MAX_ITEMS = 500  # an agent's own tickets listed at most
+MAX_WAITING = 50_000  # unassigned work items read for ranking at most (a memory bound, far above a day's work)
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An unassigned work item as ranking sees it (epoch seconds)."""
+
+    ticket: int
+    queue: str
+    channel: str
+    priority: str
+    waiting_since: float
+    sla_state: str
+    tags: tuple[str, ...]  # the customer's
 
 
 @dataclass(frozen=True)
@@ -57,14 +71,30 @@ class WorkItems:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def unassigned(self, queues: Iterable[str] | None) -> list[StoredItem]:
-        """Work items nobody has, in these queues (None: every queue), at most MAX_ITEMS, the
-        longest waiting first."""
-        query = select(Ticket).where(_is_work(), Ticket.assignee == "")
+    async def waiting(self, queues: Iterable[str] | None, *, channel: str | None = None, status: str | None = None,
+                      sla: str | None = None) -> list[Waiting]:
+        """Every work item nobody has, in these queues (None: every queue), with what ranking
+        needs — all of them (at most MAX_WAITING), so the most urgent is never behind a cap:
+        the caller ranks them and reads the few it shows (`items`)."""
+        query = (select(Ticket.id, Ticket.queue, Ticket.channel, Ticket.priority,
+                        func.coalesce(Ticket.awaiting_since, Ticket.updated_at), Ticket.sla_state, Customer.tags)
+                 .join(Customer, Customer.id == Ticket.customer_id).where(_is_work(), Ticket.assignee == ""))
         if queues is not None:
             query = query.where(Ticket.queue.in_(sorted(queues)))
-        return await self._items(query.order_by(func.coalesce(Ticket.awaiting_since, Ticket.updated_at))
-                                 .limit(MAX_ITEMS))
+        for column, value in ((Ticket.channel, channel), (Ticket.status, status), (Ticket.sla_state, sla)):
+            if value is not None:
+                query = query.where(column == value)
+        async with self.store.session() as s:
+            rows = (await s.execute(query.order_by(Ticket.id).limit(MAX_WAITING))).all()
+        return [Waiting(tid, queue, channel_, priority, since, state, tuple(tags or ()))
+                for tid, queue, channel_, priority, since, state, tags in rows]
+
+    async def items(self, ticket_ids: Sequence[int]) -> list[StoredItem]:
+        """These tickets as items, in the order given (those that exist)."""
+        if not ticket_ids:
+            return []
+        found = {i.ticket["id"]: i for i in await self._items(select(Ticket).where(Ticket.id.in_(list(ticket_ids))))}
+        return [found[t] for t in ticket_ids if t in found]
 
     async def assigned(self, agent: str) -> list[StoredItem]:
         """`agent`'s tickets that are not done (new, open, pending), at most MAX_ITEMS."""
@@ -147,6 +177,28 @@ class WorkItems:
             await s.flush()
             self.store.writes += 1
             return ticket_row(ticket)
+
+    async def decline(self, ticket_id: int, agent: str) -> None:
+        """`agent` declined the offer of `ticket_id`: kept in its history (field `declined`), so a
+        restarted controller does not offer it to them again."""
+        async with self.store.writing() as s:
+            s.add(TicketChange(ticket_id=ticket_id, at=self.store.clock(), actor=agent, field="declined", old="",
+                               new=agent))
+            self.store.writes += 1
+
+    async def declines(self, ticket_ids: Sequence[int]) -> dict[int, set[str]]:
+        """Who declined each of these tickets since its customer's message began to wait."""
+        out: dict[int, set[str]] = {}
+        async with self.store.session() as s:
+            for start in range(0, len(ticket_ids), 1000):  # bound the statement's parameters
+                rows = await s.execute(select(TicketChange.ticket_id, TicketChange.actor)
+                                       .join(Ticket, Ticket.id == TicketChange.ticket_id)
+                                       .where(TicketChange.ticket_id.in_(list(ticket_ids[start:start + 1000])),
+                                              TicketChange.field == "declined",
+                                              TicketChange.at >= func.coalesce(Ticket.awaiting_since, 0.0)))
+                for ticket_id, agent in rows:
+                    out.setdefault(ticket_id, set()).add(agent)
+        return out
 
     async def held(self, agents: Sequence[str]) -> dict[str, int]:
         """Work items each agent has accepted and not answered yet (what counts against their

@@ -285,4 +285,4 @@ async def test_a_call_gets_the_ticket_of_the_queue_it_reached_assigned_to_who_an
     left = await core.tickets.get(missed_call["ticket_id"])
     # A caller who gave up in the queue waits to be called back: a work item nobody has yet.
     assert left["queue"] == "support" and left["assignee"] == "" and left["awaiting_since"] is not None
-    assert [w.ticket["id"] for w in await core.work.unassigned({"support"})] == [left["id"]]
+    assert [w.ticket for w in await core.work.waiting({"support"})] == [left["id"]]

@@ -252,9 +252,9 @@ async def test_a_burst_of_messages_is_one_item_and_offers_come_back_after_a_rest
     assert len(tickets) == 1
     store = site.parts.store
     assert store is not None
-    waiting = await store.work.unassigned(None)
-    assert [w.ticket["id"] for w in waiting] == list(tickets)
-    assert waiting[0].preview == "message 49"
+    waiting = await store.work.waiting(None)
+    assert [w.ticket for w in waiting] == list(tickets)
+    assert (await store.work.item(waiting[0].ticket)).preview == "message 49"
     alice = await site.page("agent1")
     first = await alice.next("offer")
     # A restart: the offers were in memory; the items are in the store and are offered again.
@@ -308,3 +308,43 @@ async def test_the_backlog_per_queue_and_channel(site: Site) -> None:
     rows = {(r["queue"], r["channel"]): r for r in await store.work.backlog()}
     assert rows[("support", "sms")]["unassigned"] == 1 and rows[("billing", "sms")]["open"] == 1
     assert rows[("support", "sms")]["oldest_waiting"] is not None
+
+
+async def test_the_most_urgent_item_is_shown_and_offered_first_however_many_wait(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    for n in range(520):  # more than a view shows
+        await store.messages.inbound("sms", f"+1415666{n:04d}", f"question {n}", queue="support", external_id=f"B{n}")
+    urgent = await site.sms("+14157770000", "URGENT please")
+    await store.tickets.update(urgent, "sue", priority="urgent")
+    email = site.parts.feature(EmailFeature)
+    assert email is not None
+    mail = await email.intake.take(message("Refund", "Please", msgid="<u1@example.com>").as_bytes())
+    alice = await site.page("agent1")
+    status, listed = await alice.get("/api/inbox?view=queues")
+    assert status == 200 and listed["items"][0]["ticket"] == urgent and len(listed["items"]) == 200
+    status, emails = await alice.get("/api/inbox?view=queues&channel=email")
+    assert [i["ticket"] for i in emails["items"]] == [mail["ticket"]]  # filtered before the cut, not after
+    offer = await alice.next("offer")
+    assert offer["item"]["ticket"] == urgent  # offered first
+
+
+async def test_a_decline_is_kept_across_a_restart_and_only_items_that_wait_are_accepted(site: Site) -> None:
+    store = site.parts.store
+    assert store is not None
+    alice, cy = await site.page("agent1"), await site.page("agent3")
+    ticket = await site.sms("+14155550020", "Help")
+    assert (await alice.next("offer"))["item"]["ticket"] == ticket
+    status, body = await cy.post(f"/api/inbox/{ticket}/decline")  # not their queue: says so, not whose offer
+    assert status == 403 and body["error_id"] == "not-your-queue"
+    status, _ = await alice.post(f"/api/inbox/{ticket}/decline")
+    assert status == 200
+    # A restart: offers and declines in memory are gone; the history keeps the decline.
+    site.inbox.offered.clear()
+    site.inbox.declined.clear()
+    site.inbox.rounds = 0
+    await site.inbox.route()
+    assert ticket not in site.inbox.offered and site.inbox.declined[ticket] == {"agent1"}
+    await store.tickets.update(ticket, "sue", status="resolved")
+    status, body = await alice.post(f"/api/inbox/{ticket}/accept")
+    assert status == 409 and body["error_id"] == "not-waiting"
