@@ -8,7 +8,7 @@ One set of characters, three uses:
   line, SQL text). A multi-line text (a note, a message) may hold newlines and tabs, and the
   Unicode line breaks as written.
 - `clean_text(text)`: text as people wrote it, with what no message shows dropped (a message
-  from a phone or a mail is kept, not refused).
+  from a phone or a mail is kept, not refused), bidirectional overrides included.
 - `one_line(text)`: any text made fit for a one-line error message (control characters escaped).
 """
 
@@ -17,7 +17,11 @@ from __future__ import annotations
 import re
 
 _LINE_BREAKS = "\x85\u2028\u2029"
-_DROPPED = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
+# Bidirectional embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) reorder what is
+# shown after them ("Trojan Source", CVE-2021-42574): a message could make an agent read another
+# text than the one stored. The marks (U+200E/F, U+061C) that Arabic and Hebrew text need stay.
+_BIDI_CONTROLS = "\u202a-\u202e\u2066-\u2069"
+_DROPPED = re.compile(f"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff{_BIDI_CONTROLS}]")
 _ESCAPED = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029\ud800-\udfff]")
 
 
@@ -36,7 +40,7 @@ def first_control(value: str, *, multiline: bool = False) -> str | None:
 
 def clean_text(text: str) -> str:
     """Text as people wrote it, without what no message shows: line ends made \\n, other control
-    characters (and lone surrogates) dropped."""
+    characters, bidirectional embeddings, overrides and isolates (and lone surrogates) dropped."""
     return _DROPPED.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
 
 

@@ -68,9 +68,16 @@ class TicketsFeature(Feature):
                 (sla_passes(self.core, self.deps.clock, self.deps.bus.publish), "SLA escalation")]
 
     async def apply_config(self) -> None:
-        # New calendars, targets and rules count from now on (due times already set stay).
+        """New calendars, targets and rules: the due times of the tickets not done are computed
+        again with them (else a ticket due at night by a 24/7 target would be measured against an
+        office calendar: at risk at once)."""
         store = self.core.store
-        store.policy = dataclasses.replace(store.policy, sla=sla_of(self.deps.config()))
+        policy = sla_of(self.deps.config())
+        if policy == store.policy.sla:
+            return
+        store.policy = dataclasses.replace(store.policy, sla=policy)
+        changed = await self.core.tickets.reschedule()
+        log.info("SLA policy changed: due times of %d open tickets computed again", changed)
 
     def routes(self) -> list[Route]:
         return [*CustomerRoutes(self.core).table(), *TicketRoutes(self.core).table()]

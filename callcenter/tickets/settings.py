@@ -142,6 +142,10 @@ def check_sla(sla: SlaSettings, calendars: Mapping[str, Schedule], queue_calenda
             if not 1 <= value <= 525_600:
                 raise loc.error(("sla", "targets", key, name), f"{name} {value} must be 1 to 525600 minutes",
                                 "bad-value")
+        if target.first_response > target.resolution:
+            raise loc.error(("sla", "targets", key, "first_response"), f"first_response {target.first_response} "
+                            f"is after resolution {target.resolution}: a ticket is answered before it is resolved",
+                            "bad-value")
     loc.check_range(("sla", "at_risk_percent"), sla.at_risk_percent, 1, 99, "%")
     for i, rule in enumerate(sla.escalation):
         path = ("sla", "escalation", str(i))

@@ -236,6 +236,33 @@ class Tickets:
             self.store.writes += 1
             return ticket_row(ticket)
 
+    async def reschedule(self) -> int:
+        """The SLA due times of every ticket not done (new, open, pending) computed again with the
+        store's policy: after an edit of the calendars, the targets or a queue's calendar, so
+        states are measured against due times of the same calendar. Returns how many changed.
+        One read of the needed columns, one statement for the changed rows."""
+        policy = self.store.policy.sla
+        async with self.store.session() as s:
+            rows = (await s.execute(select(
+                Ticket.id, Ticket.channel, Ticket.priority, Ticket.created_at, Ticket.queue, Ticket.sla_paused_seconds,
+                Ticket.first_response_due, Ticket.resolution_due)
+                .where(Ticket.status.in_(rules.OPEN_STATUSES)))).all()
+        changed = []
+        for r in rows:
+            first, resolution = due_times(policy, r.channel or "", r.priority, r.created_at, r.queue or "",
+                                          r.sla_paused_seconds or 0.0)
+            if (first, resolution) != (r.first_response_due, r.resolution_due):
+                changed.append({"tid": r.id, "first": first, "resolution": resolution})
+        if changed:
+            table = cast(Table, Ticket.__table__)
+            async with self.store.writing() as s:
+                for start in range(0, len(changed), 1000):
+                    await s.execute(update(table).where(table.c.id == bindparam("tid"))
+                                    .values(first_response_due=bindparam("first"),
+                                            resolution_due=bindparam("resolution")), changed[start:start + 1000])
+                self.store.writes += 1
+        return len(changed)
+
     async def escalate(self, now: float | None = None) -> list[sla.Escalated]:
         """The SLA pass at `now` (default: the store's clock): each open ticket (new, open;
         pending ones have their clock stopped) gets its SLA state (sla.state, its queue's

@@ -48,7 +48,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
 def path_id(value: str, what: str) -> int:
     """A path id (`12` or `#12`) as an integer. Errors: NotFound `unknown-<what>` for anything else."""
     text = value.removeprefix("#")
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) <= MAX_ID:
+    # At most 10 digits before int(): Python refuses to convert 4,300 digits and more (a 500).
+    if not (text.isascii() and text.isdigit() and len(text) <= 10) or not 0 < int(text) <= MAX_ID:
         raise NotFound(f"unknown-{what}", f"no {what} #{value.removeprefix('#')[:20]}")
     return int(text)
 

@@ -272,6 +272,7 @@ def test_calendars_queues_and_sla_are_read() -> None:
     ("at_risk_percent: 25", "at_risk_percent: 0", "bad-value", "sla.at_risk_percent"),
     ("email/high:", "fax/high:", "bad-value", "sla.targets.fax/high"),
     ("{first_response: 30,", "{first_response: 0,", "bad-value", "sla.targets.email/high.first_response"),
+    ("{first_response: 30,", "{first_response: 300,", "bad-value", "sla.targets.email/high.first_response"),
     ("{when: at_risk,", "{when: late,", "bad-value", "sla.escalation.0.when"),
     ("channels: [email]", "channels: [fax]", "bad-value", "sla.escalation.0.channels.0"),
     ("priorities: [high, urgent]", "priorities: [high, top]", "bad-value", "sla.escalation.1.priorities.1"),
@@ -519,6 +520,8 @@ async def test_a_live_reload_brings_new_calendars_and_targets(tmp_path: Any) -> 
         parts = app_mod.build(config, ami=FakeAmi([]), clock=lambda: 1000.0, tickets=core)
         feature = parts.feature(TicketsFeature)
         assert feature is not None
+        before, _ = await core.messages.inbound("sms", "+14155550100", "hello", queue="support")
+        assert before["ticket_id"] is not None
         edited = CONFIG.replace("support: {{strategy: ringall}}", "support: {{strategy: ringall, calendar: office}}")
         edited += "calendars:\n  office: {{timezone: Europe/Paris, weekly: {{mon-fri: '09:00-17:00'}}}}\n"
         edited += "sla:\n  targets: {{normal: {{first_response: 5, resolution: 50}}}}\n"
@@ -527,6 +530,10 @@ async def test_a_live_reload_brings_new_calendars_and_targets(tmp_path: Any) -> 
         await feature.apply_config()
         policy = core.store.policy.sla
         assert policy.schedule("support") == OFFICE and policy.targets["normal"] == SlaTarget(5, 50)
+        # A ticket written before the edit is measured against due times of its new calendar.
+        ticket = await core.tickets.get(before["ticket_id"])
+        assert (ticket["first_response_due"], ticket["resolution_due"]) == \
+            policy.due("sms", "normal", ticket["created_at"], "support", 0.0)
     finally:
         await core.close()
 
