@@ -97,6 +97,14 @@ async def test_one_release_at_a_time_and_hostile_ids_make_no_path(intake: MailIn
                                          return_exceptions=True)
     assert isinstance(first, dict) and first["released"] is True
     assert isinstance(second, Conflict) and second.error_id == "quarantine-busy"
+    # A delete and a release at once: one of them, and nothing left behind (no orphan note).
+    await intake.take(KLINGON)
+    (broken,) = intake.quarantine()
+    done = await asyncio.gather(intake.delete(broken["id"], actor="a"), intake.release(broken["id"], actor="b"),
+                                return_exceptions=True)
+    assert isinstance(done[0], dict) and done[0]["deleted"] is True
+    assert isinstance(done[1], Conflict) and done[1].error_id == "quarantine-busy"
+    assert intake.quarantine() == [] and list(intake.quarantine_dir.iterdir()) == []
     secret = tmp_path / "secrets.yaml"
     secret.write_text("api_token: x\n")
     (intake.quarantine_dir / "secrets.eml").write_text("not one of ours")

@@ -220,6 +220,13 @@ async def test_who_may_see_and_take_what(site: Site) -> None:
     assert status == 404 and body["error_id"] == "unknown-ticket"
     status, body = await bob.post("/api/inbox/999999/accept")
     assert status == 404 and body["error_id"] == "unknown-ticket"
+    status, body = await bob.post("/api/inbox/" + "9" * 5000 + "/accept")  # int() refuses 4,300 digits
+    assert status == 404 and body["error_id"] == "unknown-ticket"
+    # A message that would reorder what the agent reads (a bidirectional override) is stored without it.
+    tricky = await site.sms("+14155550009", "pay \u202eevil\u202c now")
+    store = site.parts.store
+    assert store is not None
+    assert (await store.work.item(tricky)).preview == "pay evil now"
     status, body = await bob.post(f"/api/inbox/{billing_ticket}/assign", {"agent": "agent2"})
     assert status == 403  # assigning is a supervisor's
     # agent3 is in billing: they take it with "next".

@@ -54,7 +54,7 @@ class MailIntake:
         self.html_dir = runtime_dir / "email-html"
         self.max_attachment_bytes = max_attachment_bytes
         self.received = self.quarantined = 0
-        self._releasing: set[str] = set()  # ids being released now (a second release or a delete waits)
+        self._releasing: set[str] = set()  # ids being released or deleted now (the other one gets 409)
         self.problem = ""  # e.g. the SMTP port could not be opened
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's
@@ -208,7 +208,7 @@ class MailIntake:
         `quarantine-busy` (a release of the same message is running)."""
         path = self._kept(message_id)
         if message_id in self._releasing:
-            raise Conflict("quarantine-busy", f"message {message_id} is being released already")
+            raise Conflict("quarantine-busy", f"message {message_id} is being released or deleted already")
         self._releasing.add(message_id)
         try:
             raw = await asyncio.to_thread(path.read_bytes)
@@ -233,7 +233,11 @@ class MailIntake:
         self._kept(message_id)
         if message_id in self._releasing:
             raise Conflict("quarantine-busy", f"message {message_id} is being released: delete it after")
-        await asyncio.to_thread(self._remove, message_id)
+        self._releasing.add(message_id)  # a release that starts now waits its turn (409), never writes a note after
+        try:
+            await asyncio.to_thread(self._remove, message_id)
+        finally:
+            self._releasing.discard(message_id)
         log.warning("email %s deleted from quarantine by %s", message_id, actor)
         return {"id": message_id, "deleted": True}
 
