@@ -55,7 +55,9 @@ class Ticket(Base):
     __tablename__ = "tickets"
     __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),
                       Index("ix_tickets_assignee_status", "assignee", "status"),
-                      Index("ix_tickets_queue_status", "queue", "status"))
+                      Index("ix_tickets_queue_status", "queue", "status"),
+                      # Newest activity first (lists, the search's walk through tickets: tickets/search.py).
+                      Index("ix_tickets_updated", "updated_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))

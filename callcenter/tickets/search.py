@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Sequence, Unpack
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, delete, func, insert, literal_column, or_, select, \
-    table, update
+from sqlalchemy import ColumnElement, ScalarSelect, Select, and_, bindparam, column, delete, func, insert, literal, \
+    literal_column, or_, select, table, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.expression import cast
@@ -35,6 +35,13 @@ from callcenter.tickets.store import Store
 KINDS = ("number", "phone", "email", "name", "text")  # what matched, strongest first
 SLA_STATES = ("at_risk", "breached")
 MAX_LIMIT = 200
+# Words held by this many messages or more are looked for ticket by ticket, newest first, rather
+# than by listing their messages (which costs about 2 µs each: bench/search.py); at most WALK
+# tickets, a PAGE at a time.
+WIDE = 10_000
+MANY = 500  # customers' ids sent back as a list, at most (more: the names are looked for again)
+WALK = 20_000
+PAGE = 1_000
 
 # SQLite's FTS5 index of search_docs (migration 0010; no model maps a virtual table).
 _fts = table("search_fts", column("rowid"))
@@ -72,6 +79,14 @@ async def moved(s: AsyncSession, from_ticket: int, to_ticket: int) -> None:
     entries."""
     await s.execute(update(SearchDoc).where(SearchDoc.ticket_id == from_ticket).values(ticket_id=to_ticket)
                     .execution_options(synchronize_session=False))
+
+
+class _Found(NamedTuple):
+    """A ticket found by its words (as a row of the sorted query is)."""
+
+    Ticket: Ticket
+    name: str
+    hit: int
 
 
 @dataclass(frozen=True)
@@ -149,46 +164,125 @@ class Search:
         return out
 
     async def _matches(self, s: AsyncSession, wanted: terms_.Query, where: list[ColumnElement[bool]],
-                       limit: int) -> list[tuple[str, Sequence[Any]]]:
-        """For each kind the query can be: the newest `limit` tickets it matches (rows of Ticket,
-        the customer's `name`, and for text the newest matching interaction `hit`)."""
-        def newest(query: Select[Unpack[tuple[Any, ...]]]) -> Select[Unpack[tuple[Any, ...]]]:
-            return (query.join(Customer, Customer.id == Ticket.customer_id).where(*where)
-                    .order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit))
+                       limit: int) -> list[tuple[str, Sequence[_Found]]]:
+        """For each kind the query can be: the newest `limit` tickets it matches (the `Ticket`,
+        the customer's `name`, and for text the newest matching interaction `hit`).
 
-        out: list[tuple[str, Sequence[Any]]] = []
-        base = select(Ticket, Customer.name)
+        Each kind lists its candidates through an index (the customers with that phone, the
+        messages with those words, ...) and the newest of them are picked here; when there would
+        be too many (WIDE: a common word, a name's frequent letters), the tickets are walked
+        newest first instead, each page checked. The plan is chosen here rather than by the
+        database's planner: with an index on activity, SQLite's would walk every ticket for a
+        word nobody wrote."""
+        out: list[tuple[str, Sequence[_Found]]] = []
+        candidates = select(Ticket, Customer.name, literal(0).label("hit")).join(
+            Customer, Customer.id == Ticket.customer_id).where(*where)
         if wanted.number is not None:
-            out.append(("number", (await s.execute(newest(base.where(Ticket.id == wanted.number)))).all()))
+            out.append(("number", await self._newest(s, candidates.where(Ticket.id == wanted.number), limit)))
         for kind, value in (("phone", wanted.phone), ("email", wanted.email)):
             if value is not None:
-                owner = select(CustomerIdentity.customer_id).where(CustomerIdentity.kind == kind,
-                                                                   CustomerIdentity.value == value)
-                out.append((kind, (await s.execute(newest(base.where(
-                    Ticket.customer_id.in_(owner.scalar_subquery()))))).all()))
+                owners = (await s.execute(select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.kind == kind, CustomerIdentity.value == value))).scalars().all()
+                if owners:
+                    out.append((kind, await self._newest(s, candidates.where(Ticket.customer_id.in_(owners)), limit)))
         if wanted.name is not None:
-            # icontains escapes % and _ (autoescape): the name is matched as typed, never as a pattern.
-            out.append(("name", (await s.execute(newest(base.where(
-                Customer.name.icontains(wanted.name, autoescape=True))))).all()))
+            # The name as typed, never a pattern: `autoescape` escapes % and _. SQLite's LIKE ignores
+            # ASCII case already (and its lower() knows no other: icontains would only cost a
+            # third more); PostgreSQL's lower() knows every script's.
+            named = Customer.name.contains(wanted.name, autoescape=True) if self.store.sqlite else \
+                Customer.name.icontains(wanted.name, autoescape=True)
+            owners = (await s.execute(select(Customer.id).where(named).limit(WIDE))).scalars().all()
+            if len(owners) < WIDE:
+                # A few customers are named; many (a surname) are looked for again rather than sent back.
+                of_named = Ticket.customer_id.in_(owners if len(owners) <= MANY else select(Customer.id).where(named))
+                if owners:
+                    out.append(("name", await self._newest(s, candidates.where(of_named), limit)))
+            else:
+                check = select(literal(0)).where(Customer.id == Ticket.customer_id, named).scalar_subquery()
+                out.append(("name", await self._walk(s, check, where, limit)))
         if wanted.words:
-            hits = self._hits(wanted.words).subquery()
-            query = select(Ticket, Customer.name, hits.c.hit).join(hits, hits.c.ticket_id == Ticket.id)
-            out.append(("text", (await s.execute(newest(query))).all()))
+            if await self._count(s, self._matching(wanted.words)) < WIDE:
+                hits = self._hits(wanted.words).subquery()
+                out.append(("text", await self._newest(s, select(Ticket, Customer.name, hits.c.hit).join(
+                    hits, hits.c.ticket_id == Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
+                    .where(*where), limit)))
+            else:
+                check = select(func.max(SearchDoc.interaction_id)).where(
+                    SearchDoc.ticket_id == Ticket.id, self._holds(wanted.words)).scalar_subquery()
+                out.append(("text", await self._walk(s, check, where, limit)))
         return out
 
-    def _hits(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
-        """(ticket_id, hit: its newest interaction holding every one of `words`) per ticket."""
-        query = select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id).label("hit"))
+    async def _newest(self, s: AsyncSession, candidates: Select[Unpack[tuple[Any, ...]]], limit: int) -> list[_Found]:
+        """The newest `limit` of `candidates` (rows of a Ticket, its customer's name and a hit:
+        fewer than WIDE, filters applied)."""
+        # Sorted on expressions, not the columns: SQLite's planner would otherwise answer the ORDER
+        # BY by walking the index on activity and look for each ticket among the candidates (all
+        # 200,000 of them for a word nobody wrote); this way it starts from the candidates.
+        ordered = candidates.order_by((Ticket.updated_at + 0).desc(), (Ticket.id + 0).desc()).limit(limit)
+        return [_Found(row[0], row[1], int(row[2] or 0)) for row in await s.execute(ordered)]
+
+    async def _rows(self, s: AsyncSession, found: dict[int, int]) -> list[_Found]:
+        """The tickets of `found` ({ticket id: hit}, in order) with their customers' names."""
+        if not found:
+            return []
+        rows = {row.Ticket.id: row for row in await s.execute(
+            select(Ticket, Customer.name).join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.id.in_(list(found))))}
+        return [_Found(rows[tid].Ticket, rows[tid].name, hit) for tid, hit in found.items() if tid in rows]
+
+    async def _walk(self, s: AsyncSession, check: ScalarSelect[Any], where: list[ColumnElement[bool]],
+                    limit: int) -> list[_Found]:
+        """The newest `limit` tickets (of those `where` lets through) for which `check` (a
+        subquery on the ticket's row) is not NULL, walking the tickets newest first, a PAGE at a
+        time: for words (or names) so common that listing what holds them would cost more. At
+        most WALK tickets are walked: common words that none of the WALK newest tickets of these
+        filters hold are not looked for further (the search is too broad to list anyway)."""
+        found: dict[int, int] = {}
+        after: tuple[float, int] | None = None
+        for _ in range(0, WALK, PAGE):
+            query = select(Ticket.id, Ticket.updated_at, check.label("hit")).where(*where)
+            if after is not None:
+                query = query.where(tuple_(Ticket.updated_at, Ticket.id) < tuple_(*after))
+            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(PAGE))).all()
+            for row in page:
+                if row.hit is not None:
+                    found[row.id] = int(row.hit)
+                    if len(found) == limit:
+                        return await self._rows(s, found)
+            if len(page) < PAGE:
+                break
+            after = (page[-1].updated_at, page[-1].id)
+        return await self._rows(s, found)
+
+    def _matching(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
+        """The interactions (ids) that hold every one of `words`, through the index."""
         if self.store.sqlite:
             # Each term quoted: FTS5's query syntax (AND, OR, NEAR, *, ^, column filters) is never
             # what an agent typed; a term holds only letters and digits, so no quote to double.
             match = " ".join(f'"{w}"' for w in words)
-            query = (query.join(_fts, literal_column("search_fts.rowid") == SearchDoc.interaction_id)
-                     .where(literal_column("search_fts").op("MATCH")(bindparam("match", match, type_=Text()))))
-        else:
-            query = query.where(SearchDoc.terms.op("@>")(cast(bindparam("words", list(words), type_=ARRAY(Text())),
-                                                              ARRAY(Text()))))
-        return query.group_by(SearchDoc.ticket_id)
+            return select(literal_column("search_fts.rowid").label("interaction_id")).select_from(_fts).where(
+                literal_column("search_fts").op("MATCH")(bindparam("match", match, type_=Text())))
+        return select(SearchDoc.interaction_id).where(self._holds(words))
+
+    def _holds(self, words: Sequence[str]) -> ColumnElement[bool]:
+        """An entry (SearchDoc) holds every one of `words` (checked on the row: PostgreSQL's GIN
+        index answers it for the whole table too)."""
+        if self.store.sqlite:  # the terms are joined by single spaces (index())
+            padded: ColumnElement[str] = literal_column("' '") + SearchDoc.terms + literal_column("' '")
+            return and_(*(func.instr(padded, bindparam(f"w{n}", f" {w} ", type_=Text())) > 0
+                          for n, w in enumerate(words)))
+        return SearchDoc.terms.op("@>")(cast(bindparam("words", list(words), type_=ARRAY(Text())), ARRAY(Text())))
+
+    def _hits(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
+        """(ticket_id, hit: its newest interaction holding every one of `words`) per ticket."""
+        matching = self._matching(words).subquery()
+        return (select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id).label("hit"))
+                .join(matching, matching.c.interaction_id == SearchDoc.interaction_id)
+                .group_by(SearchDoc.ticket_id))
+
+    async def _count(self, s: AsyncSession, rows: Select[Unpack[tuple[Any, ...]]]) -> int:
+        """How many rows `rows` gives, counted up to WIDE."""
+        return int((await s.execute(select(func.count()).select_from(rows.limit(WIDE).subquery()))).scalar_one())
 
 
 def _checked(visible_queues: set[str] | frozenset[str] | None, agent: str | None, status: str | None,

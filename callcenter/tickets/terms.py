@@ -65,9 +65,11 @@ def terms(text: str, limit: int = MAX_INDEXED) -> list[str]:
         if _HAN.search(run) is None:
             pieces = [run]
         else:
-            # jieba yields punctuation and spaces too (none here: the run is letters and digits),
-            # and splits a mixed run (`iphone15手机` → iphone15, 手机).
-            pieces = [w for piece in jieba.cut_for_search(run) for w in _WORD.findall(piece)]
+            # jieba splits a mixed run too (`iphone15手机` → iphone15, 手机). Its dictionary only
+            # (HMM off): a word it does not know is cut into the same characters wherever it
+            # stands, in a message as in a query (the HMM guesses new words from their context,
+            # so a name could be one word in the query and two in the text), and it costs 40 % less.
+            pieces = [w for piece in jieba.cut_for_search(run, HMM=False) for w in _WORD.findall(piece)]
         for piece in pieces:
             if len(piece) <= MAX_TERM:
                 seen.setdefault(piece, None)

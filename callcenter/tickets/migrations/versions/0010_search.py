@@ -1,5 +1,6 @@
 """search: the terms of every interaction's subject and body (tickets/terms.py), indexed for the
-agents' search (tickets/search.py): SQLite FTS5, PostgreSQL GIN; existing texts indexed
+agents' search (tickets/search.py): SQLite FTS5, PostgreSQL GIN; existing texts indexed; tickets
+by activity
 
 Revision ID: 0010
 Revises: 0009
@@ -30,6 +31,7 @@ def upgrade() -> None:
                     sa.Column('ticket_id', sa.Integer(), sa.ForeignKey('tickets.id'), nullable=False),
                     sa.Column('terms', sa.Text() if sqlite else ARRAY(sa.Text()), nullable=False))
     op.create_index('ix_search_docs_ticket_id', 'search_docs', ['ticket_id'])
+    op.create_index('ix_tickets_updated', 'tickets', ['updated_at'])
     if sqlite:
         # The terms are ours, already folded and split (tickets/terms.py): the tokenizer only has to
         # cut at the spaces. `ascii` does exactly that (any non-ASCII character is part of a word),
@@ -72,5 +74,6 @@ def downgrade() -> None:
         op.execute("DROP TABLE search_fts")
     else:
         op.drop_index('ix_search_docs_terms', 'search_docs')
+    op.drop_index('ix_tickets_updated', 'tickets')
     op.drop_index('ix_search_docs_ticket_id', 'search_docs')
     op.drop_table('search_docs')
