@@ -5,8 +5,13 @@ English and Chinese (tickets/terms.py says what a word is and what a query can b
 The words are found through an index, kept in the transaction of every writer of an interaction's
 text (messages.py, chat_messages.py, chats.py, jobs.py; retention.py removes them): one
 `search_docs` row per interaction with text (its ticket, its terms). SQLite indexes the terms with
-FTS5, PostgreSQL with a GIN index on a text[] (migration 0010). A search costs about as much as
-the messages it matches (their tickets are sorted by activity): measured by bench/search.py.
+FTS5, PostgreSQL with a GIN index on a text[] (migration 0010).
+
+What a search costs (bench/search.py: 1 M interactions, 100 k customers): a number, a phone or an
+email a few milliseconds (unique indexes); a name one pass over the customers' names (a substring
+has no index); words the messages that hold them (listed through the index, about 2-5 µs each),
+or, for words so common that listing them would cost more, a walk through the tickets newest
+first that stops at the `limit`th one holding them.
 
 Errors: Refused `bad-query`, `bad-filter`; TicketValueError `bad-status`.
 """
@@ -35,13 +40,14 @@ from callcenter.tickets.store import Store
 KINDS = ("number", "phone", "email", "name", "text")  # what matched, strongest first
 SLA_STATES = ("at_risk", "breached")
 MAX_LIMIT = 200
-# Words held by this many messages or more are looked for ticket by ticket, newest first, rather
-# than by listing their messages (which costs about 2 µs each: bench/search.py); at most WALK
-# tickets, a PAGE at a time.
+# Words held by WIDE messages or more (names of WIDE customers or more) are looked for ticket by
+# ticket, newest first, rather than by listing what holds them: at 10,000 messages listing costs
+# about 50 ms on SQLite, and a word that common is in a ticket of a page (bench/search.py). At
+# most WALK tickets are walked, a PAGE at a time.
 WIDE = 10_000
-MANY = 500  # customers' ids sent back as a list, at most (more: the names are looked for again)
 WALK = 20_000
 PAGE = 1_000
+MANY = 500  # customers' ids sent back as a list, at most (more: the names are looked for again)
 
 # SQLite's FTS5 index of search_docs (migration 0010; no model maps a virtual table).
 _fts = table("search_fts", column("rowid"))
@@ -82,7 +88,8 @@ async def moved(s: AsyncSession, from_ticket: int, to_ticket: int) -> None:
 
 
 class _Found(NamedTuple):
-    """A ticket found by its words (as a row of the sorted query is)."""
+    """A ticket found: its row, its customer's name, for words the newest interaction holding
+    them (else 0)."""
 
     Ticket: Ticket
     name: str
@@ -120,8 +127,9 @@ class _Filters:
 class Search:
     """The search of one store's tickets."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, store: Store, *, wide: int = WIDE, walk: int = WALK, page: int = PAGE) -> None:
+        """`wide`, `walk`, `page`: see WIDE (the tests make them small, to walk a small store)."""
+        self.store, self.wide, self.walk, self.page = store, wide, walk, page
 
     async def tickets(self, text: str, *, visible_queues: set[str] | frozenset[str] | None, agent: str | None,
                       status: str | None = None, channel: str | None = None, queue: str | None = None,
@@ -144,7 +152,7 @@ class Search:
         if not 1 <= limit <= MAX_LIMIT:
             raise Refused("bad-filter", f"limit {limit}: 1 to {MAX_LIMIT}")
         where = filters.where()
-        found: dict[int, tuple[str, Any]] = {}  # ticket id → (kind, row), strongest kind kept
+        found: dict[int, tuple[str, _Found]] = {}  # ticket id → (kind, row), strongest kind kept
         async with self.store.session() as s:
             for kind, rows in await self._matches(s, wanted, where, limit):
                 for row in rows:
@@ -191,8 +199,8 @@ class Search:
             # third more); PostgreSQL's lower() knows every script's.
             named = Customer.name.contains(wanted.name, autoescape=True) if self.store.sqlite else \
                 Customer.name.icontains(wanted.name, autoescape=True)
-            owners = (await s.execute(select(Customer.id).where(named).limit(WIDE))).scalars().all()
-            if len(owners) < WIDE:
+            owners = (await s.execute(select(Customer.id).where(named).limit(self.wide))).scalars().all()
+            if len(owners) < self.wide:
                 # A few customers are named; many (a surname) are looked for again rather than sent back.
                 of_named = Ticket.customer_id.in_(owners if len(owners) <= MANY else select(Customer.id).where(named))
                 if owners:
@@ -201,7 +209,7 @@ class Search:
                 check = select(literal(0)).where(Customer.id == Ticket.customer_id, named).scalar_subquery()
                 out.append(("name", await self._walk(s, check, where, limit)))
         if wanted.words:
-            if await self._count(s, self._matching(wanted.words)) < WIDE:
+            if await self._count(s, self._matching(wanted.words)) < self.wide:
                 hits = self._hits(wanted.words).subquery()
                 out.append(("text", await self._newest(s, select(Ticket, Customer.name, hits.c.hit).join(
                     hits, hits.c.ticket_id == Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
@@ -239,17 +247,17 @@ class Search:
         filters hold are not looked for further (the search is too broad to list anyway)."""
         found: dict[int, int] = {}
         after: tuple[float, int] | None = None
-        for _ in range(0, WALK, PAGE):
+        for _ in range(0, self.walk, self.page):
             query = select(Ticket.id, Ticket.updated_at, check.label("hit")).where(*where)
             if after is not None:
                 query = query.where(tuple_(Ticket.updated_at, Ticket.id) < tuple_(*after))
-            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(PAGE))).all()
+            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(self.page))).all()
             for row in page:
                 if row.hit is not None:
                     found[row.id] = int(row.hit)
                     if len(found) == limit:
                         return await self._rows(s, found)
-            if len(page) < PAGE:
+            if len(page) < self.page:
                 break
             after = (page[-1].updated_at, page[-1].id)
         return await self._rows(s, found)
@@ -281,8 +289,8 @@ class Search:
                 .group_by(SearchDoc.ticket_id))
 
     async def _count(self, s: AsyncSession, rows: Select[Unpack[tuple[Any, ...]]]) -> int:
-        """How many rows `rows` gives, counted up to WIDE."""
-        return int((await s.execute(select(func.count()).select_from(rows.limit(WIDE).subquery()))).scalar_one())
+        """How many rows `rows` gives, counted up to `wide`."""
+        return int((await s.execute(select(func.count()).select_from(rows.limit(self.wide).subquery()))).scalar_one())
 
 
 def _checked(visible_queues: set[str] | frozenset[str] | None, agent: str | None, status: str | None,

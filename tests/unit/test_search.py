@@ -174,6 +174,25 @@ async def test_filters_narrow_a_search(store: TicketCore) -> None:
         assert refused.value.error_id == error, bad
 
 
+async def test_common_words_and_names_walk_the_tickets_to_the_same_results(store: TicketCore) -> None:
+    from callcenter.tickets.search import Search
+
+    rows = []
+    for i in range(12):
+        await store.customers.create(f"Common Name {i}" if i % 2 else f"王{i}", [("phone", f"41555570{i:02d}")])
+        rows.append(await sms(store, f"41555570{i:02d}", "the parcel 包裹" if i % 3 else "the invoice 发票"))
+        await sql(store, "UPDATE tickets SET queue = :q, status = :s WHERE id = :id",
+                  q=("support", "billing")[i % 2], s=("open", "pending")[i % 4 == 0], id=rows[-1]["ticket_id"])
+    walking = Search(store.store, wide=2, walk=1000, page=3)  # every word and name here is "common"
+    for text, filters in (("the", {}), ("parcel", {"limit": 5}), ("包裹", {"status": "open"}), ("common", {}),
+                          ("王", {"queue": "support"}), ("invoice", {"visible_queues": {"billing"}, "agent": "ada"}),
+                          ("nothing", {}), ("the parcel", {"limit": 3, "status": "open"})):
+        filters = {"visible_queues": None, "agent": None, **filters}
+        listed, walked = await store.search.tickets(text, **filters), await walking.tickets(text, **filters)
+        assert listed == walked and (listed or text == "nothing"), text
+    assert len(await Search(store.store, wide=2, walk=3, page=3).tickets("the", visible_queues=None, agent=None)) == 3
+
+
 # -- the index kept by every writer ------------------------------------------------------------------
 
 
