@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.search                         # SQLite: 100k customers, 1M interactions
     .venv/bin/python -m bench.search --store postgresql      # the same on a private PostgreSQL
     .venv/bin/python -m bench.search --customers 10000 --interactions 100000 --searches 50
+    .venv/bin/python -m bench.search --url URL                # a store of your own: filled if empty
 
 Run from the repository root (PostgreSQL: as root or a user that may run initdb; a private server
 from tests/support/pgcluster.py on 127.0.0.1, port CALLCENTER_TEST_PORT_BASE + 632, removed at
@@ -98,7 +99,8 @@ FILLER_EN = [
     "I attach a photo.", "Nobody answered the chat yesterday.", "I hope you can help me.", "This is urgent for me.",
 ]
 TOPICS_ZH = [
-    "我的快递三天了还没有更新，请帮忙看看。", "我想查询一下物流状态。", "我上周买的{product}想申请退款。", "收到的{product}屏幕是碎的，怎么处理？",
+    "我的快递三天了还没有更新，请帮忙看看。", "我想查询一下物流状态。", "我上周买的{product}想申请退款。",
+    "收到的{product}屏幕是碎的，怎么处理？",
     "麻烦开一张订单{order}的发票。", "我的信用卡被重复扣款了。", "登录不了，重置密码的邮件一直收不到。",
     "请从下个月开始取消我的订阅。", "快递送到了{city}的错误地址。", "{product}什么时候有货？",
     "我需要把收货地址改成{city}。", "账号因为多次输错密码被锁定了。", "快递员说家里没人，但是我一整天都在家。",
@@ -344,11 +346,16 @@ async def main() -> None:
     parser.add_argument("--interactions", type=int, default=1_000_000)
     parser.add_argument("--searches", type=int, default=100, help="searches of each kind")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes making the texts")
-    parser.add_argument("--keep", type=Path, metavar="FILE", help="SQLite: fill this file if it does not exist, "
-                        "else measure the store it holds (filled by an earlier run with the same sizes)")
+    parser.add_argument("--url", help="a store of your own (sqlite+aiosqlite:///FILE or postgresql+asyncpg://...): "
+                        "filled if it holds no customer, else measured as it is (filled by an earlier run, same sizes)")
     args = parser.parse_args()
-    if args.keep is not None and args.store == "sqlite":
-        await run(f"sqlite+aiosqlite:///{args.keep.resolve()}", "SQLite", args, filled=args.keep.exists())
+    if args.url:
+        await asyncio.to_thread(db.upgrade, args.url)
+        core = TicketCore.build(args.url)
+        async with core.store.session() as s:
+            filled = (await s.execute(text("SELECT count(*) FROM customers"))).scalar_one() > 0
+        await core.close()
+        await run(args.url, "SQLite" if args.url.startswith("sqlite") else "PostgreSQL", args, filled=filled)
         return
     with tempfile.TemporaryDirectory(prefix="callcenter-bench-") as tmp:
         if args.store == "sqlite":

@@ -41,13 +41,14 @@ KINDS = ("number", "phone", "email", "name", "text")  # what matched, strongest 
 SLA_STATES = ("at_risk", "breached")
 MAX_LIMIT = 200
 # Words held by WIDE messages or more (names of WIDE customers or more) are looked for ticket by
-# ticket, newest first, rather than by listing what holds them: at 10,000 messages listing costs
-# about 50 ms on SQLite, and a word that common is in a ticket of a page (bench/search.py). At
-# most WALK tickets are walked, a PAGE at a time.
-WIDE = 10_000
+# ticket, newest first, rather than by listing what holds them. Either way a search reads about
+# as many entries: listing reads the word's messages (df of them); walking reads tickets until
+# `limit` of them hold it, about limit × (messages / df) entries. The two meet near
+# sqrt(limit × messages), 5,000 for 50 of 500,000 texts (bench/search.py). At most WALK tickets
+# are walked, in pages growing to PAGE.
+WIDE = 5_000
 WALK = 20_000
 PAGE = 1_000
-MANY = 500  # customers' ids sent back as a list, at most (more: the names are looked for again)
 
 # SQLite's FTS5 index of search_docs (migration 0010; no model maps a virtual table).
 _fts = table("search_fts", column("rowid"))
@@ -201,33 +202,36 @@ class Search:
                 Customer.name.icontains(wanted.name, autoescape=True)
             owners = (await s.execute(select(Customer.id).where(named).limit(self.wide))).scalars().all()
             if len(owners) < self.wide:
-                # A few customers are named; many (a surname) are looked for again rather than sent back.
-                of_named = Ticket.customer_id.in_(owners if len(owners) <= MANY else select(Customer.id).where(named))
                 if owners:
-                    out.append(("name", await self._newest(s, candidates.where(of_named), limit)))
+                    out.append(("name", await self._newest(s, candidates.where(Ticket.customer_id.in_(owners)), limit)))
             else:
                 check = select(literal(0)).where(Customer.id == Ticket.customer_id, named).scalar_subquery()
                 out.append(("name", await self._walk(s, check, where, limit)))
         if wanted.words:
-            if await self._count(s, self._matching(wanted.words)) < self.wide:
-                hits = self._hits(wanted.words).subquery()
-                out.append(("text", await self._newest(s, select(Ticket, Customer.name, hits.c.hit).join(
-                    hits, hits.c.ticket_id == Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
-                    .where(*where), limit)))
+            matching = (await s.execute(self._matching(wanted.words).limit(self.wide))).all()
+            if len(matching) < self.wide:
+                hits: dict[int, int] = {}  # ticket id → its newest interaction holding the words
+                for ticket_id, interaction_id in matching:
+                    hits[ticket_id] = max(interaction_id, hits.get(ticket_id, 0))
+                if hits:
+                    out.append(("text", await self._newest(s, candidates.where(Ticket.id.in_(list(hits))), limit,
+                                                           hits)))
             else:
                 check = select(func.max(SearchDoc.interaction_id)).where(
                     SearchDoc.ticket_id == Ticket.id, self._holds(wanted.words)).scalar_subquery()
                 out.append(("text", await self._walk(s, check, where, limit)))
         return out
 
-    async def _newest(self, s: AsyncSession, candidates: Select[Unpack[tuple[Any, ...]]], limit: int) -> list[_Found]:
+    async def _newest(self, s: AsyncSession, candidates: Select[Unpack[tuple[Any, ...]]], limit: int,
+                      hits: dict[int, int] | None = None) -> list[_Found]:
         """The newest `limit` of `candidates` (rows of a Ticket, its customer's name and a hit:
-        fewer than WIDE, filters applied)."""
+        fewer than WIDE, filters applied); `hits` {ticket id: interaction} replace their hits."""
         # Sorted on expressions, not the columns: SQLite's planner would otherwise answer the ORDER
         # BY by walking the index on activity and look for each ticket among the candidates (all
         # 200,000 of them for a word nobody wrote); this way it starts from the candidates.
         ordered = candidates.order_by((Ticket.updated_at + 0).desc(), (Ticket.id + 0).desc()).limit(limit)
-        return [_Found(row[0], row[1], int(row[2] or 0)) for row in await s.execute(ordered)]
+        return [_Found(row[0], row[1], (hits or {}).get(row[0].id, int(row[2] or 0)))
+                for row in await s.execute(ordered)]
 
     async def _rows(self, s: AsyncSession, found: dict[int, int]) -> list[_Found]:
         """The tickets of `found` ({ticket id: hit}, in order) with their customers' names."""
@@ -247,30 +251,34 @@ class Search:
         filters hold are not looked for further (the search is too broad to list anyway)."""
         found: dict[int, int] = {}
         after: tuple[float, int] | None = None
-        for _ in range(0, self.walk, self.page):
+        walked, size = 0, min(self.page, 2 * limit)  # the check runs on every ticket of a page: small ones first
+        while walked < self.walk:
             query = select(Ticket.id, Ticket.updated_at, check.label("hit")).where(*where)
             if after is not None:
                 query = query.where(tuple_(Ticket.updated_at, Ticket.id) < tuple_(*after))
-            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(self.page))).all()
+            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(size))).all()
             for row in page:
                 if row.hit is not None:
                     found[row.id] = int(row.hit)
                     if len(found) == limit:
                         return await self._rows(s, found)
-            if len(page) < self.page:
+            if len(page) < size:
                 break
+            walked, size = walked + size, min(self.page, size * 4)
             after = (page[-1].updated_at, page[-1].id)
         return await self._rows(s, found)
 
     def _matching(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
-        """The interactions (ids) that hold every one of `words`, through the index."""
+        """(ticket_id, interaction_id) of the entries that hold every one of `words`, through the
+        index."""
+        query = select(SearchDoc.ticket_id, SearchDoc.interaction_id)
         if self.store.sqlite:
             # Each term quoted: FTS5's query syntax (AND, OR, NEAR, *, ^, column filters) is never
             # what an agent typed; a term holds only letters and digits, so no quote to double.
             match = " ".join(f'"{w}"' for w in words)
-            return select(literal_column("search_fts.rowid").label("interaction_id")).select_from(_fts).where(
+            return query.join(_fts, literal_column("search_fts.rowid") == SearchDoc.interaction_id).where(
                 literal_column("search_fts").op("MATCH")(bindparam("match", match, type_=Text())))
-        return select(SearchDoc.interaction_id).where(self._holds(words))
+        return query.where(self._holds(words))
 
     def _holds(self, words: Sequence[str]) -> ColumnElement[bool]:
         """An entry (SearchDoc) holds every one of `words` (checked on the row: PostgreSQL's GIN
@@ -280,17 +288,6 @@ class Search:
             return and_(*(func.instr(padded, bindparam(f"w{n}", f" {w} ", type_=Text())) > 0
                           for n, w in enumerate(words)))
         return SearchDoc.terms.op("@>")(cast(bindparam("words", list(words), type_=ARRAY(Text())), ARRAY(Text())))
-
-    def _hits(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
-        """(ticket_id, hit: its newest interaction holding every one of `words`) per ticket."""
-        matching = self._matching(words).subquery()
-        return (select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id).label("hit"))
-                .join(matching, matching.c.interaction_id == SearchDoc.interaction_id)
-                .group_by(SearchDoc.ticket_id))
-
-    async def _count(self, s: AsyncSession, rows: Select[Unpack[tuple[Any, ...]]]) -> int:
-        """How many rows `rows` gives, counted up to `wide`."""
-        return int((await s.execute(select(func.count()).select_from(rows.limit(self.wide).subquery()))).scalar_one())
 
 
 def _checked(visible_queues: set[str] | frozenset[str] | None, agent: str | None, status: str | None,

@@ -60,19 +60,30 @@ def terms(text: str, limit: int = MAX_INDEXED) -> list[str]:
     left out."""
     folded = unicodedata.normalize("NFKC", text[:limit]).casefold()
     seen: dict[str, None] = {}
-    for match in _WORD.finditer(folded):
-        run = match.group()
-        if _HAN.search(run) is None:
-            pieces = [run]
-        else:
-            # jieba splits a mixed run too (`iphone15手机` → iphone15, 手机). Its dictionary only
-            # (HMM off): a word it does not know is cut into the same characters wherever it
-            # stands, in a message as in a query (the HMM guesses new words from their context,
-            # so a name could be one word in the query and two in the text), and it costs 40 % less.
-            pieces = [w for piece in jieba.cut_for_search(run, HMM=False) for w in _WORD.findall(piece)]
-        for piece in pieces:
-            if len(piece) <= MAX_TERM:
-                seen.setdefault(piece, None)
+    han: list[str] = []  # runs with Han characters in a row: one call of jieba for them all
+
+    def segment() -> None:
+        # jieba cuts at the spaces as it would have between the calls, and splits a mixed run too
+        # (`iphone15手机` → iphone15, 手机). Its dictionary only (HMM off): a word it does not know
+        # is cut into the same characters wherever it stands, in a message as in a query (the
+        # HMM guesses new words from their context, so a name could be one word in the query and
+        # two in the text).
+        for piece in jieba.cut_for_search(" ".join(han), HMM=False):
+            for word in _WORD.findall(piece):
+                if len(word) <= MAX_TERM:
+                    seen.setdefault(word, None)
+        han.clear()
+
+    for run in _WORD.findall(folded):
+        if _HAN.search(run) is not None:
+            han.append(run)
+            continue
+        if han:
+            segment()
+        if len(run) <= MAX_TERM:
+            seen.setdefault(run, None)
+    if han:
+        segment()
     return list(seen)
 
 
