@@ -259,7 +259,8 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
                        call=routing.service.call_customer)
     inbox = InboxFeature(deps, core, tracker=calls.tracker, pages=workspace.live.agents_online,
                          availability=routing.service.availability, chats=lambda: chat.desk.live.values(),
-                         push=workspace.live.send, watched=lambda: bool(workspace.live.clients))
+                         push=workspace.live.send, watched=lambda: bool(workspace.live.clients),
+                         search=core.search.tickets)
     return [VoicemailFeature(deps, core), tickets, workspace, sms, email,
             RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets), chat, inbox]
 

@@ -4,14 +4,14 @@ live hub; live chats are the chat desk's."""
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from callcenter.calls.tracker import CallTracker
 from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.inbox import service as service_mod
 from callcenter.inbox.routes import InboxRoutes
-from callcenter.inbox.service import Inbox, Push
+from callcenter.inbox.service import Inbox, Push, Search
 from callcenter.tickets.core import TicketCore
 
 
@@ -21,7 +21,7 @@ class InboxFeature(Feature):
     def __init__(self, deps: Deps, core: TicketCore, *, tracker: CallTracker, pages: Callable[[], set[str]],
                  availability: Callable[[str], tuple[bool, bool]], chats: Callable[[], Iterable[Mapping[str, Any]]],
                  push: Push, watched: Callable[[], bool] = lambda: True,
-                 search: Callable[..., Awaitable[list[dict[str, Any]]]] | None = None) -> None:
+                 search: Search | None = None) -> None:
         """`pages()`: agents with a page open; `availability(agent)`: (paused, on a call);
         `chats()`: the live chats; `push(who, message)`: the live hub's; `watched()`: any page open."""
         self.inbox = Inbox(core.work, core.tickets, deps.config, deps.clock, pages=pages, availability=availability,

@@ -26,7 +26,7 @@ from callcenter.core import events as ev
 from callcenter.core.errors import CallcenterError, Conflict, Forbidden, NotFound, Refused
 from callcenter.inbox import rules
 from callcenter.tickets import rules as ticket_rules
-from callcenter.tickets.rows import TicketRow
+from callcenter.tickets.rows import SearchHit, TicketRow
 from callcenter.tickets.tickets import Tickets
 from callcenter.tickets.work import WORKING, StoredItem, Waiting, WorkItems
 from callcenter.web.roles import Principal
@@ -44,7 +44,7 @@ EVENTS = (ev.MessageReceived, ev.CallStored, ev.VoicemailTranscribed, ev.ChatCha
           ev.AgentStateChanged, ev.CallbackRequested, ev.WorkChanged)
 
 Push = Callable[[Callable[[Principal], bool], dict[str, Any]], None]
-Search = Callable[..., Awaitable[list[dict[str, Any]]]]
+Search = Callable[..., Awaitable[list[SearchHit]]]
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,10 @@ class Inbox:
                       wanted: Mapping[str, str]) -> list[dict[str, Any]]:
         if self.search is None:
             raise Refused("bad-view", "search needs the ticket store")
-        return await self.search(text, visible_queues=queues, agent=agent, **wanted)
+        config, now = self.config(), self.clock()
+        hits = await self.search(text, visible_queues=queues, agent=agent, **wanted)
+        return [{**self._view_item(StoredItem(hit["ticket"], hit["customer"]["name"], (), ""), config, now),
+                 "match": hit["match"], "snippet": hit["snippet"]} for hit in hits]
 
     def _view_item(self, stored: StoredItem, config: Config, now: float) -> dict[str, Any]:
         t = stored.ticket

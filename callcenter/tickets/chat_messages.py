@@ -17,7 +17,7 @@ from typing import Any, Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from callcenter.tickets import customers, db, tickets
+from callcenter.tickets import customers, db, search, terms, tickets
 from callcenter.tickets.chats import DIRECTION, ChatEnded, UnknownChat, chat_of, message_dict
 from callcenter.tickets.runner import on_store_loop
 from callcenter.tickets.schema import Chat, Interaction, Ticket
@@ -35,6 +35,7 @@ class _Said:
     agent: str
     attachments: tuple[dict[str, Any], ...]
     result: asyncio.Future[dict[str, Any]]
+    words: list[str]  # the text's search terms (terms.doc_terms), found before the transaction
 
 
 async def _say_in(s: AsyncSession, store: Store, said: _Said, now: float) -> dict[str, Any]:
@@ -63,6 +64,7 @@ async def _say_in(s: AsyncSession, store: Store, said: _Said, now: float) -> dic
         if said.sender == "visitor":
             tickets.reopen(s, ticket, now, store.policy.sla)
     await s.flush()
+    await search.index(s, store, [search.Doc(row.id, row.ticket_id, said.words)])
     return message_dict(row)
 
 
@@ -79,7 +81,8 @@ class ChatMessages:
                   attachments: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
         """Write a message (`text` already checked) with the others said meanwhile; returns it as
         message_dict shows it. Errors: UnknownChat, ChatEnded."""
-        said = _Said(chat_id, sender, text, name, agent, tuple(attachments), asyncio.get_running_loop().create_future())
+        said = _Said(chat_id, sender, text, name, agent, tuple(attachments), asyncio.get_running_loop().create_future(),
+                     terms.doc_terms("", text))
         self._said.append(said)
         if self._saying is None or self._saying.done():
             self._saying = asyncio.get_running_loop().create_task(self._write_said())
@@ -122,6 +125,7 @@ class ChatMessages:
                     Ticket.id.in_({c.ticket_id for c in chats.values()})))}
             rows: list[dict[str, Any]] = []
             placed: list[int] = []  # each row's index in `out`
+            words: list[list[str]] = []  # each row's search terms
             for said in batch:
                 chat = chats.get(said.chat_id)
                 state = states.get(chat.ticket_id) if chat is not None else None
@@ -140,7 +144,10 @@ class ChatMessages:
                                  "ended_at": now, "address": chat.visitor, "name": said.name[:200],
                                  "agent": said.agent[:64], "body": said.text, "queue": chat.queue, "ivr_path": [],
                                  "variables": {"chat": chat.id, "attachments": list(said.attachments)}})
+                    words.append(said.words)
             new_ids = await db.insert_returning_ids(s, Interaction, rows)
+            await search.index(s, self.store, [search.Doc(new_id, row["ticket_id"], found)
+                                               for new_id, row, found in zip(new_ids, rows, words)])
             for index, row, new_id in zip(placed, rows, new_ids):
                 out[index] = message_dict(Interaction(id=new_id, **row))  # (a transient row: shown, not added)
             touched: dict[int, bool] = {}  # an agent's first answer stamps the ticket's first response

@@ -23,6 +23,8 @@ from callcenter.core.errors import Conflict, NotFound
 from callcenter.tickets import customers
 from callcenter.tickets import db
 from callcenter.tickets import identity
+from callcenter.tickets import search
+from callcenter.tickets import terms
 from callcenter.tickets import tickets
 from callcenter.tickets.customers import Customers
 from callcenter.tickets.inputs import checked_text, is_id
@@ -89,6 +91,7 @@ async def _join_open_ticket(s: AsyncSession, chat: Chat, customer_id: int, now: 
                     .values(ticket_id=target.id).execution_options(synchronize_session=False))
     await s.execute(update(Chat).where(Chat.ticket_id == mine.id).values(ticket_id=target.id)
                     .execution_options(synchronize_session=False))
+    await search.moved(s, mine.id, target.id)
     tickets.reopen(s, target, now, policy)
     target.updated_at = now
     s.add(TicketChange(ticket_id=mine.id, at=now, actor="system", field="status", old=mine.status, new="closed"))
@@ -316,10 +319,11 @@ class Chats:
             raise Conflict("no-address", "an email or a phone number is needed to answer the message")
         if identity.parse(kind, value, self.store.policy.default_region) is None:
             raise identity.IdentityError(f"{value!r} identifies nobody")
-        return await db.retried(lambda: self._offline(visitor, queue, topic, text, contact, origin, kind, value))
+        words = terms.doc_terms("", text)
+        return await db.retried(lambda: self._offline(visitor, queue, topic, text, words, contact, origin, kind, value))
 
-    async def _offline(self, visitor: str, queue: str, topic: str, text: str, contact: dict[str, str], origin: str,
-                       kind: str, value: str) -> OfflineMessage:
+    async def _offline(self, visitor: str, queue: str, topic: str, text: str, words: list[str], contact: dict[str, str],
+                       origin: str, kind: str, value: str) -> OfflineMessage:
         now = self.store.clock()
         async with self.store.writing() as s:
             customer = await customers.for_contact(s, kind, value, name=contact.get("name", ""),
@@ -334,10 +338,13 @@ class Chats:
                         contact=contact, verified=[])
             s.add(chat)
             await s.flush()
-            s.add(Interaction(ticket_id=ticket.id, customer_id=customer.id, channel="chat", direction="inbound",
+            row = Interaction(ticket_id=ticket.id, customer_id=customer.id, channel="chat", direction="inbound",
                               step="ended", started_at=now, ended_at=now, address=visitor, name=contact.get("name", ""),
                               body=text, queue=queue, ivr_path=[], variables={"chat": chat.id, "offline": True,
-                                                                              "contact": contact}))
+                                                                              "contact": contact})
+            s.add(row)
             ticket.updated_at = now
+            await s.flush()
+            await search.index(s, self.store, [search.Doc(row.id, ticket.id, words)])
             self.store.writes += 1
             return {"chat": chat.id, "ticket": ticket.id}

@@ -25,6 +25,7 @@ from callcenter.tickets.messages import Messages
 from callcenter.tickets.retention import Retention
 from callcenter.tickets.routing_state import RoutingState
 from callcenter.tickets.rows import StoreDescription
+from callcenter.tickets.search import Search
 from callcenter.tickets.store import Store, StorePolicy
 from callcenter.tickets.known_phones import KnownPhones
 from callcenter.tickets.tickets import Tickets
@@ -48,6 +49,7 @@ class TicketCore:
     accounts: Accounts  # web users and sessions, wrap-up codes, handled voicemails
     phones: KnownPhones  # the phone numbers it holds, in memory: the IVR's caller lookup
     work: WorkItems  # the tickets that need a person (the inbox's items)
+    search: Search  # finding tickets by number, phone, email, name, words (the agents' inbox)
 
     @classmethod
     def build(cls, url: str, policy: StorePolicy = StorePolicy(),
@@ -65,7 +67,8 @@ class TicketCore:
                    jobs=TranscriptionJobs(store), retention=Retention(store), routing_state=RoutingState(store),
                    messages=Messages(store, tickets), chats=Chats(store, customers, ChatMessages(store)),
                    accounts=Accounts(store),
-                   phones=KnownPhones(customers, lambda: store.policy.default_region), work=WorkItems(store))
+                   phones=KnownPhones(customers, lambda: store.policy.default_region), work=WorkItems(store),
+                   search=Search(store))
 
     async def open(self) -> None:
         """Check the store is reachable and migrated. Errors: StoreError `store-unavailable`,

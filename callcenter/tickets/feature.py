@@ -20,6 +20,7 @@ from callcenter.core.feature import Feature, Route, Task
 from callcenter.deps import Deps
 from callcenter.tickets import calls as call_writing
 from callcenter.tickets import db
+from callcenter.tickets import terms
 from callcenter.tickets.calls import CallLog
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.reconcile import CdrReconciler
@@ -62,6 +63,9 @@ class TicketsFeature(Feature):
 
     async def start(self) -> None:
         await self.core.phones.refresh()  # the IVR's caller lookup knows the store's numbers from the first call
+        # jieba's dictionary (about 1 s to load) before the first message is indexed: in a thread,
+        # so neither this loop nor the store's waits for it.
+        await asyncio.to_thread(terms.initialize)
 
     def tasks(self) -> list[Task]:
         return [(self.log.run(), "call log"), (self.core.phones.run(), "known phone numbers"),

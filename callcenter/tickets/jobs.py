@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.core.errors import NotFound
 from callcenter.tickets import db
+from callcenter.tickets import search
+from callcenter.tickets import terms
 from callcenter.tickets.inputs import is_id
 from callcenter.tickets.interactions import by_call
 from callcenter.tickets.rows import InteractionRow, TakenJob, VoicemailRow, interaction_row
@@ -162,9 +164,10 @@ class TranscriptionJobs:
         `empty` (no speech: said on the voicemail), `failed` (with the reason), or `queued` again at
         `retry_at` (epoch seconds). `transcript`: the engine's (its `text`, language, words...).
         Returns the voicemail interaction."""
-        return await db.retried(lambda: self._finish(job_id, state, transcript, error, retry_at))
+        words = terms.doc_terms("", str(transcript.get("text", ""))) if state == "done" and transcript else []
+        return await db.retried(lambda: self._finish(job_id, state, transcript, words, error, retry_at))
 
-    async def _finish(self, job_id: int, state: str, transcript: Mapping[str, Any] | None, error: str,
+    async def _finish(self, job_id: int, state: str, transcript: Mapping[str, Any] | None, words: list[str], error: str,
                       retry_at: float | None) -> InteractionRow:
         now = self.store.clock()
         async with self.store.writing() as s:
@@ -177,6 +180,8 @@ class TranscriptionJobs:
                 job.next_try_at = retry_at
             if state == "done" and transcript is not None:
                 vm.body, vm.transcript = str(transcript.get("text", "")), dict(transcript)
+                # Transcribed again (another engine or language): the new text replaces the old one's words.
+                await search.index(s, self.store, [search.Doc(vm.id, vm.ticket_id, words)], replace=True)
                 await _flag_callback(s, vm.ticket_id, now, f"voicemail #{vm.id} transcribed")
             elif state == "empty":
                 vm.recording_problem = "empty voicemail: no speech"

@@ -16,6 +16,8 @@ from callcenter.core.errors import Conflict
 from callcenter.tickets import customers
 from callcenter.tickets import db
 from callcenter.tickets import identity
+from callcenter.tickets import search
+from callcenter.tickets import terms
 from callcenter.tickets import tickets
 from callcenter.tickets.inputs import MAX_TEXT, checked_text, is_id
 from callcenter.tickets.rows import EmailThread, InteractionRow, interaction_row
@@ -43,9 +45,10 @@ class Messages:
         ticket is worked by `queue`), where it waits for an answer (a work item). Two messages of
         a new sender at once: the second finds the customer the first created (retried)."""
         body = checked_text(body, "message", MAX_TEXT)
-        return await db.retried(lambda: self._inbound(channel, address, body, external_id, topic, to, queue))
+        words = terms.doc_terms("", body)  # before the transaction: no writer waits on segmenting
+        return await db.retried(lambda: self._inbound(channel, address, body, words, external_id, topic, to, queue))
 
-    async def _inbound(self, channel: str, address: str, body: str, external_id: str, topic: str,
+    async def _inbound(self, channel: str, address: str, body: str, words: list[str], external_id: str, topic: str,
                        to: str, queue: str) -> tuple[InteractionRow, bool]:
         now = self.store.clock()
         async with self.store.writing() as s:
@@ -68,16 +71,19 @@ class Messages:
             s.add(row)
             ticket.updated_at = now
             await s.flush()
+            await search.index(s, self.store, [search.Doc(row.id, ticket.id, words)])
             self.store.writes += 1
             return interaction_row(row), True
 
     async def inbound_email(self, **fields: Any) -> tuple[InteractionRow, bool]:
         """`_inbound_email`, retried when a concurrent writer created the same identity first."""
-        return await db.retried(lambda: self._inbound_email(**fields))
+        words = terms.doc_terms(str(fields.get("subject", ""))[:300], str(fields.get("text", "")))
+        return await db.retried(lambda: self._inbound_email(words=words, **fields))
 
     async def _inbound_email(self, *, sender: str, name: str, subject: str, text: str, message_id: str,
                              thread_ids: list[str], ticket_ref: int | None, variables: dict[str, Any],
-                             topic: str = "general", queue: str = "") -> tuple[InteractionRow, bool]:
+                             words: list[str], topic: str = "general",
+                             queue: str = "") -> tuple[InteractionRow, bool]:
         """An email received: (its interaction, True if new). Its ticket: the one of the message it
         answers (In-Reply-To, then any id of References, RFC 5322 §3.6.4), else the ticket its
         subject names (`[#123]`, if not closed and the sender is one of its customer's addresses),
@@ -123,6 +129,7 @@ class Messages:
             s.add(row)
             ticket.updated_at = now
             await s.flush()
+            await search.index(s, self.store, [search.Doc(row.id, ticket.id, words)])
             self.store.writes += 1
             return interaction_row(row), True
 
@@ -131,11 +138,12 @@ class Messages:
                        variables: dict[str, Any] | None = None) -> InteractionRow:
         """A message we sent, on `ticket_id` (the ticket's first response is stamped; the actor is
         in its history). Errors: NotFound `unknown-ticket`."""
-        return await db.retried(lambda: self._outbound(ticket_id, channel, to, body, actor, external_id, status,
+        words = terms.doc_terms(subject[:300], body)
+        return await db.retried(lambda: self._outbound(ticket_id, channel, to, body, words, actor, external_id, status,
                                                        subject, variables))
 
-    async def _outbound(self, ticket_id: int, channel: str, to: str, body: str, actor: str, external_id: str,
-                        status: str, subject: str, variables: dict[str, Any] | None) -> InteractionRow:
+    async def _outbound(self, ticket_id: int, channel: str, to: str, body: str, words: list[str], actor: str,
+                        external_id: str, status: str, subject: str, variables: dict[str, Any] | None) -> InteractionRow:
         now = self.store.clock()
         async with self.store.writing() as s:
             ticket = await s.get(Ticket, ticket_id) if is_id(ticket_id) else None
@@ -152,6 +160,7 @@ class Messages:
             s.add(TicketChange(ticket_id=ticket.id, at=now, actor=actor, field=f"reply:{channel}", old="",
                                new=body[:200]))
             await s.flush()
+            await search.index(s, self.store, [search.Doc(row.id, ticket.id, words)])
             self.store.writes += 1
             return interaction_row(row)
 

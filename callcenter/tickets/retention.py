@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+from callcenter.tickets import search
 from callcenter.tickets.rows import RetentionReport
 from callcenter.tickets.schema import Interaction
 from callcenter.tickets.store import Store
@@ -73,6 +74,8 @@ class Retention:
                 else:
                     out["bodies"] = count
                 if not dry_run:
+                    # Purged text is found no more (its subject's words go with it: they were one entry).
+                    await search.unindex(s, select(Interaction.id).where(*where))
                     await s.execute(update(Interaction).where(*where).values(body="", purged_at=now)
                                     .execution_options(synchronize_session=False))
             if dry_run:

@@ -203,6 +203,22 @@ class RetentionReport(TypedDict):
     transcripts: int  # voicemail transcripts purged
 
 
+class CustomerName(TypedDict):
+    """Who a ticket is for, in a search's results."""
+
+    id: int
+    name: str
+
+
+class SearchHit(TypedDict):
+    """A ticket a search found (tickets/search.py)."""
+
+    ticket: TicketRow
+    customer: CustomerName
+    match: str  # number | phone | email | name | text: what the search matched
+    snippet: str  # text: ≤ 160 characters of the message around the hit; "" for the other kinds
+
+
 class StoreDescription(TypedDict):
     """The store in `callcenter status`."""
 

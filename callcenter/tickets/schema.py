@@ -12,7 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Tables the migrations make that no model maps: SQLite's full-text index of search_docs (FTS5: the
+# virtual table and the shadow tables it keeps its index in).
+UNMAPPED = ("search_fts", "search_fts_data", "search_fts_idx", "search_fts_docsize", "search_fts_config")
 
 
 class Base(DeclarativeBase):
@@ -51,7 +56,9 @@ class Ticket(Base):
     __table_args__ = (Index("ix_tickets_customer_status", "customer_id", "status"),
                       Index("ix_tickets_assignee_status", "assignee", "status"),
                       Index("ix_tickets_queue_status", "queue", "status"),
-                      Index("ix_tickets_status", "status"))
+                      Index("ix_tickets_status", "status"),
+                      # Newest activity first (lists, the search's walk through tickets: tickets/search.py).
+                      Index("ix_tickets_updated", "updated_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
@@ -161,6 +168,22 @@ class Interaction(Base):
     # Text channels: the provider's id of the message (Twilio's MessageSid), its delivery status.
     external_id: Mapped[str] = mapped_column(String(100), default="", server_default="")
     delivery_status: Mapped[str] = mapped_column(String(32), default="", server_default="")
+
+
+class SearchDoc(Base):
+    """The search index's document of one interaction with text (tickets/search.py): the terms of
+    its subject and body (tickets/terms.py), and its ticket. SQLite: the terms joined by spaces,
+    indexed by the FTS5 table `search_fts` (external content: this table, kept by triggers);
+    PostgreSQL: a text[] with a GIN index (`@>`: no text-search parser, so no locale splits or
+    drops Chinese terms)."""
+
+    __tablename__ = "search_docs"
+
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id"), primary_key=True,
+                                                autoincrement=False)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    # (PostgreSQL's GIN index on it is the migration's: one a model would make on SQLite too.)
+    terms: Mapped[Any] = mapped_column(Text().with_variant(ARRAY(Text()), "postgresql"))
 
 
 class Merge(Base):

@@ -355,3 +355,20 @@ async def test_a_decline_is_kept_across_a_restart_and_only_items_that_wait_are_a
     await store.tickets.update(ticket, "sue", status="resolved")
     status, body = await alice.post(f"/api/inbox/{ticket}/accept")
     assert status == 409 and body["error_id"] == "not-waiting"
+
+
+async def test_search_finds_tickets_by_words_phone_and_number_within_ones_queues(site: Site) -> None:
+    mine = await site.sms("+14155550030", "我想查询物流状态 order 4567")
+    theirs = await site.sms("+14155550031", "查询物流 please", to="8005550111")  # billing: not agent2's
+    bob = await site.page("agent2")
+    status, found = await bob.get("/api/inbox?view=search&q=" + "物流")
+    assert status == 200 and [i["ticket"] for i in found["items"]] == [mine]
+    assert found["items"][0]["match"] == "text" and "物流" in found["items"][0]["snippet"]
+    assert found["items"][0]["customer"]["id"] and found["items"][0]["channel"] == "sms"
+    status, found = await bob.get("/api/inbox?view=search&q=(415)%20555-0030")
+    assert [i["ticket"] for i in found["items"]] == [mine] and found["items"][0]["match"] == "phone"
+    status, found = await bob.get(f"/api/inbox?view=search&q=%23{theirs}")
+    assert found["items"] == []  # another queue's ticket: not found for them
+    alice = await site.page("agent1")
+    status, found = await alice.get(f"/api/inbox?view=search&q=%23{theirs}")
+    assert [i["ticket"] for i in found["items"]] == [theirs] and found["items"][0]["match"] == "number"

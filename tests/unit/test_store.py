@@ -311,11 +311,15 @@ def test_the_migrations_create_exactly_the_tables_of_the_models(tmp_path: Path) 
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from callcenter.tickets.schema import Base
+    from callcenter.tickets.schema import UNMAPPED, Base
+
+    def mapped(name: str | None, kind: str, _parents: Any) -> bool:  # SQLite's FTS5 index is no model's table
+        return not (kind == "table" and name in UNMAPPED)
 
     db.upgrade(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     with sa.create_engine(f"sqlite:///{tmp_path / 'm.db'}").connect() as conn:
-        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+        context = MigrationContext.configure(conn, opts={"include_name": mapped})
+        assert compare_metadata(context, Base.metadata) == []
 
 
 async def test_routing_state_lives_in_the_store_and_a_routing_file_is_imported_once(store: TicketCore,
