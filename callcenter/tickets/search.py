@@ -19,9 +19,9 @@ Errors: Refused `bad-query`, `bad-filter`; TicketValueError `bad-status`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Sequence, Unpack
+from typing import Any, Awaitable, Callable, NamedTuple, Sequence, Unpack
 
-from sqlalchemy import ColumnElement, Integer, ScalarSelect, Select, and_, any_, bindparam, column, delete, func, \
+from sqlalchemy import ColumnElement, Integer, Select, and_, any_, bindparam, column, delete, func, \
     insert, literal, literal_column, or_, select, table, text, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -208,33 +208,37 @@ class Search:
                     out.append(("name", await self._newest(s, candidates.where(self._in(Ticket.customer_id, owners)),
                                                            limit)))
             else:
-                check = select(literal(0)).where(Customer.id == Ticket.customer_id, named).scalar_subquery()
-                out.append(("name", await self._walk(s, check, where, limit)))
+                async def of_named(ids: list[int]) -> dict[int, int]:
+                    rows = await s.execute(select(Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
+                                           .where(self._in(Ticket.id, ids), named))
+                    return dict.fromkeys(rows.scalars(), 0)
+                out.append(("name", await self._walk(s, of_named, where, limit)))
         if wanted.words:
-            common = await self._common(s, wanted.words)
-            matching = [] if common else (await s.execute(self._matching(wanted.words).limit(self.wide))).all()
-            if common or len(matching) >= self.wide:
-                check = select(func.max(SearchDoc.interaction_id)).where(
-                    SearchDoc.ticket_id == Ticket.id, self._holds(wanted.words)).scalar_subquery()
-                out.append(("text", await self._walk(s, check, where, limit)))
-            elif matching:
-                hits: dict[int, int] = {}  # ticket id → its newest interaction holding the words
-                for ticket_id, interaction_id in matching:
-                    hits[ticket_id] = max(interaction_id, hits.get(ticket_id, 0))
-                out.append(("text", await self._newest(s, candidates.where(self._in(Ticket.id, list(hits))), limit,
-                                                       hits)))
+            if await self._common(s, wanted.words):
+                holds = self._holds(wanted.words)
+
+                async def with_words(ids: list[int]) -> dict[int, int]:
+                    rows = await s.execute(select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id))
+                                           .where(self._in(SearchDoc.ticket_id, ids), holds)
+                                           .group_by(SearchDoc.ticket_id))
+                    return {int(t): int(i) for t, i in rows.tuples()}
+                out.append(("text", await self._walk(s, with_words, where, limit)))
+            else:
+                hits = (select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id).label("hit"))
+                        .where(self._matching(wanted.words)).group_by(SearchDoc.ticket_id).subquery())
+                out.append(("text", await self._newest(s, select(Ticket, Customer.name, hits.c.hit).join(
+                    hits, hits.c.ticket_id == Ticket.id).join(Customer, Customer.id == Ticket.customer_id)
+                    .where(*where), limit)))
         return out
 
-    async def _newest(self, s: AsyncSession, candidates: Select[Unpack[tuple[Any, ...]]], limit: int,
-                      hits: dict[int, int] | None = None) -> list[_Found]:
+    async def _newest(self, s: AsyncSession, candidates: Select[Unpack[tuple[Any, ...]]], limit: int) -> list[_Found]:
         """The newest `limit` of `candidates` (rows of a Ticket, its customer's name and a hit:
-        fewer than WIDE, filters applied); `hits` {ticket id: interaction} replace their hits."""
+        fewer than WIDE, filters applied)."""
         # Sorted on expressions, not the columns: SQLite's planner would otherwise answer the ORDER
         # BY by walking the index on activity and look for each ticket among the candidates (all
         # 200,000 of them for a word nobody wrote); this way it starts from the candidates.
         ordered = candidates.order_by((Ticket.updated_at + 0).desc(), (Ticket.id + 0).desc()).limit(limit)
-        return [_Found(row[0], row[1], (hits or {}).get(row[0].id, int(row[2] or 0)))
-                for row in await s.execute(ordered)]
+        return [_Found(row[0], row[1], int(row[2] or 0)) for row in await s.execute(ordered)]
 
     async def _rows(self, s: AsyncSession, found: dict[int, int]) -> list[_Found]:
         """The tickets of `found` ({ticket id: hit}, in order) with their customers' names."""
@@ -245,24 +249,28 @@ class Search:
             .where(Ticket.id.in_(list(found))))}
         return [_Found(rows[tid].Ticket, rows[tid].name, hit) for tid, hit in found.items() if tid in rows]
 
-    async def _walk(self, s: AsyncSession, check: ScalarSelect[Any], where: list[ColumnElement[bool]],
-                    limit: int) -> list[_Found]:
-        """The newest `limit` tickets (of those `where` lets through) for which `check` (a
-        subquery on the ticket's row) is not NULL, walking the tickets newest first, a PAGE at a
-        time: for words (or names) so common that listing what holds them would cost more. At
-        most WALK tickets are walked: common words that none of the WALK newest tickets of these
-        filters hold are not looked for further (the search is too broad to list anyway)."""
+    async def _walk(self, s: AsyncSession, check: Callable[[list[int]], Awaitable[dict[int, int]]],
+                    where: list[ColumnElement[bool]], limit: int) -> list[_Found]:
+        """The newest `limit` tickets (of those `where` lets through) that `check` finds among
+        theirs (ticket ids → {ticket id: hit}), walking the tickets newest first: for words (or
+        names) so common that listing what holds them would cost more, in pages growing from 2 ×
+        `limit` to PAGE. A page's ids are read first, then checked (a check in the ids' query
+        would run on every ticket the filters let through: SQLite computes a query's columns
+        before it sorts). At most WALK
+        tickets are walked: common words that none of the WALK newest tickets of these filters
+        hold are not looked for further (the search is too broad to list anyway)."""
         found: dict[int, int] = {}
         after: tuple[float, int] | None = None
-        walked, size = 0, min(self.page, 2 * limit)  # the check runs on every ticket of a page: small ones first
+        walked, size = 0, min(self.page, 2 * limit)  # small pages first: a common word is in the first
         while walked < self.walk:
-            query = select(Ticket.id, Ticket.updated_at, check.label("hit")).where(*where)
+            query = select(Ticket.id, Ticket.updated_at).where(*where)
             if after is not None:
                 query = query.where(tuple_(Ticket.updated_at, Ticket.id) < tuple_(*after))
             page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(size))).all()
+            hits = await check([row.id for row in page]) if page else {}
             for row in page:
-                if row.hit is not None:
-                    found[row.id] = int(row.hit)
+                if row.id in hits:
+                    found[row.id] = hits[row.id]
                     if len(found) == limit:
                         return await self._rows(s, found)
             if len(page) < size:
@@ -271,17 +279,19 @@ class Search:
             after = (page[-1].updated_at, page[-1].id)
         return await self._rows(s, found)
 
-    def _matching(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
-        """(ticket_id, interaction_id) of the entries that hold every one of `words`, through the
-        index."""
-        query = select(SearchDoc.ticket_id, SearchDoc.interaction_id)
+    def _matching(self, words: Sequence[str]) -> ColumnElement[bool]:
+        """The entries (SearchDoc) that hold every one of `words`, through the index."""
         if self.store.sqlite:
-            # Each term quoted: FTS5's query syntax (AND, OR, NEAR, *, ^, column filters) is never
-            # what an agent typed; a term holds only letters and digits, so no quote to double.
-            match = " ".join(f'"{w}"' for w in words)
-            return query.join(_fts, literal_column("search_fts.rowid") == SearchDoc.interaction_id).where(
-                literal_column("search_fts").op("MATCH")(bindparam("match", match, type_=Text())))
-        return query.where(self._holds(words))
+            return SearchDoc.interaction_id.in_(self._fts(words))
+        return self._holds(words)
+
+    def _fts(self, words: Sequence[str]) -> Select[Unpack[tuple[Any, ...]]]:
+        """SQLite: the ids of the interactions that hold every one of `words` (FTS5)."""
+        # Each term quoted: FTS5's query syntax (AND, OR, NEAR, *, ^, column filters) is never what
+        # an agent typed; a term holds only letters and digits, so no quote to double.
+        match = " ".join(f'"{w}"' for w in words)
+        return select(literal_column("rowid")).select_from(_fts).where(
+            literal_column("search_fts").op("MATCH")(bindparam("match", match, type_=Text())))
 
     def _in(self, col: InstrumentedAttribute[int], ids: Sequence[int]) -> ColumnElement[bool]:
         """`col` is one of `ids` (up to WIDE of them). PostgreSQL: one array parameter, so the
@@ -292,12 +302,13 @@ class Search:
         return col == any_(cast(bindparam("ids", list(ids), type_=ARRAY(Integer())), ARRAY(Integer())))
 
     async def _common(self, s: AsyncSession, words: Sequence[str]) -> bool:
-        """PostgreSQL: are `words` in WIDE messages or more, as the planner estimates it from the
-        column's statistics (the most common elements of the terms arrays and their frequencies)?
-        A listing would read the heap row of each message up to WIDE just to find out. SQLite's
-        FTS5 index lists its matches without reading the table: it finds out by listing."""
+        """Are `words` in WIDE messages or more? SQLite: counted (FTS5 lists its matches without
+        reading a table: 2 ms for 5,000). PostgreSQL: as the planner estimates it from the
+        column's statistics (the most common elements of the terms arrays and their frequencies):
+        counting would read the heap row of each message."""
         if self.store.sqlite:
-            return False
+            counted = select(func.count()).select_from(self._fts(words).limit(self.wide).subquery())
+            return int((await s.execute(counted)).scalar_one()) >= self.wide
         plan = (await s.execute(text("EXPLAIN (FORMAT JSON) SELECT 1 FROM search_docs WHERE terms @> :words")
                                 .bindparams(bindparam("words", list(words), type_=ARRAY(Text()))))).scalar_one()
         return bool(float(plan[0]["Plan"]["Plan Rows"]) >= self.wide)
