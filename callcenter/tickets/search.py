@@ -256,26 +256,34 @@ class Search:
         names) so common that listing what holds them would cost more, in pages growing from 2 ×
         `limit` to PAGE. A page's ids are read first, then checked (a check in the ids' query
         would run on every ticket the filters let through: SQLite computes a query's columns
-        before it sorts). At most WALK
-        tickets are walked: common words that none of the WALK newest tickets of these filters
-        hold are not looked for further (the search is too broad to list anyway)."""
+        before it sorts). At most WALK tickets are walked: common words that none of the WALK
+        newest tickets of these filters hold are not looked for further (the search is too broad
+        to list anyway)."""
         found: dict[int, int] = {}
         after: tuple[float, int] | None = None
-        walked, size = 0, min(self.page, 2 * limit)  # small pages first: a common word is in the first
+        walked, size = 0, min(self.page, 2 * limit)  # small checks first: a common word is in the first tickets
+        # Without filters a page is a stretch of the index on activity, cheap at any size; with
+        # them the database sorts all the tickets they let through at each read (SQLite: 30 ms for
+        # 20,000): read a whole PAGE at once, check it in growing chunks.
+        fetch = self.page if where else size
         while walked < self.walk:
             query = select(Ticket.id, Ticket.updated_at).where(*where)
             if after is not None:
                 query = query.where(tuple_(Ticket.updated_at, Ticket.id) < tuple_(*after))
-            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(size))).all()
-            hits = await check([row.id for row in page]) if page else {}
-            for row in page:
-                if row.id in hits:
-                    found[row.id] = hits[row.id]
-                    if len(found) == limit:
-                        return await self._rows(s, found)
-            if len(page) < size:
+            page = (await s.execute(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(fetch))).all()
+            at = 0
+            while at < len(page):
+                chunk = page[at:at + size]
+                hits = await check([row.id for row in chunk])
+                for row in chunk:
+                    if row.id in hits:
+                        found[row.id] = hits[row.id]
+                        if len(found) == limit:
+                            return await self._rows(s, found)
+                at, size = at + len(chunk), min(self.page, size * 4)
+            if len(page) < fetch:
                 break
-            walked, size = walked + size, min(self.page, size * 4)
+            walked, fetch = walked + len(page), max(fetch, size)
             after = (page[-1].updated_at, page[-1].id)
         return await self._rows(s, found)
 
