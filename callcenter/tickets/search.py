@@ -221,7 +221,7 @@ class Search:
                     rows = await s.execute(select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id))
                                            .where(self._in(SearchDoc.ticket_id, ids), holds)
                                            .group_by(SearchDoc.ticket_id))
-                    return {int(t): int(i) for t, i in rows.tuples()}
+                    return {int(t): int(i) for t, i in rows}
                 out.append(("text", await self._walk(s, with_words, where, limit)))
             else:
                 hits = (select(SearchDoc.ticket_id, func.max(SearchDoc.interaction_id).label("hit"))
