@@ -37,7 +37,9 @@ async def test_a_caller_who_chats_is_one_ticket_and_the_chat_calls_them_back(sys
     await asyncio.to_thread(call.hangup)
     await asyncio.to_thread(missed.wait_until_ended, 10)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, number), 10, "the missed call")
-    _, stored = system.api(f"/api/calls/{record['call_id']}")
+    # The call log writes in batches off the call path: the row follows the call's end by a moment.
+    stored = await asyncio.to_thread(wait_until, lambda: (d := system.api(f"/api/calls/{record['call_id']}")[1]) and
+                                     "ticket_id" in d and d, 10, "the missed call's ticket")
     call_ticket = stored["ticket_id"]
 
     async with aiohttp.ClientSession(base_url=BASE, cookie_jar=aiohttp.CookieJar(unsafe=True)) as agent, \
