@@ -75,6 +75,7 @@ class Inbox:
         self.missed: dict[int, set[str]] = {}
         self.last_offered: dict[str, float] = {}
         self.known: dict[int, str] = {}  # unassigned items of the last round → their queue
+        self.declines_read = False  # the declines of the tickets' history are read once, at the first round
         self.kicked = asyncio.Event()
         self.rounds = self.offers_made = self.offers_expired = 0
 
@@ -123,8 +124,9 @@ class Inbox:
         self.rounds += 1
         config, now = self.config(), self.clock()
         items = {w.ticket: w for w in await self.work.waiting(None)}
-        if self.rounds == 1:  # a restart: who declined what is in the tickets' history
+        if not self.declines_read:  # a restart: who declined what is in the tickets' history
             self.declined = await self.work.declines(list(items))
+            self.declines_read = True
         online = self.pages()
         for ticket, offer in list(self.offered.items()):
             if ticket not in items or offer.agent not in online:

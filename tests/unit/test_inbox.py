@@ -349,7 +349,7 @@ async def test_a_decline_is_kept_across_a_restart_and_only_items_that_wait_are_a
     # A restart: offers and declines in memory are gone; the history keeps the decline.
     site.inbox.offered.clear()
     site.inbox.declined.clear()
-    site.inbox.rounds = 0
+    site.inbox.declines_read = False
     await site.inbox.route()
     assert ticket not in site.inbox.offered and site.inbox.declined[ticket] == {"agent1"}
     await store.tickets.update(ticket, "sue", status="resolved")
