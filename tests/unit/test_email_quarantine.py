@@ -103,7 +103,8 @@ async def test_one_release_at_a_time_and_hostile_ids_make_no_path(intake: MailIn
     done = await asyncio.gather(intake.delete(broken["id"], actor="a"), intake.release(broken["id"], actor="b"),
                                 return_exceptions=True)
     assert isinstance(done[0], dict) and done[0]["deleted"] is True
-    assert isinstance(done[1], Conflict) and done[1].error_id == "quarantine-busy"
+    # The release finds the message being deleted (409) or already gone (404), as the threads fall.
+    assert isinstance(done[1], (Conflict, NotFound)), done[1]
     assert intake.quarantine() == [] and list(intake.quarantine_dir.iterdir()) == []
     secret = tmp_path / "secrets.yaml"
     secret.write_text("api_token: x\n")
