@@ -24,11 +24,10 @@ from typing import Any, Awaitable, Callable, Iterable, Mapping
 from callcenter.config import Config
 from callcenter.core import events as ev
 from callcenter.core.errors import CallcenterError, Conflict, Forbidden, NotFound, Refused
-from callcenter.inbox import rules
-from callcenter.tickets import rules as ticket_rules
+from callcenter.inbox import items as shapes, rules
 from callcenter.tickets.rows import SearchHit, TicketRow
 from callcenter.tickets.tickets import Tickets
-from callcenter.tickets.work import WORKING, StoredItem, Waiting, WorkItems
+from callcenter.tickets.work import WORKING, StoredItem, WorkItems
 from callcenter.web.roles import Principal
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ TICK = 1.0  # seconds between checks of offers' expiry
 POLL = 5.0  # seconds between reads of the store's items when nothing kicked a round
 GAP = 0.25  # seconds at least between two rounds: a burst of events makes one round, not hundreds
 VIEWS = ("mine", "queues", "search")
-SLA_FILTERS = ("at_risk", "breached")
 VIEW_SIZE = 200  # items a view shows at most: the most urgent
 # What can make or move a work item, or an agent's room for one.
 EVENTS = (ev.MessageReceived, ev.CallStored, ev.VoicemailTranscribed, ev.ChatChanged, ev.PagesChanged,
@@ -141,7 +139,7 @@ class Inbox:
             queues = set(arrived.values())
             self.push(lambda p: p.may("supervisor") or self._member(config, p.agent, queues), {"type": "inbox"})
         vip = set(config.routing.vip_tags)
-        waiting = rules.ranked([_item(w) for t, w in items.items() if t not in self.offered], now, vip)
+        waiting = rules.ranked([shapes.of_waiting(w) for t, w in items.items() if t not in self.offered], now, vip)
         seats = await self._seats(config, online)
         capacity = rules.Capacity(config.routing.max_open_items, config.routing.chat_counts_as,
                                   config.routing.call_counts_as)
@@ -205,7 +203,7 @@ class Inbox:
         if view not in VIEWS:
             raise Refused("bad-view", f"no view {view!r} (views: {', '.join(VIEWS)})")
         config, now = self.config(), self.clock()
-        wanted = _filters(filters or {}, config)
+        wanted = shapes.checked_filters(filters or {}, config)
         if agent is not None and agent != who.agent:
             if not who.may("supervisor"):
                 raise Forbidden("forbidden", f"{who.name} may see only their own inbox")
@@ -228,26 +226,23 @@ class Inbox:
             in_queues = queues if not wanted.get("queue") else {wanted["queue"]}
             waiting = await self.work.waiting(in_queues, channel=wanted.get("channel"), status=wanted.get("status"),
                                               sla=wanted.get("sla"))
-            top = rules.ranked([_item(w) for w in waiting], now, vip)[:VIEW_SIZE]
+            top = rules.ranked([shapes.of_waiting(w) for w in waiting], now, vip)[:VIEW_SIZE]
             stored = await self.work.items([i.ticket for i in top])
             chats = [c for c in self.chats() if c.get("state") == "waiting"
                      and rules.sees(queues, me, str(c.get("queue", "")), "")]
-        items = [self._view_item(s, config, now) for s in stored] + [_chat_item(c, now) for c in chats]
-        items = [i for i in items if _matches(i, wanted)]
-        order = {i.ticket: n for n, i in enumerate(rules.ranked([_from_view(i) for i in items], now, vip))}
+        items = [self._view_item(s, config, now) for s in stored] + [shapes.of_chat(c, now) for c in chats]
+        items = [i for i in items if shapes.matches(i, wanted)]
+        order = {i.ticket: n for n, i in enumerate(rules.ranked([shapes.ranking(i) for i in items], now, vip))}
         items.sort(key=lambda i: order.get(i["ticket"], 0))
         calls = [c for c in self.calls() if c.get("agent") == me
                  or (not c.get("agent") and c.get("queue") and rules.sees(queues, me, c["queue"], ""))]
         return {"calls": calls, "items": items, "offers": await self._offers_of(me, config, now)}
 
     async def _offers_of(self, agent: str | None, config: Config, now: float) -> list[dict[str, Any]]:
-        """The items offered to `agent` now, each with its `expires` (epoch seconds)."""
-        out = []
-        for ticket in [t for t, o in self.offered.items() if o.agent == agent]:
-            with contextlib.suppress(NotFound):  # gone meanwhile: the next round withdraws it
-                out.append({**self._view_item(await self.work.item(ticket), config, now),
-                            "expires": self.offered[ticket].expires if ticket in self.offered else now})
-        return out
+        """The items offered to `agent` now, each with its `expires` (epoch seconds); one read."""
+        mine = [t for t, o in self.offered.items() if o.agent == agent]
+        return [{**self._view_item(stored, config, now), "expires": self.offered[t].expires}
+                for stored in await self.work.items(mine) if (t := stored.ticket["id"]) in self.offered]
 
     async def _search(self, text: str, queues: set[str] | None, agent: str | None,
                       wanted: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -317,7 +312,7 @@ class Inbox:
         agent = self._agent_of(who)
         config, now = self.config(), self.clock()
         waiting = await self.work.waiting(set(config.agents[agent].queues))
-        free = [_item(w) for w in waiting if w.ticket not in self.offered or self.offered[w.ticket].agent == agent]
+        free = [shapes.of_waiting(w) for w in waiting if w.ticket not in self.offered or self.offered[w.ticket].agent == agent]
         for item in rules.ranked(free, now, set(config.routing.vip_tags)):
             with contextlib.suppress(CallcenterError):  # taken meanwhile: the next one
                 await self.accept(who, item.ticket)
@@ -361,45 +356,3 @@ class Inbox:
         """For `status`: offers out now, made and expired since start, rounds."""
         return {"offers": len(self.offered), "offers_made": self.offers_made, "offers_expired": self.offers_expired,
                 "rounds": self.rounds}
-
-
-def _item(w: Waiting) -> rules.Item:
-    return rules.Item(w.ticket, w.queue, w.channel, w.priority, w.waiting_since, w.sla_state, w.tags)
-
-
-def _chat_item(chat: Mapping[str, Any], now: float) -> dict[str, Any]:
-    contact = chat.get("contact") or {}
-    return {"ticket": chat["ticket_id"], "kind": "chat", "chat": chat["id"], "channel": "chat",
-            "subject": "", "customer": {"id": chat["customer_id"], "name": contact.get("name", ""), "tags": []},
-            "queue": chat["queue"], "status": chat["state"], "priority": "normal", "assignee": chat["agent"],
-            "waiting_since": chat["started_at"], "sla": {"state": "", "first_response_due": None,
-                                                          "resolution_due": None},
-            "score": round(rules.score(rules.Item(chat["ticket_id"], chat["queue"], "chat", "normal",
-                                                  chat["started_at"]), now, set()), 1),
-            "offered_to": "", "offer_expires": None, "preview": ""}
-
-
-def _from_view(item: Mapping[str, Any]) -> rules.Item:
-    return rules.Item(item["ticket"], item["queue"], item["channel"], item["priority"],
-                      item["waiting_since"] or 0.0, item["sla"]["state"], tuple(item["customer"]["tags"]), item["kind"])
-
-
-def _filters(given: Mapping[str, str], config: Config) -> dict[str, str]:
-    """The filters of a view, checked. Errors: Refused `bad-filter`."""
-    out = {}
-    for key, value in given.items():
-        if not value:
-            continue
-        allowed = {"status": ticket_rules.STATUSES, "channel": ticket_rules.CHANNELS, "queue": tuple(config.queues),
-                   "sla": SLA_FILTERS}.get(key)
-        if allowed is None:
-            raise Refused("bad-filter", f"no filter {key!r} (filters: status, channel, queue, sla)")
-        if value not in allowed:
-            raise Refused("bad-filter", f"{key} {value[:40]!r} is none of: {', '.join(allowed)}")
-        out[key] = value
-    return out
-
-
-def _matches(item: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
-    return all(str(item["sla"]["state"] if key == "sla" else item.get(key, "")) == value
-               for key, value in wanted.items())
