@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Collection, Iterable
 
 from callcenter.calls.tracker import CAUSE_TEXT
+from callcenter.core.endpoints import endpoint_of_channel
 from callcenter.core.events import CallRecord
 
 DISPOSITION_CAUSE = {"ANSWERED": 16, "NO ANSWER": 19, "BUSY": 17, "CONGESTION": 34, "FAILED": 41}
@@ -68,12 +69,6 @@ def parse_line(line: str) -> CdrRow | None:
                   str(d.get("disposition") or ""), str(d.get("cc_did") or ""))
 
 
-def _endpoint(channel: str) -> str:
-    """`PJSIP/agent1-0000002a` → `agent1`."""
-    name = channel.split("/", 1)[-1]
-    return name.rsplit("-", 1)[0] if "-" in name else name
-
-
 def _name(clid: str) -> str:
     m = _CLID.match(clid.strip())
     return m.group(1) if m else ""
@@ -99,7 +94,7 @@ def calls_from_cdr(rows: Iterable[CdrRow], agents: Collection[str]) -> list[Call
             if r.lastapp == "Queue" and r.lastdata:
                 record.queue = r.lastdata.split(",")[0]
                 record.queued_at = record.queued_at or r.start
-            agent = _endpoint(r.dstchannel) if r.dstchannel else ""
+            agent = endpoint_of_channel(r.dstchannel) if r.dstchannel else ""
             if agent in agents and r.disposition == "ANSWERED":
                 record.agent, record.agent_answered_at = agent, r.answer or r.start
         last = caller[-1]

@@ -22,6 +22,7 @@ import copy
 from typing import Collection, Iterable
 
 from callcenter.core import events as ev
+from callcenter.core.endpoints import endpoint_of_channel
 from callcenter.core.events import CallRecord
 from callcenter.ami.actions import LiveChannel
 from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
@@ -209,7 +210,7 @@ class CallTracker:
             call.queued_at = call.started_at
             call.path.append(f"queue:{call.queue}")
         for leg in legs:
-            agent = _endpoint(leg.channel)
+            agent = endpoint_of_channel(leg.channel)
             if leg is caller or agent not in agents:
                 continue
             if caller.bridge_id and leg.bridge_id == caller.bridge_id and leg.state == "Up":
@@ -257,9 +258,3 @@ class CallTracker:
             self._recent.append(call)
             return True
         return False
-
-
-def _endpoint(channel: str) -> str:
-    """'PJSIP/agent1-0000002a' → 'agent1'."""
-    tech, _, rest = channel.partition("/")
-    return rest.rpartition("-")[0] if tech == "PJSIP" and "-" in rest else ""

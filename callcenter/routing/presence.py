@@ -33,18 +33,13 @@ from callcenter.ami.actions import ContactRow, DeviceRow, QueueStatus
 from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
                                    CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged,
                                    DeviceStateChanged, Event, HangupRequested, MemberChanged)
+from callcenter.core.endpoints import endpoint_of_device
 from callcenter.core.events import AgentStateName
 
 # Device states (Asterisk's devicestate.h names) that mean the phone is on a call, or rings.
 BUSY_DEVICE = frozenset({"INUSE", "BUSY", "ONHOLD", "RINGINUSE"})
 RINGING_DEVICE = frozenset({"RINGING"})
 Activity = Literal["idle", "ringing", "on_call", "wrapup"]
-
-
-def agent_of_device(device: str) -> str:
-    """'PJSIP/agent1' → 'agent1' (our agents' devices are PJSIP endpoints named after them)."""
-    tech, _, name = device.partition("/")
-    return name if tech.upper() == "PJSIP" else ""
 
 
 @dataclass
@@ -162,7 +157,7 @@ class Presence:
         out: list[ev.DomainEvent] = []
         name = getattr(event, "agent", "") or getattr(event, "endpoint", "")
         if isinstance(event, DeviceStateChanged):
-            name = agent_of_device(event.device)
+            name = endpoint_of_device(event.device)
         agent = self.agents.get(name)
         if agent is not None:
             self._touched.add(agent.name)
@@ -257,7 +252,7 @@ class Presence:
             agent.device = "UNKNOWN"
             self._touched.add(name)
         for d in devices:
-            device_owner = self.agents.get(agent_of_device(d.device))
+            device_owner = self.agents.get(endpoint_of_device(d.device))
             if device_owner is not None:
                 device_owner.device = d.state
                 if d.state == "UNAVAILABLE":
