@@ -290,7 +290,7 @@ async def run(config: Config, *, out: TextIO = sys.stdout) -> None:
     Errors: AsteriskStartError, PortInUse, FlowsInvalid, AmiLoginRefused at start; ControllerDied
     if the controller fails later (Asterisk is left running)."""
     t0 = time.monotonic()
-    creds = Credentials.load_or_create(config.runtime_dir, config.agents)
+    creds = Credentials.load_or_create(config.runtime_dir, config.agents, config.supervisors)
     install = find_asterisk()
     check_port_free("REST API", config.api.bind, config.api.port)
     dirs = render(install, config, creds)

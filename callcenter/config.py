@@ -31,7 +31,7 @@ from callcenter.ivr import settings as ivr_settings
 from callcenter.ivr.schedule import Schedule
 from callcenter.ivr.settings import DidSettings, normalize_did
 from callcenter.routing import settings as routing_settings
-from callcenter.routing.settings import AgentSettings, QueueSettings, RoutingSettings
+from callcenter.routing.settings import AgentSettings, QueueSettings, RoutingSettings, SupervisorSettings
 from callcenter.tickets import settings as tickets_settings
 from callcenter.tickets.settings import SlaSettings, StoreSettings
 from callcenter.voicemail import settings as voicemail_settings
@@ -77,6 +77,7 @@ class Config:
     dids: Mapping[str, DidSettings] = field(default_factory=dict)
     queues: Mapping[str, QueueSettings] = field(default_factory=dict)
     agents: Mapping[str, AgentSettings] = field(default_factory=dict)
+    supervisors: Mapping[str, SupervisorSettings] = field(default_factory=dict)  # their phones (monitoring)
     # Where each key was written (key path → line, column), for errors found after loading.
     positions: Mapping[tuple[str, ...], tuple[int, int]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -151,7 +152,7 @@ def _check(config: Config, loc: Locator) -> None:
     chat_settings.check(config.chat, list(config.queues), loc)
     email_settings.check(config.email, loc)
     routing_settings.check_queues(config.queues, loc)
-    routing_settings.check_agents(config.agents, config.queues, loc)
+    routing_settings.check_agents(config.agents, config.queues, loc, config.supervisors)
     ivr_settings.check(config.dids, config.queues, loc)
     for name, queue in config.queues.items():
         if queue.callback and not config.trunk.host:

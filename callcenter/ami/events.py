@@ -197,6 +197,69 @@ class OriginateFinished:
 
 
 @dataclass(frozen=True)
+class TransferDone:
+    """A transfer Asterisk carried out (BlindTransfer / AttendedTransfer events): from a phone's
+    Transfer key (SIP REFER), its # / *2 key sequence, or the controller's AMI action.
+    `kind` blind | attended | threeway; `transferer` the channel that transferred (its Uniqueid);
+    `linkedids` every call the transfer touched (an attended transfer made on a phone joins the
+    consultation call, another Linkedid, to the caller's); `target` the extension (blind) or the
+    target channel (attended)."""
+
+    kind: str
+    ok: bool
+    transferer: str
+    transferer_channel: str
+    linkedids: tuple[str, ...]
+    target: str
+
+
+@dataclass(frozen=True)
+class HoldMusic:
+    """A channel started (`on`) or stopped hearing music on hold (MusicOnHoldStart/Stop): a
+    caller waiting in a queue, or held by an agent (the phone's hold key, an attended transfer's
+    consultation, the controller's hold)."""
+
+    uniqueid: str
+    linkedid: str
+    on: bool
+
+
+@dataclass(frozen=True)
+class BridgeChanged:
+    """A channel entered (`joined`) or left a bridge (BridgeEnter / BridgeLeave)."""
+
+    bridge: str
+    uniqueid: str
+    linkedid: str
+    joined: bool
+
+
+@dataclass(frozen=True)
+class SpyChanged:
+    """A supervisor's channel started or stopped spying on another (ChanSpyStart / ChanSpyStop)."""
+
+    spyer: str  # the supervisor's channel's Uniqueid
+    spyee: str  # the spied channel's Uniqueid
+    spyee_linkedid: str
+    started: bool
+
+
+def _transfer(h: Mapping[str, Any], kind: str) -> TransferDone:
+    ok = h.get("Result", "") == "Success"
+    if kind == "blind":
+        return TransferDone("blind", ok, h.get("TransfererUniqueid", ""), h.get("TransfererChannel", ""),
+                            tuple(dict.fromkeys(x for x in (h.get("TransfererLinkedid", ""),
+                                                            h.get("TransfereeLinkedid", "")) if x)),
+                            h.get("Extension", ""))
+    if h.get("DestType", "") == "Threeway":
+        kind = "threeway"
+    linked = (h.get("OrigTransfererLinkedid", ""), h.get("TransfereeLinkedid", ""),
+              h.get("SecondTransfererLinkedid", ""), h.get("TransferTargetLinkedid", ""))
+    return TransferDone(kind, ok, h.get("OrigTransfererUniqueid", ""), h.get("OrigTransfererChannel", ""),
+                        tuple(dict.fromkeys(x for x in linked if x)), h.get("TransferTargetChannel", ""))
+
+
+@dataclass(frozen=True)
 class SecurityFailure:
     """A failed SIP authentication or a request for an endpoint that does not exist."""
 
@@ -226,7 +289,7 @@ Event = (ChannelCreated | ChannelStateChanged | ChannelHungUp | HangupRequested 
          | CallerAbandonedQueue | AgentOffered | AgentConnected | AgentMissed | AgentCompleted | AgiStarted
          | AgiExecuted | AgiEnded | DigitPressed | ContactChanged | DeviceStateChanged | SecurityFailure | AsteriskBooted
          | AsteriskShuttingDown
-         | MemberChanged | MemberRemoved | OriginateFinished)
+         | MemberChanged | MemberRemoved | OriginateFinished | TransferDone | HoldMusic | BridgeChanged | SpyChanged)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -333,6 +396,18 @@ _TRANSLATORS: dict[str, Callable[[Mapping[str, Any]], Event]] = {
     "invalidaccountid": _security,
     "originateresponse": lambda h: OriginateFinished(h.get("ActionID", ""), h.get("Response", "") == "Success",
                                                      _int(h.get("Reason")), h.get("Uniqueid", "")),
+    "blindtransfer": lambda h: _transfer(h, "blind"),
+    "attendedtransfer": lambda h: _transfer(h, "attended"),
+    "musiconholdstart": lambda h: HoldMusic(h.get("Uniqueid", ""), h.get("Linkedid", ""), True),
+    "musiconholdstop": lambda h: HoldMusic(h.get("Uniqueid", ""), h.get("Linkedid", ""), False),
+    "bridgeenter": lambda h: BridgeChanged(h.get("BridgeUniqueid", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""),
+                                           True),
+    "bridgeleave": lambda h: BridgeChanged(h.get("BridgeUniqueid", ""), h.get("Uniqueid", ""), h.get("Linkedid", ""),
+                                           False),
+    "chanspystart": lambda h: SpyChanged(h.get("SpyerUniqueid", ""), h.get("SpyeeUniqueid", ""),
+                                         h.get("SpyeeLinkedid", ""), True),
+    "chanspystop": lambda h: SpyChanged(h.get("SpyerUniqueid", ""), h.get("SpyeeUniqueid", ""),
+                                        h.get("SpyeeLinkedid", ""), False),
     "fullybooted": lambda h: AsteriskBooted(),
     "shutdown": lambda h: AsteriskShuttingDown(h.get("Restart", "False").lower() == "true"),
 }

@@ -97,7 +97,7 @@ class ConfigReloader:
         if moved:
             raise ConfigError(f"changing {', '.join(moved)} needs a restart (callcenter run again)",
                               file=str(self.path), error_id="needs-restart")
-        creds = Credentials.load_or_create(new.runtime_dir, new.agents)
+        creds = Credentials.load_or_create(new.runtime_dir, new.agents, new.supervisors)
         render(self.install, new, creds, banned=self.banned())
         await reload_asterisk_config(self.ami)
         await self.apply(new)

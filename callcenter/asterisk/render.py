@@ -28,6 +28,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "asterisk-config"
 HEARTBEAT_INTERVAL = 2
 HEARTBEAT_MAX = 6
 WATCHDOG = 15
+# Seconds a transfer target (an agent) rings before the transfer counts as not answered.
+TRANSFER_RING_SECONDS = 20
 
 
 @dataclass(frozen=True)
@@ -119,8 +121,12 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials, banned:
         "sip": config.sip, "ami": config.ami, "trunk": config.trunk,
         "dids": {normalize_did(n): d for n, d in config.dids.items()},
         "queues": config.queues, "agents": config.agents, "secrets": creds,
+        "phones": [{"name": n, "full_name": a.full_name or n, "extension": a.extension, "context": "agents",
+                    "password": creds.agent_passwords[n]} for n, a in config.agents.items()]
+        + [{"name": n, "full_name": s.full_name or n, "extension": s.extension, "context": "supervisors",
+            "password": creds.supervisor_passwords[n]} for n, s in config.supervisors.items()],
         "rtp_low": low, "rtp_high": high,
-        "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG,
+        "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG, "transfer_ring_seconds": TRANSFER_RING_SECONDS,
         "banned": [str(ipaddress.ip_address(a)) for a in sorted(banned)],
     }
     templates = Path(os.environ.get("CALLCENTER_ASTERISK_TEMPLATES") or TEMPLATES)

@@ -23,10 +23,11 @@ from typing import Collection, Iterable
 
 from callcenter.core import events as ev
 from callcenter.core.endpoints import endpoint_of_channel
-from callcenter.core.events import CallRecord
+from callcenter.core.events import AgentLeg, CallRecord
 from callcenter.ami.actions import LiveChannel
-from callcenter.ami.events import (AgentConnected, AgentOffered, CallerAbandonedQueue, CallerJoinedQueue,
-                                   ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested)
+from callcenter.ami.events import (AgentConnected, AgentOffered, BridgeChanged, CallerAbandonedQueue, CallerJoinedQueue,
+                                   ChannelCreated, ChannelHungUp, ChannelStateChanged, Event, HangupRequested, HoldMusic,
+                                   SpyChanged, TransferDone)
 
 # The channel variable the dialplan sets to the DID dialed (extensions.conf.j2, [from-trunk]).
 DID_VARIABLE = "CC_DID"
@@ -43,8 +44,16 @@ CAUSE_TEXT = {1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "
 class CallTracker:
     """Every live call by Linkedid and the last RECENT_LIMIT ended ones (pure; `apply`, `resync`)."""
 
-    def __init__(self, inbound_context: str = "from-trunk", recent_limit: int = RECENT_LIMIT) -> None:
+    def __init__(self, inbound_context: str = "from-trunk", recent_limit: int = RECENT_LIMIT,
+                 agents: Collection[str] = ()) -> None:
+        """`agents`: the agents' endpoint names (a channel of one of them is an agent's leg)."""
         self.inbound_context = inbound_context
+        self.agents = frozenset(agents)
+        self._hold: dict[str, float] = {}  # uniqueid of a customer's channel hearing hold music → since when
+        self._bridge: dict[str, str] = {}  # uniqueid → the bridge it is in
+        self._monitors: dict[str, tuple[str, dict[str, object]]] = {}  # supervisor's uniqueid → (call, session)
+        self._handed: dict[str, str] = {}  # call id → the agent who blind-transferred it (the next leg is theirs)
+        self._joins: dict[str, tuple[str, str]] = {}  # uniqueid of a party called into a call → (call, by whom)
         self._active: dict[str, CallRecord] = {}
         self._by_channel: dict[str, str] = {}  # uniqueid → call_id
         self._requested_cause: dict[str, int] = {}  # uniqueid → first non-zero cause of a hangup request
@@ -74,6 +83,36 @@ class CallTracker:
             return self._active[call_id]
         return next((c for c in self._recent if c.call_id == call_id), None)
 
+    def bridge_of(self, uniqueid: str) -> str:
+        """The bridge a live channel is in ("" if none: in the dialplan, on hold, ringing)."""
+        return self._bridge.get(uniqueid, "")
+
+    def on_hold(self, uniqueid: str) -> bool:
+        """Whether a customer's channel hears music on hold after an agent answered."""
+        return uniqueid in self._hold
+
+    def expect_monitor(self, uniqueid: str, call_id: str, supervisor: str, mode: str) -> None:
+        """The channel `uniqueid` (an Originate's ChannelId) is `supervisor`'s phone monitoring
+        `call_id` in `mode`: a monitor session on that call, not a call of its own."""
+        self._monitors[uniqueid] = (call_id, {"supervisor": supervisor, "mode": mode, "modes": [mode],
+                                              "started_at": None, "ended_at": None})
+
+    def expect_join(self, uniqueid: str, call_id: str, by: str) -> None:
+        """The channel `uniqueid` (an Originate's ChannelId) is a party `by` calls into `call_id`
+        (a conference): a leg of that call, not a call of its own."""
+        self._joins[uniqueid] = (call_id, by)
+
+    def monitor_mode(self, uniqueid: str, mode: str) -> None:
+        """The monitor session on `uniqueid` switched to `mode` (listen | whisper | barge)."""
+        if uniqueid in self._monitors:
+            session = self._monitors[uniqueid][1]
+            session["mode"] = mode
+            session["modes"].append(mode)  # type: ignore[attr-defined]
+
+    def monitor_of(self, uniqueid: str) -> dict[str, object] | None:
+        entry = self._monitors.get(uniqueid)
+        return entry[1] if entry else None
+
     def call_of(self, uniqueid: str) -> CallRecord | None:
         call_id = self._by_channel.get(uniqueid)
         return self._active.get(call_id) if call_id else None
@@ -82,10 +121,25 @@ class CallTracker:
 
     def apply(self, event: Event, now: float) -> list[ev.DomainEvent]:
         """Apply one AMI event; returns the domain events it caused (often none)."""
+        if getattr(event, "uniqueid", "") in self._monitors or isinstance(event, SpyChanged):
+            return self._monitor(event, now)
+        if isinstance(event, BridgeChanged):
+            if event.joined:
+                self._bridge[event.uniqueid] = event.bridge
+            elif self._bridge.get(event.uniqueid) == event.bridge:
+                del self._bridge[event.uniqueid]
+            return []
+        if isinstance(event, TransferDone):
+            return self._transferred(event, now)
         if isinstance(event, ChannelCreated):
-            new = event.linkedid not in self._active
+            new = event.linkedid not in self._active and event.uniqueid not in self._joins
             created = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
                                     event.caller_name, event.context, event.exten, event.state, now)
+            agent = self._agent_of(event.channel)
+            handed = created.call_id in self._handed or self._owner(created) is not None
+            if not new and agent and created.direction != "internal" and handed:
+                # A transfer's or a conference's target rings: its screen pop, on the same call.
+                return [ev.AgentOffered(created.call_id, created.queue or "", agent, now)]
             return [self._started(created, now)] if new else []
         call = self._active.get(getattr(event, "linkedid", "")) or self.call_of(getattr(event, "uniqueid", ""))
         if call is None:
@@ -94,6 +148,13 @@ class CallTracker:
         if isinstance(event, ChannelStateChanged):
             if event.state == "Up" and event.uniqueid == call.call_id and call.answered_at is None:
                 call.answered_at = now
+            if event.state == "Up":
+                out += self._leg_answered(call, event.uniqueid, now)
+        elif isinstance(event, HoldMusic):
+            if event.on and self._owner(call) is not None and not self._agent_of(call.channels.get(event.uniqueid, "")):
+                self._hold.setdefault(event.uniqueid, now)
+            elif not event.on:
+                self._settle_hold(call, event.uniqueid, now, stop=True)
         elif isinstance(event, CallerJoinedQueue):
             call.queue, call.queued_at = event.queue, now
             call.path.append(f"queue:{event.queue}")
@@ -104,6 +165,11 @@ class CallTracker:
         elif isinstance(event, AgentConnected):
             call.agent, call.agent_answered_at = event.agent, now
             call.path.append(f"agent:{event.agent}")
+            leg = next((x for x in call.legs if x.agent == event.agent and x.ended_at is None), None)
+            if leg is None:
+                leg = AgentLeg(event.agent, "", answered_at=now)
+                call.legs.append(leg)
+            leg.via, leg.by, leg.queue = "queue", "", event.queue
             out.append(ev.AgentConnected(call.call_id, event.queue, event.agent, event.hold_time, now))
         elif isinstance(event, CallerAbandonedQueue):
             # Asterisk says "abandon" for a max-wait timeout too: only a caller who hung up abandoned.
@@ -122,6 +188,10 @@ class CallTracker:
             if not call.hung_up_by:
                 call.hung_up_by = "system" if event.soft else "caller" if event.uniqueid == call.call_id else "agent"
         elif isinstance(event, ChannelHungUp):
+            out += self._leg_ended(call, event.uniqueid, now)
+            self._settle_hold(call, event.uniqueid, now, stop=True)
+            self._bridge.pop(event.uniqueid, None)
+            self._joins.pop(event.uniqueid, None)
             if self._hangup(call, event.uniqueid, event.cause, event.cause_text, now):
                 out.append(ev.CallEnded(copy.deepcopy(call), now))
         return out
@@ -217,10 +287,128 @@ class CallTracker:
                 call.agent, call.agent_answered_at = agent, now - leg.duration
                 call.path.append(f"agent:{agent}")
 
+    # -- agents' legs, hold, transfers, monitoring ----------------------------------------------
+
+    def _agent_of(self, channel: str) -> str:
+        name = endpoint_of_channel(channel)
+        return name if name in self.agents else ""
+
+    @staticmethod
+    def _owner(call: CallRecord) -> AgentLeg | None:
+        """The agent who has the customer now: the earliest answered leg still live."""
+        return next((x for x in call.legs if x.answered_at is not None and x.ended_at is None), None)
+
+    def _leg_answered(self, call: CallRecord, uniqueid: str, now: float) -> list[ev.DomainEvent]:
+        agent = self._agent_of(call.channels.get(uniqueid, ""))
+        if not agent or any(x.uniqueid == uniqueid for x in call.legs):
+            return []
+        # A queue leg may be known already (AgentConnect came first, without the channel).
+        leg = next((x for x in call.legs if x.agent == agent and not x.uniqueid and x.ended_at is None), None)
+        if leg is not None:
+            leg.uniqueid = uniqueid
+            return []
+        owner = self._owner(call) if call.direction != "internal" else None
+        leg = AgentLeg(agent, uniqueid, answered_at=now, queue=call.queue or "")
+        joining = self._joins.pop(uniqueid, None)
+        handed = self._handed.pop(call.call_id, "")
+        if joining is not None:
+            leg.via, leg.by = "conference", joining[1]
+        elif handed:
+            leg.via, leg.by = "transfer", handed
+        elif owner is not None:  # someone had the customer: a transfer's (or consultation's) target
+            leg.via, leg.by = "transfer", owner.agent
+        call.legs.append(leg)
+        if leg.via == "direct":
+            return []
+        call.path.append(f"agent:{agent}")
+        return [ev.AgentConnected(call.call_id, call.queue or "", agent, 0, now, via=leg.via)]
+
+    def _leg_ended(self, call: CallRecord, uniqueid: str, now: float) -> list[ev.DomainEvent]:
+        leg = next((x for x in call.legs if x.uniqueid == uniqueid and x.ended_at is None), None)
+        if leg is None:
+            return []
+        if leg is self._owner(call):  # the customer's hold so far was this agent's
+            for held in [u for u in self._hold if u in call.channels]:
+                self._settle_hold(call, held, now, stop=False)
+        leg.ended_at = now
+        return [ev.AgentLegEnded(call.call_id, leg.agent, leg.queue, leg.via, round(leg.talk_seconds, 1),
+                                 round(leg.hold_seconds, 1), now)]
+
+    def _settle_hold(self, call: CallRecord, uniqueid: str, now: float, *, stop: bool) -> None:
+        """Credit the customer's hold music so far to the agent who has them."""
+        since = self._hold.pop(uniqueid, None) if stop else self._hold.get(uniqueid)
+        if since is None:
+            return
+        owner = self._owner(call)
+        if owner is not None:
+            owner.hold_seconds += max(0.0, now - since)
+        if not stop:
+            self._hold[uniqueid] = now
+
+    def _transferred(self, event: TransferDone, now: float) -> list[ev.DomainEvent]:
+        calls = list({x: self._active[x] for x in event.linkedids if x in self._active}.values())
+        if not calls or not event.ok:
+            return []
+        call = calls[0]
+        for other in calls[1:]:  # a phone's own consultation call joins the caller's
+            self._merge(other, into=call)
+        by = self._agent_of(event.transferer_channel)
+        to = _target(event.target)
+        if event.kind == "threeway":
+            for leg in call.legs:
+                if leg.ended_at is None and leg.agent == to:
+                    leg.via = "conference"
+        if event.kind == "blind":
+            self._handed[call.call_id] = by
+        call.transfers.append({"kind": event.kind, "by": by, "to": to, "at": now})
+        call.path.append(f"transfer:{event.kind}:{by or '?'}>{to}")
+        return [ev.CallTransferred(call.call_id, event.kind, by, to, now)]
+
+    def note_transfer(self, call_id: str, kind: str, by: str, to: str, now: float) -> ev.CallTransferred | None:
+        """A step the controller did itself (a conference add), recorded like Asterisk's transfers."""
+        call = self._active.get(call_id)
+        if call is None:
+            return None
+        call.transfers.append({"kind": kind, "by": by, "to": to, "at": now})
+        call.path.append(f"transfer:{kind}:{by or '?'}>{to}")
+        return ev.CallTransferred(call_id, kind, by, to, now)
+
+    def _merge(self, other: CallRecord, into: CallRecord) -> None:
+        """An agent's consultation call (its own Linkedid) became part of `into` by an attended
+        transfer from the phone: its channels and the target's leg move; the consulting agent's
+        second leg overlaps their first and is dropped."""
+        first_channel = other.call_id
+        for uniqueid, channel in other.channels.items():
+            into.channels[uniqueid] = channel
+            self._by_channel[uniqueid] = into.call_id
+        for leg in other.legs:
+            if leg.uniqueid != first_channel:
+                leg.via, leg.by = "transfer", self._agent_of(other.channels.get(first_channel, "")) or leg.by
+                into.legs.append(leg)
+        del self._active[other.call_id]
+
+    def _monitor(self, event: Event, now: float) -> list[ev.DomainEvent]:
+        if isinstance(event, SpyChanged):
+            entry = self._monitors.get(event.spyer)
+            if entry is not None and event.started and entry[1]["started_at"] is None:
+                entry[1]["started_at"] = now
+                call = self._active.get(entry[0])
+                if call is not None:
+                    call.monitors.append(entry[1])
+            return []
+        if isinstance(event, ChannelHungUp):
+            _, session = self._monitors.pop(event.uniqueid)
+            if session["started_at"] is not None:
+                session["ended_at"] = now
+        return []
+
     # -- internals --------------------------------------------------------------------------
 
     def _channel(self, channel: str, uniqueid: str, linkedid: str, caller_id: str, caller_name: str, context: str,
                  exten: str, state: str, now: float) -> CallRecord:
+        joining = self._joins.get(uniqueid)
+        if joining is not None and joining[0] in self._active:
+            linkedid = joining[0]
         call = self._active.get(linkedid)
         if call is None:
             inbound = context == self.inbound_context
@@ -255,6 +443,15 @@ class CallTracker:
         if not call.channels:
             call.ended_at = now
             del self._active[call.call_id]
+            self._handed.pop(call.call_id, None)
             self._recent.append(call)
             return True
         return False
+
+
+def _target(channel_or_exten: str) -> str:
+    """Who a transfer went to: 'PJSIP/agent2-0000001f' → 'agent2', 'Local/queue-sales@cc-transfer-…;1'
+    → 'queue-sales', an extension as it is."""
+    if channel_or_exten.startswith("Local/"):
+        return channel_or_exten[6:].split("@", 1)[0]
+    return endpoint_of_channel(channel_or_exten) or channel_or_exten

@@ -26,6 +26,7 @@ class Credentials:
     web_passwords: dict[str, str] = field(default_factory=dict)  # agent → web login password
     web_admin_password: str = ""
     twilio_auth_token: str = ""  # signs SMS webhooks (CALLCENTER_TWILIO_AUTH_TOKEN overrides it)
+    supervisor_passwords: dict[str, str] = field(default_factory=dict)  # supervisor → SIP password of their phone
 
     def sms_token(self, env: "Mapping[str, str] | None" = None) -> str:
         """The auth token that signs SMS webhooks: $CALLCENTER_TWILIO_AUTH_TOKEN (a real Twilio
@@ -55,11 +56,13 @@ class Credentials:
         return cls(str(data["ami_secret"]), str(data["api_token"]),
                    {str(k): str(v) for k, v in (data.get("agent_passwords") or {}).items()},
                    {str(k): str(v) for k, v in (data.get("web_passwords") or {}).items()},
-                   str(data.get("web_admin_password") or ""), str(data.get("twilio_auth_token") or ""))
+                   str(data.get("web_admin_password") or ""), str(data.get("twilio_auth_token") or ""),
+                   {str(k): str(v) for k, v in (data.get("supervisor_passwords") or {}).items()})
 
     @classmethod
-    def load_or_create(cls, runtime_dir: Path, agents: Iterable[str]) -> "Credentials":
-        """Load the secrets, adding any that are missing (new agents); write back with 0600."""
+    def load_or_create(cls, runtime_dir: Path, agents: Iterable[str], supervisors: Iterable[str] = ()) -> "Credentials":
+        """Load the secrets, adding any that are missing (new agents, new supervisors' phones);
+        write back with 0600."""
         path = cls.path(runtime_dir)
         data: dict[str, Any] = {}
         if path.exists():
@@ -76,6 +79,12 @@ class Credentials:
                 passwords[agent] = secrets.token_hex(10)
                 changed = True
         data["agent_passwords"] = passwords
+        phones = data.setdefault("supervisor_passwords", {}) or {}
+        for supervisor in supervisors:
+            if not phones.get(supervisor):
+                phones[supervisor] = secrets.token_hex(10)
+                changed = True
+        data["supervisor_passwords"] = phones
         web = data.setdefault("web_passwords", {}) or {}
         for agent in agents:
             if not web.get(agent):

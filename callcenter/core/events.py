@@ -41,6 +41,29 @@ CallState = Literal["ringing", "answered", "queued", "connected", "ended"]
 
 
 @dataclass
+class AgentLeg:
+    """One agent's part of a call: their phone's channel, from its answer to its hangup. `via`:
+    queue | transfer (brought in by `by`) | conference | direct (an internal or click-to-call
+    leg). Hold is the time the customer heard music on hold while this agent had them; talk is the
+    rest. Seconds; epoch times."""
+
+    agent: str
+    uniqueid: str
+    via: str = "direct"
+    by: str = ""
+    queue: str = ""
+    answered_at: float | None = None
+    ended_at: float | None = None
+    hold_seconds: float = 0.0
+
+    @property
+    def talk_seconds(self) -> float:
+        if self.answered_at is None or self.ended_at is None:
+            return 0.0
+        return max(0.0, self.ended_at - self.answered_at - self.hold_seconds)
+
+
+@dataclass
 class CallRecord:
     call_id: str  # the Linkedid
     caller_id: str
@@ -69,6 +92,10 @@ class CallRecord:
     callback_request: str = ""  # ... and the request's id
     outbound_ticket: int | None = None  # a click-to-call from the workspace: the ticket it was made on
     channels: dict[str, str] = field(default_factory=dict)  # live channels: uniqueid → name
+    legs: list[AgentLeg] = field(default_factory=list)  # each agent's part, in the order they answered
+    transfers: list[dict[str, Any]] = field(default_factory=list)  # {kind, by, to, at}: blind | attended | threeway | conference
+    monitors: list[dict[str, Any]] = field(default_factory=list)  # {supervisor, mode, started_at, ended_at}
+    handoff: dict[str, str] = field(default_factory=dict)  # the transferring agent's note: {from, to, note}
 
     @property
     def state(self) -> CallState:
@@ -86,6 +113,8 @@ class CallRecord:
         data = asdict(self)
         data["state"] = self.state
         data["channels"] = sorted(self.channels.values())
+        for leg, out in zip(self.legs, data["legs"]):
+            out["talk_seconds"] = round(leg.talk_seconds, 1)
         return data
 
 
@@ -132,6 +161,33 @@ class AgentConnected:
     queue: str
     agent: str
     hold_seconds: int
+    at: float
+    via: str = "queue"  # queue | transfer (a transfer's or consultation's target answered on a live call)
+
+
+@dataclass(frozen=True)
+class AgentLegEnded:
+    """An agent's part of a call ended (they hung up, transferred, or left a conference): what
+    presence credits them with (talk + hold; wrap-up follows for a queue's leg)."""
+
+    call_id: str
+    agent: str
+    queue: str
+    via: str
+    talk_seconds: float
+    hold_seconds: float
+    at: float
+
+
+@dataclass(frozen=True)
+class CallTransferred:
+    """A transfer or conference step on a live call: `kind` blind | attended | threeway |
+    conference; `by` the agent who did it (or "" when unknown); `to` the target."""
+
+    call_id: str
+    kind: str
+    by: str
+    to: str
     at: float
 
 
@@ -283,4 +339,5 @@ class PictureRebuilt:
 
 DomainEvent = (CallStarted | CallerQueued | AgentOffered | AgentConnected | CallEnded | VoicemailRecorded
                | CallStored | TranscriptionQueued | VoicemailTranscribed | MessageReceived | ChatChanged | PagesChanged
-               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | WorkChanged | PictureRebuilt)
+               | AgentStateChanged | AutoPauseDecided | QueueChanged | CallbackRequested | WorkChanged | PictureRebuilt
+               | AgentLegEnded | CallTransferred)

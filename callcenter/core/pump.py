@@ -69,7 +69,12 @@ class Pump:
         changes: list[ev.DomainEvent] = []
         try:
             for tracker in self.trackers:
+                # A later tracker also sees what the earlier ones concluded (presence credits an
+                # agent's part of a call when the call tracker ends it: AgentLegEnded).
+                earlier = list(changes)
                 changes += tracker.apply(item, now)
+                for change in earlier:
+                    changes += tracker.apply(change, now)
         except Exception:  # noqa: BLE001 - a tracker bug must not stop the stream (docs/design.md#11)
             self.tracker_errors += 1
             log.exception("tracking failed on %r; going on", item)

@@ -180,8 +180,8 @@ def agent_show(ctx: click.Context, name: str, as_json: bool) -> None:
 @client.json_option
 @click.pass_context
 def credentials(ctx: click.Context, as_json: bool) -> None:
-    """SIP credentials for the agents' softphones and their web logins (generated at first start;
-    the web page: http://<api.bind>:<api.port>/, user name = agent name)."""
+    """SIP credentials for the agents' and supervisors' phones and the agents' web logins
+    (generated at first start; the web page: http://<api.bind>:<api.port>/, user name = agent name)."""
     config = client.config(ctx)
     try:
         creds = Credentials.load(config.runtime_dir)
@@ -190,15 +190,20 @@ def credentials(ctx: click.Context, as_json: bool) -> None:
     server = f"{config.sip.bind}:{config.sip.port}"
     rows = [{"agent": name, "extension": a.extension, "username": name,
              "password": creds.agent_passwords.get(name, ""), "registrar": f"sip:{server}", "transport": "udp",
-             "web_password": creds.web_passwords.get(name, "")}
+             "web_password": creds.web_passwords.get(name, ""), "role": "agent"}
             for name, a in config.agents.items()]
+    rows += [{"agent": name, "extension": s.extension, "username": name,
+              "password": creds.supervisor_passwords.get(name, ""), "registrar": f"sip:{server}", "transport": "udp",
+              "web_password": "", "role": "supervisor"}
+             for name, s in config.supervisors.items()]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     click.echo(f"Register softphones at sip:{server} (UDP), user name = agent name:")
     for r in rows:
-        click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}  "
-                   f"web_password {r['web_password'] or '(not generated yet)'}")
+        web = f"web_password {r['web_password'] or '(not generated yet)'}" if r["role"] == "agent" else \
+            "(supervisor's phone: monitors calls)"
+        click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}  {web}")
     click.echo(f"Web page: http://{config.api.bind}:{config.api.port}/ (log in with the agent name and web_password; "
                f"supervisors and admins: `callcenter user add`; the first admin is `admin`, password "
                f"{creds.web_admin_password or '(not generated yet)'})")

@@ -30,7 +30,7 @@ from typing import Any, Iterable, Literal, Mapping
 
 from callcenter.core import events as ev
 from callcenter.ami.actions import ContactRow, DeviceRow, QueueStatus
-from callcenter.ami.events import (AgentCompleted, AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
+from callcenter.ami.events import (AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
                                    CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged,
                                    DeviceStateChanged, Event, HangupRequested, MemberChanged)
 from callcenter.core.endpoints import endpoint_of_device
@@ -210,15 +210,22 @@ class Presence:
                 agent.missed_in_row += 1
                 if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
                     out.append(ev.AutoPauseDecided(agent.name, f"auto: {agent.missed_in_row} missed calls", now))
-        elif isinstance(event, AgentCompleted):
+        elif isinstance(event, ev.AgentLegEnded):
+            # Each agent's part of a call, as the call tracker measured it (a transfer's target and
+            # a conference's parties too, not only the queue's first agent): talk + hold.
+            handled = event.talk_seconds + event.hold_seconds
+            agent = self.agents.get(event.agent)
+            queue = self.queues.get(event.queue)
             if agent is not None:
                 agent.calls += 1
-                agent.talk_seconds += event.talk_time
-                agent.activity, agent.activity_since = "wrapup", now
-                agent.wrapup_until = now + self.wrapup.get(event.queue, 0)
+                agent.talk_seconds += handled
+                if event.queue in self.wrapup:
+                    agent.activity, agent.activity_since = "wrapup", now
+                    agent.wrapup_until = now + self.wrapup.get(event.queue, 0)
+                    self._touched.add(agent.name)
             if queue is not None:
-                queue.completed += 1
-                queue.total_handle += event.talk_time
+                queue.completed += int(event.via == "queue")  # one per answered queue call ...
+                queue.total_handle += handled  # ... and every agent's part of it: AHT per call
         elif isinstance(event, CallerJoinedQueue) and queue is not None:
             queue.offered += 1
             queue.waiting[event.uniqueid] = (now, event.caller_id)

@@ -52,6 +52,15 @@ class AgentSettings:
 
 
 @dataclass(frozen=True)
+class SupervisorSettings:
+    """A supervisor's phone (`supervisors:`): a PJSIP endpoint of the same name, its password in
+    the secrets file; rung to monitor a call (docs/call-control.md). Not a queue member."""
+
+    extension: str
+    full_name: str = ""
+
+
+@dataclass(frozen=True)
 class RoutingSettings:
     """How agents are handled across queues."""
 
@@ -99,8 +108,24 @@ def check_queues(queues: Mapping[str, QueueSettings], loc: Locator) -> None:
                             "unknown-strategy")
 
 
-def check_agents(agents: Mapping[str, AgentSettings], queues: Mapping[str, QueueSettings], loc: Locator) -> None:
+def check_agents(agents: Mapping[str, AgentSettings], queues: Mapping[str, QueueSettings], loc: Locator,
+                 supervisors: Mapping[str, SupervisorSettings] | None = None) -> None:
+    """Agents (and supervisors' phones: one namespace of endpoints and extensions)."""
     extensions: dict[str, str] = {}
+    for name, supervisor in (supervisors or {}).items():
+        section = "supervisors"
+        if not NAME.fullmatch(name):
+            raise loc.error((section, name), f"supervisor name '{name}' must be lower-case letters, digits, - or _",
+                            "bad-name")
+        if name in agents:
+            raise loc.error((section, name), f"'{name}' is an agent's name too", "duplicate-name")
+        if not DISPLAY.fullmatch(supervisor.full_name):
+            raise loc.error((section, name, "full_name"), "a name may not hold quotes, < >, ; or \\ and is at most "
+                            "80 characters", "bad-value")
+        if not EXTENSION.fullmatch(supervisor.extension) or supervisor.extension in extensions:
+            raise loc.error((section, name, "extension"), f"extension '{supervisor.extension}' must be 2-8 digits, "
+                            "not another's", "bad-extension")
+        extensions[supervisor.extension] = name
     for name, agent in agents.items():
         if not NAME.fullmatch(name):
             raise loc.error(("agents", name), f"agent name '{name}' must be lower-case letters, digits, - or _",

@@ -193,7 +193,9 @@ class Folder:
             change.values["queue"] = event.queue
             self._reached(change, event.queue)
             change.step = _later(change.step, "queued")
-        elif isinstance(event, ev.AgentConnected):
+        elif isinstance(event, ev.AgentConnected) and event.via == "queue":
+            # (A transfer's target answering is in the call's legs at its end; the call's agent,
+            # wait and first response stay those of the queue's answer.)
             change = self._change(changes, event.call_id)
             change.counts, change.first_response = True, True
             change.values.update(queue=event.queue, agent=event.agent, wait_seconds=event.hold_seconds)

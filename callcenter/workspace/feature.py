@@ -63,7 +63,7 @@ class WorkspaceFeature(Feature):
         """New agents get their web login, removed ones lose it."""
         if self.credentials is not None:  # the file may have gained agents whose passwords are new
             self.credentials = await asyncio.to_thread(Credentials.load_or_create, self.config().runtime_dir,
-                                                       self.config().agents)
+                                                       self.config().agents, self.config().supervisors)
         await self._sync_logins()
 
     def tasks(self) -> list[Task]:

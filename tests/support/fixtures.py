@@ -93,7 +93,9 @@ def phones(system: System, ports: PortAllocator) -> Any:
             return phone
 
         def agent(self, name: str) -> SipPhone:
-            phone = SipPhone(server_port=SIP_PORT, username=name, password=system.creds.agent_passwords[name],
+            """An agent's phone, or a supervisor's (`supervisors:`)."""
+            password = system.creds.agent_passwords.get(name) or system.creds.supervisor_passwords[name]
+            phone = SipPhone(server_port=SIP_PORT, username=name, password=password,
                              **ports.allocate().as_kwargs())
             phone.start()
             made.append(phone)

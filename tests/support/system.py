@@ -49,7 +49,7 @@ RELOADABLE = "8005550105"  # a flow the tests rewrite
 
 # Lines straight into a queue (greeting: a beep), for the distribution tests.
 TEAM_DIDS = {"ring3": "8005550110", "rr3": "8005550111", "lr3": "8005550112", "solo": "8005550113",
-             "wrap": "8005550114", "cbq": "8005550115"}
+             "wrap": "8005550114", "cbq": "8005550115", "xfer": "8005550116"}
 # Where the trunk sends calls out (callbacks, transfers to numbers): a test phone plays the carrier.
 CARRIER_PORT = PORT_BASE + 24090
 
@@ -69,10 +69,15 @@ queues:
   solo: {{strategy: ringall, ring_timeout: 3, retry: 1, record: true}}
   wrap: {{strategy: ringall, ring_timeout: 8, wrapup: 5}}
   cbq: {{strategy: ringall, ring_timeout: 8, callback: true}}
+  xfer: {{strategy: ringall, ring_timeout: 8}}
 agents:
   agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
   agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
   agent3: {{full_name: Cy Agent, extension: "1003", queues: [sales]}}
+  agent4: {{full_name: Di Agent, extension: "1004", queues: [xfer]}}
+  agent5: {{full_name: Ed Agent, extension: "1005"}}
+supervisors:
+  sue: {{full_name: Sue Supervisor, extension: "1900"}}
 dids:
   "{HOTLINE}": {{name: Test hotline, flow: hotline, greeting: hello-world, queue: support}}
   "{PLAIN}": {{name: Plain line, greeting: hello-world, queue: support}}
@@ -86,6 +91,7 @@ dids:
   "{TEAM_DIDS['solo']}": {{greeting: beep, queue: solo}}
   "{TEAM_DIDS['wrap']}": {{greeting: beep, queue: wrap}}
   "{TEAM_DIDS['cbq']}": {{greeting: beep, queue: cbq}}
+  "{TEAM_DIDS['xfer']}": {{greeting: beep, queue: xfer}}
 routing: {{callback_attempts: 2, callback_retry_seconds: 2}}
 security: {{ban_threshold: 5, ban_window: 30, ban_seconds: 8}}
 email: {{smtp_port: {EMAIL_PORT}}}
