@@ -162,8 +162,13 @@ class CallControl:
             await asyncio.sleep(0.2)
         if len(rules.customer_channels(call, self._people())) + len(self._live_legs(call)) > 2:
             raise Conflict("in-conference", "an attended transfer starts from a two-party call")
-        await self.ami.send(ami_control.attended_transfer(channel, TRANSFER_CONTEXT, target.exten))
+        # Asterisk's Atxfer presses the atxfer feature and then the extension as DTMF on the agent's
+        # behalf (manager.c), so it can only dial digits: the target waits in a variable the
+        # consultation inherits, and the digit "*" of [cc-transfer] dials it.
+        await self.ami.send(actions.setvar(channel, "__CC_XFER", target.exten))
+        await self.ami.send(ami_control.attended_transfer(channel, TRANSFER_CONTEXT, "*"))
         self._consulting[call_id] = (agent, target.label)
+        self.tracker.expect_consultation(call_id, target.label)
         return {"call_id": call_id, "consulting": target.label, "kind": "attended"}
 
     async def finish(self, call_id: str, actor: str | None, action: str) -> dict[str, Any]:
@@ -235,7 +240,7 @@ class CallControl:
         if phone == agent:
             raise Refused("bad-target", f"{phone} is on the call being monitored")
         await self._check_reachable(phone, "phone-unavailable")
-        spied = rules.live_leg(call, agent).uniqueid
+        spied = call.channels[rules.live_leg(call, agent).uniqueid]
         uniqueid = f"spy-{secrets.token_hex(6)}"
         self.tracker.expect_monitor(uniqueid, call_id, supervisor or phone, mode)
         await self._originate(uniqueid, f"PJSIP/{phone}", "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',

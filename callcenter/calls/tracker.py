@@ -52,6 +52,7 @@ class CallTracker:
         self._hold: dict[str, float] = {}  # uniqueid of a customer's channel hearing hold music → since when
         self._bridge: dict[str, str] = {}  # uniqueid → the bridge it is in
         self._monitors: dict[str, tuple[str, dict[str, object]]] = {}  # supervisor's uniqueid → (call, session)
+        self._consulting: dict[str, str] = {}  # call id → whom the controller's attended transfer consults
         self._handed: dict[str, str] = {}  # call id → the agent who blind-transferred it (the next leg is theirs)
         self._joins: dict[str, tuple[str, str]] = {}  # uniqueid of a party called into a call → (call, by whom)
         self._active: dict[str, CallRecord] = {}
@@ -96,6 +97,11 @@ class CallTracker:
         `call_id` in `mode`: a monitor session on that call, not a call of its own."""
         self._monitors[uniqueid] = (call_id, {"supervisor": supervisor, "mode": mode, "modes": [mode],
                                               "started_at": None, "ended_at": None})
+
+    def expect_consultation(self, call_id: str, target: str) -> None:
+        """The controller's attended transfer on `call_id` consults `target` (Asterisk names only
+        the extension "*" that dialed it)."""
+        self._consulting[call_id] = target
 
     def expect_join(self, uniqueid: str, call_id: str, by: str) -> None:
         """The channel `uniqueid` (an Originate's ChannelId) is a party `by` calls into `call_id`
@@ -354,6 +360,8 @@ class CallTracker:
             self._merge(other, into=call)
         by = self._agent_of(event.transferer_channel)
         to = _target(event.target)
+        if to == "*":
+            to = self._consulting.pop(call.call_id, to)
         if event.kind == "threeway":
             for leg in call.legs:
                 if leg.ended_at is None and leg.agent == to:
@@ -444,6 +452,7 @@ class CallTracker:
             call.ended_at = now
             del self._active[call.call_id]
             self._handed.pop(call.call_id, None)
+            self._consulting.pop(call.call_id, None)
             self._recent.append(call)
             return True
         return False

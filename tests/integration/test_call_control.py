@@ -96,3 +96,106 @@ async def test_hold_is_music_and_blind_transfer_hands_the_caller_over(system: Sy
     assert record["legs"][0]["hold_seconds"] >= 1.0 and record["legs"][1]["talk_seconds"] > 0
     assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("blind", "agent4", "agent5")]
     assert record["handoff"]["note"] == "wants a refund, order 42"
+
+
+async def test_attended_transfer_consults_then_completes(system: System, ami_watch: AmiWatch, phones, team) -> None:
+    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000002")
+    status, body = post(system, call_id, "transfer", {"to": "agent5", "attended": True})
+    assert status == 200 and body["consulting"] == "agent5", body
+    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    await asyncio.to_thread(consult.answer)
+    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)  # agent4 and agent5 talk ...
+    await asyncio.to_thread(call.wait_for_audio, 200, 5)  # ... while the caller hears music
+    await does_not_hear(call, AGENT5_HZ, 0.5)
+    assert post(system, call_id, "transfer", {"action": "complete"})[0] == 200
+    await asyncio.to_thread(agent4.wait_until_ended, 10)
+    await talk(call, consult, CALLER_HZ, AGENT5_HZ)
+    await asyncio.to_thread(call.hangup)
+    await asyncio.to_thread(consult.wait_until_ended, 10)
+    record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000002"), 10, "the call record")
+    assert [(x["agent"], x["via"]) for x in record["legs"]] == [("agent4", "queue"), ("agent5", "transfer")]
+    assert record["legs"][0]["hold_seconds"] > 0
+    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("attended", "agent4", "agent5")]
+
+
+async def test_consultation_cancelled_then_three_way_then_drop(system: System, ami_watch: AmiWatch, phones,
+                                                                team) -> None:
+    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000003")
+    assert post(system, call_id, "transfer", {"to": "1005", "attended": True})[0] == 200  # by extension
+    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    await asyncio.to_thread(consult.answer)
+    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)
+    assert post(system, call_id, "transfer", {"action": "cancel"})[0] == 200
+    await asyncio.to_thread(consult.wait_until_ended, 10)
+    await talk(call, agent4, CALLER_HZ, AGENT4_HZ)  # back with the caller
+
+    assert post(system, call_id, "transfer", {"to": "agent5", "attended": True})[0] == 200
+    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    await asyncio.to_thread(consult.answer)
+    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)
+    status, answer = post(system, call_id, "transfer", {"action": "conference"})
+    assert status == 200, answer
+    # All three hear each other.
+    await asyncio.to_thread(call.play_tone, 2.0, CALLER_HZ, 0.3, False)
+    await asyncio.gather(hears(agent4, CALLER_HZ), hears(consult, CALLER_HZ))
+    await asyncio.to_thread(consult.play_tone, 2.0, AGENT5_HZ, 0.3, False)
+    await asyncio.gather(hears(agent4, AGENT5_HZ), hears(call, AGENT5_HZ))
+    # agent4 drops out; the caller and agent5 go on.
+    status, body = post(system, call_id, "conference", {"drop": "agent4"})
+    assert status == 200 and body["dropped"] == "agent4", body
+    await asyncio.to_thread(agent4.wait_until_ended, 10)
+    await talk(call, consult, CALLER_HZ, AGENT5_HZ)
+    await asyncio.to_thread(call.hangup)
+    record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000003"), 10, "the call record")
+    assert [t["kind"] for t in record["transfers"]] == ["threeway"], record["transfers"]
+
+
+async def test_supervisor_listens_whispers_and_barges(system: System, ami_watch: AmiWatch, phones, team) -> None:
+    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000004")
+    status, body = {}, {}
+
+    async def monitor() -> None:
+        nonlocal status, body
+        status, body = await asyncio.to_thread(post, system, call_id, "monitor", {"phone": "sue", "mode": "listen"},
+                                               20)
+    request = asyncio.create_task(monitor())
+    ring = await asyncio.to_thread(team["sue"].wait_for_incoming, 10)
+    await asyncio.to_thread(ring.answer)
+    await request
+    assert status == 200 and body["agent"] == "agent4", body
+    # listen: sue hears the caller and the agent; nobody hears sue.
+    await asyncio.to_thread(call.play_tone, 2.0, CALLER_HZ, 0.3, False)
+    await hears(ring, CALLER_HZ)
+    await asyncio.to_thread(ring.play_tone, 2.0, SUE_HZ, 0.3, False)
+    await asyncio.gather(does_not_hear(call, SUE_HZ), does_not_hear(agent4, SUE_HZ))
+    # whisper: only the agent hears sue.
+    monitor_id = body["monitor"]
+    assert post(system, call_id, f"monitor/{monitor_id}", {"mode": "whisper"})[0] == 200
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(ring.play_tone, 2.5, SUE_HZ, 0.3, False)
+    await hears(agent4, SUE_HZ)
+    await does_not_hear(call, SUE_HZ, 0.5)
+    # barge: everyone hears sue.
+    assert post(system, call_id, f"monitor/{monitor_id}", {"mode": "barge"})[0] == 200
+    await asyncio.sleep(0.5)
+    await asyncio.to_thread(ring.play_tone, 2.5, SUE_HZ, 0.3, False)
+    await asyncio.gather(hears(agent4, SUE_HZ), hears(call, SUE_HZ))
+    await asyncio.to_thread(call.hangup)
+    await asyncio.to_thread(ring.wait_until_ended, 10)
+    record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000004"), 10, "the call record")
+    assert [(m["supervisor"], m["modes"]) for m in record["monitors"]] == [("api", ["listen", "whisper", "barge"])]
+
+
+async def test_bad_targets_leave_the_call_as_it_was(system: System, ami_watch: AmiWatch, phones, team) -> None:
+    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000005")
+    for body, error in [({"to": "agent9"}, "unknown-agent"), ({"to": "queue:nope"}, "unknown-queue"),
+                        ({"to": "+12"}, "bad-number"), ({"to": "agent3"}, "agent-unavailable"),
+                        ({"action": "complete"}, "no-consultation"), ({"to": ""}, "bad-target")]:
+        status, answer = post(system, call_id, "transfer", body)
+        assert status >= 400 and answer["error_id"] == error, (body, answer)
+    assert post(system, "123.456", "hold")[1]["error_id"] == "unknown-call"
+    status, answer = post(system, call_id, "monitor", {"phone": "agent2", "mode": "listen"})
+    assert answer["error_id"] == "phone-unavailable", answer
+    assert post(system, call_id, "monitor", {"phone": "sue", "mode": "shout"})[1]["error_id"] == "bad-mode"
+    await talk(call, agent4, CALLER_HZ, AGENT4_HZ)  # untouched
+    await asyncio.to_thread(call.hangup)
