@@ -97,8 +97,13 @@ class LiveHub:
             self._call_changed(event.call_id, event.agent)
             self._queue_changed(event.queue)
         elif isinstance(event, ev.CallEnded):
-            if event.record.agent:
-                self._call_changed(event.record.call_id, event.record.agent, event.record.as_dict())
+            # Every agent whose page shows it: the one who took it, those it rang (a caller who hung
+            # up while their phones rang) and those it was transferred to.
+            record = event.record
+            shown = {record.agent or ""} | {x.agent for x in record.legs} | \
+                {step.partition(":")[2] for step in record.path if step.startswith("offered:")}
+            for agent in sorted(shown - {""}):
+                self._call_changed(record.call_id, agent, record.as_dict())
             if event.record.queue:
                 self._queue_changed(event.record.queue)
         elif isinstance(event, ev.VoicemailTranscribed):

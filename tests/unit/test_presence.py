@@ -94,7 +94,9 @@ def test_a_reregistration_that_replaces_a_contact_never_logs_the_agent_out() -> 
 def test_wrapup_ends_by_time_with_an_event() -> None:
     p = presence()
     p.apply(AgentConnected("q", "a1", "PJSIP/a1", "1.1", 2, 1), 1.0)
-    changes = p.apply(AgentCompleted("q", "a1", "1.1", 30, "caller", 2), 31.0)
+    # The agent's leg ends (the call tracker's AgentLegEnded; app_queue's AgentComplete no longer counts).
+    assert p.apply(AgentCompleted("q", "a1", "1.1", 30, "caller", 2), 31.0) == []
+    changes = p.apply(ev.AgentLegEnded("1.1", "a1", "q", "queue", 30, 0, 31.0), 31.0)
     assert ev.AgentStateChanged("a1", "wrapup", "on_call", "", 31.0) in changes
     assert p.next_wakeup() == 36.0 and p.tick(35.0) == []
     assert p.tick(36.0) == [ev.AgentStateChanged("a1", "ready", "wrapup", "", 36.0)]

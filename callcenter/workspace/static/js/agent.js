@@ -121,6 +121,7 @@ function renderCall() {
   $('#call-line').replaceChildren(h('strong', { text: shown.caller_name || shown.caller_id || t('pop.unknown') }),
     ' ', shown.caller_name && shown.caller_id ? shown.caller_id : '', ' · ', t(`callstate.${state}`, null, state));
   $('#recording-controls').hidden = !cur;
+  $('#control-box').hidden = !cur;
   const rec = cur && S.recording.get(cur.call_id);
   $('#recording-state').textContent = rec ? t(rec === 'pause' ? 'call.recPaused' : 'call.recResumed') : '';
   const wrapup = pc && (talking(pc) || ended(pc));
@@ -138,6 +139,28 @@ async function setRecording(action) {
   status(t(action === 'pause' ? 'call.recPaused' : 'call.recResumed'), 'ok');
   renderCall();
 }
+/** Live call control (docs/call-control.md): the same REST API as the CLI. */
+async function control(what, body, label) {
+  const cur = currentCall();
+  if (!cur) return;
+  if (await quietly(api('POST', `/api/calls/${enc(cur.call_id)}/${what}`, body || {})) === undefined) return;
+  $('#ctl-state').textContent = t('ctl.done', { what: label });
+  status(t('ctl.done', { what: label }), 'ok');
+}
+function transferTo(attended) {
+  const to = $('#ctl-target').value.trim();
+  if (!to) { status(t('ctl.needTarget'), 'error'); return; }
+  control('transfer', { to, attended, note: $('#ctl-note').value }, t(attended ? 'ctl.consult' : 'ctl.blind'));
+}
+$('#ctl-hold').addEventListener('click', () => control('hold', {}, t('ctl.hold')));
+$('#ctl-resume').addEventListener('click', () => control('resume', {}, t('ctl.resume')));
+$('#ctl-hangup').addEventListener('click', () => control('hangup', {}, t('ctl.hangup')));
+$('#ctl-blind').addEventListener('click', () => transferTo(false));
+$('#ctl-consult').addEventListener('click', () => transferTo(true));
+$('#ctl-complete').addEventListener('click', () => control('transfer', { action: 'complete' }, t('ctl.complete')));
+$('#ctl-cancel').addEventListener('click', () => control('transfer', { action: 'cancel' }, t('ctl.cancel')));
+$('#ctl-threeway').addEventListener('click', () => control('transfer', { action: 'conference' }, t('ctl.threeway')));
+
 $('#recording-pause').addEventListener('click', () => setRecording('pause'));
 $('#recording-resume').addEventListener('click', () => setRecording('resume'));
 
