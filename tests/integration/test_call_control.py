@@ -12,7 +12,7 @@ import pytest
 from tests.support.system import TEAM_DIDS, AmiWatch, System, find_call, wait_until
 
 XFER = TEAM_DIDS["xfer"]
-CALLER_HZ, AGENT4_HZ, AGENT5_HZ, SUE_HZ = 500.0, 800.0, 1250.0, 1700.0
+CALLER_HZ, AGENT6_HZ, AGENT7_HZ, SUE_HZ = 500.0, 800.0, 1250.0, 1700.0
 
 
 async def wait_registered(system: System, *names: str) -> None:
@@ -42,24 +42,24 @@ def parties(system: System, call_id: str) -> dict[str, Any]:
 
 @pytest.fixture
 async def team(system: System, phones) -> dict[str, Any]:
-    """agent4 (member of xfer), agent5 and supervisor sue, registered."""
-    made = {name: phones.agent(name) for name in ("agent4", "agent5", "sue")}
-    await wait_registered(system, "agent4", "agent5")
+    """agent6 (member of xfer), agent7 and supervisor sue, registered."""
+    made = {name: phones.agent(name) for name in ("agent6", "agent7", "sue")}
+    await wait_registered(system, "agent6", "agent7")
     await asyncio.sleep(1)  # sue's REGISTER too (not an agent: no presence to poll)
     return made
 
 
 async def connected_call(system: System, ami_watch: AmiWatch, phones, team, caller_id: str) -> tuple[Any, Any, str]:
-    """A caller on the xfer line answered by agent4: (caller's call, agent4's call, call id)."""
+    """A caller on the xfer line answered by agent6: (caller's call, agent6's call, call id)."""
     caller = phones.caller(caller_id)
     call = await asyncio.to_thread(caller.call, XFER)
-    incoming = await asyncio.to_thread(team["agent4"].wait_for_incoming, 20)
+    incoming = await asyncio.to_thread(team["agent6"].wait_for_incoming, 20)
     await asyncio.to_thread(incoming.answer)
-    connect = await ami_watch.wait_for(Event="AgentConnect", Queue="xfer", MemberName="agent4", CallerIDNum=caller_id)
+    connect = await ami_watch.wait_for(Event="AgentConnect", Queue="xfer", MemberName="agent6", CallerIDNum=caller_id)
     call_id = connect["Linkedid"]
-    await asyncio.to_thread(wait_until, lambda: any(p["party"] == "agent4" for p in parties(system, call_id)["parties"]),
-                            5, "agent4's leg")
-    await talk(call, incoming, CALLER_HZ, AGENT4_HZ)
+    await asyncio.to_thread(wait_until, lambda: any(p["party"] == "agent6" for p in parties(system, call_id)["parties"]),
+                            5, "agent6's leg")
+    await talk(call, incoming, CALLER_HZ, AGENT6_HZ)
     return call, incoming, call_id
 
 
@@ -72,86 +72,86 @@ async def talk(a: Any, b: Any, a_hz: float, b_hz: float) -> None:
 
 async def test_hold_is_music_and_blind_transfer_hands_the_caller_over(system: System, ami_watch: AmiWatch, phones,
                                                                        team) -> None:
-    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000001")
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000001")
     assert post(system, call_id, "hold")[0] == 200
     await asyncio.to_thread(call.wait_for_audio, 200, 5)  # music on hold, not silence
-    await asyncio.to_thread(agent4.play_tone, 1.5, AGENT4_HZ, 0.3, False)
-    await does_not_hear(call, AGENT4_HZ)
+    await asyncio.to_thread(agent6.play_tone, 1.5, AGENT6_HZ, 0.3, False)
+    await does_not_hear(call, AGENT6_HZ)
     status, body = post(system, call_id, "hold")
     assert status == 409 and body["error_id"] == "on-hold"
     assert post(system, call_id, "resume")[0] == 200
-    await talk(call, agent4, CALLER_HZ, AGENT4_HZ)
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)
 
-    status, body = post(system, call_id, "transfer", {"to": "agent5", "note": "wants a refund, order 42"})
+    status, body = post(system, call_id, "transfer", {"to": "agent7", "note": "wants a refund, order 42"})
     assert status == 200, body
-    incoming = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
-    await asyncio.to_thread(agent4.wait_until_ended, 10)
+    incoming = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
+    await asyncio.to_thread(agent6.wait_until_ended, 10)
     await asyncio.to_thread(incoming.answer)
-    await talk(call, incoming, CALLER_HZ, AGENT5_HZ)
+    await talk(call, incoming, CALLER_HZ, AGENT7_HZ)
     await asyncio.to_thread(incoming.hangup)
     await asyncio.to_thread(call.wait_until_ended, 10)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000001"), 10, "the call record")
     legs = [(x["agent"], x["via"], x["by"]) for x in record["legs"]]
-    assert legs == [("agent4", "queue", ""), ("agent5", "transfer", "agent4")], record["legs"]
+    assert legs == [("agent6", "queue", ""), ("agent7", "transfer", "agent6")], record["legs"]
     assert record["legs"][0]["hold_seconds"] >= 1.0 and record["legs"][1]["talk_seconds"] > 0
-    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("blind", "agent4", "agent5")]
+    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("blind", "agent6", "agent7")]
     assert record["handoff"]["note"] == "wants a refund, order 42"
 
 
 async def test_attended_transfer_consults_then_completes(system: System, ami_watch: AmiWatch, phones, team) -> None:
-    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000002")
-    status, body = post(system, call_id, "transfer", {"to": "agent5", "attended": True})
-    assert status == 200 and body["consulting"] == "agent5", body
-    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000002")
+    status, body = post(system, call_id, "transfer", {"to": "agent7", "attended": True})
+    assert status == 200 and body["consulting"] == "agent7", body
+    consult = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
     await asyncio.to_thread(consult.answer)
-    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)  # agent4 and agent5 talk ...
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)  # agent6 and agent7 talk ...
     await asyncio.to_thread(call.wait_for_audio, 200, 5)  # ... while the caller hears music
-    await does_not_hear(call, AGENT5_HZ, 0.5)
+    await does_not_hear(call, AGENT7_HZ, 0.5)
     assert post(system, call_id, "transfer", {"action": "complete"})[0] == 200
-    await asyncio.to_thread(agent4.wait_until_ended, 10)
-    await talk(call, consult, CALLER_HZ, AGENT5_HZ)
+    await asyncio.to_thread(agent6.wait_until_ended, 10)
+    await talk(call, consult, CALLER_HZ, AGENT7_HZ)
     await asyncio.to_thread(call.hangup)
     await asyncio.to_thread(consult.wait_until_ended, 10)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000002"), 10, "the call record")
-    assert [(x["agent"], x["via"]) for x in record["legs"]] == [("agent4", "queue"), ("agent5", "transfer")]
+    assert [(x["agent"], x["via"]) for x in record["legs"]] == [("agent6", "queue"), ("agent7", "transfer")]
     assert record["legs"][0]["hold_seconds"] > 0
-    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("attended", "agent4", "agent5")]
+    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("attended", "agent6", "agent7")]
 
 
 async def test_consultation_cancelled_then_three_way_then_drop(system: System, ami_watch: AmiWatch, phones,
                                                                 team) -> None:
-    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000003")
-    assert post(system, call_id, "transfer", {"to": "1005", "attended": True})[0] == 200  # by extension
-    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000003")
+    assert post(system, call_id, "transfer", {"to": "1007", "attended": True})[0] == 200  # by extension
+    consult = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
     await asyncio.to_thread(consult.answer)
-    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)
     assert post(system, call_id, "transfer", {"action": "cancel"})[0] == 200
     await asyncio.to_thread(consult.wait_until_ended, 10)
-    await talk(call, agent4, CALLER_HZ, AGENT4_HZ)  # back with the caller
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)  # back with the caller
 
-    assert post(system, call_id, "transfer", {"to": "agent5", "attended": True})[0] == 200
-    consult = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    assert post(system, call_id, "transfer", {"to": "agent7", "attended": True})[0] == 200
+    consult = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
     await asyncio.to_thread(consult.answer)
-    await talk(agent4, consult, AGENT4_HZ, AGENT5_HZ)
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)
     status, answer = post(system, call_id, "transfer", {"action": "conference"})
     assert status == 200, answer
     # All three hear each other.
     await asyncio.to_thread(call.play_tone, 2.0, CALLER_HZ, 0.3, False)
-    await asyncio.gather(hears(agent4, CALLER_HZ), hears(consult, CALLER_HZ))
-    await asyncio.to_thread(consult.play_tone, 2.0, AGENT5_HZ, 0.3, False)
-    await asyncio.gather(hears(agent4, AGENT5_HZ), hears(call, AGENT5_HZ))
-    # agent4 drops out; the caller and agent5 go on.
-    status, body = post(system, call_id, "conference", {"drop": "agent4"})
-    assert status == 200 and body["dropped"] == "agent4", body
-    await asyncio.to_thread(agent4.wait_until_ended, 10)
-    await talk(call, consult, CALLER_HZ, AGENT5_HZ)
+    await asyncio.gather(hears(agent6, CALLER_HZ), hears(consult, CALLER_HZ))
+    await asyncio.to_thread(consult.play_tone, 2.0, AGENT7_HZ, 0.3, False)
+    await asyncio.gather(hears(agent6, AGENT7_HZ), hears(call, AGENT7_HZ))
+    # agent6 drops out; the caller and agent7 go on.
+    status, body = post(system, call_id, "conference", {"drop": "agent6"})
+    assert status == 200 and body["dropped"] == "agent6", body
+    await asyncio.to_thread(agent6.wait_until_ended, 10)
+    await talk(call, consult, CALLER_HZ, AGENT7_HZ)
     await asyncio.to_thread(call.hangup)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000003"), 10, "the call record")
     assert [t["kind"] for t in record["transfers"]] == ["threeway"], record["transfers"]
 
 
 async def test_supervisor_listens_whispers_and_barges(system: System, ami_watch: AmiWatch, phones, team) -> None:
-    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000004")
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000004")
     status, body = {}, {}
 
     async def monitor() -> None:
@@ -162,24 +162,24 @@ async def test_supervisor_listens_whispers_and_barges(system: System, ami_watch:
     ring = await asyncio.to_thread(team["sue"].wait_for_incoming, 10)
     await asyncio.to_thread(ring.answer)
     await request
-    assert status == 200 and body["agent"] == "agent4", body
+    assert status == 200 and body["agent"] == "agent6", body
     # listen: sue hears the caller and the agent; nobody hears sue.
     await asyncio.to_thread(call.play_tone, 2.0, CALLER_HZ, 0.3, False)
     await hears(ring, CALLER_HZ)
     await asyncio.to_thread(ring.play_tone, 2.0, SUE_HZ, 0.3, False)
-    await asyncio.gather(does_not_hear(call, SUE_HZ), does_not_hear(agent4, SUE_HZ))
+    await asyncio.gather(does_not_hear(call, SUE_HZ), does_not_hear(agent6, SUE_HZ))
     # whisper: only the agent hears sue.
     monitor_id = body["monitor"]
     assert post(system, call_id, f"monitor/{monitor_id}", {"mode": "whisper"})[0] == 200
     await asyncio.sleep(0.5)
     await asyncio.to_thread(ring.play_tone, 2.5, SUE_HZ, 0.3, False)
-    await hears(agent4, SUE_HZ)
+    await hears(agent6, SUE_HZ)
     await does_not_hear(call, SUE_HZ, 0.5)
     # barge: everyone hears sue.
     assert post(system, call_id, f"monitor/{monitor_id}", {"mode": "barge"})[0] == 200
     await asyncio.sleep(0.5)
     await asyncio.to_thread(ring.play_tone, 2.5, SUE_HZ, 0.3, False)
-    await asyncio.gather(hears(agent4, SUE_HZ), hears(call, SUE_HZ))
+    await asyncio.gather(hears(agent6, SUE_HZ), hears(call, SUE_HZ))
     await asyncio.to_thread(call.hangup)
     await asyncio.to_thread(ring.wait_until_ended, 10)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000004"), 10, "the call record")
@@ -187,7 +187,7 @@ async def test_supervisor_listens_whispers_and_barges(system: System, ami_watch:
 
 
 async def test_bad_targets_leave_the_call_as_it_was(system: System, ami_watch: AmiWatch, phones, team) -> None:
-    call, agent4, call_id = await connected_call(system, ami_watch, phones, team, "5558000005")
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000005")
     for body, error in [({"to": "agent9"}, "unknown-agent"), ({"to": "queue:nope"}, "unknown-queue"),
                         ({"to": "+12"}, "bad-number"), ({"to": "agent3"}, "agent-unavailable"),
                         ({"action": "complete"}, "no-consultation"), ({"to": ""}, "bad-target")]:
@@ -197,5 +197,5 @@ async def test_bad_targets_leave_the_call_as_it_was(system: System, ami_watch: A
     status, answer = post(system, call_id, "monitor", {"phone": "agent2", "mode": "listen"})
     assert answer["error_id"] == "phone-unavailable", answer
     assert post(system, call_id, "monitor", {"phone": "sue", "mode": "shout"})[1]["error_id"] == "bad-mode"
-    await talk(call, agent4, CALLER_HZ, AGENT4_HZ)  # untouched
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)  # untouched
     await asyncio.to_thread(call.hangup)

@@ -65,7 +65,7 @@ async def test_status_and_calls_text(system: System, ami_watch: AmiWatch, phones
 
 def test_agent_credentials(system: System) -> None:
     rows = json.loads(system.cli("agent", "credentials", "--json").stdout)
-    assert [r["agent"] for r in rows] == ["agent1", "agent2", "agent3", "agent4", "agent5", "sue"]
+    assert [r["agent"] for r in rows] == ["agent1", "agent2", "agent3", "agent6", "agent7", "sue"]
     assert [r["role"] for r in rows] == ["agent"] * 5 + ["supervisor"]
     assert all(len(r["password"]) >= 16 for r in rows)
     assert len({r["password"] for r in rows}) == 6  # generated, one each

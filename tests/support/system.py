@@ -74,8 +74,8 @@ agents:
   agent1: {{full_name: Ada Agent, extension: "1001", queues: [support]}}
   agent2: {{full_name: Bob Agent, extension: "1002", queues: [sales]}}
   agent3: {{full_name: Cy Agent, extension: "1003", queues: [sales]}}
-  agent4: {{full_name: Di Agent, extension: "1004", queues: [xfer]}}
-  agent5: {{full_name: Ed Agent, extension: "1005"}}
+  agent6: {{full_name: Di Agent, extension: "1006", queues: [xfer]}}
+  agent7: {{full_name: Ed Agent, extension: "1007"}}
 supervisors:
   sue: {{full_name: Sue Supervisor, extension: "1900"}}
 dids:
