@@ -1,7 +1,8 @@
 // The supervisors' wallboard: fed by the WebSocket (snapshot.wallboard and "wallboard" messages):
 // queues, the backlog of work items per queue and channel, agents, today. Beside it, two tools:
 // reassigning a work item (POST /api/inbox/{ticket}/assign) and the email quarantine (GET
-// /api/email/quarantine at each snapshot, every 30 s and on Refresh; Release / Delete).
+// /api/email/quarantine at each snapshot, every 30 s and on Refresh; Release / Delete). Live calls
+// with an agent (GET /api/calls every 3 s) and a Monitor button (POST /api/calls/{id}/monitor).
 import { t, initLanguage, onLanguage } from './i18n.js';
 import { api, session, logout, status, explain } from './api.js';
 import { connect } from './ws.js';
@@ -225,6 +226,58 @@ function render() {
   renderChart(queues);
 }
 
+// -- live calls and monitoring (docs/call-control.md) -------------------------------------------
+
+const MODES = ['listen', 'whisper', 'barge'];
+const LIVE_EVERY = 3000; // ms
+let live = []; // active calls with an agent
+let spying = null; // the running monitor session: {call_id, monitor, agent}
+
+async function loadLive() {
+  try {
+    const data = await api('GET', '/api/calls?limit=1');
+    live = (data.active || []).filter((c) => (c.legs || []).some((x) => x.ended_at == null && x.answered_at != null));
+  } catch { live = []; }
+  renderLive();
+}
+
+async function monitor(call) {
+  const phone = $('#monitor-phone').value.trim();
+  if (!phone) { status(t('wb.needPhone'), 'error'); return; }
+  localStorage.setItem('monitor-phone', phone);
+  const mode = $('#monitor-mode').value;
+  $('#monitor-state').textContent = t('wb.monitorRinging', { mode: t(`mode.${mode}`) });
+  try {
+    const r = await api('POST', `/api/calls/${enc(call.call_id)}/monitor`, { phone, mode });
+    spying = { call_id: call.call_id, monitor: r.monitor, agent: r.agent };
+    $('#monitor-state').textContent = t('wb.monitoring', { agent: r.agent, mode: t(`mode.${mode}`) });
+  } catch (err) {
+    $('#monitor-state').textContent = '';
+    status(explain(err), 'error');
+  }
+}
+
+async function switchMode() {
+  const mode = $('#monitor-mode').value;
+  if (!spying || !live.some((c) => c.call_id === spying.call_id)) return;
+  try {
+    await api('POST', `/api/calls/${enc(spying.call_id)}/monitor/${enc(spying.monitor)}`, { mode });
+    $('#monitor-state').textContent = t('wb.monitoring', { agent: spying.agent, mode: t(`mode.${mode}`) });
+  } catch (err) { status(explain(err), 'error'); }
+}
+
+function renderLive() {
+  const now = Date.now() / 1000;
+  $('#live-rows').replaceChildren(...(live.length ? live.map((c) => h('tr', { testid: 'live-call', 'data-call': c.call_id },
+    h('th', { scope: 'row', text: c.caller_name || c.caller_id }),
+    td(c.queue || '—'),
+    td((c.legs || []).filter((x) => x.ended_at == null).map((x) => x.agent).join(', ')),
+    td(dur(now - c.started_at), 'num'),
+    h('td', {}, h('button', { type: 'button', class: 'small', testid: 'monitor', text: t('wb.monitor'),
+      onclick: () => monitor(c) }))))
+    : [h('tr', {}, h('td', { colspan: 5, class: 'muted', text: t('wb.noLive') }))]));
+}
+
 function onMessage(msg) {
   if (msg.type === 'snapshot' || msg.type === 'wallboard') {
     board = msg.wallboard || null;
@@ -248,11 +301,17 @@ async function start() {
   renderQuarantine();
   $('#assign-form').addEventListener('submit', assign);
   $('#quarantine-reload').addEventListener('click', loadQuarantine);
+  fillSelect($('#monitor-mode'), MODES.map((m) => [m, t(`mode.${m}`)]));
+  $('#monitor-phone').value = localStorage.getItem('monitor-phone') || '';
+  $('#monitor-mode').addEventListener('change', switchMode);
+  loadLive();
+  setInterval(() => { if (!document.hidden) loadLive(); }, LIVE_EVERY);
   setInterval(() => { if (!document.hidden) loadQuarantine(); }, QUARANTINE_EVERY);
   onLanguage(() => {
     $('#who').lastChild.textContent = t(`role.${me.role}`);
     render();
     renderQuarantine();
+    renderLive();
   });
   setInterval(tick, 1000);
   connect(onMessage);
