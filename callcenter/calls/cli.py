@@ -140,14 +140,15 @@ def call_conference(ctx: click.Context, call_id: str, add: str, drop: str, agent
 @client.json_option
 @click.pass_context
 def call_parties(ctx: click.Context, call_id: str, as_json: bool) -> None:
-    """Who is on a live call: each party, their bridge, hold and mute."""
+    """Who is on a live call: each party, the conversation they are in (parties with the same one
+    hear each other), hold and mute."""
     data = client.api(client.remote(ctx), _call_path(call_id, "parties"))
     if as_json:
         client.echo_json(data)
         return
     for p in data["parties"]:
         flags = " ".join(f for f, on in (("on-hold", p["on_hold"]), ("muted", p["muted"])) if on)
-        click.echo(f"{p['party']:<16} {p['role']:<10} {p['bridge'] or '-':<38} {flags}")
+        click.echo(f"{p['party']:<16} {p['role']:<10} talks in {p['conversation'] or '-':<38} {flags}")
     if data["consultation"]:
         click.echo(f"consultation: {data['consultation']['agent']} with {data['consultation']['target']}")
 

@@ -75,6 +75,7 @@ class CallControl:
         or not; whether it is held by the controller or in a consultation."""
         call = self._call(call_id)
         people = self._people()
+        talking = self._conversations(call)
         parties = []
         for uniqueid, channel in sorted(call.channels.items()):
             if channel.startswith("Local/"):
@@ -84,7 +85,8 @@ class CallControl:
             parties.append({"party": who, "uniqueid": uniqueid, "channel": channel,
                             "role": "agent" if endpoint in self.config().agents else
                             "supervisor" if endpoint in people else "customer",
-                            "bridge": self.tracker.bridge_of(uniqueid), "on_hold": self.tracker.on_hold(uniqueid),
+                            "bridge": self.tracker.bridge_of(uniqueid), "conversation": talking.get(uniqueid, ""),
+                            "on_hold": self.tracker.on_hold(uniqueid),
                             "muted": channel in self._muted})
         consulting = self._consulting.get(call_id)
         return {"call_id": call_id, "parties": parties, "held": call_id in self._held,
@@ -174,8 +176,8 @@ class CallControl:
     async def finish(self, call_id: str, actor: str | None, action: str) -> dict[str, Any]:
         """End a consultation: `complete` (the customer goes to the target, the agent leaves),
         `cancel` (back to the customer) or `conference` (all three talk)."""
-        _, agent, channel = self._acting(call_id, actor)
-        consulting = self._consulting.get(call_id)
+        call, agent, channel = self._acting(call_id, actor)
+        consulting = self._consulting.get(call_id) or self._consultation_seen(call, agent)
         if consulting is None or consulting[0] != agent:
             raise Conflict("no-consultation", f"{agent} has no attended transfer going on call {call_id}")
         if action == "complete":
@@ -187,7 +189,7 @@ class CallControl:
                 await self.ami.send(ami_control.receive_dtmf(channel, digit))
         else:
             raise Refused("bad-request", 'action must be "complete", "cancel" or "conference"')
-        del self._consulting[call_id]
+        self._consulting.pop(call_id, None)
         return {"call_id": call_id, "consultation": action, "target": consulting[1]}
 
     # -- conference -----------------------------------------------------------------------------
@@ -266,6 +268,39 @@ class CallControl:
                 future.set_result(event.success)
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _conversations(self, call: CallRecord) -> dict[str, str]:
+        """Which channels hear each other: channels in one bridge, and bridges joined by the two
+        halves of a Local channel (`Local/…;1` and `…;2`: an attended transfer's consultation
+        dials through one). uniqueid → a conversation id (one of its bridges)."""
+        parent: dict[str, str] = {}
+
+        def find(b: str) -> str:
+            while parent.get(b, b) != b:
+                b = parent[b]
+            return b
+
+        halves: dict[str, list[str]] = {}
+        for uniqueid, channel in call.channels.items():
+            bridge = self.tracker.bridge_of(uniqueid)
+            if bridge and channel.startswith("Local/"):
+                halves.setdefault(channel.rpartition(";")[0], []).append(bridge)
+        for pair in halves.values():
+            for other in pair[1:]:
+                parent[find(other)] = find(pair[0])
+        return {u: find(b) for u in call.channels if (b := self.tracker.bridge_of(u))}
+
+    def _consultation_seen(self, call: CallRecord, agent: str) -> tuple[str, str] | None:
+        """A consultation this controller did not start (before a restart, or a phone's *2): the
+        agent talks with another agent, not with the customer."""
+        talking = self._conversations(call)
+        mine = talking.get(rules.live_leg(call, agent).uniqueid, "")
+        customers = rules.customer_channels(call, self._people())
+        if not mine or any(talking.get(u) == mine for u in customers):
+            return None
+        other = next((x.agent for x in call.legs if x.agent != agent and x.ended_at is None and x.uniqueid
+                      and talking.get(x.uniqueid) == mine), None)
+        return (agent, other) if other else None
 
     async def _originate(self, uniqueid: str, channel: str, context: str, exten: str, caller_id: str,
                          variables: dict[str, str]) -> None:

@@ -246,6 +246,8 @@ class CallTracker:
         CallStarted for live calls we did not know (adopted). `agents` names the agents' endpoints,
         so a leg `PJSIP/agent1-...` bridged with the caller makes the call `connected` to agent1."""
         live = {c.uniqueid: c for c in channels}
+        # Who shares a bridge with whom is Asterisk's word now (a consultation going on, a hold).
+        self._bridge = {c.uniqueid: c.bridge_id for c in live.values() if c.bridge_id}
         out: list[ev.DomainEvent] = []
         for call in list(self._active.values()):
             for uniqueid in list(call.channels):
@@ -285,10 +287,17 @@ class CallTracker:
             call.queue = caller.application_data.split(",")[0]
             call.queued_at = call.started_at
             call.path.append(f"queue:{call.queue}")
-        for leg in legs:
+        for leg in sorted(legs, key=lambda c: -c.duration):  # the agent who answered first, first
             agent = endpoint_of_channel(leg.channel)
             if leg is caller or agent not in agents:
                 continue
+            if leg.state == "Up" and not any(x.uniqueid == leg.uniqueid for x in call.legs):
+                # An agent's leg that is up is theirs from its answer on, whatever bridge it is in now
+                # (talking to the caller, or consulting a colleague while the caller holds).
+                owner = self._owner(call)
+                call.legs.append(AgentLeg(agent, leg.uniqueid, via="transfer" if owner else "queue" if call.queue else
+                                          "direct", by=owner.agent if owner else "", queue=call.queue or "",
+                                          answered_at=now - leg.duration))
             if caller.bridge_id and leg.bridge_id == caller.bridge_id and leg.state == "Up":
                 call.agent, call.agent_answered_at = agent, now - leg.duration
                 call.path.append(f"agent:{agent}")

@@ -5,6 +5,7 @@ three-way calls, supervisors' listen / whisper / barge, and the refusals that le
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import pytest
@@ -199,3 +200,28 @@ async def test_bad_targets_leave_the_call_as_it_was(system: System, ami_watch: A
     assert post(system, call_id, "monitor", {"phone": "sue", "mode": "shout"})[1]["error_id"] == "bad-mode"
     await talk(call, agent6, CALLER_HZ, AGENT6_HZ)  # untouched
     await asyncio.to_thread(call.hangup)
+
+
+async def test_a_restart_during_a_consultation_keeps_the_call_and_its_picture(system: System, ami_watch: AmiWatch,
+                                                                              phones, team) -> None:
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000006")
+    assert post(system, call_id, "transfer", {"to": "agent7", "attended": True})[0] == 200
+    consult = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
+    await asyncio.to_thread(consult.answer)
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)
+    system.stop_controller(signal.SIGKILL)  # Asterisk holds the call
+    await asyncio.to_thread(system.start_controller)
+    await asyncio.to_thread(wait_until, lambda: system.api("/api/status")[1]["resync"]["state"] == "done", 20,
+                            "the resync")
+    picture = parties(system, call_id)
+    talking = {p["party"]: p["conversation"] for p in picture["parties"]}
+    assert talking["agent6"] and talking["agent6"] == talking["agent7"], picture  # the two agents talk ...
+    assert talking.get("5558000006") != talking["agent6"], picture  # ... the caller is elsewhere (music)
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)
+    status, body = post(system, call_id, "transfer", {"action": "complete"})  # the consultation, seen in Asterisk
+    assert status == 200 and body["target"] == "agent7", body
+    await asyncio.to_thread(agent6.wait_until_ended, 10)
+    await talk(call, consult, CALLER_HZ, AGENT7_HZ)
+    await asyncio.to_thread(call.hangup)
+    record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000006"), 10, "the call record")
+    assert {x["agent"] for x in record["legs"]} == {"agent6", "agent7"}, record["legs"]
