@@ -312,10 +312,15 @@ class CallControl:
                                                   timeout_ms=RING_SECONDS * 1000))
             ok = await asyncio.wait_for(answered, RING_SECONDS + 5)
         except TimeoutError:
+            self.tracker.forget(uniqueid)
             raise TimedOut("no-answer", f"{channel} did not answer") from None
+        except BaseException:
+            self.tracker.forget(uniqueid)
+            raise
         finally:
             self._originated.pop(uniqueid, None)
         if not ok:
+            self.tracker.forget(uniqueid)
             raise Conflict("no-answer", f"{channel} did not answer")
 
     def _people(self) -> set[str]:

@@ -108,6 +108,11 @@ class CallTracker:
         (a conference): a leg of that call, not a call of its own."""
         self._joins[uniqueid] = (call_id, by)
 
+    def forget(self, uniqueid: str) -> None:
+        """An expected channel (monitor, conference party) that Asterisk never made."""
+        self._monitors.pop(uniqueid, None)
+        self._joins.pop(uniqueid, None)
+
     def monitor_mode(self, uniqueid: str, mode: str) -> None:
         """The monitor session on `uniqueid` switched to `mode` (listen | whisper | barge)."""
         if uniqueid in self._monitors:
@@ -129,6 +134,9 @@ class CallTracker:
         """Apply one AMI event; returns the domain events it caused (often none)."""
         if getattr(event, "uniqueid", "") in self._monitors or isinstance(event, SpyChanged):
             return self._monitor(event, now)
+        if isinstance(event, ChannelHungUp):  # whatever the call: nothing is kept for a channel that is gone
+            self._bridge.pop(event.uniqueid, None)
+            self._joins.pop(event.uniqueid, None)
         if isinstance(event, BridgeChanged):
             if event.joined:
                 self._bridge[event.uniqueid] = event.bridge
@@ -175,7 +183,7 @@ class CallTracker:
             if leg is None:
                 leg = AgentLeg(event.agent, "", answered_at=now)
                 call.legs.append(leg)
-            leg.via, leg.by, leg.queue = "queue", "", event.queue
+            leg.via, leg.queue = "queue", event.queue  # (`by` stays: a caller transferred to this queue)
             out.append(ev.AgentConnected(call.call_id, event.queue, event.agent, event.hold_time, now))
         elif isinstance(event, CallerAbandonedQueue):
             # Asterisk says "abandon" for a max-wait timeout too: only a caller who hung up abandoned.
@@ -196,8 +204,6 @@ class CallTracker:
         elif isinstance(event, ChannelHungUp):
             out += self._leg_ended(call, event.uniqueid, now)
             self._settle_hold(call, event.uniqueid, now, stop=True)
-            self._bridge.pop(event.uniqueid, None)
-            self._joins.pop(event.uniqueid, None)
             if self._hangup(call, event.uniqueid, event.cause, event.cause_text, now):
                 out.append(ev.CallEnded(copy.deepcopy(call), now))
         return out
