@@ -154,8 +154,11 @@ class CallControl:
         held = self._held.pop(call_id, None)
         if not attended:
             if held is not None:  # the customer waits in [cc-hold], not in a bridge: send them on
+                # (BLINDTRANSFER as Asterisk's own transfer sets it: nobody answers → back to the queue)
+                await self.ami.send(actions.setvar(held.customer, "BLINDTRANSFER", held.agent))
                 await self.ami.send(ami_control.redirect(held.customer, TRANSFER_CONTEXT, target.exten))
                 await self.ami.send(ami_control.hangup(held.agent))
+                self.tracker.note_transfer(call_id, "blind", agent, target.label, self.clock())
             else:
                 await self.ami.send(ami_control.blind_transfer(channel, TRANSFER_CONTEXT, target.exten))
             return {"call_id": call_id, "transferred": target.label, "kind": "blind"}

@@ -388,10 +388,13 @@ class CallTracker:
         return [ev.CallTransferred(call.call_id, event.kind, by, to, now)]
 
     def note_transfer(self, call_id: str, kind: str, by: str, to: str, now: float) -> ev.CallTransferred | None:
-        """A step the controller did itself (a conference add), recorded like Asterisk's transfers."""
+        """A step the controller did itself (a conference add, a held caller sent on), recorded like
+        Asterisk's transfers."""
         call = self._active.get(call_id)
         if call is None:
             return None
+        if kind == "blind":  # the next agent to answer was handed the caller by `by`
+            self._handed[call_id] = by
         call.transfers.append({"kind": kind, "by": by, "to": to, "at": now})
         call.path.append(f"transfer:{kind}:{by or '?'}>{to}")
         return ev.CallTransferred(call_id, kind, by, to, now)

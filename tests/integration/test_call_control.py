@@ -225,3 +225,21 @@ async def test_a_restart_during_a_consultation_keeps_the_call_and_its_picture(sy
     await asyncio.to_thread(call.hangup)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000006"), 10, "the call record")
     assert {x["agent"] for x in record["legs"]} == {"agent6", "agent7"}, record["legs"]
+
+
+async def test_a_held_caller_is_transferred_and_hung_up_agents_leave_nobody_in_music(system: System,
+                                                                                     ami_watch: AmiWatch, phones,
+                                                                                     team) -> None:
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000007")
+    assert post(system, call_id, "hold")[0] == 200
+    assert post(system, call_id, "transfer", {"to": "agent7"})[0] == 200
+    target = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
+    await asyncio.to_thread(agent6.wait_until_ended, 10)
+    await asyncio.to_thread(target.answer)
+    await talk(call, target, CALLER_HZ, AGENT7_HZ)
+    assert post(system, call_id, "hold", {"agent": "agent7"})[0] == 200
+    assert post(system, call_id, "hangup", {"agent": "agent7"})[0] == 200  # while the caller hears music
+    await asyncio.to_thread(call.wait_until_ended, 10)  # ... the caller is not left there
+    record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000007"), 10, "the call record")
+    assert [(x["agent"], x["via"], x["by"]) for x in record["legs"]] == [("agent6", "queue", ""),
+                                                                        ("agent7", "transfer", "agent6")]
