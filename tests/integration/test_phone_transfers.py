@@ -57,6 +57,8 @@ async def test_refer_from_the_phone_is_a_blind_transfer(system: System, ami_watc
 async def test_refer_with_replaces_completes_the_phones_consultation(system: System, ami_watch: AmiWatch, phones,
                                                                     team) -> None:
     caller, agent4, _ = await connected_call(system, ami_watch, phones, team, "5558100002")
+    await asyncio.to_thread(agent4.hold)  # re-INVITE a=sendonly: the caller hears music
+    await asyncio.to_thread(caller.wait_for_audio, 200, 5)
     # agent4's phone calls agent5 by extension: a second call of its own (another Linkedid).
     dialing = asyncio.create_task(asyncio.to_thread(team["agent4"].call, "1005", 15))
     ring = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
@@ -75,6 +77,8 @@ async def test_refer_with_replaces_completes_the_phones_consultation(system: Sys
         record["transfers"]
     legs = [(x["agent"], x["via"], x["by"]) for x in record["legs"]]
     assert legs == [("agent4", "queue", ""), ("agent5", "transfer", "agent4")], record["legs"]
+    assert record["legs"][0]["hold_seconds"] > 0  # the phone's hold, the caller's music
+    assert agent4.end_reason == "transferred" and consult.end_reason == "remote-hangup"
 
 
 async def test_hash_key_then_extension_is_a_blind_transfer(system: System, ami_watch: AmiWatch, phones,

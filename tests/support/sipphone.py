@@ -79,7 +79,8 @@ pyVoIP defects worked around here (measured against Asterisk 22):
     of a NOTIFY, raises), and there is no REFER.  -> other bodies are kept
     raw (``_parse_message``); ``PhoneCall.refer()`` / ``refer_replacing()``
     send in-dialog REFERs (RFC 3515, Replaces per RFC 3891) and NOTIFYs are
-    answered with 200.
+    answered with 200; ``hold()`` / ``resume()`` re-INVITE with
+    ``a=sendonly`` / ``a=sendrecv``.
 """
 
 from __future__ import annotations
@@ -620,10 +621,11 @@ class _SipClient(SIP.SIPClient):
     def contact(self) -> str:
         return f"Contact: <sip:{self.username}@{self.myIP}:{self.myPort}>\r\n"
 
-    def sdp(self, sess_id: int, port: int, codecs: Dict[int, RTP.PayloadType]) -> str:
+    def sdp(self, sess_id: int, port: int, codecs: Dict[int, RTP.PayloadType],
+            direction: str = "sendrecv", version: Optional[int] = None) -> str:
         body = (
             "v=0\r\n"
-            f"o=pyVoIP {sess_id} {sess_id + 2} IN IP4 {self.myIP}\r\n"
+            f"o=pyVoIP {sess_id} {sess_id + 2 if version is None else version} IN IP4 {self.myIP}\r\n"
             f"s=pyVoIP {pyVoIP.__version__}\r\n"
             f"c=IN IP4 {self.myIP}\r\n"
             "t=0 0\r\n"
@@ -633,7 +635,7 @@ class _SipClient(SIP.SIPClient):
             body += f"a=rtpmap:{pt} {codec}/{codec.rate}\r\n"
             if codec == _EVENT:
                 body += f"a=fmtp:{pt} 0-15\r\n"
-        return body + "a=ptime:20\r\na=sendrecv\r\n"
+        return body + f"a=ptime:20\r\na={direction}\r\n"
 
     def build_invite(self, call: "_Call", auth: str = "") -> str:
         body = self.sdp(int(call.session_id), call.port, call.ms[call.port])
@@ -699,6 +701,42 @@ class _SipClient(SIP.SIPClient):
             + f"Call-ID: {call.call_id}\r\n"
             + f"CSeq: {call.bye_cseq} BYE\r\n"
             + f"User-Agent: pyVoIP {pyVoIP.__version__} (callcenter sipphone)\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        )
+
+    def build_reinvite(self, call: "_Call", direction: str, cseq: int, branch: str, auth: str = "") -> str:
+        """In-dialog INVITE with our media as before but ``a=<direction>``
+        (sendonly: hold, RFC 3264 8.4) and a higher SDP version."""
+        rtp = call.rtp
+        assert rtp is not None
+        call.sdp_version = max(call.sdp_version, int(call.session_id) + 2) + 1
+        body = self.sdp(int(call.session_id), rtp.inPort, rtp.assoc, direction, call.sdp_version)
+        return (
+            f"INVITE {call.remote_target} SIP/2.0\r\n"
+            + self.via(branch)
+            + "Max-Forwards: 70\r\n"
+            + f"From: {call.local_party}\r\n"
+            + f"To: {call.remote_party};tag={call.remote_tag}\r\n"
+            + f"Call-ID: {call.call_id}\r\n"
+            + f"CSeq: {cseq} INVITE\r\n"
+            + self.contact()
+            + f"Allow: {', '.join(pyVoIP.SIPCompatibleMethods)}\r\n"
+            + f"User-Agent: pyVoIP {pyVoIP.__version__} (callcenter sipphone)\r\n"
+            + auth
+            + "Content-Type: application/sdp\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n"
+            + body
+        )
+
+    def build_reinvite_ack(self, call: "_Call", cseq: int, branch: str) -> str:
+        return (
+            f"ACK {call.remote_target} SIP/2.0\r\n"
+            + self.via(branch)
+            + "Max-Forwards: 70\r\n"
+            + f"From: {call.local_party}\r\n"
+            + f"To: {call.remote_party};tag={call.remote_tag}\r\n"
+            + f"Call-ID: {call.call_id}\r\n"
+            + f"CSeq: {cseq} ACK\r\n"
             + "Content-Length: 0\r\n\r\n"
         )
 
@@ -812,6 +850,9 @@ class _Call(VoIPCall):
         self.refer_progress: List[str] = []
         self.notify_cseqs: set = set()
         self.referred = False  # a REFER of ours was accepted: BYE once it succeeded
+        # Our re-INVITEs (hold/resume): CSeq -> (branch, responses so far).
+        self.reinvites: Dict[int, Tuple[str, List[SIP.SIPMessage]]] = {}
+        self.sdp_version = 0
         self.public: Optional["PhoneCall"] = None
         super().__init__(phone, callstate, request, session_id, my_ip, ms=ms, sendmode="sendrecv")
 
@@ -967,6 +1008,16 @@ class _Phone(VoIPPhone):
     def on_invite_response(self, resp: SIP.SIPMessage) -> None:
         call = self.find(resp)
         code, reason = _status(resp)
+        cseq = int(resp.headers["CSeq"]["check"])
+        if call is not None and cseq in call.reinvites:  # our hold / resume
+            branch, responses = call.reinvites[cseq]
+            if code >= 200:  # every final response is ACKed (a 2xx's in a new transaction)
+                self.sip.send(self.sip.build_reinvite_ack(call, cseq, self.sip.gen_branch() if code < 300
+                                                          else branch))
+            with call.cond:
+                responses.append(resp)
+                call.cond.notify_all()
+            return
         if call is None or call.direction != "outgoing":
             if code >= 200:
                 log.debug("response %s for unknown call %s", code, resp.headers.get("Call-ID"))
@@ -1270,6 +1321,52 @@ class PhoneCall:
             if call.bye_answered.wait(0.5):
                 break
         call.finish(reason)
+
+    # -- hold (re-INVITE, RFC 3264) -------------------------------------------
+
+    def hold(self, timeout: float = 5) -> None:
+        """The phone's Hold key: re-INVITE with ``a=sendonly``; returns on the
+        200 (raises CallFailed otherwise).  Asterisk plays music on hold to the
+        other party."""
+        self._reinvite("sendonly", timeout)
+
+    def resume(self, timeout: float = 5) -> None:
+        """Take the call off hold: re-INVITE with ``a=sendrecv``."""
+        self._reinvite("sendrecv", timeout)
+
+    def _reinvite(self, direction: str, timeout: float) -> None:
+        call, sip = self._call, self._call.phone.sip
+        auth, deadline = "", time.monotonic() + timeout
+        for _ in range(2):
+            with call.cond:
+                if call.state != CallState.ANSWERED or call.rtp is None:
+                    raise InvalidStateError(f"cannot re-INVITE a call in state {self.state}")
+                cseq, call.bye_cseq = call.bye_cseq, call.bye_cseq + 1
+                branch = sip.gen_branch()
+                responses: List[SIP.SIPMessage] = []
+                call.reinvites[cseq] = (branch, responses)
+                text = sip.build_reinvite(call, direction, cseq, branch, auth)
+            interval = 0.5
+            while True:
+                with call.cond:
+                    if not responses:  # UDP timer A: until anything answers
+                        sip.send(text)
+                    call.cond.wait_for(lambda: any(_status(r)[0] >= 200 for r in responses),
+                                       max(0.0, min(interval, deadline - time.monotonic())))
+                    final = next((r for r in responses if _status(r)[0] >= 200), None)
+                if final is not None:
+                    break
+                if time.monotonic() >= deadline:
+                    raise CallFailed(f"re-INVITE ({direction})", None, f"no final response within {timeout}s")
+                interval = min(interval * 2, 4.0)
+            code, reason = _status(final)
+            if code in (401, 407) and not auth and self._phone.password is not None:
+                auth = sip.authorization(final, "INVITE", call.remote_target)
+                continue
+            if 200 <= code < 300:
+                return
+            raise CallFailed(f"re-INVITE ({direction})", code, reason)
+        raise CallFailed(f"re-INVITE ({direction})", code, reason)
 
     # -- transfers (REFER, RFC 3515) ------------------------------------------
 
