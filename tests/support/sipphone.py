@@ -75,6 +75,12 @@ pyVoIP defects worked around here (measured against Asterisk 22):
     the same port repeats them.  -> uuid4 Call-IDs.
 13. All pyVoIP threads are non-daemon (a forgotten phone hangs pytest).
     -> our threads are daemons.
+14. Only SDP bodies can be parsed (any other body, e.g. the message/sipfrag
+    of a NOTIFY, raises), and there is no REFER.  -> other bodies are kept
+    raw (``_parse_message``); ``PhoneCall.refer()`` / ``refer_replacing()``
+    send in-dialog REFERs (RFC 3515, Replaces per RFC 3891) and NOTIFYs are
+    answered with 200; ``hold()`` / ``resume()`` re-INVITE with
+    ``a=sendonly`` / ``a=sendrecv``.
 """
 
 from __future__ import annotations
@@ -92,6 +98,7 @@ import socket
 import struct
 import threading
 import time
+import urllib.parse
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -116,15 +123,18 @@ __all__ = [
     "PhonePorts",
     "PortAllocator",
     "RegistrationFailed",
+    "TransferFailed",
     "SipPhone",
     "allocate_phone_ports",
 ]
 
 log = logging.getLogger(__name__)
 
-# Defect 5: let pyVoIP's parser accept OPTIONS so that we can answer it.
-if "OPTIONS" not in pyVoIP.SIPCompatibleMethods:
-    pyVoIP.SIPCompatibleMethods.append("OPTIONS")
+# Defect 5: let pyVoIP's parser accept OPTIONS so that we can answer it; NOTIFY too (the
+# progress of a REFER we sent, RFC 3515), and REFER in the Allow we advertise.
+for _method in ("OPTIONS", "NOTIFY", "REFER"):
+    if _method not in pyVoIP.SIPCompatibleMethods:
+        pyVoIP.SIPCompatibleMethods.append(_method)
 
 SAMPLE_RATE = 8000
 FRAME_SAMPLES = 160  # 20 ms of 8 kHz audio per RTP packet
@@ -146,6 +156,17 @@ class CallFailed(Exception):
         super().__init__(
             f"call to {number!r} failed: {status if status is not None else '-'} {reason}"
         )
+
+
+class TransferFailed(Exception):
+    """A REFER was refused (``status``: the final SIP status) or not answered (None)."""
+
+    def __init__(self, target: str, status: Optional[int], reason: str):
+        self.target = target
+        self.status = status
+        self.reason = reason
+        super().__init__(
+            f"REFER to {target!r} failed: {status if status is not None else '-'} {reason}")
 
 
 class RegistrationFailed(Exception):
@@ -264,6 +285,20 @@ def _raw_header_values(msg: SIP.SIPMessage, name: str) -> List[str]:
         if key.strip().lower() == name.lower():
             values.append(value.strip())
     return values
+
+
+def _parse_message(raw: bytes) -> SIP.SIPMessage:
+    """pyVoIP's parser for SDP (or empty) bodies; any other body (defect 14) is
+    left out of the parse and kept as ``message.raw_body``."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    kind = re.search(rb"\r\n(?:Content-Type|c)\s*:\s*([^\r;]+)", head, re.IGNORECASE)
+    if body.strip() and kind is not None and kind.group(1).strip().lower() != b"application/sdp":
+        message = SIP.SIPMessage(head + sep)
+        message.raw = raw
+    else:
+        message = SIP.SIPMessage(raw)
+    message.raw_body = body  # type: ignore[attr-defined]
+    return message
 
 
 def _status(msg: SIP.SIPMessage) -> Tuple[int, str]:
@@ -506,7 +541,7 @@ class _SipClient(SIP.SIPClient):
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("sip:%s <<<\n%s", self.myPort, raw.decode("utf8", "replace"))
             try:
-                message = SIP.SIPMessage(raw)
+                message = _parse_message(raw)
             except Exception:
                 log.warning("sip:%s cannot parse:\n%r", self.myPort, raw[:300])
                 continue
@@ -525,6 +560,8 @@ class _SipClient(SIP.SIPClient):
                 phone.on_invite_response(message)
             elif method == "BYE":
                 phone.on_bye_response(message)
+            elif method == "REFER":
+                phone.on_refer_response(message)
             return  # CANCEL responses need no action
         method = message.method
         if method == "INVITE":
@@ -535,6 +572,8 @@ class _SipClient(SIP.SIPClient):
             phone.on_bye(message)
         elif method == "CANCEL":
             phone.on_cancel(message)
+        elif method == "NOTIFY":
+            phone.on_notify(message)
         elif method == "OPTIONS":
             self.send(self.build_response(message, 200, "OK", to_tag=self.gen_tag()))
         else:
@@ -582,10 +621,11 @@ class _SipClient(SIP.SIPClient):
     def contact(self) -> str:
         return f"Contact: <sip:{self.username}@{self.myIP}:{self.myPort}>\r\n"
 
-    def sdp(self, sess_id: int, port: int, codecs: Dict[int, RTP.PayloadType]) -> str:
+    def sdp(self, sess_id: int, port: int, codecs: Dict[int, RTP.PayloadType],
+            direction: str = "sendrecv", version: Optional[int] = None) -> str:
         body = (
             "v=0\r\n"
-            f"o=pyVoIP {sess_id} {sess_id + 2} IN IP4 {self.myIP}\r\n"
+            f"o=pyVoIP {sess_id} {sess_id + 2 if version is None else version} IN IP4 {self.myIP}\r\n"
             f"s=pyVoIP {pyVoIP.__version__}\r\n"
             f"c=IN IP4 {self.myIP}\r\n"
             "t=0 0\r\n"
@@ -595,7 +635,7 @@ class _SipClient(SIP.SIPClient):
             body += f"a=rtpmap:{pt} {codec}/{codec.rate}\r\n"
             if codec == _EVENT:
                 body += f"a=fmtp:{pt} 0-15\r\n"
-        return body + "a=ptime:20\r\na=sendrecv\r\n"
+        return body + f"a=ptime:20\r\na={direction}\r\n"
 
     def build_invite(self, call: "_Call", auth: str = "") -> str:
         body = self.sdp(int(call.session_id), call.port, call.ms[call.port])
@@ -661,6 +701,62 @@ class _SipClient(SIP.SIPClient):
             + f"Call-ID: {call.call_id}\r\n"
             + f"CSeq: {call.bye_cseq} BYE\r\n"
             + f"User-Agent: pyVoIP {pyVoIP.__version__} (callcenter sipphone)\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        )
+
+    def build_reinvite(self, call: "_Call", direction: str, cseq: int, branch: str, auth: str = "") -> str:
+        """In-dialog INVITE with our media as before but ``a=<direction>``
+        (sendonly: hold, RFC 3264 8.4) and a higher SDP version."""
+        rtp = call.rtp
+        assert rtp is not None
+        call.sdp_version = max(call.sdp_version, int(call.session_id) + 2) + 1
+        body = self.sdp(int(call.session_id), rtp.inPort, rtp.assoc, direction, call.sdp_version)
+        return (
+            f"INVITE {call.remote_target} SIP/2.0\r\n"
+            + self.via(branch)
+            + "Max-Forwards: 70\r\n"
+            + f"From: {call.local_party}\r\n"
+            + f"To: {call.remote_party};tag={call.remote_tag}\r\n"
+            + f"Call-ID: {call.call_id}\r\n"
+            + f"CSeq: {cseq} INVITE\r\n"
+            + self.contact()
+            + f"Allow: {', '.join(pyVoIP.SIPCompatibleMethods)}\r\n"
+            + f"User-Agent: pyVoIP {pyVoIP.__version__} (callcenter sipphone)\r\n"
+            + auth
+            + "Content-Type: application/sdp\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n"
+            + body
+        )
+
+    def build_reinvite_ack(self, call: "_Call", cseq: int, branch: str) -> str:
+        return (
+            f"ACK {call.remote_target} SIP/2.0\r\n"
+            + self.via(branch)
+            + "Max-Forwards: 70\r\n"
+            + f"From: {call.local_party}\r\n"
+            + f"To: {call.remote_party};tag={call.remote_tag}\r\n"
+            + f"Call-ID: {call.call_id}\r\n"
+            + f"CSeq: {cseq} ACK\r\n"
+            + "Content-Length: 0\r\n\r\n"
+        )
+
+    def build_refer(self, call: "_Call", refer_to: str, cseq: int, branch: str, auth: str = "") -> str:
+        """In-dialog REFER (RFC 3515): to the remote target, our Contact (REFER
+        is a target refresh request), ``Refer-To`` and ``Referred-By``."""
+        return (
+            f"REFER {call.remote_target} SIP/2.0\r\n"
+            + self.via(branch)
+            + "Max-Forwards: 70\r\n"
+            + f"From: {call.local_party}\r\n"
+            + f"To: {call.remote_party};tag={call.remote_tag}\r\n"
+            + f"Call-ID: {call.call_id}\r\n"
+            + f"CSeq: {cseq} REFER\r\n"
+            + self.contact()
+            + f"Refer-To: <{refer_to}>\r\n"
+            + f"Referred-By: <sip:{self.username}@{self.server}>\r\n"
+            + f"Allow: {', '.join(pyVoIP.SIPCompatibleMethods)}\r\n"
+            + f"User-Agent: pyVoIP {pyVoIP.__version__} (callcenter sipphone)\r\n"
+            + auth
             + "Content-Length: 0\r\n\r\n"
         )
 
@@ -748,6 +844,15 @@ class _Call(VoIPCall):
         self.bye_cseq = 1
         self.auth_tried = False
         self.hanging_up = False
+        # REFERs we sent: their responses (by CSeq) and the sipfrag status
+        # lines of the NOTIFYs that report their progress.
+        self.refer_responses: Dict[int, SIP.SIPMessage] = {}
+        self.refer_progress: List[str] = []
+        self.notify_cseqs: set = set()
+        self.referred = False  # a REFER of ours was accepted: BYE once it succeeded
+        # Our re-INVITEs (hold/resume): CSeq -> (branch, responses so far).
+        self.reinvites: Dict[int, Tuple[str, List[SIP.SIPMessage]]] = {}
+        self.sdp_version = 0
         self.public: Optional["PhoneCall"] = None
         super().__init__(phone, callstate, request, session_id, my_ip, ms=ms, sendmode="sendrecv")
 
@@ -823,6 +928,8 @@ class _Phone(VoIPPhone):
         # Call-ID -> last final response of recently ended incoming calls, to
         # answer late INVITE retransmissions instead of ringing again.
         self._ended: "collections.OrderedDict[str, str]" = collections.OrderedDict()
+        # Call-ID -> ended call, for the NOTIFYs of a REFER that arrive after the BYE.
+        self._gone: "collections.OrderedDict[str, _Call]" = collections.OrderedDict()
 
     # -- ports (defect 11) ------------------------------------------------------
 
@@ -851,6 +958,9 @@ class _Phone(VoIPPhone):
         with self._lock:
             if self.calls.get(call.call_id) is call:
                 del self.calls[call.call_id]
+            self._gone[call.call_id] = call
+            while len(self._gone) > 100:
+                self._gone.popitem(last=False)
             if call.direction == "incoming" and call.last_invite_response:
                 self._ended[call.call_id] = call.last_invite_response
                 while len(self._ended) > 100:
@@ -898,6 +1008,16 @@ class _Phone(VoIPPhone):
     def on_invite_response(self, resp: SIP.SIPMessage) -> None:
         call = self.find(resp)
         code, reason = _status(resp)
+        cseq = int(resp.headers["CSeq"]["check"])
+        if call is not None and cseq in call.reinvites:  # our hold / resume
+            branch, responses = call.reinvites[cseq]
+            if code >= 200:  # every final response is ACKed (a 2xx's in a new transaction)
+                self.sip.send(self.sip.build_reinvite_ack(call, cseq, self.sip.gen_branch() if code < 300
+                                                          else branch))
+            with call.cond:
+                responses.append(resp)
+                call.cond.notify_all()
+            return
         if call is None or call.direction != "outgoing":
             if code >= 200:
                 log.debug("response %s for unknown call %s", code, resp.headers.get("Call-ID"))
@@ -957,6 +1077,48 @@ class _Phone(VoIPPhone):
         call = self.find(resp)
         if call is not None:
             call.bye_answered.set()
+
+    def on_refer_response(self, resp: SIP.SIPMessage) -> None:
+        call = self.find(resp)
+        if call is None:
+            return
+        with call.cond:
+            call.refer_responses[int(resp.headers["CSeq"]["check"])] = resp
+            if 200 <= _status(resp)[0] < 300:
+                call.referred = True  # here, before this thread reads the NOTIFYs that follow
+            call.cond.notify_all()
+
+    def on_notify(self, request: SIP.SIPMessage) -> None:
+        """The progress of our REFER (Event: refer, a message/sipfrag body such
+        as ``SIP/2.0 200 OK``): answered with 200, the status line kept.  It may
+        come after Asterisk's BYE (the transferer's channel is gone)."""
+        call = self.find(request)
+        if call is None:
+            with self._lock:
+                call = self._gone.get(request.headers.get("Call-ID", ""))
+        if call is None:
+            self.sip.send(self.sip.build_response(request, 481, "Call/Transaction Does Not Exist"))
+            return
+        self.sip.send(self.sip.build_response(request, 200, "OK"))
+        body: bytes = getattr(request, "raw_body", b"")
+        line = body.decode("utf8", "replace").split("\r\n", 1)[0].strip()
+        cseq = request.headers.get("CSeq", {}).get("check")
+        with call.cond:
+            if not line or cseq in call.notify_cseqs:  # a retransmission
+                return
+            call.notify_cseqs.add(cseq)
+            call.refer_progress.append(line)
+            call.cond.notify_all()
+            parts = line.split(" ")
+            succeeded = len(parts) > 1 and parts[1].startswith("2")
+            bye = succeeded and call.referred and call.state == CallState.ANSWERED and not call.hanging_up
+        if bye:
+            # RFC 5589 6.1: the transferer ends its dialog once the transfer succeeded.  Asterisk
+            # waits for this BYE (it defers the session's end up to 60 s after a REFER).
+            # Not on this (receive) thread: the BYE waits for its 200.
+            public = self.owner._wrap(call)
+            threading.Thread(target=public._bye, args=("transferred",), daemon=True,
+                             name=f"bye-{call.call_id[:8]}").start()
 
     # -- incoming ---------------------------------------------------------------
 
@@ -1132,6 +1294,9 @@ class PhoneCall:
     def hangup(self) -> None:
         """BYE an answered call, reject (486) a ringing incoming one, CANCEL
         an outgoing one still dialling.  No-op when ended."""
+        self._bye("local-hangup")
+
+    def _bye(self, reason: str) -> None:
         call, sip = self._call, self._call.phone.sip
         with call.cond:
             state = call.state
@@ -1155,7 +1320,132 @@ class PhoneCall:
             sip.send(bye)
             if call.bye_answered.wait(0.5):
                 break
-        call.finish("local-hangup")
+        call.finish(reason)
+
+    # -- hold (re-INVITE, RFC 3264) -------------------------------------------
+
+    def hold(self, timeout: float = 5) -> None:
+        """The phone's Hold key: re-INVITE with ``a=sendonly``; returns on the
+        200 (raises CallFailed otherwise).  Asterisk plays music on hold to the
+        other party."""
+        self._reinvite("sendonly", timeout)
+
+    def resume(self, timeout: float = 5) -> None:
+        """Take the call off hold: re-INVITE with ``a=sendrecv``."""
+        self._reinvite("sendrecv", timeout)
+
+    def _reinvite(self, direction: str, timeout: float) -> None:
+        call, sip = self._call, self._call.phone.sip
+        auth, deadline = "", time.monotonic() + timeout
+        for _ in range(2):
+            with call.cond:
+                if call.state != CallState.ANSWERED or call.rtp is None:
+                    raise InvalidStateError(f"cannot re-INVITE a call in state {self.state}")
+                cseq, call.bye_cseq = call.bye_cseq, call.bye_cseq + 1
+                branch = sip.gen_branch()
+                responses: List[SIP.SIPMessage] = []
+                call.reinvites[cseq] = (branch, responses)
+                text = sip.build_reinvite(call, direction, cseq, branch, auth)
+            interval = 0.5
+            while True:
+                with call.cond:
+                    if not responses:  # UDP timer A: until anything answers
+                        sip.send(text)
+                    call.cond.wait_for(lambda: any(_status(r)[0] >= 200 for r in responses),
+                                       max(0.0, min(interval, deadline - time.monotonic())))
+                    final = next((r for r in responses if _status(r)[0] >= 200), None)
+                if final is not None:
+                    break
+                if time.monotonic() >= deadline:
+                    raise CallFailed(f"re-INVITE ({direction})", None, f"no final response within {timeout}s")
+                interval = min(interval * 2, 4.0)
+            code, reason = _status(final)
+            if code in (401, 407) and not auth and self._phone.password is not None:
+                auth = sip.authorization(final, "INVITE", call.remote_target)
+                continue
+            if 200 <= code < 300:
+                return
+            raise CallFailed(f"re-INVITE ({direction})", code, reason)
+        raise CallFailed(f"re-INVITE ({direction})", code, reason)
+
+    # -- transfers (REFER, RFC 3515) ------------------------------------------
+
+    def refer(self, target_user: str, timeout: float = 5) -> None:
+        """Blind transfer (the phone's Transfer key): REFER this call to
+        ``sip:TARGET@server``.  Returns on 202 Accepted; Asterisk then reports
+        the progress in NOTIFYs (``transfer_progress``: 100 Trying, 180
+        Ringing, 200 OK) and, like a desk phone, this phone BYEs the call on
+        the final 2xx (RFC 5589; Asterisk waits for that BYE, it sends none
+        itself); ``wait_until_ended``, end_reason 'transferred'.  Raises
+        TransferFailed."""
+        sip = self._call.phone.sip
+        self._refer(f"sip:{target_user}@{sip.server}:{sip.port}", target_user, timeout)
+
+    def refer_replacing(self, other: "PhoneCall", timeout: float = 5) -> None:
+        """Attended transfer: REFER this call to the party of ``other`` (this
+        phone's consultation call), with ``Replaces`` naming ``other``'s dialog
+        (RFC 3891: call-id, to-tag = the remote side's tag, from-tag = ours),
+        escaped in the Refer-To URI.  Returns on 202 Accepted; Asterisk BYEs
+        ``other``, this call ends as after ``refer()``.  Raises TransferFailed."""
+        sip, dialog = self._call.phone.sip, other._call
+        if other._phone is not self._phone or dialog.state != CallState.ANSWERED:
+            raise InvalidStateError("the consultation must be an answered call of the same phone")
+        local_tag = sip.tagLibrary.get(dialog.call_id, "")
+        replaces = f"{dialog.call_id};to-tag={dialog.remote_tag};from-tag={local_tag}"
+        user = other.remote_number if other.direction == "outgoing" else _uri_of(dialog.remote_party)
+        user = (user or "transfer").split(":")[-1].split("@")[0]
+        uri = f"sip:{user}@{sip.server}:{sip.port}?Replaces={urllib.parse.quote(replaces, safe='')}"
+        self._refer(uri, user, timeout)
+
+    def _refer(self, refer_to: str, target: str, timeout: float) -> None:
+        """One REFER transaction: retransmitted until answered (UDP, timer E),
+        once more with credentials after a 401/407 (a new CSeq and branch)."""
+        call, sip = self._call, self._call.phone.sip
+        auth, deadline = "", time.monotonic() + timeout
+        for _ in range(2):
+            with call.cond:
+                if call.state != CallState.ANSWERED:
+                    raise InvalidStateError(f"cannot transfer a call in state {self.state}")
+                cseq, call.bye_cseq = call.bye_cseq, call.bye_cseq + 1  # one CSeq space per dialog
+            refer = sip.build_refer(call, refer_to, cseq, sip.gen_branch(), auth)
+            interval, resp = 0.5, None
+            while resp is None:
+                sip.send(refer)
+                with call.cond:
+                    call.cond.wait_for(lambda: cseq in call.refer_responses,
+                                       max(0.0, min(interval, deadline - time.monotonic())))
+                    resp = call.refer_responses.get(cseq)
+                if resp is None and time.monotonic() >= deadline:
+                    raise TransferFailed(target, None, f"no answer to REFER within {timeout}s")
+                interval = min(interval * 2, 4.0)
+            code, reason = _status(resp)
+            if code in (401, 407) and not auth and self._phone.password is not None:
+                auth = sip.authorization(resp, "REFER", call.remote_target)
+                continue
+            if 200 <= code < 300:
+                return
+            raise TransferFailed(target, code, reason)
+        raise TransferFailed(target, code, reason)
+
+    def transfer_progress(self) -> List[str]:
+        """Status lines of the NOTIFYs about this call's REFERs, e.g.
+        ``['SIP/2.0 100 Trying', 'SIP/2.0 200 OK']``."""
+        with self._call.cond:
+            return list(self._call.refer_progress)
+
+    def wait_for_transfer_result(self, timeout: float = 10) -> str:
+        """The final sipfrag status line (>= 200) of the REFER's NOTIFYs."""
+        def final() -> Optional[str]:
+            for line in self._call.refer_progress:
+                parts = line.split(" ")
+                if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) >= 200:
+                    return line
+            return None
+        with self._call.cond:
+            if not self._call.cond.wait_for(lambda: final() is not None, timeout):
+                raise TimeoutError(f"{self!r}: no final NOTIFY within {timeout}s "
+                                   f"(got {self._call.refer_progress})")
+            return final() or ""
 
     def wait_until_ended(self, timeout: float = 10) -> None:
         """Wait until the call is over (normally: the remote hung up)."""
