@@ -23,6 +23,7 @@ class CallsFeature(Feature):
         """`recordings_dir`: where Asterisk's MixMonitor writes queue calls (None: no files)."""
         self.config = deps.config
         self.tracker = CallTracker(agents=deps.config().agents)
+        self.tracker.extensions = {a.extension: name for name, a in deps.config().agents.items()}
         self.recordings = Recordings(deps.ami, self.tracker, deps.config, recordings_dir)
         self.service = Calls(self.tracker, deps.tickets)
         self.control = CallControl(deps.ami, self.tracker, deps.config, deps.clock)
@@ -33,6 +34,7 @@ class CallsFeature(Feature):
 
     async def apply_config(self) -> None:
         self.tracker.agents = frozenset(self.config().agents)
+        self.tracker.extensions = {a.extension: name for name, a in self.config().agents.items()}
 
     async def describe(self) -> dict[str, Any]:
         return {"calls": {"active": len(self.tracker.active())}}

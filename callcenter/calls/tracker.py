@@ -49,6 +49,7 @@ class CallTracker:
         """`agents`: the agents' endpoint names (a channel of one of them is an agent's leg)."""
         self.inbound_context = inbound_context
         self.agents = frozenset(agents)
+        self.extensions: dict[str, str] = {}  # an agent's extension → the agent (a phone transfers to digits)
         self._hold: dict[str, float] = {}  # uniqueid of a customer's channel hearing hold music → since when
         self._bridge: dict[str, str] = {}  # uniqueid → the bridge it is in
         self._monitors: dict[str, tuple[str, dict[str, object]]] = {}  # supervisor's uniqueid → (call, session)
@@ -375,8 +376,10 @@ class CallTracker:
             self._merge(other, into=call)
         by = self._agent_of(event.transferer_channel)
         to = _target(event.target)
-        if to == "*":
-            to = self._consulting.pop(call.call_id, to)
+        to = self.extensions.get(to, to)
+        consulted = self._consulting.pop(call.call_id, "")
+        if to in ("*", ""):  # the controller's consultation (Asterisk names its "*", or no target channel)
+            to = consulted or to
         if event.kind == "threeway":
             for leg in call.legs:
                 if leg.ended_at is None and leg.agent == to:

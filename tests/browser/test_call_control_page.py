@@ -20,13 +20,13 @@ async def test_hold_transfer_and_monitor_from_the_pages(system: System, ami_watc
         await asyncio.to_thread(wait_until, lambda: system.api(f"/api/agents/{name}")[1]["registered"], 10, name)
     page = await log_in(await contexts(), "agent6", system.creds.web_passwords["agent6"])
     board = await log_in(await contexts(), "boss", supervisor(system, "boss"), "/wallboard")
-    call = await asyncio.to_thread(phones.caller("5558100001").call, TEAM_DIDS["xfer"])
+    call = await asyncio.to_thread(phones.caller("5558200001").call, TEAM_DIDS["xfer"])
     incoming = await asyncio.to_thread(agent6.wait_for_incoming, 20)
     await asyncio.to_thread(incoming.answer)
-    await ami_watch.wait_for(Event="AgentConnect", MemberName="agent6", CallerIDNum="5558100001")
+    await ami_watch.wait_for(Event="AgentConnect", MemberName="agent6", CallerIDNum="5558200001")
 
     # The supervisor sees the call and monitors it from the wallboard: their phone rings.
-    row = board.locator('[data-testid="live-call"]', has_text="5558100001")
+    row = board.locator('[data-testid="live-call"]', has_text="5558200001")
     await expect(row).to_be_visible(timeout=8_000)
     await board.get_by_test_id("monitor-phone").fill("sue")
     await row.get_by_test_id("monitor").click()

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_call_control import (AGENT4_HZ, AGENT5_HZ, CALLER_HZ, connected_call, talk,
+from tests.integration.test_call_control import (AGENT6_HZ, AGENT7_HZ, CALLER_HZ, connected_call, talk,
                                                  wait_registered)
 from tests.support.system import AmiWatch, System, find_call, wait_until
 
 
 @pytest.fixture
 async def team(system: System, phones) -> dict[str, Any]:
-    """agent4 (member of xfer) and agent5 (extension 1005), registered."""
-    made = {name: phones.agent(name) for name in ("agent4", "agent5")}
-    await wait_registered(system, "agent4", "agent5")
+    """agent6 (member of xfer) and agent7 (extension 1007), registered."""
+    made = {name: phones.agent(name) for name in ("agent6", "agent7")}
+    await wait_registered(system, "agent6", "agent7")
     return made
 
 
@@ -29,63 +29,63 @@ async def record_of(system: System, caller_id: str) -> dict[str, Any]:
     return record
 
 
-async def blind_transfer_is_done(system: System, caller: Any, agent4: Any, ring: Any, caller_id: str) -> None:
-    """agent4 has transferred the caller blind to 1005: agent5 rings, answers and talks with the caller;
-    the record has agent5's leg (by agent4) and the blind transfer."""
-    await asyncio.to_thread(agent4.wait_until_ended, 10)  # Asterisk's BYE to the transferer
+async def blind_transfer_is_done(system: System, caller: Any, agent6: Any, ring: Any, caller_id: str) -> None:
+    """agent6 has transferred the caller blind to 1007: agent7 rings, answers and talks with the caller;
+    the record has agent7's leg (by agent6) and the blind transfer."""
+    await asyncio.to_thread(agent6.wait_until_ended, 10)  # Asterisk's BYE to the transferer
     await asyncio.to_thread(ring.answer)
-    await talk(caller, ring, CALLER_HZ, AGENT5_HZ)
+    await talk(caller, ring, CALLER_HZ, AGENT7_HZ)
     await asyncio.to_thread(ring.hangup)
     await asyncio.to_thread(caller.wait_until_ended, 10)
     record = await record_of(system, caller_id)
     legs = [(x["agent"], x["via"], x["by"]) for x in record["legs"]]
-    assert legs == [("agent4", "queue", ""), ("agent5", "transfer", "agent4")], record["legs"]
+    assert legs == [("agent6", "queue", ""), ("agent7", "transfer", "agent6")], record["legs"]
     assert record["legs"][1]["talk_seconds"] > 0
-    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("blind", "agent4", "1005")], \
+    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("blind", "agent6", "agent7")], \
         record["transfers"]
 
 
 async def test_refer_from_the_phone_is_a_blind_transfer(system: System, ami_watch: AmiWatch, phones, team) -> None:
-    caller, agent4, _ = await connected_call(system, ami_watch, phones, team, "5558100001")
-    await asyncio.to_thread(agent4.refer, "1005")  # 202 Accepted, else TransferFailed
-    ring = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
-    assert (await asyncio.to_thread(agent4.wait_for_transfer_result, 10)).startswith("SIP/2.0 200")
-    await blind_transfer_is_done(system, caller, agent4, ring, "5558100001")
-    assert agent4.end_reason == "transferred"  # the phone's own BYE after the NOTIFY's 200
+    caller, agent6, _ = await connected_call(system, ami_watch, phones, team, "5558100001")
+    await asyncio.to_thread(agent6.refer, "1007")  # 202 Accepted, else TransferFailed
+    ring = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
+    assert (await asyncio.to_thread(agent6.wait_for_transfer_result, 10)).startswith("SIP/2.0 200")
+    await blind_transfer_is_done(system, caller, agent6, ring, "5558100001")
+    assert agent6.end_reason == "transferred"  # the phone's own BYE after the NOTIFY's 200
 
 
 async def test_refer_with_replaces_completes_the_phones_consultation(system: System, ami_watch: AmiWatch, phones,
                                                                     team) -> None:
-    caller, agent4, _ = await connected_call(system, ami_watch, phones, team, "5558100002")
-    await asyncio.to_thread(agent4.hold)  # re-INVITE a=sendonly: the caller hears music
+    caller, agent6, _ = await connected_call(system, ami_watch, phones, team, "5558100002")
+    await asyncio.to_thread(agent6.hold)  # re-INVITE a=sendonly: the caller hears music
     await asyncio.to_thread(caller.wait_for_audio, 200, 5)
-    # agent4's phone calls agent5 by extension: a second call of its own (another Linkedid).
-    dialing = asyncio.create_task(asyncio.to_thread(team["agent4"].call, "1005", 15))
-    ring = await asyncio.to_thread(team["agent5"].wait_for_incoming, 10)
+    # agent6's phone calls agent7 by extension: a second call of its own (another Linkedid).
+    dialing = asyncio.create_task(asyncio.to_thread(team["agent6"].call, "1007", 15))
+    ring = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
     await asyncio.to_thread(ring.answer)
     consult = await dialing
-    await talk(consult, ring, AGENT4_HZ, AGENT5_HZ)
+    await talk(consult, ring, AGENT6_HZ, AGENT7_HZ)
 
-    await asyncio.to_thread(agent4.refer_replacing, consult)
-    await asyncio.gather(asyncio.to_thread(agent4.wait_until_ended, 10),
+    await asyncio.to_thread(agent6.refer_replacing, consult)
+    await asyncio.gather(asyncio.to_thread(agent6.wait_until_ended, 10),
                          asyncio.to_thread(consult.wait_until_ended, 10))
-    await talk(caller, ring, CALLER_HZ, AGENT5_HZ)  # the caller now talks with agent5
+    await talk(caller, ring, CALLER_HZ, AGENT7_HZ)  # the caller now talks with agent7
     await asyncio.to_thread(caller.hangup)
     await asyncio.to_thread(ring.wait_until_ended, 10)
     record = await record_of(system, "5558100002")
-    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("attended", "agent4", "agent5")], \
+    assert [(t["kind"], t["by"], t["to"]) for t in record["transfers"]] == [("attended", "agent6", "agent7")], \
         record["transfers"]
     legs = [(x["agent"], x["via"], x["by"]) for x in record["legs"]]
-    assert legs == [("agent4", "queue", ""), ("agent5", "transfer", "agent4")], record["legs"]
+    assert legs == [("agent6", "queue", ""), ("agent7", "transfer", "agent6")], record["legs"]
     assert record["legs"][0]["hold_seconds"] > 0  # the phone's hold, the caller's music
-    assert agent4.end_reason == "transferred" and consult.end_reason == "remote-hangup"
+    assert agent6.end_reason == "transferred" and consult.end_reason == "remote-hangup"
 
 
 async def test_hash_key_then_extension_is_a_blind_transfer(system: System, ami_watch: AmiWatch, phones,
                                                             team) -> None:
-    caller, agent4, _ = await connected_call(system, ami_watch, phones, team, "5558100003")
-    await asyncio.to_thread(agent4.send_dtmf, "#")
+    caller, agent6, _ = await connected_call(system, ami_watch, phones, team, "5558100003")
+    await asyncio.to_thread(agent6.send_dtmf, "#")
     await asyncio.sleep(0.5)  # Asterisk says "transfer" and collects the digits
-    await asyncio.to_thread(agent4.send_dtmf, "1005")
-    ring = await asyncio.to_thread(team["agent5"].wait_for_incoming, 15)  # after the digit timeout
-    await blind_transfer_is_done(system, caller, agent4, ring, "5558100003")
+    await asyncio.to_thread(agent6.send_dtmf, "1007")
+    ring = await asyncio.to_thread(team["agent7"].wait_for_incoming, 15)  # after the digit timeout
+    await blind_transfer_is_done(system, caller, agent6, ring, "5558100003")
