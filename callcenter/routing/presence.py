@@ -109,7 +109,7 @@ class QueueNumbers:
     overflowed: int = 0
     total_hold: float = 0.0  # of answered calls
     completed: int = 0
-    total_handle: float = 0.0  # talk time of completed calls
+    total_handle: float = 0.0  # talk + hold + wrap-up of every agent's part of its answered calls (seconds)
 
     def as_dict(self, now: float, service_level_seconds: int) -> dict[str, Any]:
         waits = sorted(((now - t, cid, uid) for uid, (t, cid) in self.waiting.items()), reverse=True)
@@ -225,7 +225,8 @@ class Presence:
                     self._touched.add(agent.name)
             if queue is not None:
                 queue.completed += int(event.via == "queue")  # one per answered queue call ...
-                queue.total_handle += handled  # ... and every agent's part of it: AHT per call
+                # ... and every agent's part of it, with the wrap-up that follows: AHT = talk + hold + wrap-up
+                queue.total_handle += handled + self.wrapup.get(event.queue, 0)
         elif isinstance(event, CallerJoinedQueue) and queue is not None:
             queue.offered += 1
             queue.waiting[event.uniqueid] = (now, event.caller_id)

@@ -117,7 +117,7 @@ def test_presence_credits_each_agent_with_their_part() -> None:
     assert (a4.calls, a4.talk_seconds, a5.calls, a5.talk_seconds) == (1, 15, 1, 6)
     assert a5.activity == "wrapup" and a5.wrapup_until == 35
     queue = presence.queues["xfer"]
-    assert queue.completed == 1 and queue.total_handle == 21  # AHT: both agents' parts of one call
+    assert queue.completed == 1 and queue.total_handle == 31  # AHT: both agents' parts of one call, with wrap-ups
 
 
 @pytest.mark.parametrize("text, kind, exten", [
