@@ -198,11 +198,12 @@ def agi(channel: str, agi_command: str, command_id: str) -> Action[Reply]:
 
 
 def originate(*, action_id: str, channel: str, context: str, exten: str, caller_id: str,
-              variables: Mapping[str, str], timeout_ms: int = 30000) -> Action[Reply]:
+              variables: Mapping[str, str], timeout_ms: int = 30000, other_id: str = "") -> Action[Reply]:
     """An asynchronous Originate whose channel gets `action_id` as its uniqueid (result: the
-    OriginateResponse event carrying our ActionID)."""
+    OriginateResponse event carrying our ActionID); `other_id`: the uniqueid of a Local channel's ;2."""
+    ids = {"OtherChannelId": text(other_id, "action id", MAX_NAME)} if other_id else {}
     return Action({"Action": "Originate", "ActionID": text(action_id, "action id", MAX_NAME, empty=False),
-                   "ChannelId": action_id, "Channel": text(channel, "channel", MAX_NAME, empty=False),
+                   "ChannelId": action_id, **ids, "Channel": text(channel, "channel", MAX_NAME, empty=False),
                    "Context": text(context, "context", MAX_NAME, empty=False),
                    "Exten": text(exten, "extension", MAX_NAME, empty=False), "Priority": "1",
                    "Timeout": str(int(timeout_ms)), "Async": "true",

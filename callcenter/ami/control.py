@@ -70,3 +70,4 @@ def receive_dtmf(channel: str, digit: str) -> Action[Reply]:
     if len(digit) != 1 or digit not in "0123456789*#ABCD":
         raise ValueError(f"not a DTMF digit: {digit!r}")
     return _fields("PlayDTMF", {"Channel": _channel(channel), "Digit": digit, "Duration": "120", "Receive": "true"})
+

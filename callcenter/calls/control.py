@@ -32,7 +32,7 @@ from typing import Any, Callable
 
 from callcenter.ami import actions
 from callcenter.ami import control as ami_control
-from callcenter.ami.events import OriginateFinished
+from callcenter.ami.events import ChannelHungUp, OriginateFinished
 from callcenter.ami.port import AmiPort
 from callcenter.calls import rules
 from callcenter.calls.rules import Target
@@ -67,6 +67,8 @@ class CallControl:
         self._consulting: dict[str, tuple[str, str]] = {}  # call id → (agent, target label)
         self._muted: set[str] = set()  # channel names
         self._originated: dict[str, asyncio.Future[bool]] = {}  # our Originate ids → answered?
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._beeps: dict[str, str] = {}  # monitor session → its beeping Local channel (uniqueid)
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -250,7 +252,16 @@ class CallControl:
         self.tracker.expect_monitor(uniqueid, call_id, supervisor or phone, mode)
         await self._originate(uniqueid, f"PJSIP/{phone}", "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',
                               {"CC_SPY": spied})
-        return {"call_id": call_id, "monitor": uniqueid, "agent": agent, "phone": phone, "mode": mode}
+        beep = config.routing.monitor_beep_seconds
+        if beep:  # the parties are told (where the law wants it): a beep while the session lasts
+            beeper = f"beep-{secrets.token_hex(6)}"
+            self.tracker.ignore(beeper, f"{beeper}-2")
+            await self.ami.send(actions.originate(
+                action_id=beeper, other_id=f"{beeper}-2", channel="Local/beeps@cc-beep", context="cc-beep", exten="spy",
+                caller_id="", variables={"CC_SPY": spied, "CC_BEEP_EVERY": str(beep)}))
+            self._beeps[uniqueid] = beeper
+        return {"call_id": call_id, "monitor": uniqueid, "agent": agent, "phone": phone, "mode": mode,
+                "beep_seconds": beep}
 
     async def monitor_mode(self, call_id: str, monitor: str, mode: str) -> dict[str, Any]:
         if mode not in rules.MONITOR_MODES:
@@ -264,11 +275,21 @@ class CallControl:
         return {"call_id": call_id, "monitor": monitor, "mode": mode}
 
     def on_event(self, event: Any) -> None:
-        """Bus subscriber: our Originates' results."""
+        """Bus subscriber: our Originates' results; a monitor session's end stops its beep."""
         if isinstance(event, OriginateFinished):
             future = self._originated.pop(event.action_id, None)
             if future is not None and not future.done():
                 future.set_result(event.success)
+        elif isinstance(event, ChannelHungUp) and event.uniqueid in self._beeps:
+            task = asyncio.get_running_loop().create_task(self._stop_beep(self._beeps.pop(event.uniqueid)))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _stop_beep(self, beeper: str) -> None:
+        try:
+            await self.ami.send(ami_control.hangup(beeper))
+        except Exception as exc:  # noqa: BLE001 - the spied call may have ended meanwhile (ChanSpy's E): gone already
+            log.info("monitor beep %s not stopped: %s", beeper, exc)
 
     # -- internals ----------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from callcenter.ami.events import OriginateFinished
+from callcenter.ami.events import ChannelHungUp, OriginateFinished
 from callcenter.calls.control import CallControl
 from callcenter.calls.recording import Recordings
 from callcenter.calls.routes import CallsRoutes
@@ -27,7 +27,7 @@ class CallsFeature(Feature):
         self.recordings = Recordings(deps.ami, self.tracker, deps.config, recordings_dir)
         self.service = Calls(self.tracker, deps.tickets)
         self.control = CallControl(deps.ami, self.tracker, deps.config, deps.clock)
-        deps.bus.subscribe("call control", self.control.on_event, OriginateFinished)
+        deps.bus.subscribe("call control", self.control.on_event, OriginateFinished, ChannelHungUp)
 
     def routes(self) -> list[Route]:
         return CallsRoutes(self.service, self.recordings, self.control).table()

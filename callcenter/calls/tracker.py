@@ -55,6 +55,7 @@ class CallTracker:
         self._monitors: dict[str, tuple[str, dict[str, object]]] = {}  # supervisor's uniqueid → (call, session)
         self._consulting: dict[str, str] = {}  # call id → whom the controller's attended transfer consults
         self._handed: dict[str, str] = {}  # call id → the agent who blind-transferred it (the next leg is theirs)
+        self._ignored: set[str] = set()  # the controller's helper channels (a monitored call's beeper)
         self._joins: dict[str, tuple[str, str]] = {}  # uniqueid of a party called into a call → (call, by whom)
         self._active: dict[str, CallRecord] = {}
         self._by_channel: dict[str, str] = {}  # uniqueid → call_id
@@ -109,6 +110,11 @@ class CallTracker:
         (a conference): a leg of that call, not a call of its own."""
         self._joins[uniqueid] = (call_id, by)
 
+    def ignore(self, *uniqueids: str) -> None:
+        """Channels (an Originate's ChannelId / OtherChannelId) that are no call of their own and
+        no party of one: the controller's helpers, e.g. a monitored call's beeper."""
+        self._ignored.update(uniqueids)
+
     def forget(self, uniqueid: str) -> None:
         """An expected channel (monitor, conference party) that Asterisk never made."""
         self._monitors.pop(uniqueid, None)
@@ -133,6 +139,10 @@ class CallTracker:
 
     def apply(self, event: Event, now: float) -> list[ev.DomainEvent]:
         """Apply one AMI event; returns the domain events it caused (often none)."""
+        if getattr(event, "uniqueid", "") in self._ignored:
+            if isinstance(event, ChannelHungUp):
+                self._ignored.discard(event.uniqueid)
+            return []
         if getattr(event, "uniqueid", "") in self._monitors or isinstance(event, SpyChanged):
             return self._monitor(event, now)
         if isinstance(event, ChannelHungUp):  # whatever the call: nothing is kept for a channel that is gone

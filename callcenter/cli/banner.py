@@ -38,6 +38,9 @@ def running(config: Config, creds: Credentials, install: AsteriskInstall, asteri
     for name, agent in config.agents.items():
         lines.append(f"    {name:<8} ext {agent.extension:<6} password {creds.agent_passwords[name]}  "
                      f"queues: {', '.join(agent.queues) or '-'}")
+    for name, supervisor in config.supervisors.items():
+        lines.append(f"    {name:<8} ext {supervisor.extension:<6} password {creds.supervisor_passwords[name]}  "
+                     f"supervisor's phone (callcenter call monitor)")
     lines += [
         f"  logs       {config.runtime_dir / 'controller.log'}, {dirs.messages_log}",
         "Press Ctrl-C to stop (Asterisk stops too).",

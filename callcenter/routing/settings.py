@@ -74,6 +74,9 @@ class RoutingSettings:
     call_counts_as: int = 5  # a call (ringing or talking) takes this much: by default no new offer during a call
     offer_seconds: int = 30  # an offer not accepted by then goes to the next agent
     vip_tags: tuple[str, ...] = ("vip",)  # customers with one of these tags go first
+    # A monitored call hears nothing by default; where the law wants the parties told, a beep every
+    # this many seconds while a supervisor monitors (0: none).
+    monitor_beep_seconds: int = 0
 
 
 def check_routing(routing: RoutingSettings, loc: Locator) -> None:
@@ -84,7 +87,8 @@ def check_routing(routing: RoutingSettings, loc: Locator) -> None:
                                   ("max_open_items", routing.max_open_items, 1, 100),
                                   ("chat_counts_as", routing.chat_counts_as, 0, 100),
                                   ("call_counts_as", routing.call_counts_as, 0, 100),
-                                  ("offer_seconds", routing.offer_seconds, 5, 3600)):
+                                  ("offer_seconds", routing.offer_seconds, 5, 3600),
+                                  ("monitor_beep_seconds", routing.monitor_beep_seconds, 0, 3600)):
         loc.check_range(("routing", key), value, low, high)
     for i, tag in enumerate(routing.vip_tags):
         if not isinstance(tag, str) or not 0 < len(tag) <= 40 or tag != tag.strip().lower():

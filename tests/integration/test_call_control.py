@@ -243,3 +243,29 @@ async def test_a_held_caller_is_transferred_and_hung_up_agents_leave_nobody_in_m
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000007"), 10, "the call record")
     assert [(x["agent"], x["via"], x["by"]) for x in record["legs"]] == [("agent6", "queue", ""),
                                                                         ("agent7", "transfer", "agent6")]
+
+
+async def test_a_monitored_call_beeps_where_the_law_wants_it(system: System, ami_watch: AmiWatch, phones,
+                                                              team) -> None:
+    original = system.config_path.read_text()
+    system.config_path.write_text(original.replace("routing: {", "routing: {monitor_beep_seconds: 2, "))
+    try:
+        system.cli("config", "reload")
+        call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000008")
+        # A quiet line first (connected_call's tones are over; the agent says nothing).
+        await asyncio.to_thread(wait_until, lambda: call.audio_level(1.0) < 100, 8, "a quiet line")
+        request = asyncio.create_task(asyncio.to_thread(post, system, call_id, "monitor",
+                                                        {"phone": "sue", "mode": "listen"}, 20))
+        ring = await asyncio.to_thread(team["sue"].wait_for_incoming, 10)
+        await asyncio.to_thread(ring.answer)
+        status, body = await request
+        assert status == 200 and body["beep_seconds"] == 2, body
+        await asyncio.to_thread(call.wait_for_audio, 300, 5)  # the caller hears the beep ...
+        await asyncio.to_thread(agent6.wait_for_audio, 300, 5)  # ... and so does the agent
+        await asyncio.to_thread(ring.hangup)
+        await asyncio.sleep(3)  # the session is over: no more beeps
+        assert call.audio_level(2.0) < 100
+        await asyncio.to_thread(call.hangup)
+    finally:
+        system.config_path.write_text(original)
+        system.cli("config", "reload")
