@@ -30,6 +30,9 @@ HEARTBEAT_MAX = 6
 WATCHDOG = 15
 # Seconds a transfer target (an agent) rings before the transfer counts as not answered.
 TRANSFER_RING_SECONDS = 20
+# Seconds a hold lasts at most when nobody resumes it (the controller away): the customer goes back
+# to their queue ([cc-hold] in extensions.conf.j2).
+HOLD_MAX_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials, banned:
             "password": creds.supervisor_passwords[n]} for n, s in config.supervisors.items()],
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG, "transfer_ring_seconds": TRANSFER_RING_SECONDS,
+        "hold_max_seconds": HOLD_MAX_SECONDS,
         "banned": [str(ipaddress.ip_address(a)) for a in sorted(banned)],
     }
     templates = Path(os.environ.get("CALLCENTER_ASTERISK_TEMPLATES") or TEMPLATES)

@@ -68,6 +68,7 @@ class CallControl:
         self._muted: set[str] = set()  # channel names
         self._originated: dict[str, asyncio.Future[bool]] = {}  # our Originate ids → answered?
         self._tasks: set[asyncio.Task[None]] = set()
+        self._ringing_spies: dict[str, str] = {}  # spied channel → the supervisor's ringing channel (uniqueid)
         self._beeps: dict[str, str] = {}  # monitor session → its beeping Local channel (uniqueid)
 
     # -- reading ------------------------------------------------------------------------------
@@ -91,14 +92,14 @@ class CallControl:
                             "on_hold": self.tracker.on_hold(uniqueid),
                             "muted": channel in self._muted})
         consulting = self._consulting.get(call_id)
-        return {"call_id": call_id, "parties": parties, "held": call_id in self._held,
+        return {"call_id": call_id, "parties": parties, "held": self._holding(call) is not None,
                 "consultation": {"agent": consulting[0], "target": consulting[1]} if consulting else None}
 
     # -- hold, mute, hang up -------------------------------------------------------------------
 
     async def hold(self, call_id: str, actor: str | None) -> dict[str, Any]:
         call, agent, leg_channel = self._acting(call_id, actor)
-        if call_id in self._held:
+        if self._holding(call) is not None:
             raise Conflict("on-hold", f"call {call_id} is already on hold")
         customer = self._only_customer(call)
         await self.ami.send(ami_control.redirect(customer, "cc-hold", "s", extra_channel=leg_channel,
@@ -107,13 +108,17 @@ class CallControl:
         return self.picture(call_id)
 
     async def resume(self, call_id: str, actor: str | None) -> dict[str, Any]:
-        self._acting(call_id, actor)
-        held = self._held.get(call_id)
+        call, _, _ = self._acting(call_id, actor)
+        held = self._holding(call)
         if held is None:
             raise Conflict("not-on-hold", f"call {call_id} is not on hold")
-        await self.ami.send(ami_control.bridge(held.agent, held.customer))
+        await self._bridge_again(held)
         del self._held[call_id]
         return self.picture(call_id)
+
+    async def _bridge_again(self, held: _Held) -> None:
+        await self.ami.send(actions.setvar(held.customer, "CC_RESUMED", "1"))  # ([cc-hold]: then no requeue)
+        await self.ami.send(ami_control.bridge(held.agent, held.customer))
 
     async def mute(self, call_id: str, actor: str | None, muted: bool) -> dict[str, Any]:
         """Mute the agent's microphone: the customer no longer hears them (the agent still hears)."""
@@ -126,7 +131,8 @@ class CallControl:
         """The agent leaves the call (a two-party call ends; a conference goes on without them). A
         held customer is not left alone with the music: their channel ends too."""
         call, _, channel = self._acting(call_id, actor)
-        held = self._held.pop(call_id, None)
+        held = self._holding(call)
+        self._held.pop(call_id, None)
         await self.ami.send(ami_control.hangup(channel))
         if held is not None and held.customer in call.channels.values():
             await self.ami.send(ami_control.hangup(held.customer))
@@ -151,9 +157,12 @@ class CallControl:
                 raise Refused("bad-target", f"{agent} cannot transfer a call to themselves")
         if call_id in self._consulting:
             raise Conflict("in-consultation", f"call {call_id} is already in a consultation")
+        if attended and self._holding(call) is not None:
+            raise Conflict("on-hold", "an attended transfer starts from a conversation: resume first")
         if note or target.kind == "agent":
             call.handoff = {"from": agent, "to": target.label, "note": note[:2000]}
-        held = self._held.pop(call_id, None)
+        held = self._holding(call)
+        self._held.pop(call_id, None)
         if not attended:
             if held is not None:  # the customer waits in [cc-hold], not in a bridge: send them on
                 # (BLINDTRANSFER as Asterisk's own transfer sets it: nobody answers → back to the queue)
@@ -164,9 +173,6 @@ class CallControl:
             else:
                 await self.ami.send(ami_control.blind_transfer(channel, TRANSFER_CONTEXT, target.exten))
             return {"call_id": call_id, "transferred": target.label, "kind": "blind"}
-        if held is not None:  # bridge them again first: Asterisk's attended transfer starts from a bridge
-            await self.ami.send(ami_control.bridge(held.agent, held.customer))
-            await asyncio.sleep(0.2)
         if len(rules.customer_channels(call, self._people())) + len(self._live_legs(call)) > 2:
             raise Conflict("in-conference", "an attended transfer starts from a two-party call")
         # Asterisk's Atxfer presses the atxfer feature and then the extension as DTMF on the agent's
@@ -181,19 +187,29 @@ class CallControl:
     async def finish(self, call_id: str, actor: str | None, action: str) -> dict[str, Any]:
         """End a consultation: `complete` (the customer goes to the target, the agent leaves),
         `cancel` (back to the customer) or `conference` (all three talk)."""
+        if action not in ("complete", "cancel", "conference"):
+            raise Refused("bad-request", 'action must be "complete", "cancel" or "conference"')
         call, agent, channel = self._acting(call_id, actor)
         consulting = self._consulting.get(call_id) or self._consultation_seen(call, agent)
         if consulting is None or consulting[0] != agent:
             raise Conflict("no-consultation", f"{agent} has no attended transfer going on call {call_id}")
+        # What Asterisk says now wins over what we asked for: the customer may have hung up, or the
+        # target (then the agent is back with the customer).
+        customers = list(rules.customer_channels(call, self._people()))
+        talking = self._conversations(call)
+        if not customers:
+            self._consulting.pop(call_id, None)
+            raise Conflict("customer-gone", f"the customer of call {call_id} hung up: nobody to hand over")
+        if talking.get(customers[0]) and talking.get(customers[0]) == talking.get(rules.live_leg(call, agent).uniqueid):
+            self._consulting.pop(call_id, None)
+            raise Conflict("no-consultation", f"{agent} is back with the customer: the consultation is over")
         if action == "complete":
             await self.ami.send(ami_control.hangup(channel))
         elif action == "cancel":
             await self.ami.send(ami_control.cancel_attended_transfer(channel))
-        elif action == "conference":
+        else:
             for digit in "*3":  # atxferthreeway (features.conf.j2)
                 await self.ami.send(ami_control.receive_dtmf(channel, digit))
-        else:
-            raise Refused("bad-request", 'action must be "complete", "cancel" or "conference"')
         self._consulting.pop(call_id, None)
         return {"call_id": call_id, "consultation": action, "target": consulting[1]}
 
@@ -203,7 +219,7 @@ class CallControl:
         """Call `to` (an agent or a number) into the agent's conversation; returns when they
         answered. Errors besides the transfer's: `no-answer`."""
         call, agent, channel = self._acting(call_id, actor)
-        if call_id in self._held:
+        if self._holding(call) is not None:
             raise Conflict("on-hold", f"resume call {call_id} before adding a party")
         target = self.target(to)
         if target.kind == "queue":
@@ -250,8 +266,18 @@ class CallControl:
         spied = call.channels[rules.live_leg(call, agent).uniqueid]
         uniqueid = f"spy-{secrets.token_hex(6)}"
         self.tracker.expect_monitor(uniqueid, call_id, supervisor or phone, mode)
-        await self._originate(uniqueid, f"PJSIP/{phone}", "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',
-                              {"CC_SPY": spied})
+        self._ringing_spies[spied] = uniqueid
+        try:
+            await self._originate(uniqueid, f"PJSIP/{phone}", "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',
+                                  {"CC_SPY": spied})
+        except Conflict:
+            if self._ringing_spies.pop(spied, None) is None:  # it was hung up because the call ended
+                raise Conflict("call-ended", f"call {call_id} ended while {phone} rang") from None
+            raise
+        self._ringing_spies.pop(spied, None)
+        if spied not in call.channels.values():
+            await self._quietly(ami_control.hangup(uniqueid))
+            raise Conflict("call-ended", f"call {call_id} ended while {phone} rang")
         beep = config.routing.monitor_beep_seconds
         if beep:  # the parties are told (where the law wants it): a beep while the session lasts
             beeper = f"beep-{secrets.token_hex(6)}"
@@ -280,18 +306,52 @@ class CallControl:
             future = self._originated.pop(event.action_id, None)
             if future is not None and not future.done():
                 future.set_result(event.success)
-        elif isinstance(event, ChannelHungUp) and event.uniqueid in self._beeps:
-            task = asyncio.get_running_loop().create_task(self._stop_beep(self._beeps.pop(event.uniqueid)))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        elif isinstance(event, ChannelHungUp):
+            if event.uniqueid in self._beeps:
+                self._spawn(self._quietly(ami_control.hangup(self._beeps.pop(event.uniqueid))))
+            for call_id, held in list(self._held.items()):
+                # One side of a hold hung up: the agent → the customer goes back to their queue
+                # ([cc-hold-return]); the customer → the agent's waiting leg ends.
+                if event.channel == held.agent:
+                    del self._held[call_id]
+                    self._spawn(self._quietly(ami_control.redirect(held.customer, "cc-hold-return", "s")))
+                elif event.channel == held.customer:
+                    del self._held[call_id]
+                    self._spawn(self._quietly(ami_control.hangup(held.agent)))
+            spy = self._ringing_spies.pop(event.channel, None)
+            if spy is not None:  # the monitored call ended while the supervisor's phone rang
+                self._spawn(self._quietly(ami_control.hangup(spy)))
 
-    async def _stop_beep(self, beeper: str) -> None:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _quietly(self, action: Any) -> None:
+        """An action on a channel that may be gone meanwhile (then there is nothing left to do)."""
         try:
-            await self.ami.send(ami_control.hangup(beeper))
-        except Exception as exc:  # noqa: BLE001 - the spied call may have ended meanwhile (ChanSpy's E): gone already
-            log.info("monitor beep %s not stopped: %s", beeper, exc)
+            await self.ami.send(action)
+        except Exception as exc:  # noqa: BLE001 - logged; the channel ended on its own
+            log.info("%s not done: %s", action.name, exc)
+
+
 
     # -- internals ----------------------------------------------------------------------------
+
+    def _holding(self, call: CallRecord) -> _Held | None:
+        """The call's hold: ours, or one seen in Asterisk at the last resync (a hold made before a
+        restart: the customer in [cc-hold], their agent in [cc-held])."""
+        held = self._held.get(call.call_id)
+        if held is not None or not self.tracker.parked:
+            return held
+        places = {self.tracker.parked.get(u): (u, ch) for u, ch in call.channels.items()}
+        if "cc-hold" in places and "cc-held" in places:
+            agent = self.tracker.agent_of(places["cc-held"][1])
+            if agent:
+                held = self._held[call.call_id] = _Held(places["cc-hold"][1], places["cc-held"][1], agent)
+                for uniqueid, _ in places.values():
+                    self.tracker.parked.pop(uniqueid, None)
+        return held
 
     def _conversations(self, call: CallRecord) -> dict[str, str]:
         """Which channels hear each other: channels in one bridge, and bridges joined by the two

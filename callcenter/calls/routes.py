@@ -130,8 +130,10 @@ class CallsRoutes:
     async def monitor(self, request: web.Request) -> web.Response:
         body = await json_body(request)
         p = access.principal(request)
+        # Who monitors: the logged-in supervisor; through the CLI's token, whoever sits at the phone.
+        who = p.name if p.via == "session" else ""
         return web.json_response(await self.control.monitor(
-            request.match_info["call_id"], _text(body, "phone"), _text(body, "mode") or "listen", p.name))
+            request.match_info["call_id"], _text(body, "phone"), _text(body, "mode") or "listen", who))
 
     async def monitor_mode(self, request: web.Request) -> web.Response:
         body = await json_body(request)

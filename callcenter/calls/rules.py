@@ -14,6 +14,7 @@ from typing import Collection, Literal, Mapping
 from callcenter.core.endpoints import endpoint_of_channel
 from callcenter.core.errors import NotFound, Refused, UnknownAgent, UnknownQueue
 from callcenter.core.events import AgentLeg, CallRecord
+from callcenter.core.text import first_control
 
 E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 MONITOR_MODES = ("listen", "whisper", "barge")
@@ -36,7 +37,7 @@ def parse_target(text: str, agents: Mapping[str, str], queues: Collection[str], 
     """`agents`: name → extension. Errors: `bad-target` (empty or malformed), `unknown-agent`,
     `unknown-queue`, `no-outbound-trunk` (a number, and no trunk.host to send it to)."""
     value = text.strip()
-    if not value or len(value) > 64:
+    if not value or len(value) > 64 or first_control(text) is not None:
         raise Refused("bad-target", "a target is an agent (name or extension), queue:NAME or +E164 number")
     if value.startswith("queue:"):
         queue = value[6:]

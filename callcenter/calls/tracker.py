@@ -34,6 +34,9 @@ DID_VARIABLE = "CC_DID"
 
 RECENT_LIMIT = 1000
 
+# Where the controller's hold keeps a call's two legs (extensions.conf.j2): seen again at a resync.
+PARKING_CONTEXTS = ("cc-hold", "cc-held")
+
 # Q.850 causes, for the hangups where Asterisk's Hangup event says 0 but the request had the cause.
 CAUSE_TEXT = {1: "Unallocated (unassigned) number", 16: "Normal Clearing", 17: "User busy",
               18: "No user responding", 19: "User alerting, no answer", 21: "Call Rejected",
@@ -55,6 +58,7 @@ class CallTracker:
         self._monitors: dict[str, tuple[str, dict[str, object]]] = {}  # supervisor's uniqueid → (call, session)
         self._consulting: dict[str, str] = {}  # call id → whom the controller's attended transfer consults
         self._handed: dict[str, str] = {}  # call id → the agent who blind-transferred it (the next leg is theirs)
+        self.parked: dict[str, str] = {}  # at the last resync: uniqueid → cc-hold | cc-held (a hold before it)
         self._ignored: set[str] = set()  # the controller's helper channels (a monitored call's beeper)
         self._joins: dict[str, tuple[str, str]] = {}  # uniqueid of a party called into a call → (call, by whom)
         self._active: dict[str, CallRecord] = {}
@@ -160,7 +164,7 @@ class CallTracker:
             new = event.linkedid not in self._active and event.uniqueid not in self._joins
             created = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
                                     event.caller_name, event.context, event.exten, event.state, now)
-            agent = self._agent_of(event.channel)
+            agent = self.agent_of(event.channel)
             handed = created.call_id in self._handed or self._owner(created) is not None
             if not new and agent and created.direction != "internal" and handed:
                 # A transfer's or a conference's target rings: its screen pop, on the same call.
@@ -176,7 +180,7 @@ class CallTracker:
             if event.state == "Up":
                 out += self._leg_answered(call, event.uniqueid, now)
         elif isinstance(event, HoldMusic):
-            if event.on and self._owner(call) is not None and not self._agent_of(call.channels.get(event.uniqueid, "")):
+            if event.on and self._owner(call) is not None and not self.agent_of(call.channels.get(event.uniqueid, "")):
                 self._hold.setdefault(event.uniqueid, now)
             elif not event.on:
                 self._settle_hold(call, event.uniqueid, now, stop=True)
@@ -265,6 +269,7 @@ class CallTracker:
         live = {c.uniqueid: c for c in channels}
         # Who shares a bridge with whom is Asterisk's word now (a consultation going on, a hold).
         self._bridge = {c.uniqueid: c.bridge_id for c in live.values() if c.bridge_id}
+        self.parked = {c.uniqueid: c.context for c in live.values() if c.context in PARKING_CONTEXTS}
         out: list[ev.DomainEvent] = []
         for call in list(self._active.values()):
             for uniqueid in list(call.channels):
@@ -321,7 +326,8 @@ class CallTracker:
 
     # -- agents' legs, hold, transfers, monitoring ----------------------------------------------
 
-    def _agent_of(self, channel: str) -> str:
+    def agent_of(self, channel: str) -> str:
+        """The agent whose phone `channel` is ("" if none)."""
         name = endpoint_of_channel(channel)
         return name if name in self.agents else ""
 
@@ -331,7 +337,7 @@ class CallTracker:
         return next((x for x in call.legs if x.answered_at is not None and x.ended_at is None), None)
 
     def _leg_answered(self, call: CallRecord, uniqueid: str, now: float) -> list[ev.DomainEvent]:
-        agent = self._agent_of(call.channels.get(uniqueid, ""))
+        agent = self.agent_of(call.channels.get(uniqueid, ""))
         if not agent or any(x.uniqueid == uniqueid for x in call.legs):
             return []
         # A queue leg may be known already (AgentConnect came first, without the channel).
@@ -384,12 +390,14 @@ class CallTracker:
         call = calls[0]
         for other in calls[1:]:  # a phone's own consultation call joins the caller's
             self._merge(other, into=call)
-        by = self._agent_of(event.transferer_channel)
+        by = self.agent_of(event.transferer_channel)
         to = _target(event.target)
         to = self.extensions.get(to, to)
         consulted = self._consulting.pop(call.call_id, "")
         if to in ("*", ""):  # the controller's consultation (Asterisk names its "*", or no target channel)
-            to = consulted or to
+            # ... whose target we asked for, or (asked before a restart) the other agent on the call
+            others = [x.agent for x in call.legs if x.ended_at is None and x.agent != by]
+            to = consulted or (others[-1] if others else to)
         if event.kind == "threeway":
             for leg in call.legs:
                 if leg.ended_at is None and leg.agent == to:
@@ -422,7 +430,7 @@ class CallTracker:
             self._by_channel[uniqueid] = into.call_id
         for leg in other.legs:
             if leg.uniqueid != first_channel:
-                leg.via, leg.by = "transfer", self._agent_of(other.channels.get(first_channel, "")) or leg.by
+                leg.via, leg.by = "transfer", self.agent_of(other.channels.get(first_channel, "")) or leg.by
                 into.legs.append(leg)
         del self._active[other.call_id]
 
@@ -491,7 +499,10 @@ class CallTracker:
 
 def _target(channel_or_exten: str) -> str:
     """Who a transfer went to: 'PJSIP/agent2-0000001f' → 'agent2', 'Local/queue-sales@cc-transfer-…;1'
-    → 'queue-sales', an extension as it is."""
+    and 'queue-sales' → 'queue:sales', an extension as it is."""
     if channel_or_exten.startswith("Local/"):
-        return channel_or_exten[6:].split("@", 1)[0]
-    return endpoint_of_channel(channel_or_exten) or channel_or_exten
+        channel_or_exten = channel_or_exten[6:].split("@", 1)[0]
+    elif endpoint_of_channel(channel_or_exten):
+        return endpoint_of_channel(channel_or_exten)
+    # [cc-transfer]'s queue-NAME is the queue NAME, as the API names it
+    return f"queue:{channel_or_exten[6:]}" if channel_or_exten.startswith("queue-") else channel_or_exten

@@ -184,7 +184,7 @@ async def test_supervisor_listens_whispers_and_barges(system: System, ami_watch:
     await asyncio.to_thread(call.hangup)
     await asyncio.to_thread(ring.wait_until_ended, 10)
     record = await asyncio.to_thread(wait_until, lambda: find_call(system, "5558000004"), 10, "the call record")
-    assert [(m["supervisor"], m["modes"]) for m in record["monitors"]] == [("api", ["listen", "whisper", "barge"])]
+    assert [(m["supervisor"], m["modes"]) for m in record["monitors"]] == [("sue", ["listen", "whisper", "barge"])]
 
 
 async def test_bad_targets_leave_the_call_as_it_was(system: System, ami_watch: AmiWatch, phones, team) -> None:
@@ -269,3 +269,41 @@ async def test_a_monitored_call_beeps_where_the_law_wants_it(system: System, ami
     finally:
         system.config_path.write_text(original)
         system.cli("config", "reload")
+
+
+async def test_faults_around_hold_mute_and_consultation(system: System, ami_watch: AmiWatch, phones, team) -> None:
+    """What a hostile trial found: mute, a hold the agent's phone leaves, an attended transfer from
+    hold, a consultation whose target hung up, a restart during a hold."""
+    call, agent6, call_id = await connected_call(system, ami_watch, phones, team, "5558000009")
+    status, body = post(system, call_id, "mute", {"muted": True})
+    assert status == 200 and any(p["muted"] for p in body["parties"]), body
+    await asyncio.to_thread(agent6.play_tone, 1.5, AGENT6_HZ, 0.3, False)
+    await does_not_hear(call, AGENT6_HZ)
+    assert post(system, call_id, "mute", {"muted": False})[0] == 200
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)
+
+    assert post(system, call_id, "hold")[0] == 200
+    status, body = post(system, call_id, "transfer", {"to": "agent7", "attended": True})
+    assert status == 409 and body["error_id"] == "on-hold", body
+    system.stop_controller(signal.SIGKILL)  # a restart during the hold: Asterisk keeps both legs
+    await asyncio.to_thread(system.start_controller)
+    await asyncio.to_thread(wait_until, lambda: parties(system, call_id)["held"], 20, "the hold seen again")
+    assert post(system, call_id, "resume")[0] == 200
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)
+
+    assert post(system, call_id, "transfer", {"to": "agent7", "attended": True})[0] == 200
+    consult = await asyncio.to_thread(team["agent7"].wait_for_incoming, 10)
+    await asyncio.to_thread(consult.answer)
+    await talk(agent6, consult, AGENT6_HZ, AGENT7_HZ)
+    await asyncio.to_thread(consult.hangup)  # the target leaves: agent6 is back with the caller
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)
+    status, body = post(system, call_id, "transfer", {"action": "complete"})
+    assert status == 409 and body["error_id"] == "no-consultation", body
+    await talk(call, agent6, CALLER_HZ, AGENT6_HZ)  # untouched
+
+    assert post(system, call_id, "hold")[0] == 200
+    await asyncio.to_thread(agent6.hangup)  # the agent's phone hangs up while the caller holds
+    again = await asyncio.to_thread(team["agent6"].wait_for_incoming, 15)  # back in the queue: offered again
+    await asyncio.to_thread(again.answer)
+    await talk(call, again, CALLER_HZ, AGENT6_HZ)
+    await asyncio.to_thread(call.hangup)

@@ -130,7 +130,8 @@ def test_transfer_targets(text: str, kind: str, exten: str) -> None:
 
 @pytest.mark.parametrize("text, error", [
     ("", "bad-target"), ("agent9", "unknown-agent"), ("queue:nope", "unknown-queue"), ("+12", "bad-number"),
-    ("+86 138", "bad-number"), ("12345", "bad-number"), ("+8613800138000\r\nAction: Command", "bad-number"),
+    ("+86 138", "bad-number"), ("12345", "bad-number"), ("+8613800138000\r\nAction: Command", "bad-target"),
+    ("queue:xfer\n", "bad-target"),
     ("x" * 65, "bad-target")])
 def test_bad_transfer_targets(text: str, error: str) -> None:
     with pytest.raises(CallcenterError) as caught:
