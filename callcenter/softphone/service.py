@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Awaitable, Callable
+from urllib.parse import urlsplit
 
 from callcenter.config import Config
 from callcenter.core.endpoints import Phone, phone_endpoint
@@ -20,6 +21,17 @@ from callcenter.routing.presence import Presence
 from callcenter.routing.queues import QueueControl, phone_choice
 
 log = logging.getLogger(__name__)
+
+
+def with_softphone(csp: str, ws_url: str) -> str:
+    """A Content-Security-Policy whose connect-src also allows the softphone's WebSocket origin
+    (ws://127.0.0.1:8088 for ws://127.0.0.1:8088/ws); `csp` as it was if there is none."""
+    if not ws_url:
+        return csp
+    parts = urlsplit(ws_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    directives = [d.strip() for d in csp.split(";")]
+    return "; ".join(f"{d} {origin}" if d.startswith("connect-src") else d for d in directives)
 
 
 class Softphone:
