@@ -160,3 +160,37 @@ async def test_the_softphone_settings_are_the_agents_own(system: System) -> None
     status, body = system.api("/api/agents/nobody/phone", method="POST", body={"phone": "browser"})
     assert status == 404 and body["error_id"] == "unknown-agent"
 
+
+
+async def test_a_browser_agent_transfers_a_queue_call_to_another_agent(system: System, ami_watch: AmiWatch,
+                                                                       phones: Any, media_browser: Browser) -> None:
+    number = "4155550778"
+    other = phones.agent("agent2")
+    await ami_watch.wait_for(Event="ContactStatus", EndpointName="agent2", ContactStatus="NonQualified")
+    system.cli("queue", "unpause", "agent1", check=False)
+    context = await media_browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = await log_in(context, "agent1", system.creds.web_passwords["agent1"])
+        card = page.get_by_test_id("softphone")
+        await choose_phone(page, "browser")
+        await expect(card).to_have_attribute("data-state", "registered", timeout=10_000)
+        call = await asyncio.to_thread(phones.caller(number).call, PLAIN)
+        await expect(card).to_have_attribute("data-state", "incoming", timeout=30_000)
+        await page.get_by_test_id("softphone-answer").click()
+        await expect(card).to_have_attribute("data-state", "in_call", timeout=10_000)
+        await asyncio.to_thread(call.wait_for_tone, MIC_HZ, 15)
+
+        # Blind transfer (SIP REFER) to agent2's extension: agent2's phone rings, the browser is free.
+        await page.get_by_test_id("softphone-target").fill("1002")
+        await page.get_by_test_id("softphone-transfer").click()
+        incoming = await asyncio.to_thread(other.wait_for_incoming, 15)
+        await expect(card).to_have_attribute("data-state", "registered", timeout=10_000)
+        await asyncio.to_thread(incoming.answer)
+        await asyncio.to_thread(incoming.play_tone, 3.0, 900.0, 0.3, False)
+        await asyncio.to_thread(call.wait_for_tone, 900.0, 10)
+        await asyncio.to_thread(call.play_tone, 3.0, CALLER_HZ, 0.3, False)
+        await asyncio.to_thread(incoming.wait_for_tone, CALLER_HZ, 10)
+        await asyncio.to_thread(call.hangup)
+    finally:
+        system.api("/api/agents/agent1/phone", method="POST", body={"phone": "desk"})
+        await context.close()

@@ -235,9 +235,18 @@ function transfer(target) {
     showError(t('softphone.badTarget'));
     return;
   }
-  s.refer(targetUri(target), { requestDelegate: {
-    onReject: (r) => showError(t('softphone.refused', { code: r.message.statusCode })),
-  } }).catch((e) => showError(`${t('softphone.failed')} ${e.message || e}`));
+  // Asterisk reports the transfer's progress in NOTIFYs (a sipfrag); once it says 2xx the caller is
+  // with the target, and the transferor ends its own leg (RFC 5589: Asterisk waits for our BYE).
+  s.refer(targetUri(target), {
+    onNotify: (notification) => {
+      notification.accept().catch(() => {});
+      const frag = String(notification.request.body || '');
+      const code = Number((frag.match(/SIP\/2\.0 (\d{3})/) || [])[1] || 0);
+      if (code >= 200 && code < 300 && s.state === SessionState.Established) s.bye().catch(() => {});
+      else if (code >= 300) showError(t('softphone.refused', { code }));
+    },
+    requestDelegate: { onReject: (r) => showError(t('softphone.refused', { code: r.message.statusCode })) },
+  }).catch((e) => showError(`${t('softphone.failed')} ${e.message || e}`));
 }
 
 // -- the phone choice ----------------------------------------------------------------------------
