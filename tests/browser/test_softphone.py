@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from tests.support.pages import ARTIFACTS, BASE, CHROMIUM, log_in
+from tests.support.pages import ARTIFACTS, CHROMIUM, log_in
 from tests.support.system import PLAIN, AmiWatch, System, find_call, wait_until
 
 MIC_HZ = 1200.0  # what the browser's fake microphone says
