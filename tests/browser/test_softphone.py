@@ -194,3 +194,5 @@ async def test_a_browser_agent_transfers_a_queue_call_to_another_agent(system: S
     finally:
         system.api("/api/agents/agent1/phone", method="POST", body={"phone": "desk"})
         await context.close()
+    result = system.cli("agent", "phone", "agent1", "desk")
+    assert "agent1's calls ring the desk phone" in result.stdout
