@@ -9,6 +9,7 @@ that the ports are free, SIGSTOP/SIGCONT of the controller, and a stop that clea
 controller that had to be killed:
 
     SIP 127.0.0.1:35060 (UDP)   AMI 127.0.0.1:35038   API 127.0.0.1:38080   RTP 37000-37999
+    softphone WebSocket 127.0.0.1:35088
     (a benchmark may widen the RTP range: bench/queue_load.py --only ivr uses 19000-24999)
 
 `AmiWatch` runs the tests' AMI watch (tests/support/system.py: every event stamped with
@@ -58,6 +59,7 @@ __all__ = [
     "REPO",
     "RTP_PORTS",
     "SIP_PORT",
+    "WS_PORT",
     "AmiWatch",
     "BenchSystem",
     "DtmfEndTap",
@@ -82,13 +84,14 @@ __all__ = [
 ]
 
 SIP_PORT, AMI_PORT, API_PORT, RTP_PORTS = 35060, 35038, 38080, "37000-37999"
+WS_PORT = 35088  # Asterisk's HTTP server: the browser softphone's WebSocket (bench/softphone.py)
 PHONE_PORTS = {"base": 50000, "span": 10000}
 
 CONFIG = f"""\
 # Written by a callcenter benchmark (bench/). Ports away from the tests and the demo.
 runtime_dir: runtime
 ivr_flows: flows
-sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {{rtp_ports}}}}
+sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {{rtp_ports}}, ws_port: {WS_PORT}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 email: {{smtp_port: 35025}}
@@ -344,7 +347,7 @@ class BenchSystem(System):
     def _busy_ports(self) -> list[str]:
         import socket
         busy = []
-        for kind, port in (("udp", SIP_PORT), ("tcp", AMI_PORT), ("tcp", API_PORT)):
+        for kind, port in (("udp", SIP_PORT), ("tcp", AMI_PORT), ("tcp", API_PORT), ("tcp", WS_PORT)):
             s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM)
             if kind == "tcp":  # as the servers do: connections in TIME_WAIT do not block the port
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

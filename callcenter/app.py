@@ -61,6 +61,7 @@ from callcenter.ivr.prompts import sound_finder
 from callcenter.ivr.runner import VoicemailBox
 from callcenter.routing.feature import RoutingFeature
 from callcenter.routing.stored import StoredRouting, stored_state
+from callcenter.softphone.feature import SoftphoneFeature
 from callcenter.tickets.store import policy as store_policy
 from callcenter.tickets.core import TicketCore
 from callcenter.tickets.feature import TicketsFeature, open_core, sla_of
@@ -261,7 +262,9 @@ def _store_features(deps: Deps, core: TicketCore | None, calls: CallsFeature, ro
                          availability=routing.service.availability, chats=lambda: chat.desk.live.values(),
                          push=workspace.live.send, watched=lambda: bool(workspace.live.clients),
                          search=core.search.tickets)
-    return [VoicemailFeature(deps, core), tickets, workspace, sms, email,
+    softphone = SoftphoneFeature(deps, queues=routing.queue_control, presence=routing.presence,
+                                 sip_password=lambda agent: Credentials.load(runtime_dir).agent_passwords.get(agent, ""))
+    return [VoicemailFeature(deps, core), tickets, workspace, softphone, sms, email,
             RepliesFeature({"sms": sms.service.reply, "email": email.service.reply}, core.tickets), chat, inbox]
 
 
@@ -352,6 +355,8 @@ def _our_asterisk(config: Config, install: AsteriskInstall, dirs: InstanceDirs) 
     if not adopted:
         check_port_free("SIP", config.sip.bind, config.sip.port, "udp")
         check_port_free("AMI", config.ami.bind, config.ami.port)
+        if config.sip.ws_port:  # Asterisk's HTTP server: the browser softphone's WebSocket
+            check_port_free("softphone WebSocket", config.sip.bind, config.sip.ws_port)
         asterisk.start()
     return asterisk, adopted
 

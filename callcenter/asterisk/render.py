@@ -15,8 +15,10 @@ from typing import Iterable
 
 import jinja2
 
+from callcenter.asterisk.dtls import ensure_certificate
 from callcenter.asterisk.install import AsteriskInstall
 from callcenter.config import Config
+from callcenter.core.endpoints import BROWSER_SUFFIX
 from callcenter.ivr.settings import normalize_did
 from callcenter.core.credentials import Credentials
 
@@ -86,6 +88,11 @@ class InstanceDirs:
         return self.lib / "sounds" / "tts"
 
     @property
+    def dtls(self) -> Path:
+        """The browser softphone's DTLS certificate and key (asterisk/dtls.py), generated at first start."""
+        return self.lib / "dtls"
+
+    @property
     def config_file(self) -> Path:
         return self.etc / "asterisk.conf"
 
@@ -117,6 +124,7 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials, banned:
         config.runtime_dir.mkdir(parents=True, exist_ok=True)
         link.symlink_to(dirs.base)
     low, high = config.sip.rtp_range
+    dtls = ensure_certificate(dirs.dtls, install.uid, install.gid)
     context = {
         "chrooted": install.chrooted, "sysroot": str(install.sysroot),
         "dirs": {k: install.inner(getattr(dirs, k)) for k in ("etc", "run", "log", "spool", "db", "lib")},
@@ -131,6 +139,8 @@ def render(install: AsteriskInstall, config: Config, creds: Credentials, banned:
         "rtp_low": low, "rtp_high": high,
         "heartbeat_max": HEARTBEAT_MAX, "watchdog": WATCHDOG, "transfer_ring_seconds": TRANSFER_RING_SECONDS,
         "hold_max_seconds": HOLD_MAX_SECONDS,
+        "dtls": {"cert": install.inner(dtls.cert), "key": install.inner(dtls.key)},
+        "webrtc_suffix": BROWSER_SUFFIX,
         "banned": [str(ipaddress.ip_address(a)) for a in sorted(banned)],
     }
     templates = Path(os.environ.get("CALLCENTER_ASTERISK_TEMPLATES") or TEMPLATES)

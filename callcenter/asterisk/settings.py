@@ -23,6 +23,20 @@ class SipSettings:
     # Seconds between OPTIONS pings to each agent's phone (0: off). A phone that stops answering
     # is shown `unreachable` and app_queue stops offering it calls (docs/asterisk.md#qualify, measured).
     qualify_frequency: int = 10
+    # Asterisk's HTTP server (same address as `bind`), for the browser softphone's SIP over
+    # WebSocket at /ws (docs/softphone.md). 0: no HTTP server, no browser softphone.
+    ws_port: int = 8088
+    # The URL browsers use for it; empty: ws://<bind>:<ws_port>/ws. Behind a TLS proxy for other
+    # hosts: wss://pbx.example.com/ws (docs/softphone.md#tls).
+    ws_url: str = ""
+
+    @property
+    def softphone_url(self) -> str:
+        """The WebSocket URL the page's softphone registers through ('' if off)."""
+        if not self.ws_port:
+            return ""
+        host = f"[{self.bind}]" if ":" in self.bind else self.bind
+        return self.ws_url or f"ws://{host}:{self.ws_port}/ws"
 
     @property
     def rtp_range(self) -> tuple[int, int]:
@@ -67,6 +81,11 @@ def check_sip(sip: SipSettings, loc: Locator) -> None:
     if not 0 <= sip.qualify_frequency <= 3600:
         raise loc.error(("sip", "qualify_frequency"), f"qualify_frequency {sip.qualify_frequency} must be "
                         "0 (off) to 3600 seconds", "bad-value")
+    if sip.ws_port:
+        loc.check_port(("sip", "ws_port"), sip.ws_port)
+    if sip.ws_url and not re.fullmatch(r"wss?://[A-Za-z0-9.:\[\]-]+(/[A-Za-z0-9._~/-]*)?", sip.ws_url):
+        raise loc.error(("sip", "ws_url"), f"'{sip.ws_url[:80]}' must be ws://host[:port]/path or "
+                        "wss://host[:port]/path", "bad-value")
     m = re.fullmatch(r"(\d+)-(\d+)", sip.rtp_ports)
     if not m or not (1024 <= int(m[1]) < int(m[2]) <= 65535):
         raise loc.error(("sip", "rtp_ports"), f"'{sip.rtp_ports}' must be LOW-HIGH within 1024-65535", "bad-port")

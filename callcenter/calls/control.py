@@ -38,7 +38,7 @@ from callcenter.calls import rules
 from callcenter.calls.rules import Target
 from callcenter.calls.tracker import CallTracker
 from callcenter.config import Config
-from callcenter.core.endpoints import endpoint_of_channel
+from callcenter.core.endpoints import PHONES, endpoint_of_channel, phone_endpoint, phone_interface
 from callcenter.core.errors import Conflict, NotFound, Refused, TimedOut, UnknownCall
 from callcenter.core.events import CallRecord
 
@@ -224,9 +224,8 @@ class CallControl:
         target = self.target(to)
         if target.kind == "queue":
             raise Refused("bad-target", "a conference adds an agent or a number, not a queue")
-        if target.kind == "agent":
-            await self._check_reachable(target.name, "agent-unavailable")
-        dial = f"PJSIP/{target.name}" if target.kind == "agent" else f"PJSIP/{target.name}@{self.config().trunk.name}"
+        dial = await self._check_reachable(target.name, "agent-unavailable") if target.kind == "agent" else \
+            f"PJSIP/{target.name}@{self.config().trunk.name}"
         hotline = next(iter(self.config().dids), "")
         caller_id = f'"{call.caller_name or call.caller_id}" <{call.caller_id}>' if target.kind == "agent" else \
             f"<{hotline}>"
@@ -262,13 +261,13 @@ class CallControl:
             raise NotFound("unknown-phone", f"no supervisor's or agent's phone called {phone!r}")
         if phone == agent:
             raise Refused("bad-target", f"{phone} is on the call being monitored")
-        await self._check_reachable(phone, "phone-unavailable")
+        device = await self._check_reachable(phone, "phone-unavailable")
         spied = call.channels[rules.live_leg(call, agent).uniqueid]
         uniqueid = f"spy-{secrets.token_hex(6)}"
         self.tracker.expect_monitor(uniqueid, call_id, supervisor or phone, mode)
         self._ringing_spies[spied] = uniqueid
         try:
-            await self._originate(uniqueid, f"PJSIP/{phone}", "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',
+            await self._originate(uniqueid, device, "cc-monitor", mode, f'"Monitor {agent}" <{agent}>',
                                   {"CC_SPY": spied})
         except Conflict:
             if self._ringing_spies.pop(spied, None) is None:  # it was hung up because the call ended
@@ -435,7 +434,12 @@ class CallControl:
             raise Conflict("in-conference", "hold works on a two-party call (a conference has no hold)")
         return next(iter(customers.values()))
 
-    async def _check_reachable(self, endpoint: str, error: str) -> None:
+    async def _check_reachable(self, person: str, error: str) -> str:
+        """The dialable device of `person`'s phone that is registered: their desk phone, else their
+        browser's softphone (docs/softphone.md). Errors: `error` (409) if neither is."""
         contacts = await self.ami.send(actions.pjsip_show_contacts())
-        if not any(c.aor == endpoint and c.status in ("Reachable", "NonQualified", "Created") for c in contacts):
-            raise Conflict(error, f"{endpoint}'s phone is not registered (logged out)")
+        live = {c.aor for c in contacts if c.status in ("Reachable", "NonQualified", "Created")}
+        for phone in PHONES:
+            if phone_endpoint(person, phone) in live:
+                return phone_interface(person, phone)
+        raise Conflict(error, f"{person}'s phone is not registered (logged out)")

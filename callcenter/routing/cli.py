@@ -176,6 +176,19 @@ def agent_show(ctx: click.Context, name: str, as_json: bool) -> None:
         click.echo(f"  paused {client.duration(seconds)} for {reason}")
 
 
+@agent.command("phone")
+@click.argument("name")
+@click.argument("phone", type=click.Choice(["desk", "browser"]))
+@client.json_option
+@click.pass_context
+def agent_phone(ctx: click.Context, name: str, phone: str, as_json: bool) -> None:
+    """Choose where NAME's calls ring: their SIP `desk` phone, or the agent page's softphone in the
+    `browser` (docs/softphone.md). Queue offers, click-to-call and presence follow the choice."""
+    a = client.api(client.remote(ctx), f"/api/agents/{client.quoted('agent', name)}/phone", "POST",
+                   body={"phone": phone})
+    click.echo(json.dumps(a, indent=2) if as_json else f"{name}'s calls ring the {a['phone']} phone")
+
+
 @agent.command()
 @client.json_option
 @click.pass_context
@@ -204,6 +217,9 @@ def credentials(ctx: click.Context, as_json: bool) -> None:
         web = f"web_password {r['web_password'] or '(not generated yet)'}" if r["role"] == "agent" else \
             "(supervisor's phone: monitors calls)"
         click.echo(f"  {r['agent']:<10} ext {r['extension']:<6} password {r['password'] or '(not generated yet)'}  {web}")
+    if config.sip.softphone_url:
+        click.echo(f"Browser softphone (the agent page, `callcenter agent phone NAME browser`): registers at "
+                   f"{config.sip.softphone_url} as NAME-webrtc with the same password (docs/softphone.md)")
     click.echo(f"Web page: http://{config.api.bind}:{config.api.port}/ (log in with the agent name and web_password; "
                f"supervisors and admins: `callcenter user add`; the first admin is `admin`, password "
                f"{creds.web_admin_password or '(not generated yet)'})")

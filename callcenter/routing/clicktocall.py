@@ -16,8 +16,10 @@ from callcenter.routing.callbacks import dialable
 
 
 async def click_to_call(ami: AmiPort, tracker: CallTracker, config: Config, agent: str, number: str,
-                        ticket_id: int | None) -> str:
-    """Originate it; returns the agent channel's uniqueid (the call's Linkedid)."""
+                        ticket_id: int | None, interface: str = "") -> str:
+    """Originate it; returns the agent channel's uniqueid (the call's Linkedid). `interface`: the
+    agent's chosen phone (routing/queues.py `QueueControl.interface`: PJSIP/<agent>[-webrtc]);
+    empty: the desk phone."""
     number = number.strip().replace(" ", "").replace("-", "")
     if not dialable(number):
         raise Refused("bad-number", f"{number[:30]!r} cannot be dialed: 3 to 20 digits, an optional leading +")
@@ -25,7 +27,7 @@ async def click_to_call(ami: AmiPort, tracker: CallTracker, config: Config, agen
         raise UnknownAgent(agent, list(config.agents))
     channel_id = f"c2c-{agent}-{secrets.token_hex(4)}"
     tracker.expect_outbound(channel_id, agent, number, ticket_id)
-    await ami.send(actions.originate(action_id=channel_id, channel=f"PJSIP/{agent}", context="cc-clicktocall",
+    await ami.send(actions.originate(action_id=channel_id, channel=interface or f"PJSIP/{agent}", context="cc-clicktocall",
                                      exten="s", caller_id=f'"Call {number}" <{number}>',
                                      variables={"CC_C2C_NUMBER": number}, timeout_ms=30000))
     return channel_id

@@ -21,6 +21,11 @@ reason; `apply()` returns an `AutoPauseDecided` event and the routing side carri
 Queue numbers: waiting callers and the longest wait, offered, answered, abandoned, overflowed,
 service level (answered within `service_level_seconds`), average speed of answer, average handle
 time. Computed from the events as they come, not rebuilt later.
+
+Two phones: an agent's desk phone (endpoint `<agent>`) and browser softphone (`<agent>-webrtc`,
+docs/softphone.md) are tracked apart (contacts, device state); the agent's state is the state of
+the phone they chose (`set_phone`), the one app_queue rings (routing/queues.py). So presence and
+queue offers read the same for both phones.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ from callcenter.ami.actions import ContactRow, DeviceRow, QueueStatus
 from callcenter.ami.events import (AgentConnected, AgentMissed, AgentOffered, CallerAbandonedQueue,
                                    CallerJoinedQueue, CallerLeftQueue, ChannelHungUp, ContactChanged,
                                    DeviceStateChanged, Event, HangupRequested, MemberChanged)
-from callcenter.core.endpoints import endpoint_of_device
+from callcenter.core.endpoints import PHONES, Phone, endpoint_of_device, phone_of_device, phone_of_endpoint
 from callcenter.core.events import AgentStateName
 
 # Device states (Asterisk's devicestate.h names) that mean the phone is on a call, or rings.
@@ -47,8 +52,10 @@ class AgentState:
     """One agent's live state; `state(now)` is what a supervisor sees."""
 
     name: str
-    contacts: dict[str, bool] = field(default_factory=dict)  # contact URI → reachable
-    device: str = "UNKNOWN"  # the last DeviceStateChange of PJSIP/<name>
+    phone: Phone = "desk"  # the phone the agent chose; `contacts` and `device` are that phone's
+    # per phone: contact URI → reachable; the last DeviceStateChange of PJSIP/<name>[-webrtc]
+    phone_contacts: dict[Phone, dict[str, bool]] = field(default_factory=lambda: {p: {} for p in PHONES})
+    phone_devices: dict[Phone, str] = field(default_factory=lambda: dict.fromkeys(PHONES, "UNKNOWN"))
     paused: bool = False
     pause_reason: str = ""
     paused_at: float | None = None
@@ -63,6 +70,24 @@ class AgentState:
     pause_seconds: dict[str, float] = field(default_factory=dict)  # by reason
 
     last_state: AgentStateName = "logged_out"  # the last one announced (AgentStateChanged)
+
+    @property
+    def contacts(self) -> dict[str, bool]:
+        """The chosen phone's contacts (URI → reachable)."""
+        return self.phone_contacts[self.phone]
+
+    @contacts.setter
+    def contacts(self, value: dict[str, bool]) -> None:
+        self.phone_contacts[self.phone] = value
+
+    @property
+    def device(self) -> str:
+        """The chosen phone's device state."""
+        return self.phone_devices[self.phone]
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self.phone_devices[self.phone] = value
 
     @property
     def registered(self) -> bool:
@@ -93,6 +118,9 @@ class AgentState:
             pauses[self.pause_reason or "-"] = pauses.get(self.pause_reason or "-", 0.0) + now - self.paused_at
         return {"name": self.name, "state": self.state(now), "registered": self.registered,
                 "reachable": self.reachable, "contacts": len(self.contacts), "device": self.device,
+                "phone": self.phone,
+                "phones": {p: {"registered": bool(c), "reachable": any(c.values())}
+                           for p, c in self.phone_contacts.items()},
                 "paused": self.paused,
                 "pause_reason": self.pause_reason, "calls": self.calls, "talk_seconds": round(self.talk_seconds, 1),
                 "pause_seconds": {k: round(v, 1) for k, v in pauses.items()}}
@@ -158,18 +186,23 @@ class Presence:
         name = getattr(event, "agent", "") or getattr(event, "endpoint", "")
         if isinstance(event, DeviceStateChanged):
             name = endpoint_of_device(event.device)
+        elif isinstance(event, ContactChanged):
+            name = endpoint_of_device(f"PJSIP/{event.endpoint}")  # agent1-webrtc is agent1's too
         agent = self.agents.get(name)
         if agent is not None:
             self._touched.add(agent.name)
         queue = self.queues.get(getattr(event, "queue", ""))
         if isinstance(event, ContactChanged) and agent is not None:
+            contacts = agent.phone_contacts[phone_of_endpoint(event.endpoint)]
             if event.status == "Removed":
-                agent.contacts.pop(event.uri, None)
+                contacts.pop(event.uri, None)
             else:  # Created | Updated | Reachable | NonQualified | Unknown: there, answering; Unreachable: not
-                agent.contacts[event.uri] = event.status != "Unreachable"
+                contacts[event.uri] = event.status != "Unreachable"
         elif isinstance(event, DeviceStateChanged) and agent is not None:
-            agent.device = event.state
-            if event.state not in BUSY_DEVICE | RINGING_DEVICE and agent.activity in ("on_call", "ringing"):
+            agent.phone_devices[phone_of_device(event.device)] = event.state
+            # (the other phone's state is kept, and decides nothing)
+            if phone_of_device(event.device) == agent.phone and event.state not in BUSY_DEVICE | RINGING_DEVICE \
+                    and agent.activity in ("on_call", "ringing"):
                 agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
         elif isinstance(event, MemberChanged) and agent is not None:
             self._pause(agent, event.paused, event.pause_reason, now)
@@ -250,23 +283,25 @@ class Presence:
                 now: float) -> list[ev.DomainEvent]:
         """Take Asterisk's truth after a (re)connect: contacts, device states, queue members
         (pauses, in-call) and the callers waiting in each queue, replacing what we believed."""
-        by_agent: dict[str, dict[str, bool]] = {a: {} for a in self.agents}
+        by_agent: dict[str, dict[Phone, dict[str, bool]]] = {a: {p: {} for p in PHONES} for a in self.agents}
         for c in contacts:
-            name = c.endpoint if c.endpoint in self.agents else c.aor
+            endpoint = c.endpoint or c.aor
+            name = endpoint_of_device(f"PJSIP/{endpoint}")
             if name in by_agent and c.uri:
-                by_agent[name][c.uri] = c.status != "Unreachable"
+                by_agent[name][phone_of_endpoint(endpoint)][c.uri] = c.status != "Unreachable"
         for name, agent in self.agents.items():
-            agent.contacts = by_agent[name]
-            agent.device = "UNKNOWN"
+            agent.phone_contacts = by_agent[name]
+            agent.phone_devices = dict.fromkeys(PHONES, "UNKNOWN")
             self._touched.add(name)
         for d in devices:
             device_owner = self.agents.get(endpoint_of_device(d.device))
             if device_owner is not None:
-                device_owner.device = d.state
+                phone = phone_of_device(d.device)
+                device_owner.phone_devices[phone] = d.state
                 if d.state == "UNAVAILABLE":
                     # A contact Asterisk kept from before its restart is listed as it was; the device
                     # says whether anything answers now. Qualify reports Reachable once it does.
-                    device_owner.contacts = dict.fromkeys(device_owner.contacts, False)
+                    device_owner.phone_contacts[phone] = dict.fromkeys(device_owner.phone_contacts[phone], False)
         paused: dict[str, tuple[bool, str]] = {}
         in_call: set[str] = set()
         for m in status.members:
@@ -294,6 +329,19 @@ class Presence:
                 out.append(ev.QueueChanged(name, len(q.waiting), now))
         out.extend(self._changes(now))
         return out
+
+    def set_phone(self, name: str, phone: Phone, now: float) -> list[ev.DomainEvent]:
+        """The agent now takes calls on `phone` (routing/queues.py switched the queue members): their
+        state is that phone's from now on (e.g. logged_out if the browser has not registered).
+        An unknown agent: nothing."""
+        agent = self.agents.get(name)
+        if agent is None or agent.phone == phone:
+            return []
+        agent.phone = phone
+        if agent.device not in BUSY_DEVICE | RINGING_DEVICE and agent.activity in ("on_call", "ringing"):
+            agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
+        self._touched.add(name)
+        return self._changes(now)
 
     def next_wakeup(self) -> float | None:
         """When the next wrap-up ends (epoch seconds), for the shell's timer; None if none runs."""

@@ -5,6 +5,11 @@ Who is in which queue with which penalty, and who is paused for what reason, is 
 ticket store (document `routing`; without a store, `<runtime>/routing.json`) and pushed back
 into Asterisk each time the AMI connection comes up: an Asterisk restart loses no membership and
 no pause reason. The first start takes the memberships of callcenter.yaml.
+
+Each agent's member interface is the phone they chose (`phones`, kept the same way): the desk
+phone `PJSIP/<agent>` (the default) or the browser's softphone `PJSIP/<agent>-webrtc`
+(core/endpoints.py, docs/softphone.md). Switching re-adds the agent's memberships with the other
+interface, penalties and pauses kept.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any
 from callcenter.ami import actions
 from callcenter.ami.port import AmiPort
 from callcenter.config import Config
+from callcenter.core.endpoints import PHONES, Phone, phone_interface
 from callcenter.core.errors import CallcenterError, Conflict, Refused, UnknownAgent, UnknownQueue, Upstream
 from callcenter.core.keeper import Keeper
 
@@ -33,6 +39,9 @@ class RoutingState:
     members: dict[str, dict[str, int]] = field(default_factory=dict)  # queue → agent → penalty
     # agent → {"reason": why, "queue": one queue, or "" for all its queues}
     paused: dict[str, dict[str, str]] = field(default_factory=dict)
+    # agent → the phone queue calls ring: "browser"; an agent not here uses the desk phone. Kept for
+    # agents the config does not have (now) too: harmless, and back if they come back.
+    phones: dict[str, Phone] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: Config) -> "RoutingState":
@@ -63,7 +72,7 @@ class RoutingState:
     def saved(self) -> dict[str, Any]:
         members = {q: {**self.kept_members.get(q, {}), **self.members.get(q, {})}
                    for q in {*self.members, *self.kept_members}}
-        return {"members": members, "paused": {**self.kept_paused, **self.paused}}
+        return {"members": members, "paused": {**self.kept_paused, **self.paused}, "phones": dict(self.phones)}
 
 
 def skill_penalty(config: Config, queue: str, agent: str) -> int:
@@ -79,8 +88,11 @@ def _mapping(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _interface(agent: str) -> str:
-    return f"PJSIP/{agent}"
+def phone_choice(value: object) -> Phone:
+    """'desk' | 'browser' from outside (REST, CLI, the stored state). Errors: Refused `bad-phone`."""
+    if value not in PHONES:
+        raise Refused("bad-phone", f"phone must be one of {', '.join(PHONES)}, not {str(value)[:20]!r}")
+    return value  # checked: one of PHONES
 
 
 class QueueControl:
@@ -137,6 +149,12 @@ class QueueControl:
                                             "queue": actions.text(pause.get("queue", ""), "queue", actions.MAX_NAME)}
             except CallcenterError as exc:
                 problems.append(f"paused.{agent}: {exc}")
+        for agent, phone in _mapping(data.get("phones")).items():
+            try:
+                if phone_choice(phone) == "browser":
+                    state.phones[str(agent)] = "browser"
+            except CallcenterError as exc:
+                problems.append(f"phones.{agent}: {exc}")
         known_agents = set(data.get("agents") or []) or set(state.paused) | {a for m in state.members.values()
                                                                              for a in m}
         known_queues = set(data.get("queues") or []) or set(state.members)
@@ -205,6 +223,18 @@ class QueueControl:
         if name not in self.config.agents:
             raise UnknownAgent(name, list(self.config.agents))
 
+    def phone(self, agent: str) -> Phone:
+        """The phone the agent chose: 'desk' (the default) or 'browser'."""
+        return self.state.phones.get(agent, "desk")
+
+    def interface(self, agent: str) -> str:
+        """The device that rings for the agent (queue offers, click-to-call): PJSIP/<agent> or
+        PJSIP/<agent>-webrtc."""
+        return phone_interface(agent, self.phone(agent))
+
+    def _interface(self, agent: str) -> str:
+        return self.interface(agent)
+
     # -- Asterisk ---------------------------------------------------------------------------
 
     async def restore(self) -> actions.QueueStatus:
@@ -213,26 +243,33 @@ class QueueControl:
         Errors: AmiError (the caller retries)."""
         status = await self.ami.send(actions.queue_status())
         present: dict[str, set[str]] = {}
+        interfaces = {(m.queue, m.agent): m.interface for m in status.members}
         for m in status.members:
+            if m.agent in self.config.agents and m.interface not in ("", self._interface(m.agent)) and \
+                    m.agent in self.state.members.get(m.queue, {}):
+                # the agent switched phones while Asterisk kept the other one: added back below
+                await self.ami.send(actions.queue_remove(m.queue, m.interface))
+                continue
             present.setdefault(m.queue, set()).add(m.agent)
         for queue, members in self.state.members.items():
             for agent, penalty in members.items():
                 if agent not in present.get(queue, set()):
                     await self._add(queue, agent, penalty)
             for stale in present.get(queue, set()) - set(members):
-                await self.ami.send(actions.queue_remove(queue, _interface(stale)))
+                await self.ami.send(actions.queue_remove(queue, interfaces.get((queue, stale)) or
+                                                        self._interface(stale)))
         for agent, pause in self.state.paused.items():
             await self._pause(agent, True, pause["reason"], pause["queue"])
         for m in status.members:  # paused in Asterisk, not by us (e.g. while this controller was down)
             if m.paused and m.agent in self.config.agents and not self.paused_in(m.agent, m.queue):
-                await self.ami.send(actions.queue_pause(_interface(m.agent), False, "", m.queue))
+                await self.ami.send(actions.queue_pause(self._interface(m.agent), False, "", m.queue))
         log.info("queues restored: %s; paused: %s",
                  ", ".join(f"{q}={sorted(m)}" for q, m in self.state.members.items()),
                  ", ".join(f"{a} ({p['reason']})" for a, p in self.state.paused.items()) or "nobody")
         return await self.ami.send(actions.queue_status()) if self.state.members else status
 
     async def _add(self, queue: str, agent: str, penalty: int) -> None:
-        reply = await self.ami.send(actions.queue_add(queue, _interface(agent), member_name=agent, penalty=penalty,
+        reply = await self.ami.send(actions.queue_add(queue, self._interface(agent), member_name=agent, penalty=penalty,
                                                       paused=self.paused_in(agent, queue),
                                                       reason=self.state.paused.get(agent, {}).get("reason", "")))
         if not reply.ok and "Already there" not in reply.message:  # already in: what we want
@@ -246,7 +283,7 @@ class QueueControl:
     async def _pause(self, agent: str, paused: bool, reason: str = "", queue: str = "") -> None:
         if not any(agent in m for q, m in self.state.members.items() if queue in ("", q)):
             return  # app_queue pauses members; an agent in no queue has nothing to pause
-        await self.ami.send(actions.queue_pause(_interface(agent), paused, reason, queue))
+        await self.ami.send(actions.queue_pause(self._interface(agent), paused, reason, queue))
 
     # -- commands (REST / CLI) --------------------------------------------------------------
 
@@ -259,7 +296,7 @@ class QueueControl:
         if agent in self.state.members[queue]:
             if self.state.members[queue][agent] == penalty:
                 return
-            await self.ami.send(actions.queue_penalty(queue, _interface(agent), penalty))
+            await self.ami.send(actions.queue_penalty(queue, self._interface(agent), penalty))
         else:
             await self._add(queue, agent, penalty)
         self.state.members[queue][agent] = penalty
@@ -272,7 +309,7 @@ class QueueControl:
         if agent not in self.state.members[queue]:
             raise Conflict("not-a-member", f"agent '{agent}' is not in queue '{queue}'",
                                   {"queue": queue, "agent": agent})
-        reply = await self.ami.send(actions.queue_remove(queue, _interface(agent)))
+        reply = await self.ami.send(actions.queue_remove(queue, self._interface(agent)))
         if not reply.ok and "Not there" not in reply.message:  # already gone is fine
             raise Upstream("ami-action-failed", f"Asterisk refused to remove {agent} from {queue}: "
                                   f"{reply.message}", {"queue": queue, "agent": agent})
@@ -312,6 +349,35 @@ class QueueControl:
             await self._pause(agent, False, "", pause["queue"])
         self._save()
         await self.flush()
+
+    async def set_phone(self, agent: str, phone: Phone) -> None:
+        """Queue calls ring `phone` from now on: each membership is removed and added back with the
+        other interface (penalty and pause kept). A call ringing the old phone still rings it.
+        Errors: `unknown-agent`, `bad-phone`, AmiError (the state is then unchanged: `restore()`
+        after a reconnect makes Asterisk match it)."""
+        self._agent(agent)
+        phone = phone_choice(phone)
+        old = self._interface(agent)
+        if phone == self.phone(agent):
+            return
+        if phone == "browser":
+            self.state.phones[agent] = "browser"
+        else:
+            self.state.phones.pop(agent, None)
+        try:
+            for queue, members in self.state.members.items():
+                if agent in members:
+                    await self.ami.send(actions.queue_remove(queue, old))
+                    await self._add(queue, agent, members[agent])
+        except BaseException:
+            if phone == "browser":
+                self.state.phones.pop(agent, None)
+            else:
+                self.state.phones[agent] = "browser"
+            raise
+        self._save()
+        await self.flush()
+        log.info("agent %s: queue calls ring the %s phone (%s)", agent, phone, self._interface(agent))
 
     def memberships(self, agent: str) -> dict[str, int]:
         return {q: m[agent] for q, m in self.state.members.items() if agent in m}

@@ -102,4 +102,5 @@ class Routing:
         state = self.presence.agents.get(agent)
         if state is None or not state.registered:
             raise Conflict("phone-not-registered", f"{agent}'s phone is not registered: it must ring first")
-        return await click_to_call(self.ami, self.tracker, config, agent, number, ticket)
+        return await click_to_call(self.ami, self.tracker, config, agent, number, ticket,
+                                   self.queue_control.interface(agent))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Mapping
 
 from callcenter.core.config import Locator
+from callcenter.core.endpoints import BROWSER_SUFFIX
 
 # All of app_queue's strategies (Asterisk 22 queues.conf).
 QUEUE_STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "rrordered", "linear", "wrandom")
@@ -134,6 +135,8 @@ def check_agents(agents: Mapping[str, AgentSettings], queues: Mapping[str, Queue
         if not NAME.fullmatch(name):
             raise loc.error(("agents", name), f"agent name '{name}' must be lower-case letters, digits, - or _",
                             "bad-name")
+        if name.endswith(BROWSER_SUFFIX):  # the agent's browser softphone is the endpoint <name>-webrtc
+            raise loc.error(("agents", name), f"agent name '{name}' may not end with '{BROWSER_SUFFIX}'", "bad-name")
         if not DISPLAY.fullmatch(agent.full_name):
             raise loc.error(("agents", name, "full_name"), "a name may not hold quotes, < >, ; or \\ and is at most "
                             "80 characters", "bad-value")

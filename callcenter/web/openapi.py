@@ -457,6 +457,19 @@ SPEC: dict[str, Any] = {
                                                  body=PAUSE_BODY)},
         "/api/agents/{name}/unpause": {"post": _op("Unpause an agent", "", _ok("the agent"), errors=("401", "404"),
                                                    params=("name",))},
+        "/api/agents/{name}/phone": {"post": _op(
+            "Choose the phone an agent's calls ring", "`desk` (the SIP phone, endpoint `<agent>`) or `browser` (the "
+            "agent page's softphone, endpoint `<agent>-webrtc`; docs/softphone.md). Queue offers, click-to-call and the "
+            "agent's presence follow the chosen phone; kept across restarts. An agent may choose only their own "
+            "(403); 400 `bad-phone`, 404 `unknown-agent`.", _ok("`{agent, phone}`"),
+            errors=("400", "401", "403", "404"), params=("name",),
+            body={"type": "object", "required": ["phone"], "properties": {
+                "phone": {"type": "string", "enum": ["desk", "browser"]}}})},
+        "/api/softphone": {"get": _op(
+            "The logged-in agent's browser softphone settings", "`{agent, phone, ws_url, uri, username, password, "
+            "display_name, ice_servers}`: what the page registers with (SIP over WebSocket to Asterisk). The agent's "
+            "own only: 400 `not-an-agent` for anyone else (the API token too); 409 `softphone-off` when `sip.ws_port` "
+            "is 0. Not cached (Cache-Control: no-store).", _ok("the settings"), errors=("400", "401", "409"))},
         "/api/flows": {"get": _op("IVR flows running", "Version, names, errors of a refused reload.", _ok("flows"))},
         "/api/flows/reload": {"post": _op("Reload the IVR flows now", "422 with the errors when refused (the "
                                           "running version stays).", _ok("flows"), errors=("401", "422"))},

@@ -24,6 +24,7 @@ from callcenter.calls.service import Calls
 from callcenter.config import Config
 from callcenter.core.errors import Refused, Unauthorized
 from callcenter.core.feature import Route, StaticFolder
+from callcenter.softphone.service import with_softphone
 from callcenter.tickets.accounts import Accounts
 from callcenter.web import access
 from callcenter.web.http import json_body
@@ -40,8 +41,8 @@ STATIC = Path(__file__).resolve().parent / "static"
 HASHING = ThreadPoolExecutor(1, thread_name_prefix="argon2")  # logins wait for each other, nothing else does
 
 
-def _page(name: str) -> web.FileResponse:
-    return web.FileResponse(STATIC / name, headers=PAGE_HEADERS)
+def _page(name: str, headers: dict[str, str] | None = None) -> web.FileResponse:
+    return web.FileResponse(STATIC / name, headers=headers or PAGE_HEADERS)
 
 
 def _role_of(body: dict[str, Any]) -> str:
@@ -79,7 +80,9 @@ class PageRoutes:
     # -- pages --------------------------------------------------------------------------------
 
     async def agent_page(self, request: web.Request) -> web.StreamResponse:
-        return _page("agent.html")
+        # The page's softphone connects to Asterisk's WebSocket, another origin (docs/softphone.md).
+        csp = with_softphone(PAGE_HEADERS["Content-Security-Policy"], self.config().sip.softphone_url)
+        return _page("agent.html", {**PAGE_HEADERS, "Content-Security-Policy": csp})
 
     async def login_page(self, request: web.Request) -> web.StreamResponse:
         return _page("login.html")

@@ -16,11 +16,12 @@ from callcenter.ami.client import AmiClient, AmiLoginRefused
 from callcenter.asterisk.install import find_asterisk
 from callcenter.asterisk.render import TEMPLATES
 from tests.support.system import (AMI_PORT, API_PORT, CALLCENTER, EMAIL_PORT, OTHER_BASE, REPO, RTP_PORTS, SIP_PORT,
-                                  TEST_CONFIG, System, write_flows)
+                                  TEST_CONFIG, WS_PORT, System, write_flows)
 
 PORTS = {str(SIP_PORT): str(OTHER_BASE + 160), str(AMI_PORT): str(OTHER_BASE + 138),
          f"smtp_port: {EMAIL_PORT}": f"smtp_port: {OTHER_BASE + 125}",
-         str(API_PORT): str(OTHER_BASE + 3180), RTP_PORTS: f"{OTHER_BASE + 2000}-{OTHER_BASE + 2099}"}
+         str(API_PORT): str(OTHER_BASE + 3180), RTP_PORTS: f"{OTHER_BASE + 2000}-{OTHER_BASE + 2099}",
+         f"ws_port: {WS_PORT}": f"ws_port: {OTHER_BASE + 88}"}
 
 
 def own_config(tmp_path: Path, text: str = TEST_CONFIG) -> Path:

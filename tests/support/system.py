@@ -37,6 +37,7 @@ CALLCENTER = [sys.executable, "-m", "callcenter.cli"]
 PORT_BASE = int(os.environ.get("CALLCENTER_TEST_PORT_BASE", "15000"))
 SIP_PORT, AMI_PORT, API_PORT = PORT_BASE + 60, PORT_BASE + 38, PORT_BASE + 3080
 EMAIL_PORT = PORT_BASE + 25  # the SMTP receiver
+WS_PORT = PORT_BASE + 88  # Asterisk's HTTP server: the browser softphone's WebSocket
 RTP_PORTS = f"{PORT_BASE + 2000}-{PORT_BASE + 2999}"
 PHONE_PORTS = PORT_BASE + 25000  # phones take 10,000 ports from here
 OTHER_BASE = PORT_BASE + 10000  # a second system (startup tests), the same layout
@@ -56,7 +57,7 @@ CARRIER_PORT = PORT_BASE + 24090
 TEST_CONFIG = f"""\
 runtime_dir: runtime
 ivr_flows: flows
-sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}, qualify_frequency: 2}}
+sip: {{bind: 127.0.0.1, port: {SIP_PORT}, rtp_ports: {RTP_PORTS}, qualify_frequency: 2, ws_port: {WS_PORT}}}
 ami: {{bind: 127.0.0.1, port: {AMI_PORT}, ping_interval: 1.0, action_timeout: 3.0}}
 api: {{bind: 127.0.0.1, port: {API_PORT}}}
 trunk: {{name: carrier, match: [127.0.0.1], host: "127.0.0.1:{CARRIER_PORT}"}}

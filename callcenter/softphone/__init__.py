@@ -1,0 +1,1 @@
+"""The browser softphone (WebRTC, docs/softphone.md): an agent's phone in the agent page."""
