@@ -58,7 +58,7 @@ def no_asterisk_of(config: Path) -> bool:
      ":9:34: queues.sales.colour: unknown key 'colour'"),
     (("ping_interval: 1.0", "ping_interval: often"), ":4:37: ami.ping_interval: must be a number, not str"),
     (('  agent3: {full_name: Cy Agent, extension: "1003"', '  agent1: {full_name: Cy Agent, extension: "1003"'),
-     ":19:3: agents.agent1: duplicate agent 'agent1' (first written at line 17)"),
+     ":20:3: agents.agent1: duplicate agent 'agent1' (first written at line 18)"),
 ])
 def test_invalid_config_names_file_line_and_key_and_starts_nothing(tmp_path: Path, change, expected) -> None:
     text = TEST_CONFIG.replace(*change)
