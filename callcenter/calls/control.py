@@ -306,6 +306,9 @@ class CallControl:
             if future is not None and not future.done():
                 future.set_result(event.success)
         elif isinstance(event, ChannelHungUp):
+            self._muted.discard(event.channel)
+            if event.uniqueid == event.linkedid:  # the call's first leg: no consultation outlives it
+                self._consulting.pop(event.linkedid, None)
             if event.uniqueid in self._beeps:
                 self._spawn(self._quietly(ami_control.hangup(self._beeps.pop(event.uniqueid))))
             for call_id, held in list(self._held.items()):
