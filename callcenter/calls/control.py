@@ -159,6 +159,8 @@ class CallControl:
             raise Conflict("in-consultation", f"call {call_id} is already in a consultation")
         if attended and self._holding(call) is not None:
             raise Conflict("on-hold", "an attended transfer starts from a conversation: resume first")
+        if attended and len(rules.customer_channels(call, self._people())) + len(self._live_legs(call)) > 2:
+            raise Conflict("in-conference", "an attended transfer starts from a two-party call")
         if note or target.kind == "agent":
             call.handoff = {"from": agent, "to": target.label, "note": note[:2000]}
         held = self._holding(call)
@@ -173,8 +175,6 @@ class CallControl:
             else:
                 await self.ami.send(ami_control.blind_transfer(channel, TRANSFER_CONTEXT, target.exten))
             return {"call_id": call_id, "transferred": target.label, "kind": "blind"}
-        if len(rules.customer_channels(call, self._people())) + len(self._live_legs(call)) > 2:
-            raise Conflict("in-conference", "an attended transfer starts from a two-party call")
         # Asterisk's Atxfer presses the atxfer feature and then the extension as DTMF on the agent's
         # behalf (manager.c), so it can only dial digits: the target waits in a variable the
         # consultation inherits, and the digit "*" of [cc-transfer] dials it.
