@@ -125,7 +125,8 @@ def _simple(name: str, check: bool = True, timeout: float | None = None, **field
     return Action({"Action": name, **fields}, reply_of, check=check, timeout=timeout)
 
 
-def _fields(name: str, fields: Mapping[str, str]) -> Action[Reply]:
+def plain(name: str, fields: Mapping[str, str]) -> Action[Reply]:
+    """An action of already-checked `fields` (values through `text()`), answered by one response."""
     return Action({"Action": name, **fields}, reply_of)
 
 
@@ -363,13 +364,13 @@ def queue_pause(interface: str, paused: bool, reason: str = "", queue: str = "")
               "Paused": "true" if paused else "false", "Reason": pause_reason(reason)}
     if queue:
         fields["Queue"] = text(queue, "queue", MAX_NAME)
-    return _fields("QueuePause", fields)
+    return plain("QueuePause", fields)
 
 
 def mixmonitor_mute(channel: str, muted: bool) -> Action[Reply]:
     """Mute (silence) or unmute both directions of a channel's MixMonitor recording (Asterisk's
     MixMonitorMute action): the file keeps running, with silence while muted."""
-    return _fields("MixMonitorMute", {"Channel": text(channel, "channel", MAX_NAME, empty=False),
+    return plain("MixMonitorMute", {"Channel": text(channel, "channel", MAX_NAME, empty=False),
                                       "Direction": "both", "State": "1" if muted else "0"})
 
 

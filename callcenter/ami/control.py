@@ -9,13 +9,7 @@ channel instead of sending it out")."""
 
 from __future__ import annotations
 
-from typing import Mapping
-
-from callcenter.ami.actions import MAX_NAME, Action, Reply, reply_of, text
-
-
-def _fields(name: str, fields: Mapping[str, str]) -> Action[Reply]:
-    return Action({"Action": name, **fields}, reply_of)
+from callcenter.ami.actions import MAX_NAME, Action, Reply, plain, text
 
 
 def _channel(channel: str) -> str:
@@ -31,43 +25,43 @@ def redirect(channel: str, context: str, exten: str, *, extra_channel: str = "",
         fields.update(ExtraChannel=_channel(extra_channel),
                       ExtraContext=text(extra_context or context, "context", MAX_NAME, empty=False),
                       ExtraExten=text(extra_exten or exten, "extension", MAX_NAME, empty=False), ExtraPriority="1")
-    return _fields("Redirect", fields)
+    return plain("Redirect", fields)
 
 
 def bridge(channel1: str, channel2: str) -> Action[Reply]:
     """Bridge two channels that are in the dialplan (e.g. a held customer and their agent)."""
-    return _fields("Bridge", {"Channel1": _channel(channel1), "Channel2": _channel(channel2), "Tone": "no"})
+    return plain("Bridge", {"Channel1": _channel(channel1), "Channel2": _channel(channel2), "Tone": "no"})
 
 
 def blind_transfer(channel: str, context: str, exten: str) -> Action[Reply]:
     """Everyone bridged with `channel` goes to `exten@context`; `channel` (the transferer) is hung up."""
-    return _fields("BlindTransfer", {"Channel": _channel(channel), "Context": text(context, "context", MAX_NAME),
+    return plain("BlindTransfer", {"Channel": _channel(channel), "Context": text(context, "context", MAX_NAME),
                                      "Exten": text(exten, "extension", MAX_NAME, empty=False)})
 
 
 def attended_transfer(channel: str, context: str, exten: str) -> Action[Reply]:
     """`channel` (the transferer) consults `exten@context` while its peers hear music on hold."""
-    return _fields("Atxfer", {"Channel": _channel(channel), "Context": text(context, "context", MAX_NAME),
+    return plain("Atxfer", {"Channel": _channel(channel), "Context": text(context, "context", MAX_NAME),
                               "Exten": text(exten, "extension", MAX_NAME, empty=False)})
 
 
 def cancel_attended_transfer(channel: str) -> Action[Reply]:
     """Drop the consultation: the transferer is back with the caller (the atxferabort feature)."""
-    return _fields("CancelAtxfer", {"Channel": _channel(channel)})
+    return plain("CancelAtxfer", {"Channel": _channel(channel)})
 
 
 def hangup(channel: str, cause: int = 16) -> Action[Reply]:
-    return _fields("Hangup", {"Channel": _channel(channel), "Cause": str(int(cause))})
+    return plain("Hangup", {"Channel": _channel(channel), "Cause": str(int(cause))})
 
 
 def mute_audio(channel: str, muted: bool) -> Action[Reply]:
     """Mute what `channel` sends into the call (its microphone): Direction "in" is towards Asterisk."""
-    return _fields("MuteAudio", {"Channel": _channel(channel), "Direction": "in", "State": "on" if muted else "off"})
+    return plain("MuteAudio", {"Channel": _channel(channel), "Direction": "in", "State": "on" if muted else "off"})
 
 
 def receive_dtmf(channel: str, digit: str) -> Action[Reply]:
     """As if `channel`'s phone pressed `digit` (features and ChanSpy read it)."""
     if len(digit) != 1 or digit not in "0123456789*#ABCD":
         raise ValueError(f"not a DTMF digit: {digit!r}")
-    return _fields("PlayDTMF", {"Channel": _channel(channel), "Digit": digit, "Duration": "120", "Receive": "true"})
+    return plain("PlayDTMF", {"Channel": _channel(channel), "Digit": digit, "Duration": "120", "Receive": "true"})
 

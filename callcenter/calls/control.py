@@ -356,25 +356,7 @@ class CallControl:
         return held
 
     def _conversations(self, call: CallRecord) -> dict[str, str]:
-        """Which channels hear each other: channels in one bridge, and bridges joined by the two
-        halves of a Local channel (`Local/…;1` and `…;2`: an attended transfer's consultation
-        dials through one). uniqueid → a conversation id (one of its bridges)."""
-        parent: dict[str, str] = {}
-
-        def find(b: str) -> str:
-            while parent.get(b, b) != b:
-                b = parent[b]
-            return b
-
-        halves: dict[str, list[str]] = {}
-        for uniqueid, channel in call.channels.items():
-            bridge = self.tracker.bridge_of(uniqueid)
-            if bridge and channel.startswith("Local/"):
-                halves.setdefault(channel.rpartition(";")[0], []).append(bridge)
-        for pair in halves.values():
-            for other in pair[1:]:
-                parent[find(other)] = find(pair[0])
-        return {u: find(b) for u in call.channels if (b := self.tracker.bridge_of(u))}
+        return rules.conversations(call.channels, self.tracker.bridge_of)
 
     def _consultation_seen(self, call: CallRecord, agent: str) -> tuple[str, str] | None:
         """A consultation this controller did not start (before a restart, or a phone's *2): the

@@ -22,8 +22,8 @@ class CallsFeature(Feature):
     def __init__(self, deps: Deps, recordings_dir: Path | None = None) -> None:
         """`recordings_dir`: where Asterisk's MixMonitor writes queue calls (None: no files)."""
         self.config = deps.config
-        self.tracker = CallTracker(agents=deps.config().agents)
-        self.tracker.extensions = {a.extension: name for name, a in deps.config().agents.items()}
+        self.tracker = CallTracker()
+        self.tracker.set_agents(deps.config().agents)
         self.recordings = Recordings(deps.ami, self.tracker, deps.config, recordings_dir)
         self.service = Calls(self.tracker, deps.tickets)
         self.control = CallControl(deps.ami, self.tracker, deps.config, deps.clock)
@@ -33,8 +33,7 @@ class CallsFeature(Feature):
         return CallsRoutes(self.service, self.recordings, self.control).table()
 
     async def apply_config(self) -> None:
-        self.tracker.agents = frozenset(self.config().agents)
-        self.tracker.extensions = {a.extension: name for name, a in self.config().agents.items()}
+        self.tracker.set_agents(self.config().agents)
 
     async def describe(self) -> dict[str, Any]:
         return {"calls": {"active": len(self.tracker.active())}}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Collection, Literal, Mapping
+from typing import Callable, Collection, Literal, Mapping
 
 from callcenter.core.endpoints import endpoint_of_channel
 from callcenter.core.errors import NotFound, Refused, UnknownAgent, UnknownQueue
@@ -78,3 +78,25 @@ def customer_channels(call: CallRecord, people: Collection[str]) -> dict[str, st
     Asterisk Local channel: the customer's (and any outside number's). uniqueid → name."""
     return {u: ch for u, ch in call.channels.items()
             if not ch.startswith("Local/") and endpoint_of_channel(ch) not in people}
+
+
+def conversations(channels: Mapping[str, str], bridge_of: Callable[[str], str]) -> dict[str, str]:
+    """Which of a call's channels (uniqueid → name) hear each other: channels in one bridge, and
+    bridges joined by the two halves of a Local channel (`Local/…;1` and `…;2`: an attended
+    transfer's consultation dials through one). uniqueid → a conversation id (one of its bridges)."""
+    parent: dict[str, str] = {}
+
+    def find(b: str) -> str:
+        while parent.get(b, b) != b:
+            b = parent[b]
+        return b
+
+    halves: dict[str, list[str]] = {}
+    for uniqueid, channel in channels.items():
+        bridge = bridge_of(uniqueid)
+        if bridge and channel.startswith("Local/"):
+            halves.setdefault(channel.rpartition(";")[0], []).append(bridge)
+    for pair in halves.values():
+        for other in pair[1:]:
+            parent[find(other)] = find(pair[0])
+    return {u: find(b) for u in channels if (b := bridge_of(u))}

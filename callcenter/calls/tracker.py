@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import copy
-from typing import Collection, Iterable
+from typing import Any, Collection, Iterable, Mapping
 
 from callcenter.core import events as ev
 from callcenter.core.endpoints import endpoint_of_channel
@@ -90,6 +90,12 @@ class CallTracker:
             return self._active[call_id]
         return next((c for c in self._recent if c.call_id == call_id), None)
 
+    def set_agents(self, agents: Mapping[str, Any]) -> None:
+        """The agents (name → settings with `.extension`): whose phone a channel is, and the agent a
+        transfer to an extension reached."""
+        self.agents = frozenset(agents)
+        self.extensions = {a.extension: name for name, a in agents.items()}
+
     def bridge_of(self, uniqueid: str) -> str:
         """The bridge a live channel is in ("" if none: in the dialplan, on hold, ringing)."""
         return self._bridge.get(uniqueid, "")
@@ -143,33 +149,11 @@ class CallTracker:
 
     def apply(self, event: Event, now: float) -> list[ev.DomainEvent]:
         """Apply one AMI event; returns the domain events it caused (often none)."""
-        if getattr(event, "uniqueid", "") in self._ignored:
-            if isinstance(event, ChannelHungUp):
-                self._ignored.discard(event.uniqueid)
-            return []
-        if getattr(event, "uniqueid", "") in self._monitors or isinstance(event, SpyChanged):
-            return self._monitor(event, now)
-        if isinstance(event, ChannelHungUp):  # whatever the call: nothing is kept for a channel that is gone
-            self._bridge.pop(event.uniqueid, None)
-            self._joins.pop(event.uniqueid, None)
-        if isinstance(event, BridgeChanged):
-            if event.joined:
-                self._bridge[event.uniqueid] = event.bridge
-            elif self._bridge.get(event.uniqueid) == event.bridge:
-                del self._bridge[event.uniqueid]
-            return []
-        if isinstance(event, TransferDone):
-            return self._transferred(event, now)
+        aside = self._aside(event, now)
+        if aside is not None:
+            return aside
         if isinstance(event, ChannelCreated):
-            new = event.linkedid not in self._active and event.uniqueid not in self._joins
-            created = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
-                                    event.caller_name, event.context, event.exten, event.state, now)
-            agent = self.agent_of(event.channel)
-            handed = created.call_id in self._handed or self._owner(created) is not None
-            if not new and agent and created.direction != "internal" and handed:
-                # A transfer's or a conference's target rings: its screen pop, on the same call.
-                return [ev.AgentOffered(created.call_id, created.queue or "", agent, now)]
-            return [self._started(created, now)] if new else []
+            return self._created(event, now)
         call = self._active.get(getattr(event, "linkedid", "")) or self.call_of(getattr(event, "uniqueid", ""))
         if call is None:
             return []
@@ -222,6 +206,40 @@ class CallTracker:
             if self._hangup(call, event.uniqueid, event.cause, event.cause_text, now):
                 out.append(ev.CallEnded(copy.deepcopy(call), now))
         return out
+
+    def _aside(self, event: Event, now: float) -> list[ev.DomainEvent] | None:
+        """Events beside a call's own course (the controller's helper channels, monitor sessions,
+        bridges, transfers): their domain events, or None for the call's course to take it."""
+        uniqueid = getattr(event, "uniqueid", "")
+        if uniqueid in self._ignored:
+            if isinstance(event, ChannelHungUp):
+                self._ignored.discard(uniqueid)
+            return []
+        if uniqueid in self._monitors or isinstance(event, SpyChanged):
+            return self._monitor(event, now)
+        if isinstance(event, ChannelHungUp):  # whatever the call: nothing is kept for a channel that is gone
+            self._bridge.pop(uniqueid, None)
+            self._joins.pop(uniqueid, None)
+        if isinstance(event, BridgeChanged):
+            if event.joined:
+                self._bridge[uniqueid] = event.bridge
+            elif self._bridge.get(uniqueid) == event.bridge:
+                del self._bridge[uniqueid]
+            return []
+        if isinstance(event, TransferDone):
+            return self._transferred(event, now)
+        return None
+
+    def _created(self, event: ChannelCreated, now: float) -> list[ev.DomainEvent]:
+        new = event.linkedid not in self._active and event.uniqueid not in self._joins
+        created = self._channel(event.channel, event.uniqueid, event.linkedid, event.caller_id,
+                                event.caller_name, event.context, event.exten, event.state, now)
+        agent = self.agent_of(event.channel)
+        handed = created.call_id in self._handed or self._owner(created) is not None
+        if not new and agent and created.direction != "internal" and handed:
+            # A transfer's or a conference's target rings: its screen pop, on the same call.
+            return [ev.AgentOffered(created.call_id, created.queue or "", agent, now)]
+        return [self._started(created, now)] if new else []
 
     @staticmethod
     def _started(call: CallRecord, now: float) -> ev.CallStarted:

@@ -244,22 +244,7 @@ class Presence:
                 if self.auto_pause_after and agent.missed_in_row >= self.auto_pause_after and not agent.paused:
                     out.append(ev.AutoPauseDecided(agent.name, f"auto: {agent.missed_in_row} missed calls", now))
         elif isinstance(event, ev.AgentLegEnded):
-            # Each agent's part of a call, as the call tracker measured it (a transfer's target and
-            # a conference's parties too, not only the queue's first agent): talk + hold.
-            handled = event.talk_seconds + event.hold_seconds
-            agent = self.agents.get(event.agent)
-            queue = self.queues.get(event.queue)
-            if agent is not None:
-                agent.calls += 1
-                agent.talk_seconds += handled
-                if event.queue in self.wrapup:
-                    agent.activity, agent.activity_since = "wrapup", now
-                    agent.wrapup_until = now + self.wrapup.get(event.queue, 0)
-                    self._touched.add(agent.name)
-            if queue is not None:
-                queue.completed += int(event.via == "queue")  # one per answered queue call ...
-                # ... and every agent's part of it, with the wrap-up that follows: AHT = talk + hold + wrap-up
-                queue.total_handle += handled + self.wrapup.get(event.queue, 0)
+            self._credit(event, now)
         elif isinstance(event, CallerJoinedQueue) and queue is not None:
             queue.offered += 1
             queue.waiting[event.uniqueid] = (now, event.caller_id)
@@ -342,6 +327,24 @@ class Presence:
             agent.activity, agent.activity_since, agent.ringing_for = "idle", now, ""
         self._touched.add(name)
         return self._changes(now)
+
+    def _credit(self, event: ev.AgentLegEnded, now: float) -> None:
+        """Each agent's part of a call, as the call tracker measured it (a transfer's target and a
+        conference's parties too, not only the queue's first agent): talk + hold; wrap-up follows."""
+        handled = event.talk_seconds + event.hold_seconds
+        agent = self.agents.get(event.agent)
+        queue = self.queues.get(event.queue)
+        if agent is not None:
+            agent.calls += 1
+            agent.talk_seconds += handled
+            if event.queue in self.wrapup:
+                agent.activity, agent.activity_since = "wrapup", now
+                agent.wrapup_until = now + self.wrapup.get(event.queue, 0)
+                self._touched.add(agent.name)
+        if queue is not None:
+            queue.completed += int(event.via == "queue")  # one per answered queue call ...
+            # ... and every agent's part of it, with the wrap-up that follows: AHT = talk + hold + wrap-up
+            queue.total_handle += handled + self.wrapup.get(event.queue, 0)
 
     def next_wakeup(self) -> float | None:
         """When the next wrap-up ends (epoch seconds), for the shell's timer; None if none runs."""
